@@ -1,0 +1,38 @@
+/**
+ * The `telescope` command line: one entry with subcommands. Each subcommand is its own module and
+ * is loaded only when asked for, so `telescope selfcheck` does not pull in network code.
+ */
+
+interface Command {
+  readonly summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  selfcheck: {
+    summary: 'build a 3-hop circuit\'s crypto end to end in memory and show each step',
+    async run(args) {
+      const { runSelfcheckCli } = await import('./selfcheck.ts');
+      return runSelfcheckCli(args);
+    },
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
+  return ['usage: telescope <command> [options]', '', 'commands:', ...lines].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`telescope: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/**
+ * shared/ is the protocol core that runs unchanged in the extension's service worker and in Node.
+ * It may use nothing host-specific: no `node:` modules (or their bare names), no DOM, and no global
+ * beyond `globalThis.crypto`. This test reads every file under shared/ and fails on any such use.
+ */
+const root = new URL('..', import.meta.url).pathname;
+const sharedDir = join(root, 'shared');
+
+const NODE_BUILTINS = [
+  'assert', 'buffer', 'child_process', 'crypto', 'dgram', 'dns', 'events', 'fs', 'http', 'http2',
+  'https', 'net', 'os', 'path', 'process', 'stream', 'timers', 'tls', 'url', 'util', 'worker_threads', 'zlib',
+];
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return sourceFiles(p);
+    return /\.(ts|js|mjs)$/.test(name) ? [p] : [];
+  });
+}
+
+/** Every module specifier in import/export-from statements and dynamic imports. */
+function specifiers(src: string): string[] {
+  const out: string[] = [];
+  const re = /(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]|require\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
+  for (const m of src.matchAll(re)) out.push((m[1] ?? m[2] ?? m[3] ?? m[4])!);
+  return out;
+}
+
+/** Host globals that must not appear in the core (word-boundary match, comments stripped). */
+const FORBIDDEN_GLOBALS = /\b(?:window|document|navigator|localStorage|sessionStorage|indexedDB|process|Buffer|require|__dirname|chrome|browser)\b\s*[.([]/;
+
+function stripComments(src: string): string {
+  return src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1');
+}
+
+describe('shared/ purity', () => {
+  const files = sourceFiles(sharedDir);
+
+  it('has source files to check', () => {
+    expect(files.length).toBeGreaterThan(3);
+  });
+
+  it('imports no node: or Node built-in module', () => {
+    const offenders: string[] = [];
+    for (const f of files) {
+      for (const spec of specifiers(readFileSync(f, 'utf8'))) {
+        const bare = spec.replace(/^node:/, '').split('/')[0]!;
+        if (spec.startsWith('node:') || NODE_BUILTINS.includes(bare)) offenders.push(`${relative(root, f)} imports ${spec}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('touches no DOM or host global', () => {
+    const offenders: string[] = [];
+    for (const f of files) {
+      const lines = stripComments(readFileSync(f, 'utf8')).split('\n');
+      lines.forEach((line, i) => {
+        if (FORBIDDEN_GLOBALS.test(line)) offenders.push(`${relative(root, f)}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('the checks catch what they are meant to catch', () => {
+    expect(specifiers("import { x } from 'node:fs';\nexport * from './a.ts';\nconst m = await import('tls');")).toEqual(['node:fs', './a.ts', 'tls']);
+    expect(FORBIDDEN_GLOBALS.test('const b = Buffer.from(x)')).toBe(true);
+    expect(FORBIDDEN_GLOBALS.test('document.title = 1')).toBe(true);
+    expect(FORBIDDEN_GLOBALS.test('const documentCount = 1')).toBe(false);
+  });
+});
