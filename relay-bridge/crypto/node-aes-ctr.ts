@@ -1,0 +1,22 @@
+import { createCipheriv, type Cipheriv } from 'node:crypto';
+import type { AesCtrFactory, StreamCipher } from '../../shared/crypto/aes-ctr.ts';
+
+/**
+ * The Node host's AES-128-CTR engine for tor1 (OpenSSL through node:crypto, ~2.5 µs per cell on
+ * this machine, DESIGN.md). The protocol core cannot import node:crypto, so the host injects this.
+ * OpenSSL's CTR keeps its own counter across `update` calls, matching tor1's continuing keystream.
+ */
+class NodeAesCtr implements StreamCipher {
+  private readonly cipher: Cipheriv;
+
+  constructor(key: Uint8Array) {
+    this.cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  }
+
+  apply(buf: Uint8Array, offset = 0, length = buf.length - offset): void {
+    const region = buf.subarray(offset, offset + length);
+    buf.set(this.cipher.update(region), offset);
+  }
+}
+
+export const nodeAesCtr: AesCtrFactory = (key) => new NodeAesCtr(key);
