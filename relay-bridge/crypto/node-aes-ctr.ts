@@ -1,4 +1,4 @@
-import { createCipheriv, type Cipheriv } from 'node:crypto';
+import { createCipheriv, type Cipher } from 'node:crypto';
 import type { AesCtrFactory, StreamCipher } from '../../shared/crypto/aes-ctr.ts';
 
 /**
@@ -7,7 +7,7 @@ import type { AesCtrFactory, StreamCipher } from '../../shared/crypto/aes-ctr.ts
  * OpenSSL's CTR keeps its own counter across `update` calls, matching tor1's continuing keystream.
  */
 class NodeAesCtr implements StreamCipher {
-  private readonly cipher: Cipheriv;
+  private readonly cipher: Cipher;
 
   constructor(key: Uint8Array) {
     this.cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));

@@ -91,6 +91,15 @@ export class Reader {
     return this.bytesN(this.u16(`length of ${what}`), what);
   }
 
+  /** Bytes up to a NUL, consuming the NUL (which is not returned). */
+  nulTerminated(what = 'NUL-terminated string'): Uint8Array {
+    const end = this.bytes.indexOf(0, this.pos);
+    if (end < 0) throw this.error(`${what} is not NUL-terminated`);
+    const out = this.bytes.subarray(this.pos, end);
+    this.pos = end + 1;
+    return out;
+  }
+
   /** Everything not yet read. */
   rest(): Uint8Array {
     return this.bytesN(this.remaining);

@@ -1,6 +1,7 @@
 import { Reader } from '../../bytes/reader.ts';
 import { Writer } from '../../bytes/writer.ts';
 import { openEnum } from '../../bytes/open-enum.ts';
+import { ChanCmd } from './command.ts';
 
 /** Certificate types carried in CERTS cells (tor-spec "CERTS cells", cert-spec "Certificate types"). */
 export const CertType = openEnum({
@@ -40,6 +41,7 @@ export interface CertEntry {
  * handshake. Decoding only frames the list; checking the certificates is `crypto/link-certs.ts`.
  */
 export class CertsCell {
+  readonly command = ChanCmd.CERTS;
   constructor(readonly certs: readonly CertEntry[]) {}
 
   static decode(body: Uint8Array): CertsCell {
