@@ -2,8 +2,9 @@ import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 
 /**
- * Two projects: every test under Node, and the protocol core's tests (shared/) again inside Debian's
- * Chromium, which proves the core runs unchanged in a browser. Tests that need Node (they read
+ * Three projects: unit tests under Node; the protocol core's tests (shared/) again inside Debian's
+ * Chromium, which proves the core runs unchanged in a browser; and e2e/ interop tests against real
+ * peers (Chromium with the built extension; later the private tor network). Tests that need Node (they read
  * fixtures from disk, or check the source tree) are named `*.node.test.ts` and stay out of the
  * browser project.
  */
@@ -46,6 +47,18 @@ export default defineConfig({
             }),
             instances: [{ browser: 'chromium' }],
           },
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['e2e/**/*.e2e.test.ts'],
+          environment: 'node',
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          // Interop tests share heavyweight peers (Chromium, later a private tor network): run the
+          // files one after another so they do not compete for the machine's two cores.
+          fileParallelism: false,
         },
       },
     ],

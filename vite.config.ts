@@ -1,0 +1,36 @@
+import { defineConfig, type Plugin } from 'vite';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Builds the MV3 extension into dist/extension, a folder Chromium loads with --load-extension and
+ * web-ext lints. The service worker is one ES module bundle (the shared/ core included); the
+ * manifest is copied from the top level so there is a single source for it.
+ */
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+function copyManifest(): Plugin {
+  return {
+    name: 'telescope-manifest',
+    generateBundle() {
+      this.emitFile({ type: 'asset', fileName: 'manifest.json', source: readFileSync(`${root}manifest.json`, 'utf8') });
+    },
+  };
+}
+
+export default defineConfig({
+  root,
+  publicDir: false,
+  build: {
+    outDir: 'dist/extension',
+    emptyOutDir: true,
+    target: 'chrome120',
+    modulePreload: false,
+    sourcemap: true,
+    rollupOptions: {
+      input: { background: `${root}extension/background.ts` },
+      output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', format: 'es' },
+    },
+  },
+  plugins: [copyManifest()],
+});
