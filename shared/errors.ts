@@ -48,3 +48,27 @@ export class RelayCryptoError extends TelescopeError {}
 
 /** An API of the core used wrongly by its caller (a bug in the host, not bad network input). */
 export class UsageError extends TelescopeError {}
+
+/** A channel (a link to one relay) failed or was closed; everything on it is gone. */
+export class ChannelError extends TelescopeError {}
+
+/** A circuit was destroyed, truncated or could not be built. `reason` is a DestroyReason when known. */
+export class CircuitError extends TelescopeError {
+  readonly reason: number | undefined;
+  constructor(message: string, reason?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/** A stream was refused or closed by its exit (`reason` is an EndReason), or its circuit died. */
+export class StreamError extends TelescopeError {
+  readonly reason: number | undefined;
+  constructor(message: string, reason?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/** An operation did not finish in time (a circuit build, a directory fetch, a handshake). */
+export class TimeoutError extends TelescopeError {}

@@ -1,0 +1,120 @@
+import { ChanCmd } from '../cells/channel/command.ts';
+import type { ChannelCell } from '../cells/channel/framing.ts';
+import { AuthChallenge, Netinfo, Versions } from '../cells/channel/messages.ts';
+import { CertsCell } from '../cells/channel/certs.ts';
+import type { TorAddress } from '../cells/address.ts';
+import { verifyResponderCerts, type ExpectedRelayIdentity, type VerifiedResponderIdentity } from '../crypto/link-certs.ts';
+import { HandshakeError, ProtocolError } from '../errors.ts';
+
+/**
+ * The initiator's side of the link handshake (tor-spec "Negotiating and initializing channels"),
+ * as a state machine without I/O: feed it the cells that arrive, send the cells it returns.
+ *
+ *   send VERSIONS → recv VERSIONS → recv CERTS → recv AUTH_CHALLENGE (ignored by a client)
+ *   → recv NETINFO → send NETINFO → open
+ *
+ * A client does not authenticate itself, so it sends no CERTS/AUTHENTICATE. The responder's
+ * identity is proven by its CERTS cell (and, on TLS, by the certificate digest it certifies).
+ */
+
+export const SUPPORTED_LINK_VERSIONS: readonly number[] = [4, 5];
+
+export interface LinkHandshakeOptions {
+  readonly expected?: ExpectedRelayIdentity;
+  readonly now: () => Date;
+  readonly peerTlsCertificate?: Uint8Array;
+  /** The address we connected to, for our NETINFO "other address". */
+  readonly peerAddress?: TorAddress;
+}
+
+export interface OpenedLink {
+  readonly linkVersion: number;
+  readonly identity: VerifiedResponderIdentity;
+  /** The responder's clock (NETINFO), for skew warnings. */
+  readonly peerTime: Date;
+  /** The responder's idea of our address. */
+  readonly ourAddressSeenByPeer: TorAddress;
+  readonly peerAddresses: readonly TorAddress[];
+}
+
+type State = 'await-versions' | 'await-certs' | 'await-auth-challenge-or-netinfo' | 'open';
+
+export class LinkHandshakeInitiator {
+  private state: State = 'await-versions';
+  private linkVersion = 0;
+  private identity: VerifiedResponderIdentity | undefined;
+
+  constructor(private readonly opts: LinkHandshakeOptions) {}
+
+  /** The first cell: VERSIONS, framed with 2-byte circuit ids (link version 0). */
+  start(): ChannelCell {
+    return { circId: 0, command: ChanCmd.VERSIONS, body: new Versions(SUPPORTED_LINK_VERSIONS).encode() };
+  }
+
+  /** The link version to frame further cells with (0 until VERSIONS arrived). */
+  get version(): number {
+    return this.linkVersion;
+  }
+
+  /**
+   * Process one cell. Returns the cells to send and, once the handshake completes, the open link.
+   * Throws ProtocolError / HandshakeError / CertificateError: the connection must then be closed.
+   */
+  receive(cell: ChannelCell): { send: ChannelCell[]; opened?: OpenedLink } {
+    // Padding may arrive at any point after VERSIONS; it carries nothing.
+    if (this.state !== 'await-versions' && (cell.command === ChanCmd.PADDING || cell.command === ChanCmd.VPADDING)) return { send: [] };
+    switch (this.state) {
+      case 'await-versions': {
+        this.expect(cell, ChanCmd.VERSIONS);
+        const best = Versions.decode(cell.body).bestCommon(SUPPORTED_LINK_VERSIONS);
+        if (best === undefined) throw new HandshakeError('link', `no common link protocol version (we offer ${SUPPORTED_LINK_VERSIONS.join(', ')})`);
+        this.linkVersion = best;
+        this.state = 'await-certs';
+        return { send: [] };
+      }
+      case 'await-certs': {
+        this.expect(cell, ChanCmd.CERTS);
+        this.identity = verifyResponderCerts({
+          certs: CertsCell.decode(cell.body),
+          now: this.opts.now(),
+          ...(this.opts.expected ? { expected: this.opts.expected } : {}),
+          ...(this.opts.peerTlsCertificate ? { peerTlsCertificate: this.opts.peerTlsCertificate } : {}),
+        });
+        this.state = 'await-auth-challenge-or-netinfo';
+        return { send: [] };
+      }
+      case 'await-auth-challenge-or-netinfo': {
+        if (cell.command === ChanCmd.AUTH_CHALLENGE) {
+          AuthChallenge.decode(cell.body); // well-formed, but a client does not authenticate
+          return { send: [] };
+        }
+        this.expect(cell, ChanCmd.NETINFO);
+        const netinfo = Netinfo.decode(cell.body);
+        const identity = this.identity!;
+        this.state = 'open';
+        // Clients send a zero timestamp and no addresses of their own (tor-spec: avoids leaking
+        // their clock and address); the "other address" is the relay's as we dialled it.
+        const other: TorAddress = this.opts.peerAddress ?? { type: 'ipv4', bytes: new Uint8Array(4) };
+        const ours = new Netinfo(0, other, []);
+        return {
+          send: [{ circId: 0, command: ChanCmd.NETINFO, body: ours.encode() }],
+          opened: {
+            linkVersion: this.linkVersion,
+            identity,
+            peerTime: new Date(netinfo.timestamp * 1000),
+            ourAddressSeenByPeer: netinfo.otherAddress,
+            peerAddresses: netinfo.myAddresses,
+          },
+        };
+      }
+      case 'open':
+        throw new ProtocolError('link handshake', 'handshake already complete');
+    }
+  }
+
+  private expect(cell: ChannelCell, command: number): void {
+    if (cell.command !== command) {
+      throw new ProtocolError('link handshake', `expected ${ChanCmd.nameOf(command)} in state ${this.state}, got ${ChanCmd.nameOf(cell.command)}`);
+    }
+  }
+}

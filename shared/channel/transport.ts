@@ -1,0 +1,21 @@
+/**
+ * The byte transport under a channel, handed in by the host: a TLS socket in Node, a WebSocket in
+ * the extension, an in-memory pipe in tests. The core never opens connections itself.
+ */
+export interface ByteTransport {
+  /** Queue bytes for the peer. The transport keeps their order; it may batch them into frames. */
+  send(data: Uint8Array): void;
+  /** Close the connection; `onClose` fires once afterwards. */
+  close(): void;
+  /** Set by the channel: bytes from the peer, in order, chunked arbitrarily. */
+  onData: ((data: Uint8Array) => void) | undefined;
+  /** Set by the channel: the connection is gone (`error` when it failed rather than closed). */
+  onClose: ((error?: Error) => void) | undefined;
+  /** DER of the peer's TLS certificate, when the transport is TLS and can expose it. */
+  readonly peerCertificate?: Uint8Array;
+  /** Human-readable peer description for logs (never a client's address). */
+  readonly description: string;
+}
+
+/** Opens transports to relays: the host decides how (TLS to an ORPort, WebSocket to a bridge). */
+export type TransportFactory = (target: { readonly address: string; readonly port: number }) => Promise<ByteTransport>;

@@ -1,0 +1,213 @@
+import { RelayCmd } from '../cells/relay/command.ts';
+import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
+import { Data, End, EndReason, Sendme } from '../cells/relay/messages.ts';
+import type { RelayMsg } from '../cells/relay/relay-msg.ts';
+import { ProtocolError, StreamError, type TelescopeError } from '../errors.ts';
+
+/**
+ * A stream: one TCP-like connection multiplexed on a circuit (tor-spec "Opening streams",
+ * "Flow control"). It is a duplex byte stream with backpressure both ways:
+ * - writing waits while the stream's package window (500, +50 per SENDME) or the circuit's
+ *   package window towards the stream's hop is empty;
+ * - incoming data queues until the reader takes it, and the stream SENDME that lets the exit send
+ *   more is only sent once the reader has drained what is queued, so a slow reader slows the exit
+ *   down instead of growing memory. A peer that sends past the window loses the circuit.
+ */
+
+export const STREAM_WINDOW_START = 500;
+export const STREAM_WINDOW_INCREMENT = 50;
+/** Queue at most this many undelivered bytes before holding back stream SENDMEs. */
+const MAX_UNREAD_BYTES = STREAM_WINDOW_INCREMENT * RELAY_DATA_MAX;
+
+/** What a stream needs from its circuit. */
+export interface StreamCarrier {
+  /** Send a relay message on this stream to its hop. */
+  sendOnStream(hop: number, streamId: number, msg: RelayMsg): void;
+  /** Resolve once the circuit may package a DATA cell for `hop` (circuit-level window). */
+  circuitWindowOpen(hop: number): Promise<void>;
+  /** The stream is closed: forget its id. */
+  streamClosed(streamId: number): void;
+  /** Tear down the circuit for a protocol violation on this stream. */
+  protocolViolation(error: ProtocolError): void;
+}
+
+export class TorStream {
+  private readonly chunks: Uint8Array[] = [];
+  private unreadBytes = 0;
+  private readWaiter: (() => void) | undefined;
+  private packageWindow = STREAM_WINDOW_START;
+  private deliverWindow = STREAM_WINDOW_START;
+  private windowWaiters: (() => void)[] = [];
+  /** Set when the stream is finished for reading (END received, or closed). */
+  private ended = false;
+  private failure: TelescopeError | undefined;
+  private closedLocally = false;
+  private finished = false;
+  /** Why the far side ended the stream, once it has. */
+  endReason: number | undefined;
+  private readonly closeListeners: (() => void)[] = [];
+  /** Bytes moved, for status displays and tests. */
+  bytesRead = 0;
+  bytesWritten = 0;
+
+  constructor(
+    private readonly carrier: StreamCarrier,
+    readonly hop: number,
+    readonly streamId: number,
+    readonly target: string,
+  ) {}
+
+  /** Whether the stream can still carry data in both directions. */
+  get isOpen(): boolean {
+    return !this.ended && !this.closedLocally;
+  }
+
+  /**
+   * The next chunk of data, or null once the far side ended the stream cleanly (END DONE).
+   * Throws StreamError if the stream or its circuit failed.
+   */
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      const chunk = this.chunks.shift();
+      if (chunk) {
+        this.unreadBytes -= chunk.length;
+        this.bytesRead += chunk.length;
+        this.maybeSendSendme();
+        return chunk;
+      }
+      if (this.failure) throw this.failure;
+      if (this.ended) return null;
+      await new Promise<void>((resolve) => { this.readWaiter = resolve; });
+    }
+  }
+
+  /** Read everything until the far side ends the stream. */
+  async readAll(limit = 64 * 1024 * 1024): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (let c = await this.read(); c; c = await this.read()) {
+      total += c.length;
+      if (total > limit) throw new StreamError(`stream to ${this.target}: more than ${limit} bytes`);
+      parts.push(c);
+    }
+    const out = new Uint8Array(total);
+    let pos = 0;
+    for (const p of parts) { out.set(p, pos); pos += p.length; }
+    return out;
+  }
+
+  /** Send bytes; resolves once all of them are packaged into cells (waits on windows). */
+  async write(data: Uint8Array): Promise<void> {
+    for (let pos = 0; pos < data.length; ) {
+      if (this.failure) throw this.failure;
+      if (this.closedLocally || this.ended) throw new StreamError(`stream to ${this.target} is closed`);
+      if (this.packageWindow <= 0) {
+        await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+        continue;
+      }
+      await this.carrier.circuitWindowOpen(this.hop);
+      if (this.failure) throw this.failure;
+      if (this.packageWindow <= 0) continue;
+      const piece = data.subarray(pos, pos + RELAY_DATA_MAX);
+      this.packageWindow--;
+      this.carrier.sendOnStream(this.hop, this.streamId, new Data(piece.slice()));
+      this.bytesWritten += piece.length;
+      pos += piece.length;
+    }
+  }
+
+  /** Close the stream (END with `reason`, DONE by default). Pending reads then see the end. */
+  close(reason: number = EndReason.DONE): void {
+    if (this.closedLocally) return;
+    this.closedLocally = true;
+    if (!this.ended) {
+      this.ended = true;
+      this.carrier.sendOnStream(this.hop, this.streamId, new End(reason));
+    }
+    this.finish();
+  }
+
+  /** Called once the stream is closed, by either side or by its circuit's failure. */
+  onClose(listener: () => void): void {
+    if (this.finished) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  // ---- called by the circuit ----
+
+  /** A relay message for this stream arrived. */
+  deliver(msg: RelayMsg): void {
+    switch (msg.command) {
+      case RelayCmd.DATA: {
+        if (this.ended) return; // in flight when we closed: already accounted by the circuit
+        this.deliverWindow--;
+        if (this.deliverWindow < 0) {
+          this.carrier.protocolViolation(new ProtocolError(`stream ${this.streamId}`, 'exit sent DATA beyond the stream window'));
+          return;
+        }
+        const data = (msg as Data).data;
+        if (data.length === 0) return;
+        this.chunks.push(data);
+        this.unreadBytes += data.length;
+        this.wakeReader();
+        this.maybeSendSendme();
+        return;
+      }
+      case RelayCmd.SENDME: {
+        this.packageWindow += STREAM_WINDOW_INCREMENT;
+        if (this.packageWindow > STREAM_WINDOW_START) {
+          this.carrier.protocolViolation(new ProtocolError(`stream ${this.streamId}`, 'stream SENDME beyond the window'));
+          return;
+        }
+        for (const w of this.windowWaiters.splice(0)) w();
+        return;
+      }
+      case RelayCmd.END: {
+        const end = msg as End;
+        this.endReason = end.reason;
+        this.ended = true;
+        if (end.reason !== EndReason.DONE) {
+          this.failure = new StreamError(`stream to ${this.target} closed by the exit: ${EndReason.nameOf(end.reason)}`, end.reason);
+        }
+        this.closedLocally = true;
+        this.finish();
+        return;
+      }
+      default:
+        // CONNECTED twice, RESOLVED on a data stream, ...: tor drops such cells with a warning.
+        return;
+    }
+  }
+
+  /** The circuit died: the stream is gone too. */
+  fail(error: TelescopeError): void {
+    if (this.finished) return;
+    this.failure ??= new StreamError(`stream to ${this.target}: ${error.message}`, EndReason.DESTROY, { cause: error });
+    this.ended = true;
+    this.closedLocally = true;
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.wakeReader();
+    for (const w of this.windowWaiters.splice(0)) w();
+    this.carrier.streamClosed(this.streamId);
+    for (const l of this.closeListeners.splice(0)) l();
+  }
+
+  private wakeReader(): void {
+    const w = this.readWaiter;
+    this.readWaiter = undefined;
+    w?.();
+  }
+
+  private maybeSendSendme(): void {
+    while (!this.ended && this.deliverWindow <= STREAM_WINDOW_START - STREAM_WINDOW_INCREMENT && this.unreadBytes < MAX_UNREAD_BYTES) {
+      this.deliverWindow += STREAM_WINDOW_INCREMENT;
+      // Stream-level SENDMEs stay unauthenticated (v0, empty): prop 289 covers circuit level only.
+      this.carrier.sendOnStream(this.hop, this.streamId, new Sendme());
+    }
+  }
+}
