@@ -1,0 +1,184 @@
+import { Circuit, type CircuitOptions } from '../circuit/circuit.ts';
+import { CircuitError, TelescopeError } from '../errors.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import type { GuardManager } from '../path/guards.ts';
+import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../path/netdir.ts';
+import { choosePath, NoPathError, type PathRules } from '../path/select.ts';
+import type { ChannelPool } from './channel-pool.ts';
+
+/**
+ * Circuits for streams (path-spec "When we build", "Stream isolation"): circuits are built ahead of
+ * need, handed to streams whose exit port the circuit's exit allows and whose isolation key matches
+ * (a circuit takes the key of its first stream; streams with different keys never share one),
+ * reused for up to `maxDirtinessMs` after first use and then retired, closing once their last
+ * stream ends. A failed build is retried on a fresh path without the caller noticing.
+ */
+
+export interface ManagedCircuit {
+  readonly circuit: Circuit;
+  readonly path: readonly NetRelay[];
+  /** Isolation key of the streams it carries; undefined while clean. */
+  isolationKey: string | undefined;
+}
+
+export interface CircuitManagerOptions {
+  readonly log?: Logger;
+  readonly rules: PathRules;
+  readonly circuitOptions?: CircuitOptions;
+  /** tor's MaxCircuitDirtiness: 10 minutes. */
+  readonly maxDirtinessMs?: number;
+  /** Clean circuits kept ready (tor keeps a few for its predicted ports). */
+  readonly preemptive?: number;
+  readonly buildAttempts?: number;
+  /** Ports the preemptive circuits' exits must allow. */
+  readonly predictedPorts?: readonly number[];
+}
+
+export class CircuitManager {
+  private readonly circuits: ManagedCircuit[] = [];
+  private building = 0;
+  private preemptive: number;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private closed = false;
+
+  constructor(
+    private readonly pool: ChannelPool,
+    private readonly guards: GuardManager,
+    private readonly netDir: () => NetDir,
+    private readonly opts: CircuitManagerOptions,
+  ) {
+    this.preemptive = opts.preemptive ?? 2;
+    this.timer = setInterval(() => this.maintain(), 5_000);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  private get log(): Logger {
+    return this.opts.log ?? silentLogger;
+  }
+
+  private get maxDirtinessMs(): number {
+    return this.opts.maxDirtinessMs ?? 10 * 60_000;
+  }
+
+  /** Circuits currently open, for status displays. */
+  get open(): readonly ManagedCircuit[] {
+    return this.circuits.filter((c) => c.circuit.isOpen);
+  }
+
+  private usable(c: ManagedCircuit, port: number | undefined, isolationKey: string): boolean {
+    if (!c.circuit.isOpen || c.path.length < 3) return false;
+    if (c.isolationKey !== undefined && c.isolationKey !== isolationKey) return false;
+    const first = c.circuit.firstUsedAt;
+    if (first !== undefined && Date.now() - first > this.maxDirtinessMs) return false;
+    const exit = c.path[c.path.length - 1]!;
+    return port === undefined || exit.exitPolicy.allowsPort(port);
+  }
+
+  /**
+   * A circuit for a stream to `port` under `isolationKey`: an existing one if it fits, else a new
+   * one. The circuit is claimed for the key before it is returned.
+   */
+  async get(port: number | undefined, isolationKey: string, exclude: ReadonlySet<Circuit> = new Set()): Promise<ManagedCircuit> {
+    const found = this.circuits.find((c) => !exclude.has(c.circuit) && c.isolationKey === isolationKey && this.usable(c, port, isolationKey))
+      ?? this.circuits.find((c) => !exclude.has(c.circuit) && this.usable(c, port, isolationKey));
+    const chosen = found ?? (await this.build(port));
+    chosen.isolationKey = isolationKey;
+    queueMicrotask(() => this.maintain());
+    return chosen;
+  }
+
+  /** Build a fresh 3-hop circuit whose exit allows `port`, trying fresh paths on failure. */
+  async build(port?: number, hops = 3): Promise<ManagedCircuit> {
+    const attempts = this.opts.buildAttempts ?? 4;
+    let last: unknown;
+    for (let i = 0; i < attempts; i++) {
+      if (this.closed) throw new CircuitError('client is shutting down');
+      try {
+        return await this.buildOnce(port, hops);
+      } catch (e) {
+        if (!(e instanceof TelescopeError)) throw e;
+        if (e instanceof NoPathError) throw e;
+        last = e;
+        this.log.info(`circuit build attempt ${i + 1}/${attempts} failed: ${e.message}`);
+      }
+    }
+    throw new CircuitError(`could not build a circuit${port === undefined ? '' : ` for port ${port}`} in ${attempts} attempts: ${last instanceof Error ? last.message : String(last)}`, undefined, { cause: last });
+  }
+
+  private async buildOnce(port: number | undefined, hops: number): Promise<ManagedCircuit> {
+    const dir = this.netDir();
+    const guard = await this.guards.pick(dir);
+    const path = choosePath(dir, guard, { rules: this.opts.rules, hops, ...(port === undefined ? {} : { port }) });
+    this.building++;
+    let circuit: Circuit | undefined;
+    try {
+      let channel;
+      try {
+        channel = await this.pool.get(relayTarget(guard));
+      } catch (e) {
+        await this.guards.failed(guard.fingerprint);
+        throw e;
+      }
+      circuit = await Circuit.create(channel, relayTarget(guard), this.opts.circuitOptions);
+      await this.guards.succeeded(guard.fingerprint);
+      for (const relay of path.slice(1)) await circuit.extend(relayTarget(relay));
+    } catch (e) {
+      circuit?.destroy();
+      throw e;
+    } finally {
+      this.building--;
+    }
+    this.log.info(`built circuit ${circuit.id}: ${path.map(describeRelay).join(' → ')}`);
+    const managed: ManagedCircuit = { circuit, path, isolationKey: undefined };
+    this.circuits.push(managed);
+    circuit.onClose(() => {
+      const i = this.circuits.indexOf(managed);
+      if (i >= 0) this.circuits.splice(i, 1);
+    });
+    return managed;
+  }
+
+  /** A one-hop circuit to `relay` for directory requests (BEGIN_DIR). Not shared with streams. */
+  async buildDirCircuit(relay: NetRelay): Promise<Circuit> {
+    const channel = await this.pool.get(relayTarget(relay));
+    return Circuit.create(channel, relayTarget(relay), this.opts.circuitOptions);
+  }
+
+  /** Retire old circuits and keep clean ones ready. */
+  maintain(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    for (const c of [...this.circuits]) {
+      const first = c.circuit.firstUsedAt;
+      if (first !== undefined && now - first > this.maxDirtinessMs && c.circuit.openStreams === 0) {
+        this.log.info(`retiring circuit ${c.circuit.id}: used for more than ${Math.round(this.maxDirtinessMs / 60000)} minutes`);
+        c.circuit.destroy();
+      }
+    }
+    const clean = this.circuits.filter((c) => c.circuit.isOpen && c.isolationKey === undefined).length;
+    const want = this.preemptive;
+    const ports = this.opts.predictedPorts ?? [80, 443];
+    for (let i = clean + this.building; i < want; i++) {
+      const port = ports[i % ports.length];
+      this.build(port).catch((e: unknown) => this.log.info(`preemptive circuit failed: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  }
+
+  /** Keep `count` clean circuits ready from now on. */
+  maintainPreemptive(count: number): void {
+    this.preemptive = count;
+    this.maintain();
+  }
+
+  /** Drop every circuit (new identity) so later streams get fresh ones. */
+  dropAll(): void {
+    for (const c of [...this.circuits]) c.circuit.destroy();
+    this.circuits.length = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.dropAll();
+  }
+}

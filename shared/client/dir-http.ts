@@ -1,0 +1,70 @@
+import { ProtocolError, TelescopeError } from '../errors.ts';
+import type { TorStream } from '../stream/stream.ts';
+
+/**
+ * Directory requests are HTTP/1.0 over a BEGIN_DIR stream (dir-spec "HTTP status codes" and
+ * "Directory cache operation"): one GET, then the server closes the stream. Bodies may be
+ * deflate- or gzip-compressed; DecompressionStream exists in both the service worker and Node.
+ */
+
+export class DirectoryHttpError extends TelescopeError {
+  constructor(readonly path: string, readonly status: number, reason: string) {
+    super(`directory request ${path}: HTTP ${status} ${reason}`);
+  }
+}
+
+export interface DirResponse {
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly body: Uint8Array;
+}
+
+const MAX_DIR_BODY = 32 * 1024 * 1024;
+
+/** Split a raw HTTP/1.0 response into status, headers and (decompressed) body. */
+export async function parseHttpResponse(raw: Uint8Array, context: string): Promise<DirResponse> {
+  let headerEnd = -1;
+  for (let i = 0; i + 3 < raw.length; i++) {
+    if (raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10) { headerEnd = i; break; }
+  }
+  if (headerEnd < 0) throw new ProtocolError(context, 'HTTP response without an end of headers');
+  const head = new TextDecoder('latin1').decode(raw.subarray(0, headerEnd)).split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(head[0] ?? '');
+  if (!status) throw new ProtocolError(context, `malformed HTTP status line "${(head[0] ?? '').slice(0, 60)}"`);
+  const headers = new Map<string, string>();
+  for (const line of head.slice(1)) {
+    const c = line.indexOf(':');
+    if (c > 0) headers.set(line.slice(0, c).trim().toLowerCase(), line.slice(c + 1).trim());
+  }
+  let body = raw.subarray(headerEnd + 4);
+  const encoding = (headers.get('content-encoding') ?? 'identity').toLowerCase();
+  if (encoding === 'deflate' || encoding === 'gzip' || encoding === 'x-gzip') {
+    body = await decompress(body, encoding === 'deflate' ? 'deflate' : 'gzip', context);
+  } else if (encoding !== 'identity') {
+    throw new ProtocolError(context, `unsupported Content-Encoding ${encoding}`);
+  }
+  return { status: Number(status[1]), reason: status[2] ?? '', headers, body };
+}
+
+async function decompress(data: Uint8Array, format: 'deflate' | 'gzip', context: string): Promise<Uint8Array> {
+  try {
+    const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream(format));
+    const out = new Uint8Array(await new Response(stream).arrayBuffer());
+    if (out.length > MAX_DIR_BODY) throw new ProtocolError(context, `decompressed body over ${MAX_DIR_BODY} bytes`);
+    return out;
+  } catch (e) {
+    if (e instanceof ProtocolError) throw e;
+    throw new ProtocolError(context, `bad ${format} body: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** GET `path` over an open directory stream and return the body of a 200 answer. */
+export async function dirGet(stream: TorStream, path: string): Promise<Uint8Array> {
+  // Accept-Encoding lets caches send compressed documents (they are large); no Host: dir-spec.
+  await stream.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\nAccept-Encoding: deflate, identity\r\n\r\n`));
+  const raw = await stream.readAll(MAX_DIR_BODY);
+  const res = await parseHttpResponse(raw, `directory response for ${path}`);
+  if (res.status !== 200) throw new DirectoryHttpError(path, res.status, res.reason);
+  return res.body;
+}

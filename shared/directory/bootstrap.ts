@@ -1,0 +1,279 @@
+import { parseIp } from '../cells/address.ts';
+import { CertificateError, TelescopeError } from '../errors.ts';
+import { fingerprintOf, type NetDir, type NetRelay } from '../path/netdir.ts';
+import { parsePortPolicy } from '../path/exit-policy.ts';
+import { parseAuthCerts, type AuthCert } from './authcert.ts';
+import { parseConsensus, verifyConsensus, ConsensusRejectedError, type AuthorityId, type Consensus, type UnverifiedConsensus } from './consensus.ts';
+import { parseMicrodescs, type Microdesc } from './microdesc.ts';
+
+/**
+ * The directory side of bootstrapping, as a state machine with no I/O (like Arti's dirmgr
+ * states): it says which documents to fetch next, takes the documents that arrive, verifies them,
+ * and yields a NetDir once it has a verified consensus and enough microdescriptors. The client
+ * performs the fetches (over BEGIN_DIR, or an authority's DirPort at first bootstrap) and stores
+ * `stored()` so that a restart resumes without a full bootstrap.
+ */
+
+export type DirPhase = 'need-consensus' | 'need-certs' | 'need-microdescs' | 'ready';
+
+export interface DirRequest {
+  readonly kind: 'consensus' | 'certs' | 'microdescs';
+  readonly path: string;
+}
+
+/** Documents as the host stores them (text, so they can be re-verified on load). */
+export interface StoredDirectory {
+  readonly consensus?: string;
+  readonly certs?: string;
+  readonly microdescs?: string;
+}
+
+/** dir-spec: ask for at most this many microdescriptors per request (tor uses 92 as its cap). */
+const MICRODESCS_PER_REQUEST = 92;
+/** Build circuits once this share of relays (by count) has microdescriptors (tor: 60% by bandwidth). */
+const ENOUGH_MICRODESCS = 0.6;
+
+export class DirectoryState {
+  private certs: AuthCert[] = [];
+  private certTexts = new Map<string, string>();
+  private pending: { unverified: UnverifiedConsensus; text: string } | undefined;
+  private consensus: { verified: Consensus; text: string } | undefined;
+  private microdescs = new Map<string, Microdesc>();
+  /** Digests requested but not yet answered (not asked again until `retry`). */
+  private inFlight = new Set<string>();
+  /** When to fetch the next consensus: a random point between fresh-until and valid-until. */
+  private refreshAt = 0;
+  private netDirCache: NetDir | undefined;
+
+  constructor(
+    private readonly authorities: readonly AuthorityId[],
+    private readonly opts: { skewMs?: number; random?: () => number } = {},
+  ) {}
+
+  /** Where bootstrapping stands at `now`. */
+  phase(now: Date): DirPhase {
+    if (!this.consensus || now.getTime() > this.consensus.verified.validUntil.getTime() + (this.opts.skewMs ?? 0)) {
+      return this.pending ? 'need-certs' : 'need-consensus';
+    }
+    return this.hasEnoughMicrodescs() ? 'ready' : 'need-microdescs';
+  }
+
+  /** The verified consensus in use, if any. */
+  get current(): Consensus | undefined {
+    return this.consensus?.verified;
+  }
+
+  /** Whether it is time to fetch a newer consensus (while the current one is still usable). */
+  wantsRefresh(now: Date): boolean {
+    return this.consensus !== undefined && now.getTime() >= this.refreshAt;
+  }
+
+  /** What to fetch next. Microdescriptor requests exclude those already in flight. */
+  nextRequests(now: Date): DirRequest[] {
+    const phase = this.phase(now);
+    if (phase === 'need-consensus') return [{ kind: 'consensus', path: '/tor/status-vote/current/consensus-microdesc' }];
+    if (phase === 'need-certs') {
+      const missing = this.pending!.unverified.missingCerts(this.authorities, this.certs);
+      return [{ kind: 'certs', path: `/tor/keys/fp-sk/${missing.map((m) => `${m.identity}-${m.signingKeyDigest}`).join('+')}` }];
+    }
+    const out: DirRequest[] = [];
+    const missing = this.missingMicrodescs().filter((d) => !this.inFlight.has(d));
+    for (let i = 0; i < missing.length; i += MICRODESCS_PER_REQUEST) {
+      const batch = missing.slice(i, i + MICRODESCS_PER_REQUEST);
+      for (const d of batch) this.inFlight.add(d);
+      out.push({ kind: 'microdescs', path: `/tor/micro/d/${batch.join('-')}` });
+    }
+    if (this.wantsRefresh(now)) out.push({ kind: 'consensus', path: '/tor/status-vote/current/consensus-microdesc' });
+    return out;
+  }
+
+  /** A request failed: its microdescriptors may be asked for again. */
+  requestFailed(req: DirRequest): void {
+    if (req.kind === 'microdescs') for (const d of req.path.slice('/tor/micro/d/'.length).split('-')) this.inFlight.delete(d);
+  }
+
+  /**
+   * A consensus arrived. Returns 'accepted', or 'need-certs' when certificates must be fetched
+   * first. Throws ConsensusRejectedError / ProtocolError when it must be discarded.
+   */
+  addConsensus(text: string, now: Date): 'accepted' | 'need-certs' {
+    const unverified = parseConsensus(text);
+    if (this.consensus && unverified.validAfter.getTime() <= this.consensus.verified.validAfter.getTime()) {
+      throw new ConsensusRejectedError('expired', `not newer than the consensus we have (valid-after ${unverified.validAfter.toISOString()})`, { validSignatures: 0, required: 0, authorities: this.authorities.length, missingCerts: [] });
+    }
+    if (unverified.missingCerts(this.authorities, this.certs).length > 0) {
+      // Without the missing certificates a majority may still verify: try before fetching.
+      try {
+        this.accept(unverified, text, now);
+        return 'accepted';
+      } catch (e) {
+        if (!(e instanceof ConsensusRejectedError) || e.reason !== 'not-enough-signatures') throw e;
+      }
+      this.pending = { unverified, text };
+      return 'need-certs';
+    }
+    this.accept(unverified, text, now);
+    return 'accepted';
+  }
+
+  /** Authority certificates arrived (one or more concatenated). Returns how many were new and valid. */
+  addCerts(text: string, now: Date): number {
+    const wanted = new Set(this.authorities.map((a) => a.fingerprint.toUpperCase()));
+    let added = 0;
+    for (const u of parseAuthCerts(text)) {
+      if (!wanted.has(u.fingerprint)) continue; // certificates of authorities we do not trust are useless
+      const cert = u.verify(now, { skewMs: this.opts.skewMs ?? 0 });
+      const key = `${cert.fingerprint}-${cert.signingKeyDigest}`;
+      if (this.certTexts.has(key)) continue;
+      this.certs.push(cert);
+      this.certTexts.set(key, u.text);
+      added++;
+    }
+    if (this.pending) {
+      const { unverified, text: ctext } = this.pending;
+      if (unverified.missingCerts(this.authorities, this.certs).length === 0 || added > 0) {
+        try {
+          this.accept(unverified, ctext, now);
+          this.pending = undefined;
+        } catch (e) {
+          if (!(e instanceof ConsensusRejectedError && e.reason === 'not-enough-signatures' && unverified.missingCerts(this.authorities, this.certs).length > 0)) {
+            this.pending = undefined;
+            throw e;
+          }
+        }
+      }
+    }
+    return added;
+  }
+
+  /** Microdescriptors arrived. Only those the consensus lists are kept. */
+  addMicrodescs(text: string): { added: number; unknown: number } {
+    const wanted = this.wantedDigests();
+    let added = 0, unknown = 0;
+    for (const md of parseMicrodescs(text, { allowAnnotations: true })) {
+      this.inFlight.delete(md.digestBase64);
+      if (!wanted.has(md.digestBase64)) { unknown++; continue; }
+      if (!this.microdescs.has(md.digestBase64)) added++;
+      this.microdescs.set(md.digestBase64, md);
+    }
+    if (added > 0) this.netDirCache = undefined;
+    return { added, unknown };
+  }
+
+  /** Digests (base64) listed in the consensus whose microdescriptor we lack. */
+  missingMicrodescs(): string[] {
+    if (!this.consensus) return [];
+    return this.consensus.verified.routers.map((r) => r.microdescDigestBase64).filter((d) => !this.microdescs.has(d));
+  }
+
+  /** Share of listed relays whose microdescriptors we have (for progress reports). */
+  microdescCoverage(): { have: number; total: number } {
+    const total = this.consensus?.verified.routers.length ?? 0;
+    return { have: total - this.missingMicrodescs().length, total };
+  }
+
+  /** The usable network view, once ready. */
+  netDir(now: Date): NetDir | undefined {
+    if (this.phase(now) !== 'ready') return undefined;
+    this.netDirCache ??= buildNetDir(this.consensus!.verified, this.microdescs);
+    return this.netDirCache;
+  }
+
+  /** What to persist. */
+  stored(): StoredDirectory {
+    return {
+      ...(this.consensus ? { consensus: this.consensus.text } : {}),
+      certs: [...this.certTexts.values()].join(''),
+      microdescs: [...this.microdescs.values()].map((m) => m.text).join(''),
+    };
+  }
+
+  /** Reload persisted documents; everything is verified again. Returns what could not be used. */
+  restore(stored: StoredDirectory, now: Date): string[] {
+    const problems: string[] = [];
+    const attempt = (what: string, f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        if (!(e instanceof TelescopeError)) throw e;
+        problems.push(`${what}: ${e.message}`);
+      }
+    };
+    if (stored.certs) attempt('stored certificates', () => this.addCerts(stored.certs!, now));
+    if (stored.consensus) attempt('stored consensus', () => {
+      if (this.addConsensus(stored.consensus!, now) === 'need-certs') {
+        this.pending = undefined;
+        throw new CertificateError('stored consensus', 'its authority certificates are missing');
+      }
+    });
+    if (stored.microdescs && this.consensus) attempt('stored microdescriptors', () => this.addMicrodescs(stored.microdescs!));
+    return problems;
+  }
+
+  private wantedDigests(): Set<string> {
+    return new Set(this.consensus?.verified.routers.map((r) => r.microdescDigestBase64) ?? []);
+  }
+
+  private accept(unverified: UnverifiedConsensus, text: string, now: Date): void {
+    const verified = verifyConsensus(unverified, this.authorities, this.certs, now, { skewMs: this.opts.skewMs ?? 0 });
+    this.consensus = { verified, text };
+    this.pending = undefined;
+    this.netDirCache = undefined;
+    // Forget microdescriptors the new consensus no longer lists.
+    const wanted = this.wantedDigests();
+    for (const d of [...this.microdescs.keys()]) if (!wanted.has(d)) this.microdescs.delete(d);
+    // dir-spec "How clients download": refresh at a random time in the first 3/4 of the
+    // interval between fresh-until and valid-until... clamped so a test network refreshes too.
+    const fresh = verified.freshUntil.getTime();
+    const valid = verified.validUntil.getTime();
+    const r = (this.opts.random ?? Math.random)();
+    this.refreshAt = fresh + Math.floor(r * 0.75 * Math.max(0, valid - fresh));
+  }
+
+  private hasEnoughMicrodescs(): boolean {
+    const { have, total } = this.microdescCoverage();
+    return total > 0 && have / total >= ENOUGH_MICRODESCS && have >= Math.min(3, total);
+  }
+}
+
+/** Join a verified consensus with its microdescriptors into the client's network view. */
+export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string, Microdesc>): NetDir {
+  const relays: NetRelay[] = [];
+  for (const rs of consensus.routers) {
+    const md = microdescs.get(rs.microdescDigestBase64);
+    if (!md) continue;
+    const v4 = parseIp(rs.ipv4);
+    if (!v4 || v4.length !== 4) continue;
+    const a6 = rs.addresses.find((a) => a.family === 6);
+    const v6 = a6 ? parseIp(a6.ip) : undefined;
+    relays.push({
+      nickname: rs.nickname,
+      rsaIdentity: rs.identity,
+      fingerprint: fingerprintOf(rs.identity),
+      ed25519Identity: md.ed25519Id,
+      ntorOnionKey: md.ntorOnionKey,
+      ipv4: { address: v4, port: rs.orPort },
+      ipv6: v6 && a6 ? { address: v6, port: a6.port } : undefined,
+      dirPort: rs.dirPort,
+      flags: rs.flags,
+      bandwidth: rs.bandwidth ?? 0,
+      family: md.family.map((f) => f.replace(/^\$/, '').split(/[~=]/)[0]!.toUpperCase()),
+      familyIds: md.familyIds,
+      exitPolicy: parsePortPolicy(md.policySummary),
+      protocols: new Map([...(rs.protocols ?? [])].map(([k, v]) => [k, v.map((r): [number, number] => [r.low, r.high])])),
+    });
+  }
+  const srv = (v: { value: Uint8Array } | undefined) => v?.value;
+  return {
+    validAfter: consensus.validAfter,
+    freshUntil: consensus.freshUntil,
+    validUntil: consensus.validUntil,
+    relays,
+    params: consensus.params,
+    weights: consensus.bandwidthWeights,
+    sharedRandCurrent: srv(consensus.sharedRandCurrent),
+    sharedRandPrevious: srv(consensus.sharedRandPrevious),
+    votingIntervalSeconds: Math.round((consensus.freshUntil.getTime() - consensus.validAfter.getTime()) / 1000),
+  };
+}
+

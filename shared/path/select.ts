@@ -1,0 +1,138 @@
+import { UsageError, TelescopeError } from '../errors.ts';
+import type { NetDir, NetRelay } from './netdir.ts';
+
+/**
+ * Path selection (path-spec "Choosing a path"): relays are drawn at random in proportion to their
+ * consensus bandwidth times the consensus' bandwidth-weights for the position (so that guard and
+ * exit capacity is not squandered on middles), among those with the flags the position needs, and
+ * never two relays of one family or (unless disabled for a test network) one /16 on a circuit.
+ */
+
+export type Position = 'guard' | 'middle' | 'exit';
+
+/** Ports whose streams are long-lived: their circuits use Stable relays (tor's LongLivedPorts). */
+export const LONG_LIVED_PORTS: ReadonlySet<number> = new Set([21, 22, 706, 1863, 5050, 5190, 5222, 5223, 6523, 6667, 6697, 8300]);
+
+export interface PathRules {
+  /** No two relays of one IPv4 /16 (or IPv6 /32) on a circuit. tor turns this off in test networks. */
+  readonly enforceDistinctSubnets: boolean;
+}
+
+export const DEFAULT_PATH_RULES: PathRules = { enforceDistinctSubnets: true };
+
+export class NoPathError extends TelescopeError {}
+
+/** A source of uniform numbers in [0, 1), from the host's CSPRNG unless a test injects one. */
+export type UniformRandom = () => number;
+
+export const secureUniform: UniformRandom = () => {
+  const b = globalThis.crypto.getRandomValues(new Uint32Array(2));
+  // 53 random bits: 21 from one word, 32 from the other.
+  return ((b[0]! >>> 11) * 0x100000000 + b[1]!) / 2 ** 53;
+};
+
+/** Whether a relay may be used at all in `position` (flags only). */
+export function hasFlagsFor(r: NetRelay, position: Position, port?: number): boolean {
+  const f = r.flags;
+  if (!f.has('Running') || !f.has('Valid')) return false;
+  if (position === 'guard') return f.has('Guard');
+  if (position === 'exit' && f.has('BadExit')) return false;
+  if (!f.has('Fast')) return false;
+  if (port !== undefined && LONG_LIVED_PORTS.has(port) && !f.has('Stable')) return false;
+  return true;
+}
+
+/** The bandwidth-weight for a relay in a position (path-spec "bandwidth-weights"), 0..1. */
+export function positionWeight(dir: NetDir, r: NetRelay, position: Position): number {
+  const w = dir.weights;
+  if (w.size === 0) return 1;
+  const scale = dir.params.get('bwweightscale') ?? 10000;
+  const guard = r.flags.has('Guard');
+  const exit = r.flags.has('Exit') && !r.flags.has('BadExit');
+  const key = (() => {
+    switch (position) {
+      case 'guard': return guard && exit ? 'Wgd' : guard ? 'Wgg' : exit ? undefined : 'Wgm';
+      case 'middle': return guard && exit ? 'Wmd' : guard ? 'Wmg' : exit ? 'Wme' : 'Wmm';
+      case 'exit': return guard && exit ? 'Wed' : guard ? 'Weg' : exit ? 'Wee' : 'Wem';
+    }
+  })();
+  if (key === undefined) return 0; // exit-only relays are never weighted as guards
+  return (w.get(key) ?? scale) / scale;
+}
+
+function subnetKey(r: NetRelay): string {
+  const a = r.ipv4.address;
+  return `${a[0]}.${a[1]}`;
+}
+
+/** Whether two relays may not share a circuit: same relay, same family, or same /16. */
+export function relaysConflict(a: NetRelay, b: NetRelay, rules: PathRules): boolean {
+  if (a.fingerprint === b.fingerprint) return true;
+  if (rules.enforceDistinctSubnets && subnetKey(a) === subnetKey(b)) return true;
+  // Families must be declared by both sides (path-spec "family").
+  if (a.family.includes(b.fingerprint) && b.family.includes(a.fingerprint)) return true;
+  if (a.familyIds.some((id) => b.familyIds.includes(id))) return true;
+  return false;
+}
+
+/** Draw one relay with probability proportional to its weight. */
+export function pickWeighted<T>(items: readonly T[], weight: (t: T) => number, random: UniformRandom): T | undefined {
+  let total = 0;
+  const weights = items.map((t) => {
+    const w = Math.max(0, weight(t));
+    total += w;
+    return w;
+  });
+  if (items.length === 0) return undefined;
+  // All zero (a fresh test network votes no bandwidth): fall back to uniform.
+  if (total === 0) return items[Math.floor(random() * items.length)];
+  let x = random() * total;
+  for (let i = 0; i < items.length; i++) {
+    x -= weights[i]!;
+    if (x < 0) return items[i];
+  }
+  return items[items.length - 1];
+}
+
+export interface ChooseOptions {
+  readonly rules?: PathRules;
+  readonly random?: UniformRandom;
+  /** Relays already on the circuit (or otherwise excluded). */
+  readonly avoid?: readonly NetRelay[];
+}
+
+function choose(dir: NetDir, position: Position, ok: (r: NetRelay) => boolean, opts: ChooseOptions, what: string): NetRelay {
+  const rules = opts.rules ?? DEFAULT_PATH_RULES;
+  const avoid = opts.avoid ?? [];
+  const candidates = dir.relays.filter((r) => ok(r) && !avoid.some((a) => relaysConflict(a, r, rules)));
+  const picked = pickWeighted(candidates, (r) => r.bandwidth * positionWeight(dir, r, position), opts.random ?? secureUniform);
+  if (!picked) throw new NoPathError(`no usable ${what} among ${dir.relays.length} relays`);
+  return picked;
+}
+
+/** An exit whose policy summary accepts `port` (any exit-flagged-or-not relay that allows it). */
+export function chooseExit(dir: NetDir, port: number | undefined, opts: ChooseOptions = {}): NetRelay {
+  return choose(dir, 'exit', (r) => hasFlagsFor(r, 'exit', port) && (port === undefined ? r.flags.has('Exit') : r.exitPolicy.allowsPort(port)), opts, port === undefined ? 'exit' : `exit for port ${port}`);
+}
+
+export function chooseMiddle(dir: NetDir, opts: ChooseOptions = {}): NetRelay {
+  return choose(dir, 'middle', (r) => hasFlagsFor(r, 'middle'), opts, 'middle relay');
+}
+
+export function chooseGuardCandidate(dir: NetDir, opts: ChooseOptions = {}): NetRelay {
+  return choose(dir, 'guard', (r) => hasFlagsFor(r, 'guard'), opts, 'guard');
+}
+
+/**
+ * A full path: the given first hop, then (exit chosen first, as tor does, so the scarce resource
+ * decides) a middle that conflicts with neither. `hops` is 3 by default; more hops add middles.
+ */
+export function choosePath(dir: NetDir, first: NetRelay, opts: ChooseOptions & { port?: number; hops?: number; exit?: NetRelay } = {}): NetRelay[] {
+  const hops = opts.hops ?? 3;
+  if (hops < 1) throw new UsageError(`a path needs at least one hop, not ${hops}`);
+  if (hops === 1) return [first];
+  const exit = opts.exit ?? chooseExit(dir, opts.port, { ...opts, avoid: [first] });
+  const middles: NetRelay[] = [];
+  for (let i = 0; i < hops - 2; i++) middles.push(chooseMiddle(dir, { ...opts, avoid: [first, exit, ...middles] }));
+  return [first, ...middles, exit];
+}
