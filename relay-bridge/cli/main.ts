@@ -9,6 +9,20 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  client: {
+    summary: 'run the Tor client with a SOCKS5 port (telescope client -f FILE, torrc syntax)',
+    async run(args) {
+      const { runClientCli } = await import('../client/client-cli.ts');
+      return runClientCli(args);
+    },
+  },
+  testnet: {
+    summary: 'start or stop a private tor network on 127.0.0.1 (testnet up|down|status --dir DIR)',
+    async run(args) {
+      const { runTestnetCli } = await import('../../e2e/testnet/cli.ts');
+      return runTestnetCli(args);
+    },
+  },
   selfcheck: {
     summary: 'build a 3-hop circuit\'s crypto end to end in memory and show each step',
     async run(args) {

@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseTorrc, ConfigError, type TorrcConfig } from '../../shared/config/torrc.ts';
+import { TorClient, type BridgeInfo, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
+import { TelescopeError } from '../../shared/errors.ts';
+import { loggerFromLogLines } from '../cli/node-log.ts';
+import { tlsTransportFactory } from '../net/tls-transport.ts';
+import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
+import { dirPortGet } from './dirport.ts';
+import { FileStore } from './file-store.ts';
+import { SocksServer } from './socks.ts';
+
+/**
+ * `telescope client -f FILE`: the Tor client with a SOCKS5 port, configured with torrc syntax for
+ * what it covers. Bootstrap progress is printed as tor prints it.
+ */
+
+export const CLIENT_SCHEMA = [
+  { name: 'SocksPort', kind: 'port', default: '9050' },
+  { name: 'DataDirectory', kind: 'path' },
+  { name: 'DirAuthority', kind: 'dirauthority' },
+  { name: 'UseBridges', kind: 'bool', default: '0' },
+  { name: 'Bridge', kind: 'bridge' },
+  { name: 'Log', kind: 'list' },
+  // tor turns the /16 rule off in test networks (everything is on 127.0.0.1 there).
+  { name: 'EnforceDistinctSubnets', kind: 'bool', default: '1' },
+  { name: 'TestingTorNetwork', kind: 'bool', default: '0' },
+] as const;
+
+export type ClientConfig = TorrcConfig<typeof CLIENT_SCHEMA>;
+
+export function authoritiesFrom(config: ClientConfig): DirAuthorityInfo[] {
+  return config.DirAuthority.map((a, i) => {
+    if (!a.v3Identity) throw new ConfigError(`DirAuthority ${a.nickname ?? a.address}: a v3ident=HEX flag is required (only v3 authorities sign consensuses)`, undefined);
+    if (a.orPort === undefined) throw new ConfigError(`DirAuthority ${a.nickname ?? a.address}: an orport=N flag is required`);
+    return { nickname: a.nickname ?? `authority${i}`, v3ident: a.v3Identity, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort };
+  });
+}
+
+export function bridgesFrom(config: ClientConfig): BridgeInfo[] {
+  if (!config.UseBridges) return [];
+  if (config.Bridge.length === 0) throw new ConfigError('UseBridges 1 needs at least one Bridge line');
+  return config.Bridge.map((b) => {
+    if (b.kind === 'telescope') throw new ConfigError(`Bridge ${b.url}: WebSocket bridges are for the browser extension; the Node client connects to a bridge's ORPort (Bridge IP:PORT FINGERPRINT ntor=BASE64)`);
+    if (b.transport) throw new ConfigError(`Bridge ${b.address}:${b.port}: pluggable transport '${b.transport}' is not supported`);
+    if (!b.fingerprint) throw new ConfigError(`Bridge ${b.address}:${b.port}: the fingerprint is required`);
+    const ntor = b.args.find((a) => a.key === 'ntor');
+    if (!ntor) throw new ConfigError(`Bridge ${b.address}:${b.port}: an ntor=BASE64 argument with the bridge's ntor onion key is required`);
+    const key = Uint8Array.from(atob(ntor.value.padEnd(Math.ceil(ntor.value.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
+    if (key.length !== 32) throw new ConfigError(`Bridge ${b.address}:${b.port}: ntor key must be 32 bytes`);
+    return { address: b.address, port: b.port, fingerprint: b.fingerprint, ntorOnionKey: key };
+  });
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function runClientCli(args: string[]): Promise<number> {
+  const file = option(args, '-f');
+  if (!file) {
+    console.error('usage: telescope client -f FILE');
+    return 2;
+  }
+  let config: ClientConfig;
+  try {
+    config = parseTorrc(readFileSync(file, 'utf8'), CLIENT_SCHEMA);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`${file}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  let log;
+  let authorities: DirAuthorityInfo[];
+  let bridges: BridgeInfo[];
+  try {
+    log = loggerFromLogLines(config.Log);
+    authorities = authoritiesFrom(config);
+    bridges = bridgesFrom(config);
+    if (authorities.length === 0) throw new ConfigError('no DirAuthority lines: Telescope does not ship the public network\'s authorities yet; name the authorities to trust');
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`${file}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  const dataDir = resolve(config.DataDirectory ?? join(homedir(), '.telescope'));
+  const client = new TorClient({
+    authorities,
+    bridges,
+    transports: tlsTransportFactory,
+    store: new FileStore(dataDir),
+    dirPortGet,
+    log,
+    rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },
+    circuitOptions: { aes: nodeAesCtr, log },
+    onBootstrap: (s) => log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`),
+  });
+  const socks = new SocksServer({
+    connect: async (host, port, key) => (await client.connect(host, port, { isolationKey: key })).stream,
+    resolve: (host, key) => client.resolve(host, { isolationKey: key }),
+  }, log);
+  const sp = config.SocksPort;
+  if (sp.port !== 0) {
+    const port = await socks.listen(sp.port === 'auto' ? 0 : sp.port, sp.address ?? '127.0.0.1');
+    log.notice(`Opened Socks listener on ${sp.address ?? '127.0.0.1'}:${port}`);
+  }
+  const stop = async (signal: string) => {
+    log.notice(`Caught ${signal}, exiting cleanly.`);
+    client.close();
+    await socks.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  try {
+    await client.bootstrap();
+  } catch (e) {
+    if (!(e instanceof TelescopeError)) throw e;
+    log.warn(`bootstrap failed: ${e.message}`);
+    client.close();
+    await socks.close();
+    return 1;
+  }
+  const guards = await client.guards.describe(client.requireNetDir());
+  log.notice(`primary guards: ${guards.map((g) => `${g.nickname}~${g.fingerprint.slice(0, 8)}`).join(', ')} (state kept in ${dataDir})`);
+  await new Promise(() => {}); // serve until a signal arrives
+  return 0;
+}
