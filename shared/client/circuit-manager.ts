@@ -14,6 +14,9 @@ import type { ChannelPool } from './channel-pool.ts';
  * stream ends. A failed build is retried on a fresh path without the caller noticing.
  */
 
+/** How long a relay that failed a circuit build is left out of new paths. */
+const FAILED_RELAY_PENALTY_MS = 2 * 60_000;
+
 export interface ManagedCircuit {
   readonly circuit: Circuit;
   readonly path: readonly NetRelay[];
@@ -38,6 +41,8 @@ export class CircuitManager {
   private readonly circuits: ManagedCircuit[] = [];
   private building = 0;
   private preemptive: number;
+  /** Relays that failed a build recently (fingerprint → when), left out of new paths for a while. */
+  private readonly recentlyFailed = new Map<string, number>();
   private readonly timer: ReturnType<typeof setInterval>;
   private closed = false;
 
@@ -108,7 +113,9 @@ export class CircuitManager {
   private async buildOnce(port: number | undefined, hops: number): Promise<ManagedCircuit> {
     const dir = this.netDir();
     const guard = await this.guards.pick(dir);
-    const path = choosePath(dir, guard, { rules: this.opts.rules, hops, ...(port === undefined ? {} : { port }) });
+    const now = Date.now();
+    for (const [fp, at] of this.recentlyFailed) if (now - at > FAILED_RELAY_PENALTY_MS) this.recentlyFailed.delete(fp);
+    const path = choosePath(dir, guard, { rules: this.opts.rules, hops, exclude: new Set(this.recentlyFailed.keys()), ...(port === undefined ? {} : { port }) });
     this.building++;
     let circuit: Circuit | undefined;
     try {
@@ -121,7 +128,15 @@ export class CircuitManager {
       }
       circuit = await Circuit.create(channel, relayTarget(guard), this.opts.circuitOptions);
       await this.guards.succeeded(guard.fingerprint);
-      for (const relay of path.slice(1)) await circuit.extend(relayTarget(relay));
+      for (const relay of path.slice(1)) {
+        try {
+          await circuit.extend(relayTarget(relay));
+        } catch (e) {
+          // The relay we were extending to is the likeliest culprit: leave it out for a while.
+          this.recentlyFailed.set(relay.fingerprint, Date.now());
+          throw e;
+        }
+      }
     } catch (e) {
       circuit?.destroy();
       throw e;

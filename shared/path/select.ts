@@ -97,14 +97,17 @@ export function pickWeighted<T>(items: readonly T[], weight: (t: T) => number, r
 export interface ChooseOptions {
   readonly rules?: PathRules;
   readonly random?: UniformRandom;
-  /** Relays already on the circuit (or otherwise excluded). */
+  /** Relays already on the circuit: nothing that conflicts with them is chosen. */
   readonly avoid?: readonly NetRelay[];
+  /** Fingerprints never to choose (relays that just failed us). */
+  readonly exclude?: ReadonlySet<string>;
 }
 
 function choose(dir: NetDir, position: Position, ok: (r: NetRelay) => boolean, opts: ChooseOptions, what: string): NetRelay {
   const rules = opts.rules ?? DEFAULT_PATH_RULES;
   const avoid = opts.avoid ?? [];
-  const candidates = dir.relays.filter((r) => ok(r) && !avoid.some((a) => relaysConflict(a, r, rules)));
+  const excluded = opts.exclude;
+  const candidates = dir.relays.filter((r) => ok(r) && !excluded?.has(r.fingerprint) && !avoid.some((a) => relaysConflict(a, r, rules)));
   const picked = pickWeighted(candidates, (r) => r.bandwidth * positionWeight(dir, r, position), opts.random ?? secureUniform);
   if (!picked) throw new NoPathError(`no usable ${what} among ${dir.relays.length} relays`);
   return picked;
