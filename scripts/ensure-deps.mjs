@@ -5,10 +5,11 @@
 //
 //   npm packages   -> `npm ci` when node_modules is missing or older than package-lock.json
 //   Debian chromium -> `apt-get install chromium` when /usr/bin/chromium is missing (browser tests)
+//   Debian tor, curl -> the private tor network and the SOCKS application of the interop tests
 //
 // Set TELESCOPE_SKIP_APT=1 to never call apt-get (then a missing package is reported, not installed).
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,7 +28,11 @@ function npmPackages() {
 }
 
 /** Debian packages and the executables that show they are installed. */
-const DEBIAN = [{ pkg: 'chromium', bin: '/usr/bin/chromium' }];
+const DEBIAN = [
+  { pkg: 'chromium', bin: '/usr/bin/chromium' },
+  { pkg: 'tor', bin: '/usr/bin/tor-gencert' },
+  { pkg: 'curl', bin: '/usr/bin/curl' },
+];
 
 function debianPackages() {
   const missing = DEBIAN.filter((d) => !existsSync(d.bin));
@@ -39,6 +44,10 @@ function debianPackages() {
     process.exit(1);
   }
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  // Installing tor must not start the system tor service, which would join the public network.
+  if (names.includes('tor') && !existsSync('/usr/sbin/policy-rc.d')) {
+    writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  }
   run('apt-get', ['update', '-qq'], env);
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], env);
 }

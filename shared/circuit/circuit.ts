@@ -400,7 +400,14 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     this.crypto.truncateTo(hop + 1);
     const gone = this.hopStates.splice(hop + 1);
     for (const h of gone) for (const w of h.windowWaiters.splice(0)) w();
-    for (const [id, s] of [...this.streams]) if (s.hop > hop) { this.streams.delete(id); s.fail(error); }
+    for (const [id, s] of [...this.streams]) {
+      if (s.hop <= hop) continue;
+      this.streams.delete(id);
+      s.fail(error);
+      const opener = this.openers.get(id);
+      this.openers.delete(id);
+      opener?.reject(new StreamError(`stream could not open: ${error.message}`, EndReason.DESTROY, { cause: error }));
+    }
   }
 
   /** Streams waiting for CONNECTED / END / RESOLVED. */

@@ -71,7 +71,8 @@ export class CircuitManager {
   }
 
   private usable(c: ManagedCircuit, port: number | undefined, isolationKey: string): boolean {
-    if (!c.circuit.isOpen || c.path.length < 3) return false;
+    // A circuit that lost hops (TRUNCATED from the network) no longer reaches its exit.
+    if (!c.circuit.isOpen || c.path.length < 3 || c.circuit.length !== c.path.length) return false;
     if (c.isolationKey !== undefined && c.isolationKey !== isolationKey) return false;
     const first = c.circuit.firstUsedAt;
     if (first !== undefined && Date.now() - first > this.maxDirtinessMs) return false;
@@ -164,6 +165,10 @@ export class CircuitManager {
     if (this.closed) return;
     const now = Date.now();
     for (const c of [...this.circuits]) {
+      if (c.circuit.isOpen && c.circuit.length !== c.path.length) {
+        c.circuit.destroy();
+        continue;
+      }
       const first = c.circuit.firstUsedAt;
       if (first !== undefined && now - first > this.maxDirtinessMs && c.circuit.openStreams === 0) {
         this.log.info(`retiring circuit ${c.circuit.id}: used for more than ${Math.round(this.maxDirtinessMs / 60000)} minutes`);

@@ -83,7 +83,7 @@ export class TorClient {
     if (opts.authorities.length === 0) throw new UsageError('the client needs at least one directory authority');
     this.log = opts.log ?? silentLogger;
     this.pool = new ChannelPool(opts.transports, { log: this.log, ...(opts.now ? { now: opts.now } : {}) });
-    this.guards = new GuardManager(opts.store, { rules: this.rules });
+    this.guards = new GuardManager(opts.store, { rules: this.rules, log: this.log });
     this.dir = new DirectoryState(opts.authorities.map((a) => ({ fingerprint: a.v3ident })), { skewMs: opts.skewMs ?? 5 * 60_000, random: secureUniform });
     this.circuits = new CircuitManager(this.pool, this.guards, () => this.requireNetDir(), {
       log: this.log,

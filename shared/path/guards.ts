@@ -1,4 +1,5 @@
 import type { KeyValueStore } from '../storage.ts';
+import type { Logger } from '../log.ts';
 import { chooseGuardCandidate, hasFlagsFor, NoPathError, secureUniform, type PathRules, type UniformRandom } from './select.ts';
 import { findRelay, type NetDir, type NetRelay } from './netdir.ts';
 
@@ -32,7 +33,7 @@ export class GuardManager {
   private sample: GuardRecord[] = [];
   private loaded = false;
 
-  constructor(private readonly store: KeyValueStore, private readonly opts: { random?: UniformRandom; rules?: PathRules; now?: () => number } = {}) {}
+  constructor(private readonly store: KeyValueStore, private readonly opts: { random?: UniformRandom; rules?: PathRules; now?: () => number; log?: Logger } = {}) {}
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
@@ -43,7 +44,14 @@ export class GuardManager {
     this.loaded = true;
     const text = await this.store.get(STORE_KEY);
     if (!text) return;
-    const parsed: unknown = JSON.parse(text);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      // A damaged state file costs the guard list, not the client: start a fresh sample.
+      this.opts.log?.warn(`guard state is not valid JSON (${e instanceof Error ? e.message : String(e)}); sampling new guards`);
+      return;
+    }
     if (Array.isArray(parsed)) this.sample = parsed.filter((g): g is GuardRecord => typeof g === 'object' && g !== null && typeof (g as GuardRecord).fingerprint === 'string');
   }
 

@@ -1,0 +1,75 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TorClient, type DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import type { ManagedCircuit } from '../shared/client/circuit-manager.ts';
+import type { Logger } from '../shared/log.ts';
+import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
+import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
+import { dirPortGet } from '../relay-bridge/client/dirport.ts';
+import { FileStore } from '../relay-bridge/client/file-store.ts';
+import { SocksServer } from '../relay-bridge/client/socks.ts';
+import type { TestnetDescription } from './testnet/index.ts';
+
+/**
+ * A Telescope client with its SOCKS port, running in the test process against the private
+ * network, wired exactly as `telescope client` wires it. Every stream the SOCKS port opens is
+ * recorded with its isolation key and circuit, so tests can see which circuit carried what.
+ */
+
+export interface StreamRecord {
+  readonly host: string;
+  readonly port: number;
+  readonly isolationKey: string;
+  readonly circuit: ManagedCircuit;
+}
+
+export interface RunningClient {
+  readonly client: TorClient;
+  readonly socksPort: number;
+  readonly streams: StreamRecord[];
+  readonly log: string[];
+  stop(): Promise<void>;
+}
+
+export function authoritiesOf(desc: TestnetDescription): DirAuthorityInfo[] {
+  return desc.authorities.map((a) => ({ nickname: a.nickname, v3ident: a.v3ident, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort }));
+}
+
+export async function startTelescopeClient(desc: TestnetDescription): Promise<RunningClient> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'telescope-client-'));
+  const lines: string[] = [];
+  const record = (level: string) => (m: string) => { lines.push(`[${level}] ${m}`); };
+  const log: Logger = { debug: () => {}, info: record('info'), notice: record('notice'), warn: record('warn') };
+  const client = new TorClient({
+    authorities: authoritiesOf(desc),
+    transports: tlsTransportFactory,
+    store: new FileStore(dataDir),
+    dirPortGet,
+    log,
+    rules: { enforceDistinctSubnets: false },
+    circuitOptions: { aes: nodeAesCtr, log },
+  });
+  const streams: StreamRecord[] = [];
+  const socks = new SocksServer({
+    async connect(host, port, isolationKey) {
+      const { stream, circuit } = await client.connect(host, port, { isolationKey });
+      streams.push({ host, port, isolationKey, circuit });
+      return stream;
+    },
+    resolve: (host, isolationKey) => client.resolve(host, { isolationKey }),
+  }, log);
+  const socksPort = await socks.listen(0);
+  await client.bootstrap();
+  return {
+    client,
+    socksPort,
+    streams,
+    log: lines,
+    async stop() {
+      client.close();
+      await socks.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
