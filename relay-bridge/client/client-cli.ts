@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseTorrc, ConfigError, type TorrcConfig } from '../../shared/config/torrc.ts';
 import { TorClient, type BridgeInfo, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
 import { TelescopeError } from '../../shared/errors.ts';
+import { fromBase64 } from '../../shared/bytes/util.ts';
 import { loggerFromLogLines } from '../cli/node-log.ts';
 import { tlsTransportFactory } from '../net/tls-transport.ts';
 import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
@@ -45,11 +46,18 @@ export function bridgesFrom(config: ClientConfig): BridgeInfo[] {
     if (b.kind === 'telescope') throw new ConfigError(`Bridge ${b.url}: WebSocket bridges are for the browser extension; the Node client connects to a bridge's ORPort (Bridge IP:PORT FINGERPRINT ntor=BASE64)`);
     if (b.transport) throw new ConfigError(`Bridge ${b.address}:${b.port}: pluggable transport '${b.transport}' is not supported`);
     if (!b.fingerprint) throw new ConfigError(`Bridge ${b.address}:${b.port}: the fingerprint is required`);
+    // Without ntor=BASE64 the client fetches the key from the bridge's own descriptor.
     const ntor = b.args.find((a) => a.key === 'ntor');
-    if (!ntor) throw new ConfigError(`Bridge ${b.address}:${b.port}: an ntor=BASE64 argument with the bridge's ntor onion key is required`);
-    const key = Uint8Array.from(atob(ntor.value.padEnd(Math.ceil(ntor.value.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
-    if (key.length !== 32) throw new ConfigError(`Bridge ${b.address}:${b.port}: ntor key must be 32 bytes`);
-    return { address: b.address, port: b.port, fingerprint: b.fingerprint, ntorOnionKey: key };
+    let key: Uint8Array | undefined;
+    if (ntor) {
+      try {
+        key = fromBase64(ntor.value);
+      } catch (e) {
+        throw new ConfigError(`Bridge ${b.address}:${b.port}: ntor=${ntor.value} is not base64`, undefined, undefined, { cause: e });
+      }
+      if (key.length !== 32) throw new ConfigError(`Bridge ${b.address}:${b.port}: the ntor key must be 32 bytes, not ${key.length}`);
+    }
+    return { address: b.address, port: b.port, fingerprint: b.fingerprint, ...(key ? { ntorOnionKey: key } : {}) };
   });
 }
 

@@ -1,7 +1,7 @@
 import { equalBytes } from '../bytes/util.ts';
 import { ChanCmd } from '../cells/channel/command.ts';
 import type { ChannelCell } from '../cells/channel/framing.ts';
-import { Create2, Created2, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg } from '../cells/channel/messages.ts';
+import { Create2, Created2, CreateFast, CreatedFast, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg } from '../cells/channel/messages.ts';
 import { RelayCmd } from '../cells/relay/command.ts';
 import { packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
 import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
@@ -10,6 +10,7 @@ import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
 import { tor1KeysFrom } from '../crypto/circuit-keys.ts';
 import { NtorClient } from '../crypto/ntor.ts';
+import { CreateFastClient } from '../crypto/create-fast.ts';
 import { ClientCircuitCrypto } from '../crypto/tor1.ts';
 import { CircuitError, ProtocolError, StreamError, TelescopeError, TimeoutError, UsageError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -110,6 +111,29 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     channel.send({ circId: circ.circId, command: ChanCmd.CREATE2, body: new Create2(HandshakeType.NTOR, hs.onionskin).encode() });
     try {
       circ.addHop(first, hs.pending.finish(await reply));
+    } catch (e) {
+      circ.destroy(DestroyReason.PROTOCOL);
+      throw e;
+    }
+    return circ;
+  }
+
+  /**
+   * A one-hop circuit with CREATE_FAST: no onion key needed, which is the point when the key is
+   * not known yet (a bridge given only by address and fingerprint: its descriptor, with the ntor
+   * key, is fetched over such a circuit). The link's CERTS check already authenticated the relay.
+   * Never used for circuits that carry user traffic.
+   */
+  static async createFast(channel: Channel, opts: CircuitOptions = {}): Promise<Circuit> {
+    const circ = new Circuit(channel, opts);
+    const hs = CreateFastClient.start();
+    const reply = circ.await<Uint8Array>('created', 'CREATED_FAST');
+    channel.send({ circId: circ.circId, command: ChanCmd.CREATE_FAST, body: new CreateFast(hs.x).encode() });
+    try {
+      const body = await reply;
+      const created = CreatedFast.decode(body);
+      const identity = channel.link.identity;
+      circ.addHop({ nickname: 'create-fast', rsaIdentity: identity.rsaIdentity, ed25519Identity: identity.ed25519Identity, ntorOnionKey: new Uint8Array(32) }, hs.pending.finish(created.y, created.kh));
     } catch (e) {
       circ.destroy(DestroyReason.PROTOCOL);
       throw e;
@@ -227,11 +251,11 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
         this.closed(new CircuitError(`circuit ${this.id} destroyed by the network: ${DestroyReason.nameOf(msg.reason)}`, msg.reason));
         return;
       }
-      if (msg instanceof Created2) {
-        if (this.pending?.kind !== 'created') throw new ProtocolError(`circuit ${this.id}`, 'unexpected CREATED2');
+      if (msg instanceof Created2 || msg instanceof CreatedFast) {
+        if (this.pending?.kind !== 'created') throw new ProtocolError(`circuit ${this.id}`, `unexpected ${ChanCmd.nameOf(cell.command)}`);
         const p = this.pending;
         this.pending = undefined;
-        p.resolve(msg.handshakeData);
+        p.resolve(msg instanceof Created2 ? msg.handshakeData : cell.body);
         return;
       }
       if (msg instanceof Relay) {

@@ -4,6 +4,7 @@ import { EndReason } from '../cells/relay/messages.ts';
 import type { TransportFactory } from '../channel/transport.ts';
 import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/circuit.ts';
 import { DirectoryState, type DirRequest } from '../directory/bootstrap.ts';
+import { checkDescriptorIdentity, parseBridgeDescriptor } from '../directory/router-desc.ts';
 import { StreamError, TelescopeError, UsageError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { GuardManager } from '../path/guards.ts';
@@ -38,7 +39,8 @@ export interface BridgeInfo {
   readonly address: string;
   readonly port: number;
   readonly fingerprint: string;
-  readonly ntorOnionKey: Uint8Array;
+  /** Learnt from the bridge's own descriptor when the bridge line does not give it. */
+  readonly ntorOnionKey?: Uint8Array;
   readonly ed25519Identity?: Uint8Array;
 }
 
@@ -79,7 +81,11 @@ export class TorClient {
   private refreshing = false;
   private closed = false;
 
+  /** Bridges with their ntor keys (from the bridge line, or fetched from the bridge). */
+  private bridges: BridgeInfo[];
+
   constructor(private readonly opts: TorClientOptions) {
+    this.bridges = [...(opts.bridges ?? [])];
     if (opts.authorities.length === 0) throw new UsageError('the client needs at least one directory authority');
     this.log = opts.log ?? silentLogger;
     this.pool = new ChannelPool(opts.transports, { log: this.log, ...(opts.now ? { now: opts.now } : {}) });
@@ -114,8 +120,8 @@ export class TorClient {
 
   get netDir(): NetDir | undefined {
     const nd = this.dir.netDir(this.now());
-    if (!nd || !this.opts.bridges?.length) return nd;
-    return withBridges(nd, this.opts.bridges);
+    if (!nd || this.bridges.length === 0) return nd;
+    return withBridges(nd, this.bridges.filter((b) => b.ntorOnionKey !== undefined));
   }
 
   private progress(percent: number, tag: string, summary: string): void {
@@ -127,6 +133,7 @@ export class TorClient {
   /** Bootstrap: load cached documents, fetch what is missing, build a first circuit. */
   async bootstrap(): Promise<void> {
     this.progress(0, 'starting', 'Starting');
+    await this.learnBridgeKeys();
     const stored = {
       consensus: await this.opts.store.get('consensus-microdesc'),
       certs: await this.opts.store.get('cached-certs'),
@@ -234,7 +241,7 @@ export class TorClient {
   }
 
   private directorySource(): RelayTarget | 'dirport' | 'guard' {
-    const bridge = this.opts.bridges?.[0];
+    const bridge = this.bridges.find((b) => b.ntorOnionKey !== undefined);
     if (bridge) return bridgeTarget(bridge);
     if (this.dir.netDir(this.now())) return 'guard';
     if (this.opts.dirPortGet) return 'dirport';
@@ -265,6 +272,33 @@ export class TorClient {
     // The caller sees the failure; here we only forget the broken circuit.
     p.catch(() => { if (this.dirCircuit === p) this.dirCircuit = undefined; });
     return p;
+  }
+
+  /**
+   * For bridges given without their ntor key (a plain tor `Bridge IP:PORT FINGERPRINT` line),
+   * fetch the bridge's descriptor from the bridge itself over a CREATE_FAST one-hop circuit, as
+   * tor does: the link handshake has already proven the bridge's identity.
+   */
+  private async learnBridgeKeys(): Promise<void> {
+    for (const [i, b] of this.bridges.entries()) {
+      if (b.ntorOnionKey) continue;
+      const v4 = parseIp(b.address);
+      if (!v4 || v4.length !== 4) throw new UsageError(`bridge address ${b.address} is not an IPv4 address`);
+      const rsaIdentity = fromHex(b.fingerprint);
+      this.progress(5, 'conn', `Connecting to bridge ${b.address}:${b.port}`);
+      const channel = await this.pool.get({ rsaIdentity, ntorOnionKey: new Uint8Array(32), ipv4: { address: v4, port: b.port } });
+      this.progress(10, 'handshake_done', `Handshake with bridge ${b.address}:${b.port} done`);
+      const circuit = await Circuit.createFast(channel, this.opts.circuitOptions);
+      try {
+        const body = await dirGet(await circuit.openDirStream({ timeoutMs: 30_000 }), '/tor/server/authority');
+        const desc = parseBridgeDescriptor(body);
+        checkDescriptorIdentity(desc, rsaIdentity);
+        this.bridges[i] = { ...b, ntorOnionKey: desc.ntorOnionKey, ...(desc.ed25519Identity ? { ed25519Identity: desc.ed25519Identity } : {}) };
+        this.log.notice(`learnt the ntor key of bridge ${desc.nickname} (${desc.fingerprint}) from its descriptor`);
+      } finally {
+        circuit.destroy();
+      }
+    }
   }
 
   /** Fetch a newer consensus (and its microdescriptors) when the current one is due. */
@@ -332,6 +366,7 @@ export class TorClient {
 }
 
 function bridgeTarget(b: BridgeInfo): RelayTarget {
+  if (!b.ntorOnionKey) throw new UsageError(`bridge ${b.fingerprint}: ntor key not known yet`);
   const v4 = parseIp(b.address);
   if (!v4 || v4.length !== 4) throw new UsageError(`bridge address ${b.address} is not an IPv4 address`);
   return {
@@ -356,7 +391,7 @@ function withBridges(dir: NetDir, bridges: readonly BridgeInfo[]): NetDir {
       rsaIdentity: t.rsaIdentity,
       fingerprint: b.fingerprint.toUpperCase(),
       ed25519Identity: t.ed25519Identity,
-      ntorOnionKey: b.ntorOnionKey,
+      ntorOnionKey: t.ntorOnionKey,
       ipv4: t.ipv4!,
       ipv6: undefined,
       dirPort: 0,

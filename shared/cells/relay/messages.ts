@@ -203,11 +203,16 @@ export class Extended2 {
 
 export class Truncate {
   readonly command = RelayCmd.TRUNCATE;
-  static decode(_data: Uint8Array): Truncate {
-    return new Truncate();
+  /**
+   * tor-spec leaves TRUNCATE's body unspecified, but tor reads one byte (a DestroyReason it passes
+   * on to the next hop) and destroys the circuit when it is missing, so we always send it.
+   */
+  constructor(readonly reason = 0) {}
+  static decode(data: Uint8Array): Truncate {
+    return new Truncate(data.length > 0 ? data[0]! : 0);
   }
   encode(): Uint8Array {
-    return new Uint8Array(0);
+    return Uint8Array.of(this.reason);
   }
 }
 
