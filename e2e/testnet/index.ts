@@ -11,6 +11,7 @@
  *
  * The tors and the web server are detached processes, so `telescope testnet up` can return and
  * leave them running; stopTestnet(dir) kills exactly the processes recorded in network.json.
+ * Set TELESCOPE_TESTNET_DEBUG=1 to see, every second, why each relay is not ready yet.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
@@ -187,7 +188,8 @@ export function isProcessAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Format: "pid (comm) S ...": the state follows the last ')' (comm may contain ')').
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return process.platform !== 'linux';
   }
@@ -432,9 +434,11 @@ async function killProcess(pid: number, marker: string): Promise<void> {
   } catch {
     return;
   }
+  // From here on only liveness counts: a process that is exiting has an empty /proc cmdline
+  // before it is gone, so the marker check would call it finished too early.
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
-    if (!isAlive(pid) || !isOurProcess(pid, marker)) return;
+    if (!isAlive(pid)) return;
     await sleep(100);
   }
   try {
@@ -443,7 +447,7 @@ async function killProcess(pid: number, marker: string): Promise<void> {
     return;
   }
   const hard = Date.now() + 2000;
-  while (Date.now() < hard && isAlive(pid) && isOurProcess(pid, marker)) await sleep(50);
+  while (Date.now() < hard && isAlive(pid)) await sleep(50);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,6 +461,13 @@ export function readDescription(dir: string): TestnetDescription | undefined {
   } catch (err) {
     throw new TestnetError(`${file} is not a network description: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Write then rename, so a reader (another test worker, `testnet status`) never sees half a file. */
+async function writeDescriptionFile(absDir: string, d: TestnetDescription): Promise<void> {
+  const file = join(absDir, DESCRIPTION_FILE);
+  await writeFile(`${file}.tmp`, `${JSON.stringify(d, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
 }
 
 /** Kill every process recorded in DIR/network.json (only those, and only if still ours). */
@@ -536,9 +547,7 @@ export async function restartRelay(dir: string, nickname: string, opts: { timeou
     pids: desc.pids.map((p) => (p === oldPid ? child.pid! : p)),
     processes: desc.processes.map((p) => (p.nickname === nickname ? { ...p, pid: child.pid! } : p)),
   };
-  const file = join(absDir, DESCRIPTION_FILE);
-  await writeFile(`${file}.tmp`, `${JSON.stringify(updated, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
+  await writeDescriptionFile(absDir, updated);
   opts.log?.(`testnet: restarted ${nickname} (pid ${child.pid})`);
 
   const relay = desc.relays.find((r) => r.nickname === nickname);
@@ -644,11 +653,7 @@ export async function startTestnet(opts: StartOptions): Promise<Testnet> {
       ready,
     };
   };
-  const writeDescription = async (d: TestnetDescription): Promise<void> => {
-    const file = join(absDir, DESCRIPTION_FILE);
-    await writeFile(`${file}.tmp`, `${JSON.stringify(d, null, 2)}\n`);
-    await rename(`${file}.tmp`, file);
-  };
+  const writeDescription = (d: TestnetDescription): Promise<void> => writeDescriptionFile(absDir, d);
   const stopAll = async (): Promise<void> => {
     await Promise.all(processes.map((p) => killProcess(p.pid, markerOf(absDir))));
   };

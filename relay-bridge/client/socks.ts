@@ -188,6 +188,11 @@ export class SocksServer {
       socket.end();
       throw e;
     }
+    if (socket.destroyed) {
+      // The client left while the stream was being opened: close it, or it stays open at the exit.
+      stream.close();
+      return;
+    }
     const early = r.detach();
     reply(socket, SocksReply.SUCCEEDED);
     pipeStream(socket, stream, early, this.log);

@@ -4,6 +4,8 @@ import { ChannelError, TelescopeError, TimeoutError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { ByteTransport } from './transport.ts';
 import { LinkHandshakeInitiator, type LinkHandshakeOptions, type OpenedLink } from './handshake.ts';
+import { LinkHandshakeResponder, type AcceptedLink, type LinkHandshakeResponderOptions } from './responder.ts';
+import type { VerifiedResponderIdentity } from '../crypto/link-certs.ts';
 
 /**
  * A channel: one authenticated link to one relay, carrying many circuits (tor-spec "Channels").
@@ -21,12 +23,29 @@ export interface CircuitEndpoint {
   onChannelClosed(error: TelescopeError): void;
 }
 
-export interface ChannelOpenOptions extends Omit<LinkHandshakeOptions, 'now'> {
-  readonly now?: () => Date;
+interface CommonOptions {
   readonly timeoutMs?: number;
   readonly log?: Logger;
   readonly random?: (n: number) => Uint8Array;
 }
+
+export interface ChannelOpenOptions extends Omit<LinkHandshakeOptions, 'now'>, CommonOptions {
+  readonly now?: () => Date;
+}
+
+export type ChannelAcceptOptions = LinkHandshakeResponderOptions & CommonOptions;
+
+/** A handshake state machine, either side: feed cells, send what it returns. */
+interface HandshakeMachine<L> {
+  readonly version: number;
+  receive(cell: ChannelCell): { send: ChannelCell[]; opened?: L };
+}
+
+/** Which side of the link we are: the initiator sets the high bit of the circuit ids it picks. */
+export type ChannelRole = 'initiator' | 'responder';
+
+/** A CREATE/CREATE2/CREATE_FAST for a circuit id we do not know: the peer opens a circuit through us. */
+export type IncomingCircuitHandler = (cell: ChannelCell, channel: Channel) => void;
 
 export class Channel {
   private readonly circuits = new Map<number, CircuitEndpoint>();
@@ -38,19 +57,49 @@ export class Channel {
   /** Last time a cell arrived or left, for idle-channel expiry. */
   lastActivity = Date.now();
 
+  /** Set by a relay: circuits that peers open through this channel. */
+  onIncomingCircuit: IncomingCircuitHandler | undefined;
+
   private constructor(
     private readonly transport: ByteTransport,
     private readonly decoder: CellDecoder,
-    readonly link: OpenedLink,
+    readonly link: OpenedLink | AcceptedLink,
+    readonly role: ChannelRole,
     private readonly log: Logger,
     private readonly random: (n: number) => Uint8Array,
   ) {}
 
-  /** Run the link handshake over `transport` and return the open channel. */
+  /** The relay identity the peer proved, on channels we initiated. */
+  get peerIdentity(): VerifiedResponderIdentity {
+    if (!('identity' in this.link)) throw new ChannelError(`channel from ${this.description} has no proven relay identity`);
+    return this.link.identity;
+  }
+
+  get linkVersion(): number {
+    return this.link.linkVersion;
+  }
+
+  /** Run the link handshake as initiator over `transport` and return the open channel. */
   static open(transport: ByteTransport, opts: ChannelOpenOptions = {}): Promise<Channel> {
+    const handshake = new LinkHandshakeInitiator({ ...opts, now: opts.now ?? (() => new Date()) });
+    return Channel.handshake(transport, 'initiator', handshake, [handshake.start()], opts, (l) => `relay ${l.identity.fingerprint}`);
+  }
+
+  /** Run the link handshake as responder (we are the relay) and return the open channel. */
+  static accept(transport: ByteTransport, opts: ChannelAcceptOptions): Promise<Channel> {
+    return Channel.handshake(transport, 'responder', new LinkHandshakeResponder(opts), [], opts, (l) => (l.initiatorClaimsRelay ? 'a relay (unverified)' : 'a client'));
+  }
+
+  private static handshake<L extends OpenedLink | AcceptedLink>(
+    transport: ByteTransport,
+    role: ChannelRole,
+    handshake: HandshakeMachine<L>,
+    first: ChannelCell[],
+    opts: CommonOptions,
+    describe: (l: L) => string,
+  ): Promise<Channel> {
     const log = opts.log ?? silentLogger;
     const random = opts.random ?? ((n) => globalThis.crypto.getRandomValues(new Uint8Array(n)));
-    const handshake = new LinkHandshakeInitiator({ ...opts, now: opts.now ?? (() => new Date()) });
     const decoder = new CellDecoder(0);
     return new Promise<Channel>((resolve, reject) => {
       let done = false;
@@ -72,12 +121,13 @@ export class Channel {
             for (const cell of cells) {
               const { send, opened } = handshake.receive(cell);
               if (handshake.version !== 0) decoder.linkVersion = handshake.version;
-              for (const c of send) transport.send(encodeCell(c, handshake.version));
+              // VERSIONS always travels with 2-byte circuit ids; everything after uses the agreed framing.
+              for (const c of send) transport.send(encodeCell(c, c.command === ChanCmd.VERSIONS ? 0 : handshake.version));
               if (opened) {
                 done = true;
                 clearTimeout(timer);
-                const channel = new Channel(transport, decoder, opened, log, random);
-                log.info(`channel to ${transport.description} open: link v${opened.linkVersion}, relay ${opened.identity.fingerprint}`);
+                const channel = new Channel(transport, decoder, opened, role, log, random);
+                log.info(`channel ${role === 'initiator' ? 'to' : 'from'} ${transport.description} open: link v${opened.linkVersion}, ${describe(opened)}`);
                 resolve(channel);
                 // Cells that arrived in the same chunk after NETINFO belong to the open channel.
                 channel.attach();
@@ -92,7 +142,7 @@ export class Channel {
         }
       };
       transport.onData = feed;
-      transport.send(encodeCell(handshake.start(), 0));
+      for (const c of first) transport.send(encodeCell(c, 0));
     });
   }
 
@@ -114,18 +164,34 @@ export class Channel {
     return this.circuits.size;
   }
 
-  /** Reserve a fresh circuit id (high bit set: we initiated the link) for `endpoint`. */
+  /**
+   * Reserve a fresh circuit id for `endpoint`: high bit set if we initiated the link, clear if
+   * we accepted it (tor-spec, link protocol 4+), so both sides can create circuits without clashing.
+   */
   registerCircuit(endpoint: CircuitEndpoint): number {
     if (this.closedWith) throw this.closedWith;
     for (let attempt = 0; attempt < 64; attempt++) {
       const b = this.random(4);
-      const id = (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) | 0x80000000) >>> 0;
+      const raw = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+      const id = this.role === 'initiator' ? (raw | 0x80000000) >>> 0 : raw & 0x7fffffff;
+      if (id === 0) continue;
       if (!this.circuits.has(id)) {
         this.circuits.set(id, endpoint);
         return id;
       }
     }
     throw new ChannelError(`no free circuit id on ${this.description}`);
+  }
+
+  /** Attach an endpoint to a circuit id the peer chose (an incoming CREATE). */
+  adoptCircuit(circId: number, endpoint: CircuitEndpoint): void {
+    if (this.closedWith) throw this.closedWith;
+    this.circuits.set(circId, endpoint);
+  }
+
+  /** Whether `circId` is in use on this channel. */
+  hasCircuit(circId: number): boolean {
+    return this.circuits.has(circId);
   }
 
   /** Forget a circuit id (after DESTROY was sent or received). */
@@ -223,8 +289,20 @@ export class Channel {
         return;
     }
     const endpoint = this.circuits.get(cell.circId);
+    if (endpoint) {
+      endpoint.onCell(cell);
+      return;
+    }
+    const creates = cell.command === ChanCmd.CREATE2 || cell.command === ChanCmd.CREATE_FAST || cell.command === ChanCmd.CREATE;
+    if (creates && this.onIncomingCircuit) {
+      this.onIncomingCircuit(cell, this);
+      return;
+    }
+    if (creates) {
+      // We relay nothing: refuse politely, as a client does.
+      this.send({ circId: cell.circId, command: ChanCmd.DESTROY, body: Uint8Array.of(1) });
+      return;
+    }
     // Cells for a circuit we already tore down can still be in flight: drop them quietly.
-    if (!endpoint) return;
-    endpoint.onCell(cell);
   }
 }

@@ -15,6 +15,9 @@ import { ClientCircuitCrypto } from '../crypto/tor1.ts';
 import { CircuitError, ProtocolError, StreamError, TelescopeError, TimeoutError, UsageError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
+import { CircuitWindows } from './flow.ts';
+
+export { CIRCUIT_WINDOW_START, CIRCUIT_WINDOW_INCREMENT } from './flow.ts';
 import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
 
 /**
@@ -37,8 +40,6 @@ export interface RelayTarget {
   readonly ipv6?: { readonly address: Uint8Array; readonly port: number };
 }
 
-export const CIRCUIT_WINDOW_START = 1000;
-export const CIRCUIT_WINDOW_INCREMENT = 100;
 /** tor-spec: a client may send at most 8 RELAY_EARLY cells per circuit. */
 const MAX_RELAY_EARLY = 8;
 
@@ -51,11 +52,7 @@ export interface CircuitOptions {
 
 interface HopState {
   readonly target: RelayTarget;
-  packageWindow: number;
-  deliverWindow: number;
-  /** Digests of the DATA cells that will be acknowledged by the next SENDMEs from this hop. */
-  readonly pendingSendmeDigests: Uint8Array[];
-  readonly windowWaiters: (() => void)[];
+  readonly windows: CircuitWindows;
 }
 
 type Pending =
@@ -102,7 +99,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
 
   /** Create a one-hop circuit to the relay at the other end of `channel` (CREATE2, ntor). */
   static async create(channel: Channel, first: RelayTarget, opts: CircuitOptions = {}): Promise<Circuit> {
-    if (!equalBytes(channel.link.identity.rsaIdentity, first.rsaIdentity)) {
+    if (!equalBytes(channel.peerIdentity.rsaIdentity, first.rsaIdentity)) {
       throw new UsageError('first hop does not match the relay at the other end of the channel');
     }
     const circ = new Circuit(channel, opts);
@@ -132,7 +129,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     try {
       const body = await reply;
       const created = CreatedFast.decode(body);
-      const identity = channel.link.identity;
+      const identity = channel.peerIdentity;
       circ.addHop({ nickname: 'create-fast', rsaIdentity: identity.rsaIdentity, ed25519Identity: identity.ed25519Identity, ntorOnionKey: new Uint8Array(32) }, hs.pending.finish(created.y, created.kh));
     } catch (e) {
       circ.destroy(DestroyReason.PROTOCOL);
@@ -287,8 +284,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const state = this.hopStates[hop];
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (!state) return Promise.reject(new UsageError(`no hop ${hop}`));
-    if (state.packageWindow > 0) return Promise.resolve();
-    return new Promise((resolve) => state.windowWaiters.push(resolve));
+    return state.windows.whenOpen();
   }
 
   streamClosed(streamId: number): void {
@@ -304,7 +300,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
 
   private addHop(target: RelayTarget, keyMaterial: Uint8Array): void {
     this.crypto.addHop(tor1KeysFrom(keyMaterial));
-    this.hopStates.push({ target, packageWindow: CIRCUIT_WINDOW_START, deliverWindow: CIRCUIT_WINDOW_START, pendingSendmeDigests: [], windowWaiters: [] });
+    this.hopStates.push({ target, windows: new CircuitWindows(`circuit ${this.id} hop ${this.hopStates.length + 1}`) });
   }
 
   private checkOpen(): void {
@@ -336,12 +332,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const isData = msg.command === RelayCmd.DATA;
     const digest = isData ? new Uint8Array(20) : undefined;
     this.crypto.encryptOutbound(body, hop, digest);
-    if (isData) {
-      // The cell that takes the window to a multiple of 100 is the one the next SENDME from this
-      // hop must acknowledge (tor-spec "SENDME v1": its digest is echoed back).
-      if ((state.packageWindow - 1) % CIRCUIT_WINDOW_INCREMENT === 0) state.pendingSendmeDigests.push(digest!);
-      state.packageWindow--;
-    }
+    if (isData) state.windows.packaged(digest!);
     this.channel.send({ circId: this.circId, command: early ? ChanCmd.RELAY_EARLY : ChanCmd.RELAY, body: new Relay(body, early).encode() });
   }
 
@@ -351,15 +342,8 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const { command, streamId, data } = unpackRelayCell(body);
     const msg = decodeRelayMsg(command, data);
     const state = this.hopStates[hop]!;
-    if (command === RelayCmd.DATA) {
-      state.deliverWindow--;
-      if (state.deliverWindow < 0) throw new ProtocolError(`circuit ${this.id}`, `hop ${hop + 1} sent DATA beyond the circuit window`);
-      if (state.deliverWindow <= CIRCUIT_WINDOW_START - CIRCUIT_WINDOW_INCREMENT) {
-        state.deliverWindow += CIRCUIT_WINDOW_INCREMENT;
-        // Authenticated SENDME: echo the digest of the cell that triggered it.
-        this.sendRelay(hop, 0, Sendme.v1(digest));
-      }
-    }
+    // Authenticated SENDME: echo the digest of the cell that triggered it.
+    if (command === RelayCmd.DATA && state.windows.delivered()) this.sendRelay(hop, 0, Sendme.v1(digest));
     if (streamId === 0) {
       this.receiveControl(hop, msg);
       return;
@@ -379,15 +363,8 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
   private receiveControl(hop: number, msg: RelayMsg): void {
     switch (msg.command) {
       case RelayCmd.SENDME: {
-        const state = this.hopStates[hop]!;
-        const expected = state.pendingSendmeDigests.shift();
-        const got = (msg as Sendme).digest;
-        if (!expected) throw new ProtocolError(`circuit ${this.id}`, `unexpected circuit SENDME from hop ${hop + 1}`);
-        if (!got) throw new ProtocolError(`circuit ${this.id}`, `hop ${hop + 1} sent an unauthenticated (v${(msg as Sendme).version}) circuit SENDME`);
-        if (!equalBytes(got, expected)) throw new ProtocolError(`circuit ${this.id}`, `hop ${hop + 1} sent a SENDME with the wrong digest`);
-        state.packageWindow += CIRCUIT_WINDOW_INCREMENT;
-        if (state.packageWindow > CIRCUIT_WINDOW_START) throw new ProtocolError(`circuit ${this.id}`, `hop ${hop + 1} overran the circuit package window`);
-        for (const w of state.windowWaiters.splice(0)) w();
+        const sendme = msg as Sendme;
+        this.hopStates[hop]!.windows.sendmeReceived(sendme.version, sendme.digest);
         return;
       }
       case RelayCmd.EXTENDED2: {
@@ -423,7 +400,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
   private dropHopsAfter(hop: number, error: CircuitError): void {
     this.crypto.truncateTo(hop + 1);
     const gone = this.hopStates.splice(hop + 1);
-    for (const h of gone) for (const w of h.windowWaiters.splice(0)) w();
+    for (const h of gone) h.windows.wake();
     for (const [id, s] of [...this.streams]) {
       if (s.hop <= hop) continue;
       this.streams.delete(id);
@@ -502,7 +479,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const openers = [...this.openers.values()];
     this.openers.clear();
     for (const o of openers) o.reject(new StreamError(`stream could not open: ${error.message}`, EndReason.DESTROY, { cause: error }));
-    for (const h of this.hopStates) for (const w of h.windowWaiters.splice(0)) w();
+    for (const h of this.hopStates) h.windows.wake();
     for (const l of this.closeListeners.splice(0)) l(error);
   }
 }

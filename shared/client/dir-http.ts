@@ -30,7 +30,8 @@ export async function parseHttpResponse(raw: Uint8Array, context: string): Promi
   }
   if (headerEnd < 0) throw new ProtocolError(context, 'HTTP response without an end of headers');
   const head = new TextDecoder('latin1').decode(raw.subarray(0, headerEnd)).split('\r\n');
-  const status = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(head[0] ?? '');
+  // The code is exactly three digits followed by a space or the end: "2000 OK" is not 200.
+  const status = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(head[0] ?? '');
   if (!status) throw new ProtocolError(context, `malformed HTTP status line "${(head[0] ?? '').slice(0, 60)}"`);
   const headers = new Map<string, string>();
   for (const line of head.slice(1)) {

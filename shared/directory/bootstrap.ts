@@ -53,9 +53,19 @@ export class DirectoryState {
   /** Where bootstrapping stands at `now`. */
   phase(now: Date): DirPhase {
     if (!this.consensus || now.getTime() > this.consensus.verified.validUntil.getTime() + (this.opts.skewMs ?? 0)) {
-      return this.pending ? 'need-certs' : 'need-consensus';
+      // A consensus whose certificates never came is useless once expired: fetch a new one.
+      return this.pendingUsable(now) ? 'need-certs' : 'need-consensus';
     }
     return this.hasEnoughMicrodescs() ? 'ready' : 'need-microdescs';
+  }
+
+  private pendingUsable(now: Date): boolean {
+    return this.pending !== undefined && now.getTime() <= this.pending.unverified.validUntil.getTime() + (this.opts.skewMs ?? 0);
+  }
+
+  private certsRequest(): DirRequest {
+    const missing = this.pending!.unverified.missingCerts(this.authorities, this.certs);
+    return { kind: 'certs', path: `/tor/keys/fp-sk/${missing.map((m) => `${m.identity}-${m.signingKeyDigest}`).join('+')}` };
   }
 
   /** The verified consensus in use, if any. */
@@ -72,10 +82,7 @@ export class DirectoryState {
   nextRequests(now: Date): DirRequest[] {
     const phase = this.phase(now);
     if (phase === 'need-consensus') return [{ kind: 'consensus', path: '/tor/status-vote/current/consensus-microdesc' }];
-    if (phase === 'need-certs') {
-      const missing = this.pending!.unverified.missingCerts(this.authorities, this.certs);
-      return [{ kind: 'certs', path: `/tor/keys/fp-sk/${missing.map((m) => `${m.identity}-${m.signingKeyDigest}`).join('+')}` }];
-    }
+    if (phase === 'need-certs') return [this.certsRequest()];
     const out: DirRequest[] = [];
     const missing = this.missingMicrodescs().filter((d) => !this.inFlight.has(d));
     for (let i = 0; i < missing.length; i += MICRODESCS_PER_REQUEST) {
@@ -83,7 +90,10 @@ export class DirectoryState {
       for (const d of batch) this.inFlight.add(d);
       out.push({ kind: 'microdescs', path: `/tor/micro/d/${batch.join('-')}` });
     }
-    if (this.wantsRefresh(now)) out.push({ kind: 'consensus', path: '/tor/status-vote/current/consensus-microdesc' });
+    // A newer consensus waits for certificates (the authorities rotated their signing keys): fetch
+    // them while the current consensus still works, rather than the same consensus again.
+    if (this.pendingUsable(now)) out.push(this.certsRequest());
+    else if (this.wantsRefresh(now)) out.push({ kind: 'consensus', path: '/tor/status-vote/current/consensus-microdesc' });
     return out;
   }
 

@@ -1,0 +1,91 @@
+import { ChanCmd } from '../cells/channel/command.ts';
+import type { ChannelCell } from '../cells/channel/framing.ts';
+import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions } from '../cells/channel/messages.ts';
+import { CertsCell } from '../cells/channel/certs.ts';
+import type { TorAddress } from '../cells/address.ts';
+import { HandshakeError, ProtocolError } from '../errors.ts';
+import { SUPPORTED_LINK_VERSIONS } from './handshake.ts';
+
+/**
+ * The responder's side of the link handshake (tor-spec "Negotiating and initializing channels"),
+ * as a state machine without I/O. A relay answers the initiator's VERSIONS with VERSIONS, CERTS
+ * (its identity, proven to the initiator), AUTH_CHALLENGE and NETINFO, then waits for the
+ * initiator's NETINFO. A client initiator sends only NETINFO; a relay initiator first sends CERTS
+ * and AUTHENTICATE to prove its own identity.
+ *
+ * Initiator authentication is recorded but not verified yet: such a peer is treated as a client
+ * (which only matters for what a relay may do on its behalf, not for what it relays).
+ */
+
+export interface LinkHandshakeResponderOptions {
+  /** Our CERTS cell body (made by the relay's key layer for the TLS certificate in use). */
+  readonly certsBody: Uint8Array;
+  /** 32 fresh random bytes for AUTH_CHALLENGE. */
+  readonly challenge: Uint8Array;
+  /** Our clock, seconds since the epoch, for NETINFO. */
+  readonly nowSeconds: () => number;
+  /** The initiator's address as we see it (NETINFO "other address"); zero address when hidden. */
+  readonly peerAddress: TorAddress;
+  /** Our own advertised addresses. */
+  readonly myAddresses: readonly TorAddress[];
+}
+
+export interface AcceptedLink {
+  readonly linkVersion: number;
+  /** True when the initiator sent CERTS + AUTHENTICATE (a relay); not verified yet. */
+  readonly initiatorClaimsRelay: boolean;
+}
+
+type State = 'await-versions' | 'await-netinfo' | 'open';
+
+export class LinkHandshakeResponder {
+  private state: State = 'await-versions';
+  private linkVersion = 0;
+  private sawCerts = false;
+  private sawAuthenticate = false;
+
+  constructor(private readonly opts: LinkHandshakeResponderOptions) {}
+
+  get version(): number {
+    return this.linkVersion;
+  }
+
+  receive(cell: ChannelCell): { send: ChannelCell[]; opened?: AcceptedLink } {
+    if (this.state !== 'await-versions' && (cell.command === ChanCmd.PADDING || cell.command === ChanCmd.VPADDING)) return { send: [] };
+    switch (this.state) {
+      case 'await-versions': {
+        if (cell.command !== ChanCmd.VERSIONS) throw new ProtocolError('link handshake', `expected VERSIONS first, got ${ChanCmd.nameOf(cell.command)}`);
+        const best = Versions.decode(cell.body).bestCommon(SUPPORTED_LINK_VERSIONS);
+        if (best === undefined) throw new HandshakeError('link', `no common link protocol version (we offer ${SUPPORTED_LINK_VERSIONS.join(', ')})`);
+        this.linkVersion = best;
+        this.state = 'await-netinfo';
+        const send: ChannelCell[] = [
+          // Our VERSIONS uses the pre-negotiation framing (2-byte circuit id); the caller frames it with version 0.
+          { circId: 0, command: ChanCmd.VERSIONS, body: new Versions(SUPPORTED_LINK_VERSIONS).encode() },
+          { circId: 0, command: ChanCmd.CERTS, body: this.opts.certsBody },
+          { circId: 0, command: ChanCmd.AUTH_CHALLENGE, body: new AuthChallenge(this.opts.challenge, [AuthMethod.ED25519_SHA256_RFC5705]).encode() },
+          { circId: 0, command: ChanCmd.NETINFO, body: new Netinfo(this.opts.nowSeconds(), this.opts.peerAddress, this.opts.myAddresses).encode() },
+        ];
+        return { send };
+      }
+      case 'await-netinfo': {
+        if (cell.command === ChanCmd.CERTS && !this.sawCerts) {
+          CertsCell.decode(cell.body);
+          this.sawCerts = true;
+          return { send: [] };
+        }
+        if (cell.command === ChanCmd.AUTHENTICATE && this.sawCerts && !this.sawAuthenticate) {
+          Authenticate.decode(cell.body);
+          this.sawAuthenticate = true;
+          return { send: [] };
+        }
+        if (cell.command !== ChanCmd.NETINFO) throw new ProtocolError('link handshake', `expected NETINFO from the initiator, got ${ChanCmd.nameOf(cell.command)}`);
+        Netinfo.decode(cell.body);
+        this.state = 'open';
+        return { send: [], opened: { linkVersion: this.linkVersion, initiatorClaimsRelay: this.sawAuthenticate } };
+      }
+      case 'open':
+        throw new ProtocolError('link handshake', 'handshake already complete');
+    }
+  }
+}
