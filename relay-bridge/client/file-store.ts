@@ -9,6 +9,9 @@ import { UsageError } from '../../shared/errors.ts';
  */
 export class FileStore implements KeyValueStore {
   private ready: Promise<void> | undefined;
+  private writes = 0;
+  /** The last write of each key: writes of one key happen in order, never interleaved. */
+  private readonly lastWrite = new Map<string, Promise<void>>();
 
   constructor(readonly dir: string) {}
 
@@ -31,12 +34,18 @@ export class FileStore implements KeyValueStore {
     }
   }
 
-  async set(key: string, value: string): Promise<void> {
-    await this.ensureDir();
+  set(key: string, value: string): Promise<void> {
     const path = this.file(key);
-    const tmp = `${path}.tmp-${process.pid}`;
-    await writeFile(tmp, value, { encoding: 'latin1', mode: 0o600 });
-    await rename(tmp, path);
+    const previous = this.lastWrite.get(key) ?? Promise.resolve();
+    const write = previous.then(async () => {
+      await this.ensureDir();
+      const tmp = `${path}.tmp-${process.pid}-${++this.writes}`;
+      await writeFile(tmp, value, { encoding: 'latin1', mode: 0o600 });
+      await rename(tmp, path);
+    });
+    // The next write waits for this one whether it worked or not; its own caller sees the failure.
+    this.lastWrite.set(key, write.catch(() => undefined));
+    return write;
   }
 
   async delete(key: string): Promise<void> {
