@@ -16,6 +16,13 @@ const COMMANDS: Record<string, Command> = {
       return runClientCli(args);
     },
   },
+  relay: {
+    summary: 'run the relay-bridge: a Tor relay with a WebSocket port for browsers (telescope relay -f FILE)',
+    async run(args) {
+      const { runRelayCli } = await import('../relay/relay-cli.ts');
+      return runRelayCli(args);
+    },
+  },
   testnet: {
     summary: 'start or stop a private tor network on 127.0.0.1 (testnet up|down|status --dir DIR)',
     async run(args) {

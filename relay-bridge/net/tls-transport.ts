@@ -19,6 +19,17 @@ export class TlsTransport implements ByteTransport {
     socket.on('close', () => this.finish());
   }
 
+  /** Wrap a socket a TLS server accepted (the relay's ORPort). */
+  static fromAccepted(socket: tls.TLSSocket, description: string): TlsTransport {
+    socket.setNoDelay(true);
+    return new TlsTransport(socket, description, undefined);
+  }
+
+  /** The TLS socket, for the link authentication exporter (AUTHENTICATE). */
+  get tlsSocket(): tls.TLSSocket {
+    return this.socket;
+  }
+
   static connect(address: string, port: number, opts: { timeoutMs?: number } = {}): Promise<TlsTransport> {
     const description = `${address.includes(':') ? `[${address}]` : address}:${port}`;
     return new Promise((resolve, reject) => {

@@ -107,6 +107,11 @@ export class TorClient {
     return (this.opts.now ?? (() => new Date()))();
   }
 
+  /** The directory documents this client holds (a relay serves them as its directory cache). */
+  get directory(): DirectoryState {
+    return this.dir;
+  }
+
   get bootstrapStatus(): BootstrapStatus {
     return this.status;
   }
@@ -132,6 +137,19 @@ export class TorClient {
 
   /** Bootstrap: load cached documents, fetch what is missing, build a first circuit. */
   async bootstrap(): Promise<void> {
+    await this.bootstrapDirectory();
+    this.progress(80, 'ap_conn', 'Connecting to a relay to build circuits');
+    const first = await this.circuits.build(80);
+    this.progress(95, 'circuit_create', `Establishing a Tor circuit (${first.path.map(describeRelay).join(' → ')})`);
+    this.progress(100, 'done', 'Done');
+    this.circuits.maintainPreemptive(2);
+  }
+
+  /**
+   * The directory half of bootstrapping: cached documents, then whatever is missing, then a
+   * refresh timer that keeps the consensus fresh. A relay needs only this.
+   */
+  async bootstrapDirectory(): Promise<void> {
     this.progress(0, 'starting', 'Starting');
     await this.learnBridgeKeys();
     const stored = {
@@ -144,12 +162,7 @@ export class TorClient {
     if (this.dir.phase(this.now()) === 'ready') this.log.notice('using the cached consensus and microdescriptors');
     await this.fetchUntilReady();
     this.progress(75, 'enough_dirinfo', 'Loaded enough directory info to build circuits');
-    this.progress(80, 'ap_conn', 'Connecting to a relay to build circuits');
-    const first = await this.circuits.build(80);
-    this.progress(95, 'circuit_create', `Establishing a Tor circuit (${first.path.map(describeRelay).join(' → ')})`);
-    this.progress(100, 'done', 'Done');
-    this.circuits.maintainPreemptive(2);
-    this.refreshTimer = setInterval(() => void this.refreshDirectory(), 30_000);
+    this.refreshTimer ??= setInterval(() => void this.refreshDirectory(), 30_000);
     (this.refreshTimer as { unref?: () => void }).unref?.();
   }
 

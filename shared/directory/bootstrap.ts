@@ -189,6 +189,27 @@ export class DirectoryState {
     return this.netDirCache;
   }
 
+  /** The accepted consensus' text, as served to others by a directory cache. */
+  consensusText(): string | undefined {
+    return this.consensus?.text;
+  }
+
+  /** Texts of the verified authority certificates we hold. */
+  certificateTexts(): { fingerprint: string; signingKeyDigest: string; text: string }[] {
+    return [...this.certTexts.entries()].map(([key, text]) => {
+      const [fingerprint, signingKeyDigest] = key.split('-') as [string, string];
+      return { fingerprint, signingKeyDigest, text };
+    });
+  }
+
+  /** Texts of the microdescriptors with these digests (base64, no padding) that we hold. */
+  microdescTexts(digests: readonly string[]): string[] {
+    return digests.flatMap((d) => {
+      const md = this.microdescs.get(d);
+      return md ? [md.text] : [];
+    });
+  }
+
   /** What to persist. */
   stored(): StoredDirectory {
     return {

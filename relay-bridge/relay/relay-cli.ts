@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '../../shared/config/torrc.ts';
+import { TelescopeError } from '../../shared/errors.ts';
+import { loggerFromLogLines } from '../cli/node-log.ts';
+import { parseRelayConfig, type RelayConfig } from './config.ts';
+import { RelayBridge } from './relay.ts';
+
+/**
+ * `telescope relay -f FILE`: run the relay-bridge. On start it prints its fingerprint and the
+ * bridge lines clients use (README "Running a relay-bridge").
+ */
+export async function runRelayCli(args: string[]): Promise<number> {
+  const i = args.indexOf('-f');
+  const file = i >= 0 ? args[i + 1] : undefined;
+  if (!file) {
+    console.error('usage: telescope relay -f FILE');
+    return 2;
+  }
+  let config: RelayConfig;
+  let log;
+  try {
+    config = parseRelayConfig(readFileSync(file, 'utf8'));
+    log = loggerFromLogLines(config.log);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`${file}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  for (const w of config.warnings) log.warn(w);
+  const dataDirectory = resolve(config.dataDirectory ?? join(homedir(), '.telescope-relay'));
+  let relay: RelayBridge;
+  try {
+    relay = await RelayBridge.start({ config, dataDirectory, log });
+  } catch (e) {
+    if (!(e instanceof TelescopeError) && !(e instanceof Error && 'code' in e)) throw e;
+    log.warn(`could not start: ${(e as Error).message}`);
+    return 1;
+  }
+  const lines = relay.bridgeLines();
+  log.notice(`Your relay's fingerprint is '${config.nickname} ${relay.fingerprint}'`);
+  if (lines.webSocket) log.notice(`Bridge line for the extension: ${lines.webSocket}`);
+  log.notice(`Bridge line for tor: Bridge ${lines.orPort}`);
+  const stop = async (signal: string) => {
+    log.notice(`Caught ${signal}, exiting cleanly.`);
+    await relay.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  await new Promise(() => {}); // serve until a signal arrives
+  return 0;
+}

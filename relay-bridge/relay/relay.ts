@@ -1,0 +1,214 @@
+import { join } from 'node:path';
+import { toBase64 } from '../../shared/bytes/util.ts';
+import { parseIp } from '../../shared/cells/address.ts';
+import type { TorAddress } from '../../shared/cells/address.ts';
+import { Channel } from '../../shared/channel/channel.ts';
+import type { ByteTransport } from '../../shared/channel/transport.ts';
+import type { LinkSpecifier } from '../../shared/cells/relay/link-specifier.ts';
+import { TorClient, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
+import { TelescopeError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
+import { fingerprintOf, relayTarget } from '../../shared/path/netdir.ts';
+import { serveDirectoryStream } from '../../shared/relay/dir-server.ts';
+import type { ExitOutcome } from '../../shared/relay/relay-circuit.ts';
+import { RelaySwitch } from '../../shared/relay/switch.ts';
+import { secureRandomBytes } from '../../shared/crypto/ntor.ts';
+import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
+import { dirPortGet } from '../client/dirport.ts';
+import { FileStore } from '../client/file-store.ts';
+import { listenTls, listenWebSocket, type Listener } from '../net/listeners.ts';
+import { pipeStream } from '../net/pipe.ts';
+import { tlsTransportFactory } from '../net/tls-transport.ts';
+import { LinkCertificates } from './certs-cell.ts';
+import type { RelayConfig } from './config.ts';
+import { answerResolve, openExitStream } from './exit.ts';
+import { RelayKeys } from './keys.ts';
+import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
+
+/**
+ * The relay-bridge: a Tor relay in Node. Browsers reach it over WebSocket, relays and tor
+ * clients over its TLS ORPort; on both it answers the link handshake as a relay (CERTS proving its
+ * RSA and Ed25519 identities), creates circuits with ntor, extends them to relays listed in the
+ * consensus (never elsewhere: it must not become an open proxy), exits under its exit policy, and
+ * serves the directory documents it keeps fresh, so a browser can bootstrap through it.
+ */
+
+export interface RelayBridgeOptions {
+  readonly config: RelayConfig;
+  readonly dataDirectory: string;
+  readonly log: Logger;
+}
+
+/** The `Bridge` line clients use for this relay (documented in the README). */
+export interface BridgeLines {
+  /** For the extension: `telescope ws://HOST:PORT FINGERPRINT ed25519=… ntor=…` */
+  readonly webSocket: string | undefined;
+  /** For tor and Telescope's SOCKS client: `HOST:ORPORT FINGERPRINT`. */
+  readonly orPort: string;
+}
+
+export class RelayBridge {
+  private readonly listeners: Listener[] = [];
+  private orListener: (Listener & { setCredentials(c: { key: string; cert: string }): void }) | undefined;
+  private readonly channels = new Set<Channel>();
+  private maintenanceTimer: ReturnType<typeof setInterval> | undefined;
+  readonly switch: RelaySwitch;
+  readonly directoryClient: TorClient;
+  private linkCerts: LinkCertificates;
+
+  private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys) {
+    const { config, log } = opts;
+    this.linkCerts = new LinkCertificates(keys, makeTlsCredentials(keys.identity));
+    const authorities: DirAuthorityInfo[] = config.dirAuthorities.map((a, i) => {
+      if (!a.v3Identity || a.orPort === undefined) throw new TelescopeError(`DirAuthority ${a.nickname ?? a.address} needs orport= and v3ident=`);
+      return { nickname: a.nickname ?? `authority${i}`, v3ident: a.v3Identity, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort };
+    });
+    // The relay keeps a verified view of the network like a client does: to know which relays it
+    // may extend to, and to serve the documents to the clients that bootstrap through it.
+    this.directoryClient = new TorClient({
+      authorities,
+      transports: tlsTransportFactory,
+      store: new FileStore(join(opts.dataDirectory, 'cache')),
+      dirPortGet,
+      log,
+      rules: { enforceDistinctSubnets: !config.testingTorNetwork },
+      circuitOptions: { aes: nodeAesCtr, log },
+    });
+    this.switch = new RelaySwitch({
+      identity: keys.rsaIdentityDigest,
+      onionKeys: () => keys.ntorKeys,
+      aes: nodeAesCtr,
+      maxCircuits: config.maxCircuits,
+      createRate: config.createRateLimit > 0 ? config.createRateLimit : Number.MAX_SAFE_INTEGER,
+      services: {
+        log,
+        extend: (specs) => this.extend(specs),
+        ...(config.isExit ? { openExit: (begin) => this.openExit(begin), resolve: (msg) => answerResolve(msg, { isExit: true }) } : {}),
+        serveDirectory: (stream) => void serveDirectoryStream(stream, {
+          directory: () => this.directoryClient.directory,
+          ownDescriptor: () => undefined,
+          fingerprint: keys.fingerprint,
+        }, log),
+      },
+    });
+  }
+
+  static async start(opts: RelayBridgeOptions): Promise<RelayBridge> {
+    const keys = await RelayKeys.loadOrCreate(opts.dataDirectory);
+    const relay = new RelayBridge(opts, keys);
+    await relay.listen();
+    relay.maintenanceTimer = setInterval(() => void relay.maintain(), 60_000);
+    relay.maintenanceTimer.unref();
+    // Directory information arrives in the background; until then EXTEND2 is refused.
+    relay.directoryClient.bootstrapDirectory().catch((e: unknown) => opts.log.warn(`directory bootstrap failed: ${e instanceof Error ? e.message : String(e)}`));
+    return relay;
+  }
+
+  get fingerprint(): string {
+    return this.keys.fingerprint;
+  }
+
+  private get advertisedAddress(): string {
+    return this.opts.config.addresses.find((a) => parseIp(a)?.length === 4) ?? '127.0.0.1';
+  }
+
+  private async listen(): Promise<void> {
+    const { config, log } = this.opts;
+    for (const or of config.orPorts) {
+      const l = await listenTls({ host: or.address ?? '0.0.0.0', port: or.port === 'auto' ? 0 : or.port, credentials: tlsServerOptions(this.linkCerts.tls) }, (t) => this.accept(t));
+      this.orListener ??= l;
+      this.listeners.push(l);
+      log.notice(`ORPort listening on ${or.address ?? '0.0.0.0'}:${l.port}`);
+    }
+    for (const ws of config.webSocketPorts) {
+      const l = await listenWebSocket({ host: ws.address ?? '127.0.0.1', port: ws.port === 'auto' ? 0 : ws.port, ...(ws.tls ? { tls: ws.tls } : {}) }, (t) => this.accept(t));
+      this.listeners.push(l);
+      log.notice(`WebSocketPort listening on ${ws.tls ? 'wss' : 'ws'}://${ws.address ?? '127.0.0.1'}:${l.port}`);
+    }
+  }
+
+  /** Ports actually bound (port 0 in the config means "any"). */
+  get ports(): { orPort: number | undefined; webSocketPort: number | undefined } {
+    const or = this.opts.config.orPorts.length > 0 ? this.listeners[0]?.port : undefined;
+    const ws = this.opts.config.webSocketPorts.length > 0 ? this.listeners[this.opts.config.orPorts.length]?.port : undefined;
+    return { orPort: or, webSocketPort: ws };
+  }
+
+  bridgeLines(): BridgeLines {
+    const { orPort, webSocketPort } = this.ports;
+    const ws = this.opts.config.webSocketPorts[0];
+    const host = ws?.address && ws.address !== '0.0.0.0' ? ws.address : this.advertisedAddress;
+    const keys = `ed25519=${toBase64(this.keys.ed25519Identity, false)} ntor=${toBase64(this.keys.ntorKey.public, false)}`;
+    return {
+      webSocket: webSocketPort === undefined ? undefined : `telescope ${ws?.tls ? 'wss' : 'ws'}://${host}:${webSocketPort}/ ${this.fingerprint} ${keys}`,
+      orPort: `${this.advertisedAddress}:${orPort ?? 0} ${this.fingerprint}`,
+    };
+  }
+
+  private accept(transport: ByteTransport): void {
+    const address = parseIp(this.advertisedAddress);
+    const mine: TorAddress[] = address ? [{ type: address.length === 4 ? 'ipv4' : 'ipv6', bytes: address }] : [];
+    Channel.accept(transport, {
+      certsBody: this.linkCerts.responderCerts(new Date()).encode(),
+      challenge: secureRandomBytes(32),
+      nowSeconds: () => Math.floor(Date.now() / 1000),
+      // We do not tell peers their address: nothing about a client's address is kept or echoed.
+      peerAddress: { type: 'ipv4', bytes: new Uint8Array(4) },
+      myAddresses: mine,
+      log: this.opts.log,
+    }).then((channel) => {
+      this.channels.add(channel);
+      channel.onClose(() => this.channels.delete(channel));
+      this.switch.attach(channel);
+    }, (e: unknown) => {
+      this.opts.log.info(`link handshake with ${transport.description} failed: ${e instanceof Error ? e.message : String(e)}`);
+    });
+  }
+
+  /** EXTEND2: only to relays the consensus lists, reached at the address it lists. */
+  private async extend(specs: readonly LinkSpecifier[]): Promise<Channel> {
+    const id = specs.find((s) => s.type === 'legacy-id');
+    if (!id || id.type !== 'legacy-id') throw new TelescopeError('EXTEND2 without an RSA identity');
+    const dir = this.directoryClient.netDir;
+    if (!dir) throw new TelescopeError('no consensus yet: cannot check the next hop');
+    const fp = fingerprintOf(id.rsaIdentity);
+    const relay = dir.relays.find((r) => r.fingerprint === fp);
+    if (!relay) throw new TelescopeError(`EXTEND2 to ${fp}, which the consensus does not list`);
+    const ed = specs.find((s) => s.type === 'ed25519-id');
+    if (ed && ed.type === 'ed25519-id' && relay.ed25519Identity && toBase64(ed.ed25519Identity) !== toBase64(relay.ed25519Identity)) {
+      throw new TelescopeError(`EXTEND2 to ${fp} with an Ed25519 identity the consensus does not give it`);
+    }
+    return this.directoryClient.pool.get(relayTarget(relay));
+  }
+
+  private async openExit(begin: import('../../shared/cells/relay/messages.ts').Begin): Promise<ExitOutcome> {
+    const { config, log } = this.opts;
+    const result = await openExitStream(begin, {
+      policy: config.exitPolicy,
+      isExit: config.isExit,
+      bindAddress: { ...(config.outboundBindAddress.ipv4 ? { ipv4: config.outboundBindAddress.ipv4 } : {}), ...(config.outboundBindAddress.ipv6 ? { ipv6: config.outboundBindAddress.ipv6 } : {}) },
+    });
+    if (!result.ok) return result;
+    return { ok: true, connected: result.connected, attach: (stream) => pipeStream(result.socket, stream, new Uint8Array(0), log) };
+  }
+
+  /** Rotate keys and link certificates on schedule. */
+  private async maintain(): Promise<void> {
+    const now = new Date();
+    const result = await this.keys.maintain(now);
+    if (result.onionKeyRotated) this.opts.log.notice('rotated the ntor onion key (the previous one stays valid for its grace period)');
+    if (now.getTime() > this.linkCerts.tls.created.getTime() + 24 * 3600 * 1000) {
+      this.linkCerts = new LinkCertificates(this.keys, makeTlsCredentials(this.keys.identity));
+      this.orListener?.setCredentials(tlsServerOptions(this.linkCerts.tls));
+      this.opts.log.info('rotated the TLS link certificate');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.switch.closeAll();
+    for (const c of [...this.channels]) c.close('closed: relay shutting down');
+    await Promise.all(this.listeners.map((l) => l.close()));
+    this.directoryClient.close();
+  }
+}

@@ -1,0 +1,113 @@
+import { ChannelError } from '../errors.ts';
+import type { ByteTransport } from './transport.ts';
+
+/**
+ * A WebSocket to a relay-bridge as a ByteTransport: binary messages carry the link protocol's
+ * bytes, any number of cells per message and cells split across messages (the channel batches
+ * the cells of one turn into one send, which DESIGN.md measured as what matters for speed).
+ * Works with the browser's WebSocket and with the `ws` package in Node (same API subset).
+ */
+
+/** The part of the WebSocket API we use; both the browser's and `ws` provide it. */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+const OPEN = 1;
+
+export class WebSocketTransport implements ByteTransport {
+  onData: ((data: Uint8Array) => void) | undefined;
+  onClose: ((error?: Error) => void) | undefined;
+  private finished = false;
+
+  private constructor(private readonly ws: WebSocketLike, readonly description: string) {
+    ws.onmessage = (ev) => {
+      const bytes = toBytes(ev.data);
+      if (bytes) this.onData?.(bytes);
+      else this.fail(new ChannelError(`${description}: non-binary WebSocket message`));
+    };
+    ws.onclose = (ev) => this.finish(ev.code === 1000 || ev.code === 1005 ? undefined : new ChannelError(`${description}: WebSocket closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`));
+    ws.onerror = () => this.finish(new ChannelError(`${description}: WebSocket error`));
+  }
+
+  /** Connect to `url` (ws:// or wss://). */
+  static connect(url: string, opts: { WebSocket?: WebSocketConstructor; timeoutMs?: number } = {}): Promise<WebSocketTransport> {
+    const Impl = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Impl) return Promise.reject(new ChannelError('no WebSocket implementation available'));
+    return new Promise((resolve, reject) => {
+      let ws: WebSocketLike;
+      try {
+        ws = new Impl(url);
+      } catch (e) {
+        reject(new ChannelError(`cannot open a WebSocket to ${url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        return;
+      }
+      ws.binaryType = 'arraybuffer';
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new ChannelError(`WebSocket to ${url} timed out`));
+      }, opts.timeoutMs ?? 15_000);
+      ws.onopen = () => {
+        clearTimeout(timer);
+        resolve(new WebSocketTransport(ws, url));
+      };
+      ws.onerror = () => {
+        clearTimeout(timer);
+        reject(new ChannelError(`WebSocket to ${url} failed (bridge unreachable?)`));
+      };
+      ws.onclose = (ev) => {
+        clearTimeout(timer);
+        reject(new ChannelError(`WebSocket to ${url} closed before opening (${ev.code})`));
+      };
+    });
+  }
+
+  /** Wrap a WebSocket that is already open (the relay-bridge's accepted connections). */
+  static fromOpen(ws: WebSocketLike, description: string): WebSocketTransport {
+    ws.binaryType = 'arraybuffer';
+    return new WebSocketTransport(ws, description);
+  }
+
+  send(data: Uint8Array): void {
+    if (!this.finished && this.ws.readyState === OPEN) this.ws.send(data);
+  }
+
+  close(): void {
+    if (this.finished) return;
+    this.ws.close(1000);
+  }
+
+  private fail(error: Error): void {
+    this.ws.close(1002);
+    this.finish(error);
+  }
+
+  private finish(error?: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.onClose?.(error);
+  }
+}
+
+function toBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data)) {
+    // `ws` may hand over fragments as an array of buffers.
+    const parts = data.map((d) => toBytes(d)).filter((d): d is Uint8Array => d !== undefined);
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let pos = 0;
+    for (const p of parts) { out.set(p, pos); pos += p.length; }
+    return out;
+  }
+  return undefined;
+}

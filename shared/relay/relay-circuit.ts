@@ -1,0 +1,358 @@
+import { ChanCmd } from '../cells/channel/command.ts';
+import type { ChannelCell } from '../cells/channel/framing.ts';
+import { Create2, Created2, Destroy, DestroyReason, Relay, decodeChanMsg } from '../cells/channel/messages.ts';
+import { RelayCmd } from '../cells/relay/command.ts';
+import { packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
+import { Begin, BeginDir, Connected, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncated } from '../cells/relay/messages.ts';
+import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
+import type { RelayHopCrypto } from '../crypto/tor1.ts';
+import { CircuitError, ProtocolError, TelescopeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
+import { CircuitWindows } from '../circuit/flow.ts';
+import { TorStream, type StreamCarrier } from '../stream/stream.ts';
+import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
+
+/**
+ * One circuit as a relay sees it (tor-spec "Routing relay cells"): the hop shared with the client
+ * (tor1 crypto), the previous hop (towards the client) and, once extended, the next one. Cells
+ * from the client that this relay recognizes are handled here (EXTEND2, BEGIN, BEGIN_DIR, DATA,
+ * SENDME, TRUNCATE, RESOLVE, DROP); the rest go on to the next hop. Cells from the next hop get
+ * this relay's layer and go back. Anything that breaks the protocol costs the circuit, never the
+ * relay: it is destroyed with a reason.
+ */
+
+/** The result of an exit's attempt to honour BEGIN. */
+export type ExitOutcome =
+  | { readonly ok: true; readonly connected: Connected; attach(stream: TorStream): void }
+  | { readonly ok: false; readonly end: End };
+
+/** What a relay circuit needs from its host. */
+export interface RelayCircuitServices {
+  readonly log: Logger;
+  /** Open or reuse a channel to the relay EXTEND2 names; refuse (throw) relays not in the consensus. */
+  extend(specs: readonly LinkSpecifier[]): Promise<Channel>;
+  /** BEGIN at this relay. Absent: this relay is not an exit. */
+  openExit?(begin: Begin): Promise<ExitOutcome>;
+  /** Serve directory requests on a BEGIN_DIR stream. Absent: no directory service. */
+  serveDirectory?(stream: TorStream): void;
+  /** Answer RESOLVE (exits only). */
+  resolve?(msg: Resolve): Promise<Resolved>;
+  /** Called once when the circuit is gone, for accounting. */
+  closed(circuit: RelayCircuit): void;
+}
+
+/** tor-spec: at most 8 RELAY_EARLY cells per circuit from the client side. */
+const MAX_RELAY_EARLY = 8;
+const MAX_STREAMS_PER_CIRCUIT = 1024;
+
+export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
+  private next: { channel: Channel; circId: number } | undefined;
+  private extending = false;
+  private relayEarlySeen = 0;
+  private readonly windows: CircuitWindows;
+  private readonly streams = new Map<number, TorStream>();
+  private closed = false;
+
+  constructor(
+    private readonly prev: Channel,
+    readonly circId: number,
+    private readonly crypto: RelayHopCrypto,
+    private readonly services: RelayCircuitServices,
+  ) {
+    this.windows = new CircuitWindows(`relay circuit ${circId.toString(16)}`);
+  }
+
+  get id(): string {
+    return this.circId.toString(16);
+  }
+
+  /** Whether the previous hop is a relay (it authenticated), not a client. */
+  private get prevIsRelay(): boolean {
+    return 'initiatorClaimsRelay' in this.prev.link ? this.prev.link.initiatorClaimsRelay : true;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  get isExtended(): boolean {
+    return this.next !== undefined;
+  }
+
+  // ---- cells from the previous hop (towards the client) ----
+
+  onCell(cell: ChannelCell): void {
+    if (this.closed) return;
+    try {
+      const msg = decodeChanMsg(cell.command, cell.body);
+      if (msg instanceof Destroy) {
+        this.prev.releaseCircuit(this.circId);
+        this.teardown(msg.reason, 'previous hop destroyed it');
+        return;
+      }
+      if (!(msg instanceof Relay)) throw new ProtocolError(`relay circuit ${this.id}`, `unexpected ${ChanCmd.nameOf(cell.command)} from the previous hop`);
+      if (msg.early && ++this.relayEarlySeen > MAX_RELAY_EARLY) throw new ProtocolError(`relay circuit ${this.id}`, `more than ${MAX_RELAY_EARLY} RELAY_EARLY cells`);
+      const body = msg.body.slice();
+      const digest = new Uint8Array(20);
+      if (this.crypto.decryptOutbound(body, digest)) {
+        this.recognized(body, digest, msg.early);
+        return;
+      }
+      if (!this.next) throw new ProtocolError(`relay circuit ${this.id}`, 'unrecognized relay cell at the last hop');
+      this.next.channel.send({ circId: this.next.circId, command: msg.early ? ChanCmd.RELAY_EARLY : ChanCmd.RELAY, body });
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  onChannelClosed(): void {
+    this.teardown(DestroyReason.CHANNEL_CLOSED, 'the previous hop\'s channel closed');
+  }
+
+  // ---- cells from the next hop ----
+
+  private readonly nextEndpoint: CircuitEndpoint = {
+    onCell: (cell) => {
+      if (this.closed) return;
+      try {
+        const msg = decodeChanMsg(cell.command, cell.body);
+        if (msg instanceof Created2) {
+          if (!this.extending) throw new ProtocolError(`relay circuit ${this.id}`, 'CREATED2 from the next hop without an EXTEND2');
+          this.extending = false;
+          this.originate(0, new Extended2(msg.handshakeData));
+          return;
+        }
+        if (msg instanceof Destroy) {
+          // The rest of the circuit is gone; the client may extend again (tor-spec: TRUNCATED).
+          const next = this.next;
+          this.next = undefined;
+          this.extending = false;
+          if (next) next.channel.releaseCircuit(next.circId);
+          this.originate(0, new Truncated(msg.reason));
+          return;
+        }
+        if (msg instanceof Relay && !msg.early) {
+          const body = msg.body.slice();
+          this.crypto.encryptInbound(body, false);
+          this.prev.send({ circId: this.circId, command: ChanCmd.RELAY, body });
+          return;
+        }
+        throw new ProtocolError(`relay circuit ${this.id}`, `unexpected ${ChanCmd.nameOf(cell.command)} from the next hop`);
+      } catch (e) {
+        this.fail(e);
+      }
+    },
+    onChannelClosed: () => {
+      if (this.closed || !this.next) return;
+      this.next = undefined;
+      this.extending = false;
+      this.originate(0, new Truncated(DestroyReason.CHANNEL_CLOSED));
+    },
+  };
+
+  // ---- relay messages for this hop ----
+
+  private recognized(body: Uint8Array, digest: Uint8Array, early: boolean): void {
+    const { command, streamId, data } = unpackRelayCell(body);
+    const msg = decodeRelayMsg(command, data);
+    if (command === RelayCmd.DATA && this.windows.delivered()) this.originate(0, Sendme.v1(digest));
+    if (streamId !== 0) {
+      this.streamMessage(streamId, msg);
+      return;
+    }
+    switch (command) {
+      case RelayCmd.EXTEND2:
+        if (!early) throw new ProtocolError(`relay circuit ${this.id}`, 'EXTEND2 outside a RELAY_EARLY cell');
+        void this.extend(msg as Extend2);
+        return;
+      case RelayCmd.TRUNCATE: {
+        const next = this.next;
+        this.next = undefined;
+        this.extending = false;
+        if (next) {
+          next.channel.send({ circId: next.circId, command: ChanCmd.DESTROY, body: new Destroy(DestroyReason.REQUESTED).encode() });
+          next.channel.releaseCircuit(next.circId);
+        }
+        this.originate(0, new Truncated(DestroyReason.REQUESTED));
+        return;
+      }
+      case RelayCmd.SENDME: {
+        const s = msg as Sendme;
+        this.windows.sendmeReceived(s.version, s.digest);
+        return;
+      }
+      case RelayCmd.DROP:
+        return;
+      default:
+        this.services.log.debug(`relay circuit ${this.id}: ignoring ${RelayCmd.nameOf(command)} on stream 0`);
+    }
+  }
+
+  private streamMessage(streamId: number, msg: RelayMsg): void {
+    const existing = this.streams.get(streamId);
+    if (existing) {
+      existing.deliver(msg);
+      return;
+    }
+    switch (msg.command) {
+      case RelayCmd.BEGIN:
+        void this.begin(streamId, msg as Begin);
+        return;
+      case RelayCmd.BEGIN_DIR:
+        this.beginDir(streamId);
+        return;
+      case RelayCmd.RESOLVE:
+        void this.answerResolve(streamId, msg as Resolve);
+        return;
+      default:
+        // DATA/END for a stream already closed here: in flight, harmless.
+        return;
+    }
+  }
+
+  private async extend(msg: Extend2): Promise<void> {
+    if (this.next || this.extending) {
+      this.fail(new ProtocolError(`relay circuit ${this.id}`, 'EXTEND2 on a circuit that is already extended'));
+      return;
+    }
+    this.extending = true;
+    try {
+      const channel = await this.services.extend(msg.linkSpecifiers);
+      if (this.closed) return;
+      const circId = channel.registerCircuit(this.nextEndpoint);
+      this.next = { channel, circId };
+      channel.send({ circId, command: ChanCmd.CREATE2, body: new Create2(msg.handshakeType, msg.handshakeData).encode() });
+    } catch (e) {
+      this.extending = false;
+      if (!(e instanceof TelescopeError)) throw e;
+      this.services.log.info(`relay circuit ${this.id}: cannot extend: ${e.message}`);
+      if (!this.closed) this.originate(0, new Truncated(DestroyReason.CONNECTFAILED));
+    }
+  }
+
+  private allocStream(streamId: number, target: string): TorStream | undefined {
+    if (this.streams.size >= MAX_STREAMS_PER_CIRCUIT) {
+      this.originate(streamId, new End(EndReason.RESOURCELIMIT));
+      return undefined;
+    }
+    const stream = new TorStream(this, 0, streamId, target);
+    this.streams.set(streamId, stream);
+    return stream;
+  }
+
+  private async begin(streamId: number, begin: Begin): Promise<void> {
+    if (this.prev.role === 'responder' && !this.prevIsRelay) {
+      // A client asking the first hop of its own circuit to exit: tor refuses (one-hop exits
+      // would make the relay a plain proxy that knows both ends). BEGIN_DIR stays allowed.
+      this.originate(streamId, new End(EndReason.TORPROTOCOL));
+      return;
+    }
+    if (!this.services.openExit) {
+      // Not an exit: tor answers BEGIN with END EXITPOLICY.
+      this.originate(streamId, new End(EndReason.EXITPOLICY));
+      return;
+    }
+    const stream = this.allocStream(streamId, 'exit stream');
+    if (!stream) return;
+    let outcome: ExitOutcome;
+    try {
+      outcome = await this.services.openExit(begin);
+    } catch (e) {
+      if (!(e instanceof TelescopeError)) throw e;
+      this.services.log.info(`relay circuit ${this.id}: exit failed: ${e.message}`);
+      outcome = { ok: false, end: new End(EndReason.MISC) };
+    }
+    if (this.closed) {
+      if (outcome.ok) outcome.attach(stream); // the stream is already failed: the host closes its socket
+      return;
+    }
+    if (!outcome.ok) {
+      this.streams.delete(streamId);
+      this.originate(streamId, outcome.end);
+      return;
+    }
+    this.originate(streamId, outcome.connected);
+    outcome.attach(stream);
+  }
+
+  private beginDir(streamId: number): void {
+    if (!this.services.serveDirectory) {
+      this.originate(streamId, new End(EndReason.NOTDIRECTORY));
+      return;
+    }
+    const stream = this.allocStream(streamId, 'directory stream');
+    if (!stream) return;
+    this.originate(streamId, new Connected());
+    this.services.serveDirectory(stream);
+  }
+
+  private async answerResolve(streamId: number, msg: Resolve): Promise<void> {
+    if (!this.services.resolve) {
+      this.originate(streamId, new End(EndReason.EXITPOLICY));
+      return;
+    }
+    const answer = await this.services.resolve(msg);
+    if (!this.closed) this.originate(streamId, answer);
+  }
+
+  // ---- StreamCarrier: our streams send towards the client ----
+
+  sendOnStream(_hop: number, streamId: number, msg: RelayMsg): void {
+    if (!this.closed) this.originate(streamId, msg);
+  }
+
+  circuitWindowOpen(): Promise<void> {
+    return this.windows.whenOpen();
+  }
+
+  streamClosed(streamId: number): void {
+    this.streams.delete(streamId);
+  }
+
+  protocolViolation(error: ProtocolError): void {
+    this.fail(error);
+  }
+
+  // ---- internals ----
+
+  /** Send a relay message we originate, towards the client. */
+  private originate(streamId: number, msg: RelayMsg): void {
+    const body = packRelayCell({ command: msg.command, streamId, data: msg.encode() });
+    const isData = msg.command === RelayCmd.DATA;
+    const digest = isData ? new Uint8Array(20) : undefined;
+    this.crypto.encryptInbound(body, true, digest);
+    if (isData) this.windows.packaged(digest!);
+    this.prev.send({ circId: this.circId, command: ChanCmd.RELAY, body });
+  }
+
+  private fail(e: unknown): void {
+    if (!(e instanceof TelescopeError)) throw e;
+    this.services.log.info(`relay circuit ${this.id}: ${e.message}; destroying it`);
+    this.destroy(DestroyReason.PROTOCOL);
+  }
+
+  /** Destroy in both directions with `reason`. */
+  destroy(reason: number): void {
+    if (this.closed) return;
+    if (this.prev.isOpen) this.prev.send({ circId: this.circId, command: ChanCmd.DESTROY, body: new Destroy(reason).encode() });
+    this.prev.releaseCircuit(this.circId);
+    this.teardown(reason, 'destroyed here');
+  }
+
+  private teardown(reason: number, why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    const next = this.next;
+    this.next = undefined;
+    if (next && next.channel.isOpen) {
+      next.channel.send({ circId: next.circId, command: ChanCmd.DESTROY, body: new Destroy(reason).encode() });
+      next.channel.releaseCircuit(next.circId);
+    }
+    const error = new CircuitError(`relay circuit ${this.id}: ${why}`, reason);
+    for (const s of [...this.streams.values()]) s.fail(error);
+    this.streams.clear();
+    this.windows.wake();
+    this.services.closed(this);
+  }
+}
