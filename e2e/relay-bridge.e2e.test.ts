@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { connect as tcpConnect } from 'node:net';
+import * as tls from 'node:tls';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { fromBase64, fromHex } from '../shared/bytes/util.ts';
+import { Channel } from '../shared/channel/channel.ts';
+import { WebSocketTransport, type WebSocketConstructor } from '../shared/channel/websocket-transport.ts';
+import { Circuit } from '../shared/circuit/circuit.ts';
+import { TorClient } from '../shared/client/tor-client.ts';
+import { MemoryStore } from '../shared/storage.ts';
+import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
+import { readDescription, type TestnetDescription } from './testnet/index.ts';
+import { authoritiesOf } from './telescope-client.ts';
+import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+
+/**
+ * The relay-bridge in the private network: browsers' path (WebSocket) into 3-hop circuits through
+ * tor relays, robustness against garbage on both listeners, and memory with many circuits.
+ */
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+let desc: TestnetDescription;
+let relay: RelayProcess;
+
+beforeAll(async () => {
+  const d = readDescription(inject('testnetDir'));
+  if (!d) throw new Error('no private network description');
+  desc = d;
+  relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0']);
+}, 90_000);
+
+afterAll(async () => {
+  await relay?.stop();
+});
+
+/** A Telescope client whose bridge is the relay-bridge, reached over WebSocket. */
+function clientViaWebSocket(): TorClient {
+  return new TorClient({
+    authorities: authoritiesOf(desc),
+    transports: (t) => (t.port === relay.orPort
+      ? WebSocketTransport.connect(relay.webSocketUrl, { WebSocket: WebSocket as unknown as WebSocketConstructor })
+      : tlsTransportFactory(t)),
+    store: new MemoryStore(),
+    bridges: [{ address: '127.0.0.1', port: relay.orPort, fingerprint: relay.fingerprint, ntorOnionKey: fromBase64(relay.ntorKey) }],
+    rules: { enforceDistinctSubnets: false },
+  });
+}
+
+async function fetchThrough(client: TorClient, path: string): Promise<{ body: Uint8Array; path: string[] }> {
+  const { stream, circuit } = await client.connect('127.0.0.1', desc.web.port);
+  await stream.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\n\r\n`));
+  const raw = await stream.readAll();
+  const split = raw.findIndex((_, i) => raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10);
+  return { body: raw.subarray(split + 4), path: circuit.path.map((r) => r.fingerprint) };
+}
+
+describe('relay-bridge', () => {
+  it('carries the Telescope client over WebSocket into 3-hop circuits through tor relays', async () => {
+    const client = clientViaWebSocket();
+    try {
+      // The whole bootstrap (consensus, certificates, microdescriptors) comes through the bridge.
+      await client.bootstrap();
+      for (const p of ['/hello', '/bytes/1m', '/bytes/5m'] as const) {
+        const { body, path } = await fetchThrough(client, p);
+        expect(sha256(body), p).toBe(desc.web.paths[p].sha256);
+        expect(path).toHaveLength(3);
+        expect(path[0]).toBe(relay.fingerprint);
+        expect(desc.relays.map((r) => r.fingerprint)).toEqual(expect.arrayContaining(path.slice(1)));
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('survives garbage, truncated cells and protocol violations on both listeners', async () => {
+    let seed = 12345;
+    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const randomBytes = (n: number) => Uint8Array.from({ length: n }, () => rand(256));
+    // A valid VERSIONS cell, then mutations of what a client would send next.
+    const versions = Uint8Array.of(0, 0, 7, 0, 4, 0, 4, 0, 5);
+    const mutate = (b: Uint8Array) => { const c = b.slice(); for (let i = 0; i < 1 + rand(4); i++) c[rand(c.length)] = rand(256); return c; };
+    const payloads = (): Uint8Array[] => [
+      randomBytes(1 + rand(2000)),
+      versions.subarray(0, 1 + rand(versions.length - 1)),
+      mutate(versions),
+      new Uint8Array([...versions, ...randomBytes(514 * (1 + rand(4)))]),
+      new Uint8Array([...versions, 0x80, 0, 0, 1, 10, ...randomBytes(509)]), // CREATE2 before NETINFO
+    ];
+    const deadline = Date.now() + 8_000;
+    let sent = 0;
+    while (Date.now() < deadline) {
+      const batch = payloads();
+      await Promise.all(batch.map((data, i) => (i % 2 === 0 ? sendOverWebSocket(data) : sendOverTls(data))));
+      sent += batch.length;
+    }
+    // Raw TCP garbage on the TLS port, too.
+    await new Promise<void>((resolve) => { const s = tcpConnect(relay.orPort, '127.0.0.1', () => s.end(Buffer.from(randomBytes(3000)))); s.on('close', () => resolve()); s.on('error', () => resolve()); });
+    expect(sent).toBeGreaterThan(50);
+    expect(relay.output()).not.toMatch(/Uncaught|TypeError|RangeError|unhandled/i);
+    // And a normal client still works.
+    const client = clientViaWebSocket();
+    try {
+      await client.bootstrap();
+      const { body } = await fetchThrough(client, '/hello');
+      expect(sha256(body)).toBe(desc.web.paths['/hello'].sha256);
+    } finally {
+      client.close();
+    }
+  }, 120_000);
+
+  it('keeps its memory bounded with 1000 circuits open (measured and printed)', async () => {
+    const before = relay.rssKiB();
+    const transport = await WebSocketTransport.connect(relay.webSocketUrl, { WebSocket: WebSocket as unknown as WebSocketConstructor });
+    const channel = await Channel.open(transport, { expected: { rsaIdentity: fromHex(relay.fingerprint) } });
+    const target = { rsaIdentity: fromHex(relay.fingerprint), ntorOnionKey: fromBase64(relay.ntorKey) };
+    const circuits: Circuit[] = [];
+    try {
+      for (let i = 0; i < 1000; i += 50) {
+        circuits.push(...await Promise.all(Array.from({ length: 50 }, () => Circuit.create(channel, target))));
+      }
+      const after = relay.rssKiB();
+      const perCircuit = ((after - before) * 1024) / 1000;
+      console.log(`relay-bridge memory: ${before} KiB before, ${after} KiB with 1000 circuits open (${Math.round(perCircuit)} bytes per circuit)`);
+      expect(circuits.every((c) => c.isOpen)).toBe(true);
+      // Bounded: a circuit costs kilobytes (crypto state, windows), not megabytes.
+      expect(after - before).toBeLessThan(64 * 1024);
+    } finally {
+      for (const c of circuits) c.destroy();
+      channel.close();
+    }
+  }, 120_000);
+});
+
+function sendOverWebSocket(data: Uint8Array): Promise<void> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(relay.webSocketUrl);
+    const done = () => { ws.terminate(); resolve(); };
+    ws.on('open', () => { ws.send(data); setTimeout(done, 50); });
+    ws.on('error', done);
+    ws.on('close', done);
+  });
+}
+
+function sendOverTls(data: Uint8Array): Promise<void> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port: relay.orPort, rejectUnauthorized: false }, () => { s.write(data); setTimeout(() => s.destroy(), 50); });
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+}

@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestnetDescription } from './testnet/index.ts';
+
+/**
+ * A relay-bridge started the way an operator starts it (`telescope relay -f FILE`), as its own
+ * process, configured for the private network. Tests read its bridge lines from what it prints.
+ */
+
+export interface RelayProcess {
+  readonly fingerprint: string;
+  /** `telescope ws://…` line for WebSocket clients. */
+  readonly webSocketLine: string;
+  readonly webSocketUrl: string;
+  readonly orPort: number;
+  readonly webSocketPort: number;
+  readonly ntorKey: string;
+  readonly pid: number;
+  readonly output: () => string;
+  readonly dataDirectory: string;
+  /** Resident memory of the relay process, in KiB (from /proc). */
+  rssKiB(): number;
+  stop(): Promise<void>;
+}
+
+export async function startRelayProcess(desc: TestnetDescription, extraLines: readonly string[] = []): Promise<RelayProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'telescope-relay-'));
+  const torrc = join(dir, 'torrc');
+  await writeFile(torrc, [
+    'Nickname telescopebridge',
+    'Address 127.0.0.1',
+    'ORPort 127.0.0.1:auto',
+    'WebSocketPort 127.0.0.1:auto',
+    `DataDirectory ${dir}/data`,
+    'TestingTorNetwork 1',
+    'AssumeReachable 1',
+    'Log notice stdout',
+    ...desc.authorities.map((a) => a.dirAuthorityLine),
+    ...extraLines,
+    '',
+  ].join('\n'));
+  const child: ChildProcess = spawn(process.execPath, ['bin/telescope.js', 'relay', '-f', torrc], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+  const deadline = Date.now() + 60_000;
+  let ws: RegExpExecArray | null = null;
+  let or: RegExpExecArray | null = null;
+  while (Date.now() < deadline && child.exitCode === null) {
+    ws = /Bridge line for the extension: (telescope (ws:\/\/\S+) ([0-9A-F]{40}) ed25519=\S+ ntor=(\S+))/.exec(out);
+    or = /Bridge line for tor: Bridge 127\.0\.0\.1:(\d+) ([0-9A-F]{40})/.exec(out);
+    if (ws && or) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!ws || !or) {
+    child.kill('SIGKILL');
+    throw new Error(`relay-bridge did not start:\n${out}`);
+  }
+  return {
+    fingerprint: ws[3]!,
+    webSocketLine: ws[1]!,
+    webSocketUrl: ws[2]!,
+    orPort: Number(or[1]),
+    webSocketPort: Number(/:(\d+)\/?$/.exec(ws[2]!)![1]),
+    ntorKey: ws[4]!,
+    pid: child.pid!,
+    output: () => out,
+    dataDirectory: join(dir, 'data'),
+    rssKiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
