@@ -6,10 +6,12 @@
  */
 import { benchRelayCrypto } from './relay-crypto.ts';
 import { benchTransfer } from './transfer.ts';
+import { benchMiddleRelay } from './middle-relay.ts';
 
 const BENCHMARKS: [string, () => Promise<void>][] = [
   ['relay-crypto', benchRelayCrypto],
   ['transfer', benchTransfer],
+  ['middle-relay', benchMiddleRelay],
 ];
 
 const only = process.argv.slice(2);

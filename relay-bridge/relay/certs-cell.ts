@@ -228,7 +228,9 @@ export function authIdentityDigest(rsaPublicDer: Uint8Array): Uint8Array {
  * TLSSECRETS from the live TLS session: the keying-material exporter (RFC 5705, or RFC 8446 §7.5
  * under TLS 1.3) with label "EXPORTER FOR TOR TLS CLIENT BINDING AUTH0003", length 32, and as
  * context the CID (SHA-256 of the initiator's RSA identity). tor-spec names the initiator's Ed25519
- * key as the context, but tor computes — and so checks — it with CID; interoperating means CID.
+ * key as the context, but tor computes — and so checks — it with CID: a tor 0.4.9.11 relay accepts
+ * our AUTHENTICATE with CID and refuses it with CID_ED ("Some field in the AUTHENTICATE cell body
+ * was not as expected"; tor-interop.test.ts).
  */
 export function exportAuthTlsSecrets(socket: Pick<TLSSocket, 'exportKeyingMaterial'>, cid: Uint8Array): Uint8Array {
   need('CID', cid, 32);

@@ -10,8 +10,9 @@ import type { RelayKeys } from './keys.ts';
 
 /**
  * The relay's signed server descriptor (dir-spec §2.1.1) and the microdescriptor the authorities
- * will derive from it (dir-spec §3.3), written the way tor 0.4.9 writes them (item order checked
- * against descriptors of a running 0.4.9 network):
+ * will derive from it (dir-spec §3.3), written the way tor 0.4.9 writes them: item order as in
+ * descriptors of a running 0.4.9 network; a 0.4.9.11 authority accepts them (tor-interop.test.ts)
+ * and votes exactly our `digest` and microdescriptor digest for them:
  *
  *   const d = buildServerDescriptor(keys, { nickname, address, orPort, published: now, uptimeSeconds,
  *     bandwidth: { average, burst, observed }, exitPolicy });

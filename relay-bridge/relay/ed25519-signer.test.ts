@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { toHex } from '../../shared/bytes/util.ts';
 import { UsageError } from '../../shared/errors.ts';
-import { verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
-import { Ed25519Signer, clampScalar, ed25519FromCurve25519, ed25519PublicFromCurve25519, matchesCurve25519 } from './ed25519-signer.ts';
+import { UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
+import { Ed25519Signer, clampScalar, ed25519FromCurve25519, ed25519PublicFromCurve25519, expirationHours, issueEd25519Cert, matchesCurve25519 } from './ed25519-signer.ts';
 
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
@@ -81,5 +81,39 @@ describe('curve25519 → Ed25519 (dir-spec appendix C)', () => {
     minusOne[0] = 0xec;
     minusOne[31] = 0x7f;
     expect(ed25519PublicFromCurve25519(minusOne, 0)).toBeUndefined();
+  });
+});
+
+describe('issueEd25519Cert', () => {
+  const signer = Ed25519Signer.generate();
+
+  it('issues certificates the core decodes to the same fields, signed by the issuer', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4, max: 11 }),
+        fc.integer({ min: 1, max: 3 }),
+        bytes32,
+        fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2400-01-01T00:00:00Z'), noInvalidDate: true }),
+        fc.boolean(),
+        (certType, certKeyType, certifiedKey, expires, includeSignerKey) => {
+          const c = issueEd25519Cert({ certType, certKeyType, certifiedKey, expires, includeSignerKey }, signer);
+          const back = UnverifiedEd25519Cert.decode(c.encode());
+          expect(back.certType).toBe(certType);
+          expect(back.certKeyType).toBe(certKeyType);
+          expect(toHex(back.certifiedKey)).toBe(toHex(certifiedKey));
+          expect(back.expirationHours).toBe(Math.ceil(expires.getTime() / 3_600_000));
+          expect(back.expires.getTime()).toBeGreaterThanOrEqual(expires.getTime());
+          expect(back.signingKeyFromExtension && toHex(back.signingKeyFromExtension)).toBe(includeSignerKey ? toHex(signer.publicKey) : undefined);
+          back.checkSignature(signer.publicKey);
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('refuses what it cannot encode', () => {
+    expect(() => issueEd25519Cert({ certType: 4, certKeyType: 1, certifiedKey: new Uint8Array(31), expires: new Date() }, signer)).toThrow(UsageError);
+    expect(() => expirationHours(new Date(NaN))).toThrow(UsageError);
+    expect(() => expirationHours(new Date(-3_600_000 * 2))).toThrow(UsageError);
   });
 });

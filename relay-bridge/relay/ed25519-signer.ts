@@ -149,7 +149,7 @@ export interface Ed25519CertToIssue {
 /** Hours since the epoch, rounded up: a certificate never expires before the time asked for. */
 export function expirationHours(expires: Date): number {
   const h = Math.ceil(expires.getTime() / 3_600_000);
-  if (!Number.isFinite(h) || h < 0 || h > 0xffffffff) throw new UsageError(`certificate expiry ${expires.toISOString()} cannot be encoded`);
+  if (!Number.isFinite(h) || h < 0 || h > 0xffffffff) throw new UsageError(`certificate expiry ${expires.getTime()} ms cannot be encoded in hours since the epoch`);
   return h;
 }
 

@@ -15,7 +15,7 @@ import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
 import { RsaCrossCert } from '../../shared/crypto/rsa-crosscert.ts';
 import { ProtocolError, TelescopeError, UsageError } from '../../shared/errors.ts';
 import { DEFAULT_KEY_POLICY, RelayKeys, RsaKey } from './keys.ts';
-import { KeyFile, decodeTagged, encodeTagged } from './key-files.ts';
+import { KeyFile, decodeRsaPrivateKeyPem, decodeTagged, encodeTagged } from './key-files.ts';
 
 const DAY = 86_400_000;
 const t0 = new Date('2026-01-01T00:00:00Z');
@@ -198,6 +198,26 @@ describe('RelayKeys on disk', () => {
       }),
     );
     expect(toHex(decodeTagged(good, 'f', 'c25519v1', 'onion', 64))).toBe(toHex(new Uint8Array(64)));
+  });
+
+  it('tagged files round-trip any body', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(['ed25519v1-secret', 'type0'], ['ed25519v1-cert', 'type4'], ['c25519v1', 'onion']), fc.uint8Array({ maxLength: 200 }), ([type, tag], body) => {
+        expect(toHex(decodeTagged(encodeTagged(type!, tag!, body), 'f', type!, tag!))).toBe(toHex(body));
+      }),
+    );
+    expect(() => encodeTagged('a-very-long-type-name-here', 'and-a-tag', new Uint8Array())).toThrow(UsageError);
+  });
+
+  it('PEM key files: random bytes are a typed error', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 300 }).map((s) => new TextEncoder().encode(`-----BEGIN RSA PRIVATE KEY-----\n${s}\n-----END RSA PRIVATE KEY-----\n`))), (bytes) => {
+        expect(() => decodeRsaPrivateKeyPem(bytes, 'f')).toThrow(ProtocolError);
+      }),
+      { numRuns: 50 },
+    );
+    const ed = new TextEncoder().encode(generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    expect(() => decodeRsaPrivateKeyPem(ed, 'f')).toThrow(/not RSA/);
   });
 
   it('has tor\'s default lifetimes', () => {

@@ -18,12 +18,15 @@ import { dirPortGet } from '../client/dirport.ts';
 import { FileStore } from '../client/file-store.ts';
 import { listenTls, listenWebSocket, type Listener } from '../net/listeners.ts';
 import { pipeStream } from '../net/pipe.ts';
-import { tlsTransportFactory } from '../net/tls-transport.ts';
-import { LinkCertificates } from './certs-cell.ts';
+import { TlsTransport, tlsTransportFactory } from '../net/tls-transport.ts';
+import { LinkCertificates, authIdentityDigest, buildAuthenticate, exportAuthTlsSecrets } from './certs-cell.ts';
+import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 import type { RelayConfig } from './config.ts';
 import { answerResolve, openExitStream } from './exit.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
+import { buildServerDescriptor } from './descriptor.ts';
+import { postDescriptor } from './publish.ts';
 
 /**
  * The relay-bridge: a Tor relay in Node. Browsers reach it over WebSocket, relays and tor
@@ -52,9 +55,17 @@ export class RelayBridge {
   private orListener: (Listener & { setCredentials(c: { key: string; cert: string }): void }) | undefined;
   private readonly channels = new Set<Channel>();
   private maintenanceTimer: ReturnType<typeof setInterval> | undefined;
+  private trafficTimer: ReturnType<typeof setInterval> | undefined;
   readonly switch: RelaySwitch;
   readonly directoryClient: TorClient;
   private linkCerts: LinkCertificates;
+  private readonly startedAt = Date.now();
+  private cachedDescriptor: { text: string; madeAt: number; onionKey: Uint8Array } | undefined;
+  private published: ReturnType<typeof setInterval> | undefined;
+  /** Highest bytes/s seen over any 10-second window: the descriptor's observed bandwidth. */
+  private observedBandwidth = 0;
+  private lastTraffic = { at: Date.now(), bytes: 0 };
+  private readonly closedChannelBytes = { value: 0 };
 
   private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys) {
     const { config, log } = opts;
@@ -73,6 +84,9 @@ export class RelayBridge {
       log,
       rules: { enforceDistinctSubnets: !config.testingTorNetwork },
       circuitOptions: { aes: nodeAesCtr, log },
+      // Links we open authenticate us as a relay, or tor relays would treat us as a client (and
+      // refuse to exit for circuits that come through us).
+      linkAuthenticator: (transport) => (transport instanceof TlsTransport ? this.authenticatorFor(transport) : undefined),
     });
     this.switch = new RelaySwitch({
       identity: keys.rsaIdentityDigest,
@@ -86,7 +100,7 @@ export class RelayBridge {
         ...(config.isExit ? { openExit: (begin) => this.openExit(begin), resolve: (msg) => answerResolve(msg, { isExit: true }) } : {}),
         serveDirectory: (stream) => void serveDirectoryStream(stream, {
           directory: () => this.directoryClient.directory,
-          ownDescriptor: () => undefined,
+          ownDescriptor: () => this.descriptor().text,
           fingerprint: keys.fingerprint,
         }, log),
       },
@@ -99,6 +113,14 @@ export class RelayBridge {
     await relay.listen();
     relay.maintenanceTimer = setInterval(() => void relay.maintain(), 60_000);
     relay.maintenanceTimer.unref();
+    relay.trafficTimer = setInterval(() => relay.sampleTraffic(), 10_000);
+    relay.trafficTimer.unref();
+    if (opts.config.publishServerDescriptor && !opts.config.bridgeRelay) {
+      void relay.publish();
+      // tor republishes every 18 hours, or sooner when something in the descriptor changed.
+      relay.published = setInterval(() => void relay.publish(), 18 * 3600 * 1000);
+      relay.published.unref();
+    }
     // Directory information arrives in the background; until then EXTEND2 is refused.
     relay.directoryClient.bootstrapDirectory().catch((e: unknown) => opts.log.warn(`directory bootstrap failed: ${e instanceof Error ? e.message : String(e)}`));
     return relay;
@@ -158,11 +180,36 @@ export class RelayBridge {
       log: this.opts.log,
     }).then((channel) => {
       this.channels.add(channel);
-      channel.onClose(() => this.channels.delete(channel));
+      channel.onClose(() => {
+        this.channels.delete(channel);
+        this.closedChannelBytes.value += channel.bytesIn + channel.bytesOut;
+      });
       this.switch.attach(channel);
     }, (e: unknown) => {
       this.opts.log.info(`link handshake with ${transport.description} failed: ${e instanceof Error ? e.message : String(e)}`);
     });
+  }
+
+  private authenticatorFor(transport: TlsTransport): LinkAuthenticator {
+    const now = new Date();
+    const certs = this.linkCerts;
+    const cid = authIdentityDigest(this.keys.identity.publicDer);
+    return {
+      certsBody: certs.initiatorCerts(now).encode(),
+      authenticate: ({ slog, clog, responder }) => {
+        const cell = buildAuthenticate({
+          cid,
+          sid: authIdentityDigest(responder.rsaKey.der),
+          cidEd: this.keys.ed25519Identity,
+          sidEd: responder.ed25519Identity,
+          slog,
+          clog,
+          scert: responder.tlsCertDigest,
+          tlsSecrets: exportAuthTlsSecrets(transport.tlsSocket, cid),
+        }, certs.authKey(now).key);
+        return { authType: cell.authType, body: cell.authentication };
+      },
+    };
   }
 
   /** EXTEND2: only to relays the consensus lists, reached at the address it lists. */
@@ -192,11 +239,55 @@ export class RelayBridge {
     return { ok: true, connected: result.connected, attach: (stream) => pipeStream(result.socket, stream, new Uint8Array(0), log) };
   }
 
+  private sampleTraffic(): void {
+    const total = this.closedChannelBytes.value + [...this.channels].reduce((n, c) => n + c.bytesIn + c.bytesOut, 0);
+    const now = Date.now();
+    // Bytes in plus out count traffic twice: a relay forwards what it receives.
+    const rate = (total - this.lastTraffic.bytes) / 2 / ((now - this.lastTraffic.at) / 1000);
+    if (rate > this.observedBandwidth) this.observedBandwidth = Math.floor(rate);
+    this.lastTraffic = { at: now, bytes: total };
+  }
+
+  /** The relay's signed server descriptor, remade when keys change and at least every hour. */
+  descriptor(): { text: string } {
+    const now = Date.now();
+    const c = this.cachedDescriptor;
+    if (c && now - c.madeAt < 3600_000 && c.onionKey === this.keys.ntorKey.public) return c;
+    const { config } = this.opts;
+    const d = buildServerDescriptor(this.keys, {
+      nickname: config.nickname,
+      address: this.advertisedAddress,
+      orPort: this.ports.orPort ?? 0,
+      published: new Date(Math.floor(now / 1000) * 1000),
+      uptimeSeconds: Math.floor((now - this.startedAt) / 1000),
+      bandwidth: { average: config.bandwidthRate, burst: config.bandwidthBurst, observed: this.observedBandwidth },
+      exitPolicy: config.exitPolicy,
+      tunnelledDirServer: true,
+      ...(config.contactInfo ? { contact: config.contactInfo } : {}),
+    });
+    this.cachedDescriptor = { text: d.text, madeAt: now, onionKey: this.keys.ntorKey.public };
+    return this.cachedDescriptor;
+  }
+
+  /** Upload the descriptor to every configured authority (dir-spec: POST /tor/ to the DirPort). */
+  async publish(): Promise<void> {
+    const text = this.descriptor().text;
+    const results = await Promise.allSettled(this.opts.config.dirAuthorities.map((a) => postDescriptor(a.address, a.dirPort, text)));
+    results.forEach((r, i) => {
+      const a = this.opts.config.dirAuthorities[i]!;
+      if (r.status === 'fulfilled') this.opts.log.notice(`uploaded our descriptor to authority ${a.nickname ?? a.address}: ${r.value}`);
+      else this.opts.log.warn(`uploading our descriptor to authority ${a.nickname ?? a.address} failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+    });
+  }
+
   /** Rotate keys and link certificates on schedule. */
   private async maintain(): Promise<void> {
     const now = new Date();
     const result = await this.keys.maintain(now);
-    if (result.onionKeyRotated) this.opts.log.notice('rotated the ntor onion key (the previous one stays valid for its grace period)');
+    if (result.onionKeyRotated) {
+      this.opts.log.notice('rotated the ntor onion key (the previous one stays valid for its grace period)');
+      if (this.opts.config.publishServerDescriptor && !this.opts.config.bridgeRelay) await this.publish();
+    }
     if (now.getTime() > this.linkCerts.tls.created.getTime() + 24 * 3600 * 1000) {
       this.linkCerts = new LinkCertificates(this.keys, makeTlsCredentials(this.keys.identity));
       this.orListener?.setCredentials(tlsServerOptions(this.linkCerts.tls));
@@ -206,6 +297,8 @@ export class RelayBridge {
 
   async stop(): Promise<void> {
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    if (this.trafficTimer) clearInterval(this.trafficTimer);
+    if (this.published) clearInterval(this.published);
     this.switch.closeAll();
     for (const c of [...this.channels]) c.close('closed: relay shutting down');
     await Promise.all(this.listeners.map((l) => l.close()));

@@ -10,7 +10,7 @@ import { parseX509, x509RsaKey, x509SignedBy, x509ValidAt, OID_SHA256_WITH_RSA }
 import { UsageError } from '../../shared/errors.ts';
 import { TlsTransport } from '../net/tls-transport.ts';
 import { RelayKeys } from './keys.ts';
-import { makeIdentityCert, makeTlsCredentials, randomTlsHostname, tlsServerOptions } from './tls-cert.ts';
+import { makeIdentityCert, makeTlsCredentials, makeTlsCredentialsAsync, randomTlsHostname, tlsServerOptions } from './tls-cert.ts';
 
 const DAY = 86_400_000;
 const keys = RelayKeys.generate();
@@ -77,6 +77,14 @@ describe('TLS certificate', () => {
       { numRuns: 40 },
     );
     expect(creds.notAfter.getTime()).toBeGreaterThanOrEqual(now.getTime() + 30 * DAY);
+  });
+
+  it('the async variant makes the same kind of credentials', async () => {
+    const c = await makeTlsCredentialsAsync(keys.identity, { now });
+    expect(x509RsaKey(parseX509(c.certDer)).bits).toBe(2048);
+    expect(x509SignedBy(parseX509(c.certDer), keys.identity.publicKey)).toBe(true);
+    expect(toHex(c.certDigest)).toBe(toHex(sha256(c.certDer)));
+    await expect(makeTlsCredentialsAsync(keys.identity, { certLifetimeMs: DAY })).rejects.toThrow(UsageError);
   });
 
   it('refuses a lifetime too short to be useful', () => {

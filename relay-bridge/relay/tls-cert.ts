@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toBase64 } from '../../shared/bytes/util.ts';
 import { secureRandomBytes, type RandomBytes } from '../../shared/crypto/ntor.ts';
@@ -27,7 +27,7 @@ import type { RsaKey } from './keys.ts';
  * the SHA-256 of this exact TLS certificate (type 5).
  *
  * Rotation: tor replaces its link key and certificates about once a day. `makeTlsCredentials`
- * makes a new set; the caller swaps it into its TLS server (`tlsServerOptions`, or
+ * (or `makeTlsCredentialsAsync`, which does not block the event loop) makes a new set; the caller swaps it into its TLS server (`tlsServerOptions`, or
  * `server.setSecureContext`) and makes new CERTS cells for it. Connections already open keep
  * theirs.
  *
@@ -152,12 +152,30 @@ function pem(label: string, der: Uint8Array): string {
 
 /** A new link key with its certificate, issued by the identity key, and the identity certificate. */
 export function makeTlsCredentials(identity: RsaKey, options: TlsCredentialOptions = {}): TlsCredentials {
+  checkLifetime(options);
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: options.linkKeyBits ?? 2048, publicExponent: 65537 });
+  return credentialsFor(identity, privateKey, options);
+}
+
+/** The same without blocking the event loop while the RSA-2048 key is made (~0.2 s). */
+export async function makeTlsCredentialsAsync(identity: RsaKey, options: TlsCredentialOptions = {}): Promise<TlsCredentials> {
+  checkLifetime(options);
+  const privateKey = await new Promise<KeyObject>((resolve, reject) => {
+    generateKeyPair('rsa', { modulusLength: options.linkKeyBits ?? 2048, publicExponent: 65537 }, (err, _pub, priv) => (err ? reject(err) : resolve(priv)));
+  });
+  return credentialsFor(identity, privateKey, options);
+}
+
+function checkLifetime(options: TlsCredentialOptions): void {
+  const lifetime = options.certLifetimeMs ?? DEFAULT_CERT_LIFETIME_MS;
+  if (lifetime < MIN_REMAINING_MS + DAY) throw new UsageError(`certificate lifetime must be at least ${MIN_REMAINING_MS / DAY + 1} days`);
+}
+
+function credentialsFor(identity: RsaKey, privateKey: KeyObject, options: TlsCredentialOptions): TlsCredentials {
   const now = options.now ?? new Date();
   const random = options.random ?? secureRandomBytes;
   const lifetime = options.certLifetimeMs ?? DEFAULT_CERT_LIFETIME_MS;
-  if (lifetime < MIN_REMAINING_MS + DAY) throw new UsageError(`certificate lifetime must be at least ${MIN_REMAINING_MS / DAY + 1} days`);
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: options.linkKeyBits ?? 2048, publicExponent: 65537 });
-  const linkPublic = RsaPublicKey.fromPkcs1Der(new Uint8Array(publicKey.export({ type: 'pkcs1', format: 'der' })));
+  const linkPublic = RsaPublicKey.fromPkcs1Der(new Uint8Array(createPublicKey(privateKey).export({ type: 'pkcs1', format: 'der' })));
 
   const idName = randomTlsHostname('.com', random);
   const idValidity = pickValidity(now, lifetime, random);

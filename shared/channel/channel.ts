@@ -56,6 +56,9 @@ export class Channel {
   private readonly closeListeners: ((error: TelescopeError) => void)[] = [];
   /** Last time a cell arrived or left, for idle-channel expiry. */
   lastActivity = Date.now();
+  /** Bytes carried since the link opened (a relay reports its observed bandwidth from these). */
+  bytesIn = 0;
+  bytesOut = 0;
 
   /** Set by a relay: circuits that peers open through this channel. */
   onIncomingCircuit: IncomingCircuitHandler | undefined;
@@ -118,7 +121,7 @@ export class Channel {
         try {
           let cells = decoder.push(data);
           while (!done && cells.length > 0) {
-            for (const cell of cells) {
+            for (const [index, cell] of cells.entries()) {
               const { send, opened } = handshake.receive(cell);
               if (handshake.version !== 0) decoder.linkVersion = handshake.version;
               // VERSIONS always travels with 2-byte circuit ids; everything after uses the agreed framing.
@@ -129,8 +132,9 @@ export class Channel {
                 const channel = new Channel(transport, decoder, opened, role, log, random);
                 log.info(`channel ${role === 'initiator' ? 'to' : 'from'} ${transport.description} open: link v${opened.linkVersion}, ${describe(opened)}`);
                 resolve(channel);
-                // Cells that arrived in the same chunk after NETINFO belong to the open channel.
-                channel.attach();
+                // Cells that arrived in the same chunk after NETINFO (a client often sends its
+                // first CREATE right behind its NETINFO) belong to the open channel.
+                channel.attach(cells.slice(index + 1));
                 return;
               }
             }
@@ -146,10 +150,22 @@ export class Channel {
     });
   }
 
-  private attach(): void {
-    this.transport.onData = (data) => this.receive(data);
+  private attach(early: ChannelCell[]): void {
+    // Until the caller has seen the channel (and set onIncomingCircuit), new bytes wait in order.
+    const held: Uint8Array[] = [];
+    this.transport.onData = (data) => held.push(data);
     this.transport.onClose = (error) => this.closed(new ChannelError(`channel to ${this.transport.description} closed${error ? `: ${error.message}` : ''}`, { cause: error }));
-    this.receive(new Uint8Array(0));
+    // A macrotask runs after every promise reaction, so whoever awaited the handshake is ready.
+    setTimeout(() => {
+      if (this.closedWith) return;
+      this.transport.onData = (data) => this.receive(data);
+      for (const cell of early) {
+        if (this.closedWith) return;
+        this.dispatch(cell);
+      }
+      this.receive(new Uint8Array(0));
+      for (const data of held) this.receive(data);
+    }, 0);
   }
 
   get isOpen(): boolean {
@@ -203,6 +219,7 @@ export class Channel {
   send(cell: ChannelCell): void {
     if (this.closedWith) throw this.closedWith;
     const bytes = encodeCell(cell, this.link.linkVersion);
+    this.bytesOut += bytes.length;
     this.outgoing.push(bytes);
     this.outgoingBytes += bytes.length;
     this.lastActivity = Date.now();
@@ -260,6 +277,7 @@ export class Channel {
   private receive(data: Uint8Array): void {
     if (this.closedWith) return;
     this.lastActivity = Date.now();
+    this.bytesIn += data.length;
     let cells: ChannelCell[];
     try {
       cells = this.decoder.push(data);

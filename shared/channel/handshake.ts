@@ -1,6 +1,8 @@
 import { ChanCmd } from '../cells/channel/command.ts';
 import type { ChannelCell } from '../cells/channel/framing.ts';
-import { AuthChallenge, Netinfo, Versions } from '../cells/channel/messages.ts';
+import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions } from '../cells/channel/messages.ts';
+import { encodeCell } from '../cells/channel/framing.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { CertsCell } from '../cells/channel/certs.ts';
 import type { TorAddress } from '../cells/address.ts';
 import { verifyResponderCerts, type ExpectedRelayIdentity, type VerifiedResponderIdentity } from '../crypto/link-certs.ts';
@@ -19,8 +21,21 @@ import { HandshakeError, ProtocolError } from '../errors.ts';
 
 export const SUPPORTED_LINK_VERSIONS: readonly number[] = [4, 5];
 
+/**
+ * How a relay proves its identity when it opens a link (tor-spec "Link authentication type 3"):
+ * its CERTS cell (types 2, 4, 6, 7) and an AUTHENTICATE body signed over the handshake transcript.
+ * Clients have none: they stay anonymous to the relay.
+ */
+export interface LinkAuthenticator {
+  readonly certsBody: Uint8Array;
+  /** The AUTHENTICATE cell body for this transcript (SLOG/CLOG are SHA-256 of the exact bytes). */
+  authenticate(transcript: { slog: Uint8Array; clog: Uint8Array; responder: VerifiedResponderIdentity }): { authType: number; body: Uint8Array };
+}
+
 export interface LinkHandshakeOptions {
   readonly expected?: ExpectedRelayIdentity;
+  /** Set when we are a relay opening a link: we then answer AUTH_CHALLENGE with AUTHENTICATE. */
+  readonly authenticator?: LinkAuthenticator;
   readonly now: () => Date;
   readonly peerTlsCertificate?: Uint8Array;
   /** The address we connected to, for our NETINFO "other address". */
@@ -43,12 +58,19 @@ export class LinkHandshakeInitiator {
   private state: State = 'await-versions';
   private linkVersion = 0;
   private identity: VerifiedResponderIdentity | undefined;
+  /** Exact bytes of the handshake so far, for AUTHENTICATE's SLOG (theirs) and CLOG (ours). */
+  private readonly theirBytes: Uint8Array[] = [];
+  private readonly ourBytes: Uint8Array[] = [];
+  private slog: Uint8Array | undefined;
+  private authRequested = false;
 
   constructor(private readonly opts: LinkHandshakeOptions) {}
 
   /** The first cell: VERSIONS, framed with 2-byte circuit ids (link version 0). */
   start(): ChannelCell {
-    return { circId: 0, command: ChanCmd.VERSIONS, body: new Versions(SUPPORTED_LINK_VERSIONS).encode() };
+    const cell = { circId: 0, command: ChanCmd.VERSIONS, body: new Versions(SUPPORTED_LINK_VERSIONS).encode() };
+    this.ourBytes.push(encodeCell(cell, 0));
+    return cell;
   }
 
   /** The link version to frame further cells with (0 until VERSIONS arrived). */
@@ -63,6 +85,7 @@ export class LinkHandshakeInitiator {
   receive(cell: ChannelCell): { send: ChannelCell[]; opened?: OpenedLink } {
     // Padding may arrive at any point after VERSIONS; it carries nothing.
     if (this.state !== 'await-versions' && (cell.command === ChanCmd.PADDING || cell.command === ChanCmd.VPADDING)) return { send: [] };
+    if (this.opts.authenticator && !this.slog) this.theirBytes.push(encodeCell(cell, cell.command === ChanCmd.VERSIONS ? 0 : this.linkVersion));
     switch (this.state) {
       case 'await-versions': {
         this.expect(cell, ChanCmd.VERSIONS);
@@ -85,7 +108,11 @@ export class LinkHandshakeInitiator {
       }
       case 'await-auth-challenge-or-netinfo': {
         if (cell.command === ChanCmd.AUTH_CHALLENGE) {
-          AuthChallenge.decode(cell.body); // well-formed, but a client does not authenticate
+          const challenge = AuthChallenge.decode(cell.body); // a client does not authenticate
+          if (this.opts.authenticator && challenge.methods.includes(AuthMethod.ED25519_SHA256_RFC5705)) {
+            this.slog = digestOf(this.theirBytes);
+            this.authRequested = true;
+          }
           return { send: [] };
         }
         this.expect(cell, ChanCmd.NETINFO);
@@ -96,8 +123,18 @@ export class LinkHandshakeInitiator {
         // their clock and address); the "other address" is the relay's as we dialled it.
         const other: TorAddress = this.opts.peerAddress ?? { type: 'ipv4', bytes: new Uint8Array(4) };
         const ours = new Netinfo(0, other, []);
+        const send: ChannelCell[] = [];
+        const auth = this.opts.authenticator;
+        if (auth && this.authRequested && this.slog) {
+          // CERTS, then AUTHENTICATE over the transcript (CLOG ends with our CERTS), then NETINFO.
+          const certs: ChannelCell = { circId: 0, command: ChanCmd.CERTS, body: auth.certsBody };
+          this.ourBytes.push(encodeCell(certs, this.linkVersion));
+          const { authType, body } = auth.authenticate({ slog: this.slog, clog: digestOf(this.ourBytes), responder: identity });
+          send.push(certs, { circId: 0, command: ChanCmd.AUTHENTICATE, body: new Authenticate(authType, body).encode() });
+        }
+        send.push({ circId: 0, command: ChanCmd.NETINFO, body: ours.encode() });
         return {
-          send: [{ circId: 0, command: ChanCmd.NETINFO, body: ours.encode() }],
+          send,
           opened: {
             linkVersion: this.linkVersion,
             identity,
@@ -117,4 +154,10 @@ export class LinkHandshakeInitiator {
       throw new ProtocolError('link handshake', `expected ${ChanCmd.nameOf(command)} in state ${this.state}, got ${ChanCmd.nameOf(cell.command)}`);
     }
   }
+}
+
+function digestOf(parts: readonly Uint8Array[]): Uint8Array {
+  const h = sha256.create();
+  for (const p of parts) h.update(p);
+  return h.digest();
 }

@@ -1,6 +1,7 @@
 import { formatIp } from '../cells/address.ts';
 import { Channel } from '../channel/channel.ts';
-import type { TransportFactory } from '../channel/transport.ts';
+import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
+import type { LinkAuthenticator } from '../channel/handshake.ts';
 import type { RelayTarget } from '../circuit/circuit.ts';
 import { ChannelError, TelescopeError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -17,7 +18,7 @@ export class ChannelPool {
 
   constructor(
     private readonly transports: TransportFactory,
-    private readonly opts: { log?: Logger; now?: () => Date; idleMs?: number } = {},
+    private readonly opts: { log?: Logger; now?: () => Date; idleMs?: number; authenticator?: (transport: ByteTransport) => LinkAuthenticator | undefined } = {},
   ) {
     this.timer = setInterval(() => this.closeIdle(), 60_000);
     (this.timer as { unref?: () => void }).unref?.();
@@ -43,7 +44,9 @@ export class ChannelPool {
     if (!addr) return Promise.reject(new ChannelError(`relay ${fp} has no IPv4 address to connect to`));
     const promise = (async () => {
       const transport = await this.transports({ address: formatIp(addr.address), port: addr.port });
+      const authenticator = this.opts.authenticator?.(transport);
       const channel = await Channel.open(transport, {
+        ...(authenticator ? { authenticator } : {}),
         expected: { rsaIdentity: target.rsaIdentity, ...(target.ed25519Identity ? { ed25519Identity: target.ed25519Identity } : {}) },
         ...(transport.peerCertificate ? { peerTlsCertificate: transport.peerCertificate } : {}),
         peerAddress: { type: 'ipv4', bytes: addr.address },

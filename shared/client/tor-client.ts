@@ -1,7 +1,8 @@
 import { fromHex } from '../bytes/util.ts';
 import { parseIp } from '../cells/address.ts';
 import { EndReason } from '../cells/relay/messages.ts';
-import type { TransportFactory } from '../channel/transport.ts';
+import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
+import type { LinkAuthenticator } from '../channel/handshake.ts';
 import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/circuit.ts';
 import { DirectoryState, type DirRequest } from '../directory/bootstrap.ts';
 import { checkDescriptorIdentity, parseBridgeDescriptor } from '../directory/router-desc.ts';
@@ -61,6 +62,8 @@ export interface TorClientOptions {
   readonly log?: Logger;
   readonly onBootstrap?: (status: BootstrapStatus) => void;
   readonly circuitOptions?: CircuitOptions;
+  /** A relay's own links authenticate (AUTHENTICATE); a client's never do. */
+  readonly linkAuthenticator?: (transport: ByteTransport) => LinkAuthenticator | undefined;
   readonly now?: () => Date;
   /** Clock skew tolerated when checking documents (tor allows a few minutes). */
   readonly skewMs?: number;
@@ -88,7 +91,7 @@ export class TorClient {
     this.bridges = [...(opts.bridges ?? [])];
     if (opts.authorities.length === 0) throw new UsageError('the client needs at least one directory authority');
     this.log = opts.log ?? silentLogger;
-    this.pool = new ChannelPool(opts.transports, { log: this.log, ...(opts.now ? { now: opts.now } : {}) });
+    this.pool = new ChannelPool(opts.transports, { log: this.log, ...(opts.now ? { now: opts.now } : {}), ...(opts.linkAuthenticator ? { authenticator: opts.linkAuthenticator } : {}) });
     this.guards = new GuardManager(opts.store, { rules: this.rules, log: this.log });
     this.dir = new DirectoryState(opts.authorities.map((a) => ({ fingerprint: a.v3ident })), { skewMs: opts.skewMs ?? 5 * 60_000, random: secureUniform });
     this.circuits = new CircuitManager(this.pool, this.guards, () => this.requireNetDir(), {
