@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -7,6 +6,7 @@ import { ConsensusRejectedError } from '../shared/directory/consensus.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { readDescription, restartRelay, type TestnetDescription } from './testnet/index.ts';
 import { startTelescopeClient, type RunningClient, type StreamRecord } from './telescope-client.ts';
+import { curl } from './curl.ts';
 
 /**
  * The Telescope client against the private network of tor 0.4.9 relays: applications reach the
@@ -16,17 +16,6 @@ import { startTelescopeClient, type RunningClient, type StreamRecord } from './t
  */
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-interface CurlResult { code: number; body: Buffer; stderr: string }
-
-function curl(args: string[], timeoutMs = 120_000): Promise<CurlResult> {
-  return new Promise((resolve) => {
-    execFile('curl', ['-sS', '--max-time', String(Math.round(timeoutMs / 1000)), ...args], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-      resolve({ code: typeof code === 'number' ? code : -1, body: stdout, stderr: stderr.toString() });
-    });
-  });
-}
 
 let desc: TestnetDescription;
 let tc: RunningClient;

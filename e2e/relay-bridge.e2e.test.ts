@@ -13,6 +13,8 @@ import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import { readDescription, type TestnetDescription } from './testnet/index.ts';
 import { authoritiesOf } from './telescope-client.ts';
 import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { startTorClient } from './tor-process.ts';
+import { curl } from './curl.ts';
 
 /**
  * The relay-bridge in the private network: browsers' path (WebSocket) into 3-hop circuits through
@@ -72,6 +74,19 @@ describe('relay-bridge', () => {
       client.close();
     }
   });
+
+  it('serves a tor 0.4.9 client that uses it as its bridge (UseBridges 1): the 5 MiB body checks out', async () => {
+    const tor = await startTorClient(desc, ['UseBridges 1', `Bridge 127.0.0.1:${relay.orPort} ${relay.fingerprint}`]);
+    try {
+      const r = await curl(['--socks5-hostname', `127.0.0.1:${tor.socksPort}`, `http://127.0.0.1:${desc.web.port}/bytes/5m`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(sha256(r.body)).toBe(desc.web.paths['/bytes/5m'].sha256);
+      // tor learnt the bridge's descriptor from the bridge itself and built its circuits through it.
+      expect(tor.log()).toMatch(/new bridge descriptor 'telescopebridge'/);
+    } finally {
+      await tor.stop();
+    }
+  }, 180_000);
 
   it('survives garbage, truncated cells and protocol violations on both listeners', async () => {
     let seed = 12345;
