@@ -26,11 +26,11 @@ export interface RelayProcess {
   stop(): Promise<void>;
 }
 
-export async function startRelayProcess(desc: TestnetDescription, extraLines: readonly string[] = []): Promise<RelayProcess> {
+export async function startRelayProcess(desc: TestnetDescription, extraLines: readonly string[] = [], nickname = 'telescopebridge'): Promise<RelayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'telescope-relay-'));
   const torrc = join(dir, 'torrc');
   await writeFile(torrc, [
-    'Nickname telescopebridge',
+    `Nickname ${nickname}`,
     'Address 127.0.0.1',
     'ORPort 127.0.0.1:auto',
     'WebSocketPort 127.0.0.1:auto',

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { toBase64, fromHex } from '../shared/bytes/util.ts';
+import { Circuit } from '../shared/circuit/circuit.ts';
+import { relayTarget } from '../shared/path/netdir.ts';
+import { dirPortGet } from '../relay-bridge/client/dirport.ts';
+import { readDescription, type TestnetDescription } from './testnet/index.ts';
+import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { startTelescopeClient, type RunningClient } from './telescope-client.ts';
+import { startTorClient } from './tor-process.ts';
+import { curl } from './curl.ts';
+
+/**
+ * The relay-bridge as a public relay of the private network: it uploads its descriptor, the tor
+ * authorities list it in their consensus as Running and Valid, tor relays extend circuits to it
+ * (as a middle, the exit behind it accepts streams because it is a known relay), and a tor client
+ * exits through it.
+ */
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+let desc: TestnetDescription;
+let relay: RelayProcess;
+
+async function consensusEntry(fingerprint: string): Promise<string | undefined> {
+  const auth = desc.authorities[0]!;
+  const text = new TextDecoder().decode(await dirPortGet(auth.address, auth.dirPort, '/tor/status-vote/current/consensus-microdesc'));
+  const id = toBase64(fromHex(fingerprint), false);
+  const start = text.indexOf(`\nr telescoperelay ${id} `);
+  if (start < 0) return undefined;
+  return text.slice(start + 1, text.indexOf('\nr ', start + 1) >>> 0 || undefined);
+}
+
+beforeAll(async () => {
+  const d = readDescription(inject('testnetDir'));
+  if (!d) throw new Error('no private network description');
+  desc = d;
+  relay = await startRelayProcess(desc, ['PublishServerDescriptor 1', 'ExitRelay 1', 'ExitPolicy accept *:*', 'ExitPolicyRejectPrivate 0', 'OutboundBindAddress 127.0.0.1', 'ContactInfo telescope e2e'], 'telescoperelay');
+}, 90_000);
+
+afterAll(async () => {
+  await relay?.stop();
+});
+
+describe('relay-bridge published to the tor authorities', () => {
+  let entry: string | undefined;
+
+  it('uploads its descriptor and appears in the consensus as Running and Valid', async () => {
+    const uploaded = Date.now() + 30_000;
+    while (!/uploaded our descriptor to authority test000a: 200/.test(relay.output()) && Date.now() < uploaded) await new Promise((r) => setTimeout(r, 200));
+    expect(relay.output()).toMatch(/uploaded our descriptor to authority test000a: 200/);
+    const deadline = Date.now() + 150_000;
+    while (Date.now() < deadline) {
+      entry = await consensusEntry(relay.fingerprint);
+      if (entry && /\ns [^\n]*Running/.test(entry) && /\ns [^\n]*Valid/.test(entry)) break;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    expect(entry, relay.output()).toMatch(/\ns [^\n]*Running/);
+    expect(entry).toMatch(/\ns [^\n]*Valid/);
+  }, 180_000);
+
+  it('carries a circuit as the middle hop between tor relays; the tor exit accepts the stream', async () => {
+    expect(entry).toBeDefined();
+    const tc: RunningClient = await startTelescopeClient(desc);
+    try {
+      const listed = () => tc.client.requireNetDir().relays.find((r) => r.fingerprint === relay.fingerprint);
+      const deadline = Date.now() + 90_000;
+      while (!listed() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1000));
+      const ours = listed();
+      expect(ours, 'the client sees the relay in its consensus').toBeDefined();
+      const named = (n: string) => tc.client.requireNetDir().relays.find((r) => r.nickname === n)!;
+      const guard = named('test004r');
+      // The exit checks that the previous hop is a relay it knows: retry while its consensus catches up.
+      let body: Uint8Array | undefined;
+      let lastError: unknown;
+      for (let attempt = 0; attempt < 12 && !body; attempt++) {
+        const circ = await Circuit.create(await tc.client.pool.get(relayTarget(guard)), relayTarget(guard));
+        try {
+          await circ.extend(relayTarget(ours!));
+          await circ.extend(relayTarget(named('test006e')));
+          const stream = await circ.openStream('127.0.0.1', desc.web.port);
+          await stream.write(new TextEncoder().encode('GET /bytes/1m HTTP/1.0\r\n\r\n'));
+          const raw = await stream.readAll();
+          const split = raw.findIndex((_, i) => raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10);
+          body = raw.subarray(split + 4);
+        } catch (e) {
+          lastError = e;
+          await new Promise((r) => setTimeout(r, 5000));
+        } finally {
+          circ.destroy();
+        }
+      }
+      expect(body, String(lastError)).toBeDefined();
+      expect(sha256(body!)).toBe(desc.web.paths['/bytes/1m'].sha256);
+    } finally {
+      await tc.stop();
+    }
+  }, 180_000);
+
+  it('is the exit of a tor 0.4.9 client told to exit through it (ExitNodes)', async () => {
+    expect(entry).toBeDefined();
+    const tor = await startTorClient(desc, [`ExitNodes ${relay.fingerprint}`, 'StrictNodes 1']);
+    try {
+      const r = await curl(['--socks5-hostname', `127.0.0.1:${tor.socksPort}`, `http://127.0.0.1:${desc.web.port}/bytes/1m`], 150_000);
+      expect(r.code, r.stderr).toBe(0);
+      expect(sha256(r.body)).toBe(desc.web.paths['/bytes/1m'].sha256);
+    } finally {
+      await tor.stop();
+    }
+  }, 240_000);
+});
