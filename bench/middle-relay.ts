@@ -7,14 +7,16 @@ import { ChannelPool } from '../shared/client/channel-pool.ts';
 import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
 import { reuseOrStart, type TestnetDescription } from '../e2e/testnet/index.ts';
-import { startRelayProcess } from '../e2e/relay-process.ts';
+import { startRelayProcess, waitForConsensusListing } from '../e2e/relay-process.ts';
 
 /**
  * Cells forwarded per second by a relay in the middle of a circuit, Telescope's relay-bridge vs a
- * tor 0.4.9 relay, in the same run on the same network. The client builds 2-hop circuits
- * [relay under test, tor exit] and downloads the 5 MiB body through each; every DATA cell crosses
- * the relay under test. Wall-clock cells/s depends on the whole path, so the relay's own CPU time
- * (from /proc) is measured too: cells per CPU-second is the relay's cost alone.
+ * tor 0.4.9 relay, in the same run on the same network. The client builds 3-hop circuits
+ * [tor guard, relay under test, tor exit] and downloads the 5 MiB body through each; every DATA
+ * cell crosses the relay under test. (The relay publishes itself first: a tor exit only accepts
+ * streams whose previous hop is a relay in its consensus.) Wall-clock cells/s depends on the whole
+ * path, so the relay's own CPU time (from /proc) is measured too: cells per CPU-second is the
+ * relay's cost alone.
  */
 
 const CELL_DATA = 498;
@@ -37,24 +39,34 @@ async function download(circuit: Circuit, webPort: number): Promise<number> {
   return bytes;
 }
 
-async function measureRelay(name: string, first: RelayTarget, pid: number, exit: RelayTarget, desc: TestnetDescription, rounds: number): Promise<Result> {
+async function throughMiddle(pool: ChannelPool, guard: RelayTarget, middle: RelayTarget, exit: RelayTarget, webPort: number): Promise<number> {
+  const circuit = await Circuit.create(await pool.get(guard), guard, { aes: nodeAesCtr });
+  try {
+    await circuit.extend(middle);
+    await circuit.extend(exit);
+    return await download(circuit, webPort);
+  } finally {
+    circuit.destroy();
+  }
+}
+
+async function measureRelay(name: string, guard: RelayTarget, middle: RelayTarget, pid: number, exit: RelayTarget, desc: TestnetDescription, rounds: number): Promise<Result> {
   const pool = new ChannelPool(tlsTransportFactory);
   try {
-    const channel = await pool.get(first);
-    // Warm up: one circuit and one transfer before measuring.
-    const warm = await Circuit.create(channel, first, { aes: nodeAesCtr });
-    await warm.extend(exit);
-    await download(warm, desc.web.port);
-    warm.destroy();
+    // Warm up (and wait for the exit to know a freshly published middle): one transfer first.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await throughMiddle(pool, guard, middle, exit, desc.web.port);
+        break;
+      } catch (e) {
+        if (attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+    }
     const cpu0 = cpuSeconds(pid);
     const t0 = performance.now();
     let bytes = 0;
-    for (let i = 0; i < rounds; i++) {
-      const circuit = await Circuit.create(channel, first, { aes: nodeAesCtr });
-      await circuit.extend(exit);
-      bytes += await download(circuit, desc.web.port);
-      circuit.destroy();
-    }
+    for (let i = 0; i < rounds; i++) bytes += await throughMiddle(pool, guard, middle, exit, desc.web.port);
     const seconds = (performance.now() - t0) / 1000;
     return { name, cells: Math.ceil(bytes / CELL_DATA), seconds, cpuSeconds: cpuSeconds(pid) - cpu0 };
   } finally {
@@ -66,10 +78,12 @@ export async function benchMiddleRelay(): Promise<void> {
   console.log('\n## Cells forwarded as a middle relay: Telescope relay-bridge vs tor 0.4.9 relay');
   const testnet = await reuseOrStart(process.env.TESTNET_DIR ?? join(tmpdir(), 'telescope-bench-testnet'), { log: (l) => console.log(l) });
   const desc = testnet.description;
-  const relay = await startRelayProcess(desc, ['ExitRelay 0', 'PublishServerDescriptor 0']);
+  const relay = await startRelayProcess(desc, ['ExitRelay 0', 'PublishServerDescriptor 1'], 'telescopemiddle');
   try {
+    await waitForConsensusListing(desc, relay.fingerprint);
     const rounds = Number(process.env.BENCH_RUNS ?? '5');
     const torMiddle = desc.relays.find((r) => r.nickname === 'test005r')!;
+    const torGuard = desc.relays.find((r) => r.nickname === 'test004r')!;
     const torExit = desc.relays.find((r) => r.nickname === 'test006e')!;
     const target = (r: { fingerprint: string; ntorOnionKey: string; orPort: number; ed25519Identity?: string }): RelayTarget => ({
       rsaIdentity: fromHex(r.fingerprint),
@@ -81,8 +95,8 @@ export async function benchMiddleRelay(): Promise<void> {
     const results: Result[] = [];
     // Alternate to spread any drift in the machine's load over both.
     for (let i = 0; i < 2; i++) {
-      results.push(await measureRelay('telescope', target({ fingerprint: relay.fingerprint, ntorOnionKey: relay.ntorKey, orPort: relay.orPort }), relay.pid, target(torExit), desc, rounds));
-      results.push(await measureRelay('tor', target(torMiddle), torPid, target(torExit), desc, rounds));
+      results.push(await measureRelay('telescope', target(torGuard), target({ fingerprint: relay.fingerprint, ntorOnionKey: relay.ntorKey, orPort: relay.orPort }), relay.pid, target(torExit), desc, rounds));
+      results.push(await measureRelay('tor', target(torGuard), target(torMiddle), torPid, target(torExit), desc, rounds));
     }
     const sum = (n: string) => results.filter((r) => r.name === n).reduce((a, r) => ({ cells: a.cells + r.cells, seconds: a.seconds + r.seconds, cpu: a.cpu + r.cpuSeconds }), { cells: 0, seconds: 0, cpu: 0 });
     const t = sum('telescope');

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestnetDescription } from './testnet/index.ts';
+import { dirPortGet } from '../relay-bridge/client/dirport.ts';
+import { fromHex, toBase64 } from '../shared/bytes/util.ts';
 
 /**
  * A relay-bridge started the way an operator starts it (`telescope relay -f FILE`), as its own
@@ -81,4 +83,19 @@ export async function startRelayProcess(desc: TestnetDescription, extraLines: re
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Wait until the authorities' consensus lists `fingerprint` as Running and Valid; returns its entry. */
+export async function waitForConsensusListing(desc: TestnetDescription, fingerprint: string, timeoutMs = 150_000): Promise<string> {
+  const auth = desc.authorities[0]!;
+  const id = toBase64(fromHex(fingerprint), false);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = new TextDecoder().decode(await dirPortGet(auth.address, auth.dirPort, '/tor/status-vote/current/consensus-microdesc'));
+    // Router entries start with "r NICKNAME IDENTITY ..."; the entry runs to the next one.
+    const entry = text.split('\nr ').slice(1).find((e) => e.split(' ')[1] === id);
+    if (entry && /\ns [^\n]*Running/.test(entry) && /\ns [^\n]*Valid/.test(entry)) return `r ${entry}`;
+    if (Date.now() > deadline) throw new Error(`${fingerprint} is not in the consensus as Running and Valid after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }

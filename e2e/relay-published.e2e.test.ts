@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { toBase64, fromHex } from '../shared/bytes/util.ts';
 import { Circuit } from '../shared/circuit/circuit.ts';
 import { relayTarget } from '../shared/path/netdir.ts';
-import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { readDescription, type TestnetDescription } from './testnet/index.ts';
-import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { startRelayProcess, waitForConsensusListing, type RelayProcess } from './relay-process.ts';
 import { startTelescopeClient, type RunningClient } from './telescope-client.ts';
 import { startTorClient } from './tor-process.ts';
 import { curl } from './curl.ts';
@@ -20,15 +18,6 @@ import { curl } from './curl.ts';
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 let desc: TestnetDescription;
 let relay: RelayProcess;
-
-async function consensusEntry(fingerprint: string): Promise<string | undefined> {
-  const auth = desc.authorities[0]!;
-  const text = new TextDecoder().decode(await dirPortGet(auth.address, auth.dirPort, '/tor/status-vote/current/consensus-microdesc'));
-  const id = toBase64(fromHex(fingerprint), false);
-  const start = text.indexOf(`\nr telescoperelay ${id} `);
-  if (start < 0) return undefined;
-  return text.slice(start + 1, text.indexOf('\nr ', start + 1) >>> 0 || undefined);
-}
 
 beforeAll(async () => {
   const d = readDescription(inject('testnetDir'));
@@ -48,12 +37,7 @@ describe('relay-bridge published to the tor authorities', () => {
     const uploaded = Date.now() + 30_000;
     while (!/uploaded our descriptor to authority test000a: 200/.test(relay.output()) && Date.now() < uploaded) await new Promise((r) => setTimeout(r, 200));
     expect(relay.output()).toMatch(/uploaded our descriptor to authority test000a: 200/);
-    const deadline = Date.now() + 150_000;
-    while (Date.now() < deadline) {
-      entry = await consensusEntry(relay.fingerprint);
-      if (entry && /\ns [^\n]*Running/.test(entry) && /\ns [^\n]*Valid/.test(entry)) break;
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    entry = await waitForConsensusListing(desc, relay.fingerprint);
     expect(entry, relay.output()).toMatch(/\ns [^\n]*Running/);
     expect(entry).toMatch(/\ns [^\n]*Valid/);
   }, 180_000);
