@@ -37,7 +37,8 @@ afterAll(async () => {
 });
 
 /** A Telescope client whose bridge is the relay-bridge, reached over WebSocket. */
-function clientViaWebSocket(): TorClient {
+function clientViaWebSocket(through: RelayProcess = relay): TorClient {
+  const relay = through;
   return new TorClient({
     authorities: authoritiesOf(desc),
     transports: (t) => (t.port === relay.orPort
@@ -87,6 +88,25 @@ describe('relay-bridge', () => {
       await tor.stop();
     }
   }, 180_000);
+
+  it('holds to its BandwidthRate: 1 MiB through a 256 KB/s bridge takes about 4 s', async () => {
+    const slow = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0', 'BandwidthRate 256 KBytes', 'BandwidthBurst 256 KBytes'], 'telescopeslow');
+    const client = clientViaWebSocket(slow);
+    try {
+      await client.bootstrap();
+      await fetchThrough(client, '/hello');
+      const t0 = Date.now();
+      const { body } = await fetchThrough(client, '/bytes/1m');
+      const seconds = (Date.now() - t0) / 1000;
+      expect(sha256(body)).toBe(desc.web.paths['/bytes/1m'].sha256);
+      console.log(`1 MiB through a bridge limited to 256 KB/s: ${seconds.toFixed(1)} s`);
+      // The bucket may start full (one burst, 256 KB) and reads count cell overhead: ≥ 2.5 s.
+      expect(seconds).toBeGreaterThan(2.5);
+    } finally {
+      client.close();
+      await slow.stop();
+    }
+  }, 120_000);
 
   it('survives garbage, truncated cells and protocol violations on both listeners', async () => {
     let seed = 12345;

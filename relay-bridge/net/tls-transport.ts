@@ -63,6 +63,14 @@ export class TlsTransport implements ByteTransport {
     if (!this.closed) this.socket.write(data);
   }
 
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   close(): void {
     if (this.closed) return;
     this.socket.end();

@@ -18,6 +18,8 @@ import { dirPortGet } from '../client/dirport.ts';
 import { FileStore } from '../client/file-store.ts';
 import { listenTls, listenWebSocket, type Listener } from '../net/listeners.ts';
 import { pipeStream } from '../net/pipe.ts';
+import { ThrottledTransport } from '../net/throttle.ts';
+import { relayRateLimits, type RelayRateLimits } from '../../shared/relay/token-bucket.ts';
 import { TlsTransport, tlsTransportFactory } from '../net/tls-transport.ts';
 import { LinkCertificates, authIdentityDigest, buildAuthenticate, exportAuthTlsSecrets } from './certs-cell.ts';
 import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
@@ -59,6 +61,8 @@ export class RelayBridge {
   readonly switch: RelaySwitch;
   readonly directoryClient: TorClient;
   private linkCerts: LinkCertificates;
+  /** BandwidthRate/BandwidthBurst: one relay-wide bucket for everything read. */
+  private readonly limits: RelayRateLimits;
   private readonly startedAt = Date.now();
   private cachedDescriptor: { text: string; madeAt: number; onionKey: Uint8Array } | undefined;
   private published: ReturnType<typeof setInterval> | undefined;
@@ -70,6 +74,7 @@ export class RelayBridge {
   private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys) {
     const { config, log } = opts;
     this.linkCerts = new LinkCertificates(keys, makeTlsCredentials(keys.identity));
+    this.limits = relayRateLimits({ rate: config.bandwidthRate, burst: config.bandwidthBurst });
     const authorities: DirAuthorityInfo[] = config.dirAuthorities.map((a, i) => {
       if (!a.v3Identity || a.orPort === undefined) throw new TelescopeError(`DirAuthority ${a.nickname ?? a.address} needs orport= and v3ident=`);
       return { nickname: a.nickname ?? `authority${i}`, v3ident: a.v3Identity, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort };
@@ -78,7 +83,9 @@ export class RelayBridge {
     // may extend to, and to serve the documents to the clients that bootstrap through it.
     this.directoryClient = new TorClient({
       authorities,
-      transports: tlsTransportFactory,
+      // Links we open are read under the same budget as those we accept: a relay's downloads
+      // arrive on the links it opened.
+      transports: async (target) => new ThrottledTransport(await tlsTransportFactory(target), this.limits.read),
       store: new FileStore(join(opts.dataDirectory, 'cache')),
       dirPortGet,
       log,
@@ -86,7 +93,10 @@ export class RelayBridge {
       circuitOptions: { aes: nodeAesCtr, log },
       // Links we open authenticate us as a relay, or tor relays would treat us as a client (and
       // refuse to exit for circuits that come through us).
-      linkAuthenticator: (transport) => (transport instanceof TlsTransport ? this.authenticatorFor(transport) : undefined),
+      linkAuthenticator: (transport) => {
+        const tls = transport instanceof ThrottledTransport ? transport.inner : transport;
+        return tls instanceof TlsTransport ? this.authenticatorFor(tls) : undefined;
+      },
     });
     this.switch = new RelaySwitch({
       identity: keys.rsaIdentityDigest,
@@ -167,7 +177,8 @@ export class RelayBridge {
     };
   }
 
-  private accept(transport: ByteTransport): void {
+  private accept(raw: ByteTransport): void {
+    const transport = new ThrottledTransport(raw, this.limits.read);
     const address = parseIp(this.advertisedAddress);
     const mine: TorAddress[] = address ? [{ type: address.length === 4 ? 'ipv4' : 'ipv6', bytes: address }] : [];
     Channel.accept(transport, {
@@ -303,5 +314,7 @@ export class RelayBridge {
     for (const c of [...this.channels]) c.close('closed: relay shutting down');
     await Promise.all(this.listeners.map((l) => l.close()));
     this.directoryClient.close();
+    this.limits.read.close();
+    this.limits.write.close();
   }
 }

@@ -15,6 +15,9 @@ export interface ByteTransport {
   readonly peerCertificate?: Uint8Array;
   /** Human-readable peer description for logs (never a client's address). */
   readonly description: string;
+  /** Stop delivering data for a while (a relay over its bandwidth budget); optional. */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** Opens transports to relays: the host decides how (TLS to an ORPort, WebSocket to a bridge). */

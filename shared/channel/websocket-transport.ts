@@ -18,6 +18,9 @@ export interface WebSocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
+  /** `ws` (Node) can stop reading from its socket; browsers' WebSockets cannot. */
+  pause?(): void;
+  resume?(): void;
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
@@ -84,6 +87,14 @@ export class WebSocketTransport implements ByteTransport {
   close(): void {
     if (this.finished) return;
     this.ws.close(1000);
+  }
+
+  pause(): void {
+    this.ws.pause?.();
+  }
+
+  resume(): void {
+    this.ws.resume?.();
   }
 
   private fail(error: Error): void {

@@ -1,0 +1,58 @@
+import type { ByteTransport } from '../../shared/channel/transport.ts';
+import type { RateLimiter } from '../../shared/relay/token-bucket.ts';
+
+/**
+ * BandwidthRate / BandwidthBurst for everything a relay reads (tor-spec's token buckets, one
+ * relay-wide read bucket shared by every connection): a connection whose bytes exceed the budget
+ * is paused until the bucket refills, so the relay forwards at most what the operator allows.
+ * Reading is what is limited; what a relay writes is what it read, so that is bounded too.
+ */
+export class ThrottledTransport implements ByteTransport {
+  onData: ((data: Uint8Array) => void) | undefined;
+  onClose: ((error?: Error) => void) | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(readonly inner: ByteTransport, private readonly read: RateLimiter) {
+    inner.onData = (data) => this.arrive(data);
+    inner.onClose = (error) => {
+      this.closed = true;
+      this.onClose?.(error);
+    };
+  }
+
+  get description(): string {
+    return this.inner.description;
+  }
+
+  get peerCertificate(): Uint8Array | undefined {
+    return this.inner.peerCertificate;
+  }
+
+  private arrive(data: Uint8Array): void {
+    if (this.read.tryAcquire(data.length)) {
+      this.queue = this.queue.then(() => this.onData?.(data));
+      return;
+    }
+    // Over budget: stop reading, wait for the tokens, deliver in order, read on.
+    this.inner.pause?.();
+    this.queue = this.queue.then(async () => {
+      for (let need = data.length; need > 0 && !this.closed; ) need -= await this.read.acquire(need);
+      if (!this.closed) this.onData?.(data);
+      this.inner.resume?.();
+    }).catch((e: unknown) => {
+      // The limiter was closed (the relay is shutting down): this connection goes with it.
+      this.closed = true;
+      this.inner.close();
+      if (!(e instanceof Error)) throw e;
+    });
+  }
+
+  send(data: Uint8Array): void {
+    this.inner.send(data);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
