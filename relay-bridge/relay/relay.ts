@@ -107,7 +107,9 @@ export class RelayBridge {
       services: {
         log,
         extend: (specs) => this.extend(specs),
-        ...(config.isExit ? { openExit: (begin) => this.openExit(begin), resolve: (msg) => answerResolve(msg, { isExit: true }) } : {}),
+        // A non-exit answers BEGIN/RESOLVE too, with the END reasons tor gives (exit.ts).
+        openExit: (begin) => this.openExit(begin),
+        resolve: (msg) => answerResolve(msg, { isExit: config.isExit }),
         serveDirectory: (stream) => void serveDirectoryStream(stream, {
           directory: () => this.directoryClient.directory,
           ownDescriptor: () => this.descriptor().text,
