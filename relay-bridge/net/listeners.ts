@@ -23,13 +23,13 @@ export interface Listener {
 const MAX_WS_MESSAGE = 1 << 20;
 
 export async function listenWebSocket(
-  opts: { host: string; port: number; tls?: { cert: string; key: string } },
+  opts: { host: string; port: number; tls?: { cert: string; key: string }; path?: string },
   onTransport: (t: ByteTransport) => void,
 ): Promise<Listener> {
   // Plain HTTP requests get a short answer; only WebSocket upgrades carry cells.
   const refuse = (_req: http.IncomingMessage, res: http.ServerResponse) => res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Telescope relay-bridge: WebSocket only\n');
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, refuse) : http.createServer(refuse);
-  const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: MAX_WS_MESSAGE });
+  const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: MAX_WS_MESSAGE, ...(opts.path && opts.path !== '/' ? { path: opts.path } : {}) });
   let counter = 0;
   wss.on('connection', (ws: WebSocket, req: http.IncomingMessage) => {
     // Cells are small: send each flushed batch at once.

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toBase64 } from '../../shared/bytes/util.ts';
 import { parseIp } from '../../shared/cells/address.ts';
@@ -155,7 +156,8 @@ export class RelayBridge {
       log.notice(`ORPort listening on ${or.address ?? '0.0.0.0'}:${l.port}`);
     }
     for (const ws of config.webSocketPorts) {
-      const l = await listenWebSocket({ host: ws.address ?? '127.0.0.1', port: ws.port === 'auto' ? 0 : ws.port, ...(ws.tls ? { tls: ws.tls } : {}) }, (t) => this.accept(t));
+      const tls = ws.tls ? { cert: readPem(ws.tls.cert, 'cert'), key: readPem(ws.tls.key, 'key') } : undefined;
+      const l = await listenWebSocket({ host: ws.address ?? '127.0.0.1', port: ws.port === 'auto' ? 0 : ws.port, path: ws.path, ...(tls ? { tls } : {}) }, (t) => this.accept(t));
       this.listeners.push(l);
       log.notice(`WebSocketPort listening on ${ws.tls ? 'wss' : 'ws'}://${ws.address ?? '127.0.0.1'}:${l.port}`);
     }
@@ -174,7 +176,7 @@ export class RelayBridge {
     const host = ws?.address && ws.address !== '0.0.0.0' ? ws.address : this.advertisedAddress;
     const keys = `ed25519=${toBase64(this.keys.ed25519Identity, false)} ntor=${toBase64(this.keys.ntorKey.public, false)}`;
     return {
-      webSocket: webSocketPort === undefined ? undefined : `telescope ${ws?.tls ? 'wss' : 'ws'}://${host}:${webSocketPort}/ ${this.fingerprint} ${keys}`,
+      webSocket: webSocketPort === undefined ? undefined : `telescope ${ws?.tls ? 'wss' : 'ws'}://${host}:${webSocketPort}${ws?.path ?? '/'} ${this.fingerprint} ${keys}`,
       orPort: `${this.advertisedAddress}:${orPort ?? 0} ${this.fingerprint}`,
     };
   }
@@ -318,5 +320,14 @@ export class RelayBridge {
     this.directoryClient.close();
     this.limits.read.close();
     this.limits.write.close();
+  }
+}
+
+/** A PEM file named by WebSocketPort cert=/key=, with an error that says which and why. */
+function readPem(path: string, what: 'cert' | 'key'): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new TelescopeError(`WebSocketPort ${what}=${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
 }
