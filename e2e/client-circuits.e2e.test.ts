@@ -155,17 +155,23 @@ describe('bridges', () => {
 });
 
 describe('telescope client -f FILE', () => {
-  const run = (torrc: string, until: RegExp | undefined, timeoutMs = 90_000) => new Promise<{ code: number | null; out: string; kill: () => void }>((resolve) => {
+  const run = (torrc: string, until: RegExp | undefined, timeoutMs = 90_000) => new Promise<{ code: number | null; out: string; kill: () => Promise<void> }>((resolve) => {
     const child = spawn(process.execPath, ['bin/telescope.js', 'client', '-f', torrc], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve({ code: null, out, kill: () => {} }); }, timeoutMs);
+    // Stopping waits for the exit, so the caller can delete the data directory afterwards.
+    const kill = () => new Promise<void>((r) => {
+      if (child.exitCode !== null) return r();
+      child.once('exit', () => r());
+      child.kill('SIGTERM');
+    });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve({ code: null, out, kill }); }, timeoutMs);
     const onData = (c: Buffer) => {
       out += c.toString();
-      if (until && until.test(out)) { clearTimeout(timer); resolve({ code: null, out, kill: () => child.kill('SIGTERM') }); }
+      if (until && until.test(out)) { clearTimeout(timer); resolve({ code: null, out, kill }); }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out, kill: () => {} }); });
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out, kill }); });
   });
 
   it('bootstraps with tor-style progress and serves SOCKS', async () => {
@@ -180,7 +186,7 @@ describe('telescope client -f FILE', () => {
       const body = await new Promise<string>((resolve, reject) => execFile('curl', ['-sS', '--max-time', '60', '--socks5-hostname', `127.0.0.1:${port}`, `http://127.0.0.1:${desc.web.port}/hello`], (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout))));
       expect(body).toBe('Hello from the Telescope test network\n');
     } finally {
-      res.kill();
+      await res.kill();
       await rm(dir, { recursive: true, force: true });
     }
   });
