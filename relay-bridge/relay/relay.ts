@@ -22,7 +22,9 @@ import { pipeStream } from '../net/pipe.ts';
 import { ThrottledTransport } from '../net/throttle.ts';
 import { relayRateLimits, type RelayRateLimits } from '../../shared/relay/token-bucket.ts';
 import { TlsTransport, tlsTransportFactory } from '../net/tls-transport.ts';
-import { LinkCertificates, authIdentityDigest, buildAuthenticate, exportAuthTlsSecrets } from './certs-cell.ts';
+import { LinkCertificates, authIdentityDigest, buildAuthenticate, checkAuthenticate, exportAuthTlsSecrets } from './certs-cell.ts';
+import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/link-certs.ts';
+import type { InitiatorAuthentication } from '../../shared/channel/responder.ts';
 import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 import type { RelayConfig } from './config.ts';
 import { answerResolve, openExitStream } from './exit.ts';
@@ -183,6 +185,8 @@ export class RelayBridge {
 
   private accept(raw: ByteTransport): void {
     const transport = new ThrottledTransport(raw, this.limits.read);
+    // The TLS certificate this connection was made with (it may rotate while the handshake runs).
+    const scert = this.linkCerts.tls.certDigest;
     const address = parseIp(this.advertisedAddress);
     const mine: TorAddress[] = address ? [{ type: address.length === 4 ? 'ipv4' : 'ipv6', bytes: address }] : [];
     Channel.accept(transport, {
@@ -193,6 +197,8 @@ export class RelayBridge {
       peerAddress: { type: 'ipv4', bytes: new Uint8Array(4) },
       myAddresses: mine,
       log: this.opts.log,
+      // Relays that extend to us prove who they are over TLS; WebSocket peers are clients.
+      ...(raw instanceof TlsTransport ? { verifyAuthenticate: (auth: InitiatorAuthentication) => this.verifyInitiator(auth, raw, scert) } : {}),
     }).then((channel) => {
       this.channels.add(channel);
       channel.onClose(() => {
@@ -225,6 +231,23 @@ export class RelayBridge {
         return { authType: cell.authType, body: cell.authentication };
       },
     };
+  }
+
+  /** Check a relay's AUTHENTICATE on a link it opened to us (tor-spec "Link authentication type 3"). */
+  private verifyInitiator(auth: InitiatorAuthentication, transport: TlsTransport, scert: Uint8Array): VerifiedInitiatorIdentity {
+    const initiator = verifyInitiatorCerts(auth.certs, new Date());
+    const cid = authIdentityDigest(initiator.rsaKey.der);
+    checkAuthenticate(auth.authenticate, {
+      cid,
+      sid: authIdentityDigest(this.keys.identity.publicDer),
+      cidEd: initiator.ed25519Identity,
+      sidEd: this.keys.ed25519Identity,
+      slog: auth.slog,
+      clog: auth.clog,
+      scert,
+      tlsSecrets: exportAuthTlsSecrets(transport.tlsSocket, cid),
+    }, initiator.authKey);
+    return initiator;
   }
 
   /** EXTEND2: only to relays the consensus lists, reached at the address it lists. */

@@ -90,7 +90,7 @@ export class Channel {
 
   /** Run the link handshake as responder (we are the relay) and return the open channel. */
   static accept(transport: ByteTransport, opts: ChannelAcceptOptions): Promise<Channel> {
-    return Channel.handshake(transport, 'responder', new LinkHandshakeResponder(opts), [], opts, (l) => (l.initiatorClaimsRelay ? 'a relay (unverified)' : 'a client'));
+    return Channel.handshake(transport, 'responder', new LinkHandshakeResponder(opts), [], opts, (l) => (l.initiator ? `relay ${l.initiator.fingerprint} (authenticated)` : 'a client'));
   }
 
   private static handshake<L extends OpenedLink | AcceptedLink>(

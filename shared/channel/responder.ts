@@ -4,6 +4,9 @@ import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions } from '../c
 import { CertsCell } from '../cells/channel/certs.ts';
 import type { TorAddress } from '../cells/address.ts';
 import { HandshakeError, ProtocolError } from '../errors.ts';
+import { encodeCell } from '../cells/channel/framing.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
 import { SUPPORTED_LINK_VERSIONS } from './handshake.ts';
 
 /**
@@ -13,9 +16,20 @@ import { SUPPORTED_LINK_VERSIONS } from './handshake.ts';
  * initiator's NETINFO. A client initiator sends only NETINFO; a relay initiator first sends CERTS
  * and AUTHENTICATE to prove its own identity.
  *
- * Initiator authentication is recorded but not verified yet: such a peer is treated as a client
- * (which only matters for what a relay may do on its behalf, not for what it relays).
+ * An initiator that authenticates is checked by the host's `verifyAuthenticate` (its CERTS chain,
+ * and AUTHENTICATE over this handshake's transcript and the TLS session); only then is it treated
+ * as a relay. Without a verifier (a WebSocket has no TLS exporter) every initiator is a client.
  */
+
+/** The transcript and cells an initiator's AUTHENTICATE is checked against. */
+export interface InitiatorAuthentication {
+  readonly certs: CertsCell;
+  readonly authenticate: Authenticate;
+  /** SHA-256 of every byte we sent, from our VERSIONS through AUTH_CHALLENGE. */
+  readonly slog: Uint8Array;
+  /** SHA-256 of every byte the initiator sent, from its VERSIONS through its CERTS. */
+  readonly clog: Uint8Array;
+}
 
 export interface LinkHandshakeResponderOptions {
   /** Our CERTS cell body (made by the relay's key layer for the TLS certificate in use). */
@@ -28,12 +42,14 @@ export interface LinkHandshakeResponderOptions {
   readonly peerAddress: TorAddress;
   /** Our own advertised addresses. */
   readonly myAddresses: readonly TorAddress[];
+  /** Check an authenticating initiator; throws (HandshakeError, CertificateError) if it fails. */
+  readonly verifyAuthenticate?: (auth: InitiatorAuthentication) => VerifiedInitiatorIdentity;
 }
 
 export interface AcceptedLink {
   readonly linkVersion: number;
-  /** True when the initiator sent CERTS + AUTHENTICATE (a relay); not verified yet. */
-  readonly initiatorClaimsRelay: boolean;
+  /** The relay the initiator proved to be, when it authenticated and we could verify it. */
+  readonly initiator: VerifiedInitiatorIdentity | undefined;
 }
 
 type State = 'await-versions' | 'await-netinfo' | 'open';
@@ -41,8 +57,12 @@ type State = 'await-versions' | 'await-netinfo' | 'open';
 export class LinkHandshakeResponder {
   private state: State = 'await-versions';
   private linkVersion = 0;
-  private sawCerts = false;
+  private initiatorCerts: CertsCell | undefined;
+  private initiator: VerifiedInitiatorIdentity | undefined;
   private sawAuthenticate = false;
+  /** Exact handshake bytes for the AUTHENTICATE transcript. */
+  private readonly ours: Uint8Array[] = [];
+  private readonly theirs: Uint8Array[] = [];
 
   constructor(private readonly opts: LinkHandshakeResponderOptions) {}
 
@@ -59,6 +79,7 @@ export class LinkHandshakeResponder {
         if (best === undefined) throw new HandshakeError('link', `no common link protocol version (we offer ${SUPPORTED_LINK_VERSIONS.join(', ')})`);
         this.linkVersion = best;
         this.state = 'await-netinfo';
+        this.theirs.push(encodeCell(cell, 0));
         const send: ChannelCell[] = [
           // Our VERSIONS uses the pre-negotiation framing (2-byte circuit id); the caller frames it with version 0.
           { circId: 0, command: ChanCmd.VERSIONS, body: new Versions(SUPPORTED_LINK_VERSIONS).encode() },
@@ -66,26 +87,37 @@ export class LinkHandshakeResponder {
           { circId: 0, command: ChanCmd.AUTH_CHALLENGE, body: new AuthChallenge(this.opts.challenge, [AuthMethod.ED25519_SHA256_RFC5705]).encode() },
           { circId: 0, command: ChanCmd.NETINFO, body: new Netinfo(this.opts.nowSeconds(), this.opts.peerAddress, this.opts.myAddresses).encode() },
         ];
+        // SLOG covers what we send up to and including AUTH_CHALLENGE (not NETINFO).
+        for (const c of send.slice(0, 3)) this.ours.push(encodeCell(c, c.command === ChanCmd.VERSIONS ? 0 : best));
         return { send };
       }
       case 'await-netinfo': {
-        if (cell.command === ChanCmd.CERTS && !this.sawCerts) {
-          CertsCell.decode(cell.body);
-          this.sawCerts = true;
+        if (cell.command === ChanCmd.CERTS && !this.initiatorCerts) {
+          this.initiatorCerts = CertsCell.decode(cell.body);
+          this.theirs.push(encodeCell(cell, this.linkVersion));
           return { send: [] };
         }
-        if (cell.command === ChanCmd.AUTHENTICATE && this.sawCerts && !this.sawAuthenticate) {
-          Authenticate.decode(cell.body);
+        if (cell.command === ChanCmd.AUTHENTICATE && this.initiatorCerts && !this.sawAuthenticate) {
+          const authenticate = Authenticate.decode(cell.body);
           this.sawAuthenticate = true;
+          if (this.opts.verifyAuthenticate) {
+            this.initiator = this.opts.verifyAuthenticate({ certs: this.initiatorCerts, authenticate, slog: digestOf(this.ours), clog: digestOf(this.theirs) });
+          }
           return { send: [] };
         }
         if (cell.command !== ChanCmd.NETINFO) throw new ProtocolError('link handshake', `expected NETINFO from the initiator, got ${ChanCmd.nameOf(cell.command)}`);
         Netinfo.decode(cell.body);
         this.state = 'open';
-        return { send: [], opened: { linkVersion: this.linkVersion, initiatorClaimsRelay: this.sawAuthenticate } };
+        return { send: [], opened: { linkVersion: this.linkVersion, initiator: this.initiator } };
       }
       case 'open':
         throw new ProtocolError('link handshake', 'handshake already complete');
     }
   }
+}
+
+function digestOf(parts: readonly Uint8Array[]): Uint8Array {
+  const h = sha256.create();
+  for (const p of parts) h.update(p);
+  return h.digest();
 }

@@ -58,8 +58,8 @@ function asCertificateError(what: string, e: unknown): never {
   throw e;
 }
 
-export function verifyResponderCerts(input: ResponderCertsInput): VerifiedResponderIdentity {
-  const { certs, now, expected } = input;
+/** The part of the chain both sides of a link prove: RSA identity (2), cross-cert (7), identity → signing (4). */
+function verifyIdentityChain(certs: CertsCell, now: Date) {
   const types = certs.certs.map((c) => c.type);
   const duplicate = types.find((t, i) => types.indexOf(t) !== i);
   if (duplicate !== undefined) throw new CertificateError('CERTS cell', `more than one certificate of type ${duplicate} (${CertType.nameOf(duplicate)})`);
@@ -83,10 +83,8 @@ export function verifyResponderCerts(input: ResponderCertsInput): VerifiedRespon
 
   // Identity → signing key, signed by the identity named in its extension.
   let idToSigning: UnverifiedEd25519Cert;
-  let signingToLink: UnverifiedEd25519Cert;
   try {
     idToSigning = UnverifiedEd25519Cert.decode(exactlyOne(certs, CertType.IDENTITY_V_SIGNING));
-    signingToLink = UnverifiedEd25519Cert.decode(exactlyOne(certs, CertType.SIGNING_V_TLS_CERT));
   } catch (e) {
     asCertificateError('Ed25519 certificate', e);
   }
@@ -97,6 +95,18 @@ export function verifyResponderCerts(input: ResponderCertsInput): VerifiedRespon
   if (!extKey) throw new CertificateError('identity→signing certificate (type 4)', 'lacks the signed-with-ed25519-key extension');
   if (!equalBytes(extKey, ed25519Identity)) throw new CertificateError('identity→signing certificate (type 4)', 'is signed by a different Ed25519 identity than the cross-certificate certifies');
   const signing = idToSigning.checkSignature(ed25519Identity).checkExpiry(now);
+  return { idCert, rsaKey, rsaIdentity, cross, ed25519Identity, signing };
+}
+
+export function verifyResponderCerts(input: ResponderCertsInput): VerifiedResponderIdentity {
+  const { certs, now, expected } = input;
+  const { idCert, rsaKey, rsaIdentity, cross, ed25519Identity, signing } = verifyIdentityChain(certs, now);
+  let signingToLink: UnverifiedEd25519Cert;
+  try {
+    signingToLink = UnverifiedEd25519Cert.decode(exactlyOne(certs, CertType.SIGNING_V_TLS_CERT));
+  } catch (e) {
+    asCertificateError('Ed25519 certificate', e);
+  }
 
   // Signing key → SHA-256 of the TLS certificate.
   if (signingToLink.certType !== CertType.SIGNING_V_TLS_CERT || signingToLink.certKeyType !== CertKeyType.SHA256_OF_X509) {
@@ -129,4 +139,34 @@ export function verifyResponderCerts(input: ResponderCertsInput): VerifiedRespon
     tlsCertChecked,
     expires: new Date(Math.min(...expiries.map((d) => d.getTime()))),
   };
+}
+
+/** What a responder learns from an authenticating initiator's CERTS cell (a relay opening a link). */
+export interface VerifiedInitiatorIdentity {
+  readonly rsaIdentity: Uint8Array;
+  readonly fingerprint: string;
+  readonly rsaKey: RsaPublicKey;
+  readonly ed25519Identity: Uint8Array;
+  /** The Ed25519 key certified (type 6) to sign AUTHENTICATE. */
+  readonly authKey: Uint8Array;
+}
+
+/**
+ * The responder's check of an initiator's CERTS cell for Ed25519 link authentication (tor-spec
+ * "Validating an initiator's CERTS"): types 2, 7, 4 as for a responder, and a type-6 certificate
+ * from the signing key to the Ed25519 key that must have signed AUTHENTICATE.
+ */
+export function verifyInitiatorCerts(certs: CertsCell, now: Date): VerifiedInitiatorIdentity {
+  const { rsaKey, rsaIdentity, ed25519Identity, signing } = verifyIdentityChain(certs, now);
+  let signingToAuth: UnverifiedEd25519Cert;
+  try {
+    signingToAuth = UnverifiedEd25519Cert.decode(exactlyOne(certs, CertType.SIGNING_V_LINK_AUTH));
+  } catch (e) {
+    asCertificateError('signing→authentication certificate (type 6)', e);
+  }
+  if (signingToAuth.certType !== CertType.SIGNING_V_LINK_AUTH || signingToAuth.certKeyType !== CertKeyType.ED25519) {
+    throw new CertificateError('signing→authentication certificate (type 6)', `has cert type ${signingToAuth.certType} / key type ${signingToAuth.certKeyType}`);
+  }
+  const auth = signingToAuth.checkSignature(signing.certifiedKey).checkExpiry(now);
+  return { rsaIdentity, fingerprint: rsaKey.fingerprint(), rsaKey, ed25519Identity, authKey: auth.certifiedKey };
 }

@@ -67,9 +67,9 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     return this.circId.toString(16);
   }
 
-  /** Whether the previous hop is a relay (it authenticated), not a client. */
+  /** Whether the previous hop is a relay (it authenticated, or we connected to it), not a client. */
   private get prevIsRelay(): boolean {
-    return 'initiatorClaimsRelay' in this.prev.link ? this.prev.link.initiatorClaimsRelay : true;
+    return 'initiator' in this.prev.link ? this.prev.link.initiator !== undefined : true;
   }
 
   get isOpen(): boolean {
