@@ -25,12 +25,19 @@ export class ThrottledTransport implements ByteTransport {
     return this.inner.description;
   }
 
+  get bufferedAmount(): number | undefined {
+    return this.inner.bufferedAmount;
+  }
+
   get peerCertificate(): Uint8Array | undefined {
     return this.inner.peerCertificate;
   }
 
   private arrive(data: Uint8Array): void {
-    if (this.read.tryAcquire(data.length)) {
+    // tryAcquire cuts a request to the bucket size and still says yes: a chunk larger than the
+    // burst would pass having paid for only part of it. Such chunks take the slow path, which
+    // pays for every byte in burst-sized pieces.
+    if (data.length <= this.read.bucket.burst && this.read.tryAcquire(data.length)) {
       this.queue = this.queue.then(() => this.onData?.(data));
       return;
     }

@@ -63,6 +63,10 @@ export class TlsTransport implements ByteTransport {
     if (!this.closed) this.socket.write(data);
   }
 
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
   pause(): void {
     this.socket.pause();
   }

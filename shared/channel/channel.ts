@@ -176,6 +176,11 @@ export class Channel {
     return this.transport.description;
   }
 
+  /** Bytes waiting to go out on this link (ours, and the transport's own buffer when known). */
+  get queuedBytes(): number {
+    return this.outgoingBytes + (this.transport.bufferedAmount ?? 0);
+  }
+
   get circuitCount(): number {
     return this.circuits.size;
   }

@@ -15,6 +15,8 @@ export interface ByteTransport {
   readonly peerCertificate?: Uint8Array;
   /** Human-readable peer description for logs (never a client's address). */
   readonly description: string;
+  /** Bytes handed to send() that the connection has not written out yet, when it can tell. */
+  readonly bufferedAmount?: number;
   /** Stop delivering data for a while (a relay over its bandwidth budget); optional. */
   pause?(): void;
   resume?(): void;

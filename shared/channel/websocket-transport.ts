@@ -12,6 +12,7 @@ import type { ByteTransport } from './transport.ts';
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
+  readonly bufferedAmount?: number;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: ((ev: unknown) => void) | null;
@@ -87,6 +88,10 @@ export class WebSocketTransport implements ByteTransport {
   close(): void {
     if (this.finished) return;
     this.ws.close(1000);
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount ?? 0;
   }
 
   pause(): void {

@@ -42,6 +42,12 @@ export interface RelayCircuitServices {
   closed(circuit: RelayCircuit): void;
 }
 
+/**
+ * A link whose unsent bytes exceed this is congested past what flow control allows for honest
+ * peers; the circuit that would add more is destroyed (RESOURCELIMIT) rather than let memory grow.
+ */
+export const MAX_LINK_QUEUE_BYTES = 16 * 1024 * 1024;
+
 /** tor-spec: at most 8 RELAY_EARLY cells per circuit from the client side. */
 const MAX_RELAY_EARLY = 8;
 const MAX_STREAMS_PER_CIRCUIT = 1024;
@@ -100,6 +106,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
         return;
       }
       if (!this.next) throw new ProtocolError(`relay circuit ${this.id}`, 'unrecognized relay cell at the last hop');
+      if (this.next.channel.queuedBytes > MAX_LINK_QUEUE_BYTES) {
+        this.overflow('the next hop');
+        return;
+      }
       this.next.channel.send({ circId: this.next.circId, command: msg.early ? ChanCmd.RELAY_EARLY : ChanCmd.RELAY, body });
     } catch (e) {
       this.fail(e);
@@ -133,6 +143,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
           return;
         }
         if (msg instanceof Relay && !msg.early) {
+          if (this.prev.queuedBytes > MAX_LINK_QUEUE_BYTES) {
+            this.overflow('the previous hop');
+            return;
+          }
           const body = msg.body.slice();
           this.crypto.encryptInbound(body, false);
           this.prev.send({ circId: this.circId, command: ChanCmd.RELAY, body });
@@ -324,6 +338,11 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     this.crypto.encryptInbound(body, true, digest);
     if (isData) this.windows.packaged(digest!);
     this.prev.send({ circId: this.circId, command: ChanCmd.RELAY, body });
+  }
+
+  private overflow(towards: string): void {
+    this.services.log.info(`relay circuit ${this.id}: the link to ${towards} holds more than ${MAX_LINK_QUEUE_BYTES} unsent bytes; destroying the circuit`);
+    this.destroy(DestroyReason.RESOURCELIMIT);
   }
 
   private fail(e: unknown): void {
