@@ -1,11 +1,44 @@
 /**
- * The extension's background service worker. For now it hosts the protocol core's self-check, so
- * the core is proven in the real service-worker environment (not only a page); the Tor client
- * moves in here with the extension issue.
+ * The extension's background service worker: it hosts the Tor client (extension/client/service.ts)
+ * and, for tests and debugging from the worker's DevTools console, exposes `self.telescope`.
+ * The onion tab, popup and settings pages come with the rest of the extension issue; until then
+ * the client is started with explicit settings (bridge lines and authorities).
  */
 import { runSelfcheck } from '../shared/selfcheck.ts';
+import { toHex } from '../shared/bytes/util.ts';
+import type { BootstrapStatus } from '../shared/client/tor-client.ts';
+import type { Logger } from '../shared/log.ts';
+import { ExtensionClient, type ExtensionSettings } from './client/service.ts';
+import { IdbStore } from './client/idb-store.ts';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
 
-/** A handle for tests and for debugging from the service worker's DevTools console. */
-self.telescope = { runSelfcheck };
+const logLines: string[] = [];
+const log: Logger = {
+  debug: () => {},
+  info: (m) => logLines.push(`[info] ${m}`),
+  notice: (m) => logLines.push(`[notice] ${m}`),
+  warn: (m) => logLines.push(`[warn] ${m}`),
+};
+
+let client: ExtensionClient | undefined;
+let status: BootstrapStatus = { percent: 0, tag: 'starting', summary: 'Not started' };
+
+async function start(settings: ExtensionSettings): Promise<BootstrapStatus> {
+  client?.client.close();
+  client = new ExtensionClient(settings, new IdbStore(), log, (s) => {
+    status = s;
+    log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`);
+  });
+  await client.bootstrap();
+  return status;
+}
+
+async function fetchThroughTor(url: string, isolationKey = new URL(url).host): Promise<{ status: number; length: number; sha256: string; text: string; circuit: string[] }> {
+  if (!client) throw new Error('the Tor client is not started');
+  const r = await client.fetch(url, isolationKey);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', r.body as Uint8Array<ArrayBuffer>));
+  return { status: r.status, length: r.body.length, sha256: toHex(digest), text: new TextDecoder().decode(r.body.subarray(0, 200)), circuit: r.circuit };
+}
+
+self.telescope = { runSelfcheck, start, fetch: fetchThroughTor, status: () => status, log: () => logLines.slice(-200) };

@@ -383,8 +383,10 @@ export class TorClient {
 
 function bridgeTarget(b: BridgeInfo): RelayTarget {
   if (!b.ntorOnionKey) throw new UsageError(`bridge ${b.fingerprint}: ntor key not known yet`);
-  const v4 = parseIp(b.address);
-  if (!v4 || v4.length !== 4) throw new UsageError(`bridge address ${b.address} is not an IPv4 address`);
+  // A WebSocket bridge may be named by host name: the transport dials its URL, and as the first
+  // hop its address never goes into an EXTEND2, so 0.0.0.0 stands in for it.
+  const parsed = parseIp(b.address);
+  const v4 = parsed && parsed.length === 4 ? parsed : new Uint8Array(4);
   return {
     nickname: 'bridge',
     rsaIdentity: fromHex(b.fingerprint),

@@ -1,0 +1,92 @@
+import { parseIp } from '../../shared/cells/address.ts';
+import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
+import type { TransportFactory } from '../../shared/channel/transport.ts';
+import { TorClient, type BootstrapStatus, type BridgeInfo, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
+import { ConfigError, parseBridgeLine, parseDirAuthority } from '../../shared/config/torrc.ts';
+import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
+import { ChannelError } from '../../shared/errors.ts';
+import { httpGet, type HttpResponse } from '../../shared/http/http1.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { KeyValueStore } from '../../shared/storage.ts';
+
+/**
+ * The Tor client as the service worker hosts it: it reaches the network only through its
+ * relay-bridge over WebSocket (a browser cannot open TLS connections to relays); the bridge is the
+ * first hop of every circuit and the source of every directory document, which the worker
+ * verifies itself against the authorities it was configured with.
+ */
+
+export interface ExtensionSettings {
+  /** `telescope ws[s]://HOST:PORT[/PATH] FINGERPRINT ed25519=… ntor=…` lines (with or without "Bridge "). */
+  readonly bridges: readonly string[];
+  /** `DirAuthority …` lines (tor's syntax, with or without the keyword). */
+  readonly authorities: readonly string[];
+}
+
+interface WsBridge extends BridgeInfo {
+  readonly url: string;
+}
+
+export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[]; authorities: DirAuthorityInfo[] } {
+  const bridges = settings.bridges.map((line, i) => {
+    const b = parseBridgeLine(line.replace(/^\s*Bridge\s+/i, ''));
+    if (b.kind !== 'telescope') throw new ConfigError(`bridge ${i + 1}: the extension needs a "telescope ws[s]://…" bridge line`);
+    if (!b.ntor) throw new ConfigError(`bridge ${i + 1}: the bridge line lacks ntor=…`);
+    return {
+      url: b.url,
+      address: parseIp(b.host)?.length === 4 ? b.host : '0.0.0.0',
+      port: b.port,
+      fingerprint: b.fingerprint,
+      ntorOnionKey: b.ntor,
+      ...(b.ed25519 ? { ed25519Identity: b.ed25519 } : {}),
+    };
+  });
+  const authorities = settings.authorities.map((line, i) => {
+    const a = parseDirAuthority(line.replace(/^\s*DirAuthority\s+/i, ''));
+    if (!a.v3Identity || a.orPort === undefined) throw new ConfigError(`authority ${i + 1}: needs orport= and v3ident=`);
+    return { nickname: a.nickname ?? `authority${i}`, v3ident: a.v3Identity, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort };
+  });
+  if (bridges.length === 0) throw new ConfigError('no bridge configured: the extension reaches Tor through a relay-bridge');
+  if (authorities.length === 0) throw new ConfigError('no directory authorities configured');
+  return { bridges, authorities };
+}
+
+export class ExtensionClient {
+  readonly client: TorClient;
+
+  constructor(settings: ExtensionSettings, store: KeyValueStore, log: Logger, onBootstrap?: (s: BootstrapStatus) => void) {
+    const { bridges, authorities } = parseSettings(settings);
+    // Only the bridge is ever dialled; everything else is reached through circuits.
+    const transports: TransportFactory = async (target) => {
+      const bridge = bridges.find((b) => b.port === target.port && (b.address === target.address || b.address === '0.0.0.0'));
+      if (!bridge) throw new ChannelError(`the extension connects only to its bridge, not ${target.address}:${target.port}`);
+      return WebSocketTransport.connect(bridge.url);
+    };
+    this.client = new TorClient({
+      authorities,
+      bridges,
+      transports,
+      store,
+      log,
+      // Circuits through the bridge: the /16 rule applies as tor applies it outside test networks,
+      // unless the settings name a private test network (all on one address).
+      rules: { enforceDistinctSubnets: !authorities.every((a) => a.address.startsWith('127.')) },
+      circuitOptions: { aes: webCryptoAesCtr, log },
+      ...(onBootstrap ? { onBootstrap } : {}),
+    });
+  }
+
+  bootstrap(): Promise<void> {
+    return this.client.bootstrap();
+  }
+
+  /** GET an http: URL through Tor, on a circuit for `isolationKey` (the first-party site). */
+  async fetch(url: string, isolationKey: string): Promise<HttpResponse & { circuit: string[] }> {
+    const u = new URL(url);
+    const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+    const { stream, circuit } = await this.client.connect(u.hostname, port, { isolationKey });
+    const response = await httpGet(stream, u);
+    return { ...response, circuit: circuit.path.map((r) => `${r.nickname}~${r.fingerprint.slice(0, 8)}`) };
+  }
+}
+
