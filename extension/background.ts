@@ -10,6 +10,7 @@ import type { BootstrapStatus } from '../shared/client/tor-client.ts';
 import type { Logger } from '../shared/log.ts';
 import { ExtensionClient, type ExtensionSettings } from './client/service.ts';
 import { IdbStore } from './client/idb-store.ts';
+import browser from 'webextension-polyfill';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
 
@@ -42,3 +43,14 @@ async function fetchThroughTor(url: string, isolationKey = new URL(url).host): P
 }
 
 self.telescope = { runSelfcheck, start, fetch: fetchThroughTor, status: () => status, log: () => logLines.slice(-200) };
+
+// Messages from the extension's own pages (the status page today; the onion tab and popup later).
+browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime.MessageSender) => {
+  if (sender.id !== browser.runtime.id) return undefined;
+  const m = message as { type?: string; url?: string };
+  if (m.type === 'status') return Promise.resolve(status);
+  if (m.type === 'fetch' && typeof m.url === 'string') {
+    return fetchThroughTor(m.url).catch((e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }));
+  }
+  return undefined;
+});

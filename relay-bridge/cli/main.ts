@@ -9,6 +9,13 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  start: {
+    summary: 'a private tor network, a relay-bridge and Chromium with the extension, all on 127.0.0.1 (npm start)',
+    async run(args) {
+      const { runStartCli } = await import('./start.ts');
+      return runStartCli(args);
+    },
+  },
   client: {
     summary: 'run the Tor client with a SOCKS5 port (telescope client -f FILE, torrc syntax)',
     async run(args) {
