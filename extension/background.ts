@@ -26,7 +26,7 @@ let client: ExtensionClient | undefined;
 let status: BootstrapStatus = { percent: 0, tag: 'starting', summary: 'Not started' };
 
 async function start(settings: ExtensionSettings): Promise<BootstrapStatus> {
-  client?.client.close();
+  client?.close();
   client = new ExtensionClient(settings, new IdbStore(), log, (s) => {
     status = s;
     log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`);

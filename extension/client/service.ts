@@ -5,6 +5,7 @@ import { TorClient, type BootstrapStatus, type BridgeInfo, type DirAuthorityInfo
 import { ConfigError, parseBridgeLine, parseDirAuthority } from '../../shared/config/torrc.ts';
 import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
 import { ChannelError } from '../../shared/errors.ts';
+import { ChanCmd } from '../../shared/cells/channel/command.ts';
 import { httpGet, type HttpResponse } from '../../shared/http/http1.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KeyValueStore } from '../../shared/storage.ts';
@@ -51,8 +52,15 @@ export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[
   return { bridges, authorities };
 }
 
+/**
+ * Chromium stops an MV3 service worker after ~30 s without events; WebSocket traffic in either
+ * direction every 20 s keeps it alive (DESIGN.md). Link-level PADDING costs the bridge nothing.
+ */
+const KEEPALIVE_MS = 20_000;
+
 export class ExtensionClient {
   readonly client: TorClient;
+  private readonly keepalive: ReturnType<typeof setInterval>;
 
   constructor(settings: ExtensionSettings, store: KeyValueStore, log: Logger, onBootstrap?: (s: BootstrapStatus) => void) {
     const { bridges, authorities } = parseSettings(settings);
@@ -74,6 +82,18 @@ export class ExtensionClient {
       circuitOptions: { aes: webCryptoAesCtr, log },
       ...(onBootstrap ? { onBootstrap } : {}),
     });
+    this.keepalive = setInterval(() => void this.sendKeepalive(), KEEPALIVE_MS);
+  }
+
+  private async sendKeepalive(): Promise<void> {
+    for (const channel of await this.client.pool.list()) {
+      if (channel.circuitCount > 0) channel.send({ circId: 0, command: ChanCmd.PADDING, body: new Uint8Array(0) });
+    }
+  }
+
+  close(): void {
+    clearInterval(this.keepalive);
+    this.client.close();
   }
 
   bootstrap(): Promise<void> {
