@@ -306,7 +306,16 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
       this.originate(streamId, new End(EndReason.EXITPOLICY));
       return;
     }
-    const answer = await this.services.resolve(msg);
+    // A failing resolver must cost the client its answer, not the relay an unhandled rejection
+    // (and not leave the client waiting): END RESOLVEFAILED, as for BEGIN's failures.
+    let answer: Resolved | End;
+    try {
+      answer = await this.services.resolve(msg);
+    } catch (e) {
+      if (!(e instanceof TelescopeError)) throw e;
+      this.services.log.info(`relay circuit ${this.id}: resolve failed: ${e.message}`);
+      answer = new End(EndReason.RESOLVEFAILED);
+    }
     if (!this.closed) this.originate(streamId, answer);
   }
 

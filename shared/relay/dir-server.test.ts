@@ -1,0 +1,347 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { ProtocolError, StreamError, TelescopeError } from '../errors.ts';
+import { silentLogger } from '../log.ts';
+import { parseAuthCerts } from '../directory/authcert.ts';
+import { DirectoryState } from '../directory/bootstrap.ts';
+import { parseConsensus } from '../directory/consensus.ts';
+import { parseMicrodescs } from '../directory/microdesc.ts';
+import type { TorStream } from '../stream/stream.ts';
+import { lookupDocument, parseDirRequest, serveDirectoryStream, type DirectoryCacheSource } from './dir-server.ts';
+import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
+import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
+import td2Microdescs from '../directory/fixtures/testdata2/cached-microdescs.txt?raw';
+
+/**
+ * The relay's directory cache: request parsing, document lookup on a DirectoryState loaded from
+ * a tor 0.4.9 test network's documents (fixtures/testdata2, as bootstrap.test.ts loads them), and
+ * one request per BEGIN_DIR stream over a stand-in for TorStream.
+ */
+
+const CONSENSUS = '/tor/status-vote/current/consensus-microdesc';
+const td2Now = new Date('2000-01-01T00:02:30Z');
+const td2CertList = parseAuthCerts(td2Certs);
+const td2Auths = td2CertList.map((c) => ({ fingerprint: c.fingerprint }));
+const td2Mds = parseMicrodescs(td2Microdescs);
+const td2Digests = parseConsensus(td2Consensus).routers.map((r) => r.microdescDigestBase64);
+const OWN_FP = 'A'.repeat(40);
+const OWN_DESCRIPTOR = 'router test 127.0.0.1 9001 0 0\nrouter-signature\n';
+
+function readyState(): DirectoryState {
+  const s = new DirectoryState(td2Auths, { random: () => 0 });
+  expect(s.addCerts(td2Certs, td2Now)).toBe(4);
+  expect(s.addConsensus(td2Consensus, td2Now)).toBe('accepted');
+  s.nextRequests(td2Now);
+  expect(s.addMicrodescs(td2Microdescs)).toEqual({ added: 7, unknown: 0 });
+  return s;
+}
+
+const state = readyState();
+const source: DirectoryCacheSource = { directory: () => state, ownDescriptor: () => OWN_DESCRIPTOR, fingerprint: OWN_FP };
+const certs = state.certificateTexts();
+const req = (line: string, ...headers: string[]) => [line, ...headers].join('\r\n') + '\r\n\r\n';
+
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected an exception');
+}
+
+describe('parseDirRequest', () => {
+  it('reads the path of a GET line, HTTP/1.0 or 1.1', () => {
+    expect(parseDirRequest(req(`GET ${CONSENSUS} HTTP/1.0`))).toEqual({ path: CONSENSUS, compress: false });
+    expect(parseDirRequest(req('GET /tor/keys/all HTTP/1.1', 'Host: 127.0.0.1'))).toEqual({ path: '/tor/keys/all', compress: false });
+  });
+
+  it('a ".z" suffix asks for deflate and is not part of the path', () => {
+    expect(parseDirRequest(req(`GET ${CONSENSUS}.z HTTP/1.0`))).toEqual({ path: CONSENSUS, compress: true });
+    expect(parseDirRequest(req('GET /tor/micro/d/abc-def.z HTTP/1.0'))).toEqual({ path: '/tor/micro/d/abc-def', compress: true });
+  });
+
+  it('Accept-Encoding with deflate (any case, in a list, with a q-value) asks for deflate', () => {
+    for (const value of ['deflate', 'DEFLATE', 'gzip, deflate', 'x-tor-lzma,deflate', 'deflate;q=1.0, identity', ' deflate ']) {
+      expect(parseDirRequest(req('GET /tor/keys/all HTTP/1.0', `Accept-Encoding: ${value}`)).compress, value).toBe(true);
+    }
+    expect(parseDirRequest(req('GET /tor/keys/all HTTP/1.0', 'accept-encoding: deflate')).compress).toBe(true);
+    for (const value of ['identity', 'gzip', 'x-deflate', 'deflated', 'nodeflate', '']) {
+      expect(parseDirRequest(req('GET /tor/keys/all HTTP/1.0', `Accept-Encoding: ${value}`)).compress, value).toBe(false);
+    }
+    // Other headers that mention deflate do not count.
+    expect(parseDirRequest(req('GET /tor/keys/all HTTP/1.0', 'X-Note: deflate', 'Header-without-colon deflate')).compress).toBe(false);
+  });
+
+  it('refuses what is not a complete GET request with ProtocolError', () => {
+    const bad = [
+      'GET /tor/keys/all HTTP/1.0\r\n', // headers not finished
+      req('POST /tor/keys/all HTTP/1.0'),
+      req('GET /tor/keys/all HTTP/2'),
+      req('GET /tor/keys/all'),
+      req('GET tor/keys/all HTTP/1.0'),
+      req('GET /tor/keys all HTTP/1.0'),
+      req('get /tor/keys/all HTTP/1.0'),
+      req(''),
+      req('GET /tor/\u00e9 HTTP/1.0'),
+    ];
+    for (const raw of bad) {
+      const e = thrown(() => parseDirRequest(raw));
+      expect(e, JSON.stringify(raw)).toBeInstanceOf(ProtocolError);
+    }
+  });
+
+  it('random text gives a request or ProtocolError, never another exception (property)', () => {
+    const text = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.string({ unit: 'binary', maxLength: 200 }),
+      fc.tuple(fc.constantFrom('GET ', 'GET /', 'POST /', ''), fc.string({ maxLength: 80 }), fc.constantFrom(' HTTP/1.0', ' HTTP/1.1', ''), fc.array(fc.string({ maxLength: 40 }), { maxLength: 4 }), fc.constantFrom('\r\n\r\n', '\r\n', ''))
+        .map(([a, b, c, h, end]) => `${a}${b}${c}${h.map((x) => `\r\n${x}`).join('')}${end}`),
+    );
+    fc.assert(
+      fc.property(text, (raw) => {
+        try {
+          const r = parseDirRequest(raw);
+          expect(r.path.startsWith('/')).toBe(true);
+          expect(r.path.endsWith('.z')).toBe(false);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('lookupDocument', () => {
+  it('serves the consensus with and without the /FP+FP suffix', () => {
+    expect(lookupDocument(source, CONSENSUS)).toBe(td2Consensus);
+    const fps = td2Auths.map((a) => a.fingerprint.slice(0, 6)).join('+');
+    expect(lookupDocument(source, `${CONSENSUS}/${fps}`)).toBe(td2Consensus);
+    // The full (non-microdesc) consensus is not what we cache.
+    expect(lookupDocument(source, '/tor/status-vote/current/consensus')).toBeUndefined();
+    expect(lookupDocument(source, `${CONSENSUS}-extra`)).toBeUndefined();
+  });
+
+  it('/tor/keys/all gives every certificate', () => {
+    const all = lookupDocument(source, '/tor/keys/all')!;
+    expect(parseAuthCerts(all).map((c) => c.fingerprint).sort()).toEqual(td2CertList.map((c) => c.fingerprint).sort());
+  });
+
+  it('/tor/keys/fp/ gives the certificates of the named authorities (any case, + separated)', () => {
+    const [a, b] = certs as [(typeof certs)[0], (typeof certs)[0]];
+    expect(lookupDocument(source, `/tor/keys/fp/${a.fingerprint}`)).toBe(a.text);
+    expect(lookupDocument(source, `/tor/keys/fp/${a.fingerprint.toLowerCase()}`)).toBe(a.text);
+    const two = lookupDocument(source, `/tor/keys/fp/${a.fingerprint}+${b.fingerprint}`)!;
+    expect(parseAuthCerts(two).map((c) => c.fingerprint).sort()).toEqual([a.fingerprint, b.fingerprint].sort());
+    expect(lookupDocument(source, `/tor/keys/fp/${'0'.repeat(40)}`)).toBeUndefined();
+    expect(lookupDocument(source, `/tor/keys/fp/${'0'.repeat(40)}+${a.fingerprint}`)).toBe(a.text);
+  });
+
+  it('/tor/keys/fp-sk/ gives the certificates for fingerprint-signing key pairs', () => {
+    const [a, b] = certs as [(typeof certs)[0], (typeof certs)[0]];
+    expect(lookupDocument(source, `/tor/keys/fp-sk/${a.fingerprint}-${a.signingKeyDigest}`)).toBe(a.text);
+    expect(lookupDocument(source, `/tor/keys/fp-sk/${a.fingerprint.toLowerCase()}-${a.signingKeyDigest.toLowerCase()}`)).toBe(a.text);
+    const two = lookupDocument(source, `/tor/keys/fp-sk/${a.fingerprint}-${a.signingKeyDigest}+${b.fingerprint}-${b.signingKeyDigest}`)!;
+    expect(parseAuthCerts(two).length).toBe(2);
+    // The right authority with another signing key is not a match.
+    expect(lookupDocument(source, `/tor/keys/fp-sk/${a.fingerprint}-${b.signingKeyDigest}`)).toBeUndefined();
+    expect(lookupDocument(source, `/tor/keys/fp-sk/${a.fingerprint}`)).toBeUndefined();
+  });
+
+  it('/tor/micro/d/ gives the microdescriptors it holds, in the order asked, and 404 when it holds none', () => {
+    const [d0, d1, d2] = td2Digests as [string, string, string];
+    const text = (d: string) => td2Mds.find((m) => m.digestBase64 === d)!.text;
+    expect(lookupDocument(source, `/tor/micro/d/${d0}`)).toBe(text(d0));
+    expect(lookupDocument(source, `/tor/micro/d/${d2}-${d1}`)).toBe(text(d2) + text(d1));
+    const unknown = 'A'.repeat(43);
+    expect(lookupDocument(source, `/tor/micro/d/${unknown}-${d0}`)).toBe(text(d0));
+    expect(lookupDocument(source, `/tor/micro/d/${unknown}`)).toBeUndefined();
+    expect(lookupDocument(source, '/tor/micro/d/')).toBeUndefined();
+    // Every microdescriptor at once parses back to the same set.
+    const all = lookupDocument(source, `/tor/micro/d/${td2Digests.join('-')}`)!;
+    expect(parseMicrodescs(all).map((m) => m.digestBase64).sort()).toEqual([...td2Digests].sort());
+  });
+
+  it('/tor/server/authority and /tor/server/fp/<own fingerprint> give the relay\'s descriptor', () => {
+    expect(lookupDocument(source, '/tor/server/authority')).toBe(OWN_DESCRIPTOR);
+    expect(lookupDocument(source, `/tor/server/fp/${OWN_FP}`)).toBe(OWN_DESCRIPTOR);
+    expect(lookupDocument(source, `/tor/server/fp/${'B'.repeat(40)}`)).toBeUndefined();
+    const none: DirectoryCacheSource = { ...source, ownDescriptor: () => undefined };
+    expect(lookupDocument(none, '/tor/server/authority')).toBeUndefined();
+  });
+
+  it('anything else is 404 (undefined)', () => {
+    for (const path of ['/', '/tor', '/tor/keys', '/tor/keys/', '/tor/micro', '/tor/server/all', '/robots.txt', '/tor/status-vote/next/consensus-microdesc']) {
+      expect(lookupDocument(source, path), path).toBeUndefined();
+    }
+  });
+
+  it('a cache without a consensus or certificates has nothing to give', () => {
+    const empty: DirectoryCacheSource = { ...source, directory: () => new DirectoryState(td2Auths) };
+    expect(lookupDocument(empty, CONSENSUS)).toBeUndefined();
+    expect(lookupDocument(empty, '/tor/keys/all')).toBeUndefined();
+    expect(lookupDocument(empty, `/tor/keys/fp/${certs[0]!.fingerprint}`)).toBeUndefined();
+    expect(lookupDocument(empty, `/tor/micro/d/${td2Digests[0]}`)).toBeUndefined();
+  });
+
+  it('never throws on random paths (property)', () => {
+    const prefix = fc.constantFrom('/', '/tor/keys/fp/', '/tor/keys/fp-sk/', '/tor/micro/d/', `${CONSENSUS}/`, '/tor/server/fp/', '/tor/keys/all');
+    fc.assert(
+      fc.property(prefix, fc.string({ maxLength: 120 }), (p, rest) => {
+        const doc = lookupDocument(source, p + rest);
+        if (doc !== undefined) expect(doc.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+/** Enough of a TorStream for serveDirectoryStream: scripted reads, recorded writes. */
+class FakeStream {
+  readonly written: Uint8Array[] = [];
+  closed = false;
+  private readonly incoming: (Uint8Array | null | Error)[];
+
+  constructor(request: string | Uint8Array[], opts: { end?: boolean; failRead?: Error } = {}) {
+    const chunks = typeof request === 'string' ? [new TextEncoder().encode(request)] : request;
+    this.incoming = [...chunks, ...(opts.failRead ? [opts.failRead] : []), ...(opts.end === false ? [] : [null])];
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    const next = this.incoming.shift();
+    if (next instanceof Error) throw next;
+    if (next === undefined) return new Promise(() => {}); // the client waits forever
+    return next;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (this.closed) throw new StreamError('stream is closed');
+    this.written.push(data.slice());
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  asStream(): TorStream {
+    return this as unknown as TorStream;
+  }
+
+  /** Everything written, split into the head (as text) and the body bytes. */
+  response(): { status: number; head: string; body: Uint8Array } {
+    const all = new Uint8Array(this.written.reduce((n, w) => n + w.length, 0));
+    let pos = 0;
+    for (const w of this.written) {
+      all.set(w, pos);
+      pos += w.length;
+    }
+    const text = new TextDecoder('latin1').decode(all);
+    const end = text.indexOf('\r\n\r\n');
+    expect(end).toBeGreaterThan(0);
+    const head = text.slice(0, end);
+    const m = /^HTTP\/1\.0 (\d{3}) /.exec(head);
+    expect(m, head).not.toBeNull();
+    return { status: Number(m![1]), head, body: all.subarray(end + 4) };
+  }
+}
+
+async function inflate(data: Uint8Array): Promise<string> {
+  const stream = new Blob([data.slice()]).stream().pipeThrough(new DecompressionStream('deflate'));
+  return new TextDecoder().decode(await new Response(stream).arrayBuffer());
+}
+
+async function serve(stream: FakeStream, src: DirectoryCacheSource = source): Promise<void> {
+  await serveDirectoryStream(stream.asStream(), src, silentLogger);
+}
+
+describe('serveDirectoryStream', () => {
+  it('answers 200 with the document as identity, then closes the stream', async () => {
+    const s = new FakeStream(req(`GET ${CONSENSUS} HTTP/1.0`), { end: false });
+    await serve(s);
+    const r = s.response();
+    expect(r.status).toBe(200);
+    expect(r.head).toContain('Content-Encoding: identity');
+    expect(r.head).toMatch(/\r\nDate: .+ GMT/);
+    expect(new TextDecoder().decode(r.body)).toBe(td2Consensus);
+    expect(s.closed).toBe(true);
+  });
+
+  it('answers 200 with a deflate body for ".z" and for Accept-Encoding: deflate', async () => {
+    for (const request of [req(`GET ${CONSENSUS}.z HTTP/1.0`), req(`GET ${CONSENSUS} HTTP/1.0`, 'Accept-Encoding: deflate, identity')]) {
+      const s = new FakeStream(request, { end: false });
+      await serve(s);
+      const r = s.response();
+      expect(r.status).toBe(200);
+      expect(r.head).toContain('Content-Encoding: deflate');
+      expect(r.body.length).toBeLessThan(td2Consensus.length);
+      expect(await inflate(r.body)).toBe(td2Consensus);
+      expect(s.closed).toBe(true);
+    }
+  });
+
+  it('reads a request split across many chunks', async () => {
+    const bytes = new TextEncoder().encode(req('GET /tor/keys/all HTTP/1.0', 'Host: x'));
+    const s = new FakeStream([...bytes].map((b) => Uint8Array.of(b)), { end: false });
+    await serve(s);
+    expect(s.response().status).toBe(200);
+    expect(parseAuthCerts(new TextDecoder().decode(s.response().body)).length).toBe(4);
+  });
+
+  it('answers 404 for what it does not have', async () => {
+    const s = new FakeStream(req('GET /tor/server/all HTTP/1.0'), { end: false });
+    await serve(s);
+    expect(s.response().status).toBe(404);
+    expect(s.response().body.length).toBe(0);
+    expect(s.closed).toBe(true);
+  });
+
+  it('answers 400 to garbage and to requests that never end within 8 KiB', async () => {
+    const garbage = new FakeStream('HELLO THERE\r\n\r\n', { end: false });
+    await serve(garbage);
+    expect(garbage.response().status).toBe(400);
+    expect(garbage.closed).toBe(true);
+    const endless = new FakeStream([new TextEncoder().encode(`GET /${'a'.repeat(9000)}`)], { end: false });
+    await serve(endless);
+    expect(endless.response().status).toBe(400);
+    expect(endless.closed).toBe(true);
+  });
+
+  it('a stream that ends before the request is complete gets no answer', async () => {
+    const s = new FakeStream('GET /tor/keys/all HTTP/1.0\r\n');
+    await serve(s);
+    expect(s.written).toEqual([]);
+  });
+
+  it('a stream whose circuit dies is closed without an answer', async () => {
+    const s = new FakeStream([new TextEncoder().encode('GET /tor')], { end: false, failRead: new StreamError('circuit destroyed') });
+    await serve(s);
+    expect(s.written).toEqual([]);
+    expect(s.closed).toBe(true);
+  });
+
+  it('random request bytes give 200, 400 or 404, never an exception (property)', async () => {
+    const request = fc.oneof(
+      fc.string({ maxLength: 300 }).map((t) => `${t}\r\n\r\n`),
+      fc.uint8Array({ maxLength: 300 }).map((b) => new TextDecoder('latin1').decode(b) + '\r\n\r\n'),
+      fc.tuple(fc.constantFrom('/', '/tor/keys/fp/', '/tor/micro/d/', `${CONSENSUS}/`, '/tor/'), fc.stringMatching(/^[!-~]{0,60}$/)).map(([p, r]) => req(`GET ${p}${r} HTTP/1.0`)),
+    );
+    await fc.assert(
+      fc.asyncProperty(request, async (raw) => {
+        const s = new FakeStream([new TextEncoder().encode(raw)], { end: false });
+        try {
+          await serve(s);
+        } catch (e) {
+          expect.unreachable(`serveDirectoryStream threw ${e instanceof TelescopeError ? 'a TelescopeError' : 'an exception'}: ${String(e)}`);
+        }
+        expect([200, 400, 404]).toContain(s.response().status);
+        expect(s.closed).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
