@@ -8,6 +8,7 @@ import { CertificateError, HandshakeError, ProtocolError, TelescopeError } from 
 import { LinkHandshakeInitiator, SUPPORTED_LINK_VERSIONS } from './handshake.ts';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';
+import { thrown } from '../testing/thrown.ts';
 
 /** The real relay's CERTS cell verifies at this time (see crypto/link-certs.test.ts). */
 const certsValidAt = new Date(certsVec.channel_verification_time);
@@ -24,15 +25,6 @@ const netinfo = () =>
 
 function initiator(now = certsValidAt): LinkHandshakeInitiator {
   return new LinkHandshakeInitiator({ now: () => now });
-}
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
 }
 
 describe('LinkHandshakeInitiator', () => {

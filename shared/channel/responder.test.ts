@@ -13,6 +13,7 @@ import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
 import { LinkHandshakeInitiator } from './handshake.ts';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';
+import { thrown } from '../testing/thrown.ts';
 
 /**
  * The responder's half of the link handshake, as a pure state machine. The CERTS body it sends is
@@ -41,15 +42,6 @@ const clientNetinfo = () => cell(ChanCmd.NETINFO, new Netinfo(0, relayAddresses[
 /** What an authenticating relay sends; only the shape matters here (verification is the host's verifyAuthenticate). */
 const initiatorCerts = () => cell(ChanCmd.CERTS, new CertsCell([{ type: 2, body: Uint8Array.of(1, 2, 3) }, { type: 7, body: Uint8Array.of(4) }]).encode());
 const authenticate = () => cell(ChanCmd.AUTHENTICATE, new Authenticate(AuthMethod.ED25519_SHA256_RFC5705, new Uint8Array(352)).encode());
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
 
 describe('LinkHandshakeResponder', () => {
   it('answers VERSIONS with VERSIONS, CERTS, AUTH_CHALLENGE and NETINFO', () => {

@@ -14,15 +14,8 @@ import badFingerprint from './fixtures/netdoc/bad-certs/bad-fingerprint.txt?raw'
 import badVersion from './fixtures/netdoc/bad-certs/bad-version.txt?raw';
 import wrongEnd from './fixtures/netdoc/bad-certs/wrong-end.txt?raw';
 import wrongStart from './fixtures/netdoc/bad-certs/wrong-start.txt?raw';
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
+import { thrown } from '../testing/thrown.ts';
+import { lineEdit, mutateLines } from '../testing/mutate-lines.ts';
 
 describe('authority key certificates', () => {
   it('parses and verifies the chutney network certificates', () => {
@@ -147,25 +140,8 @@ function signedTextOf(text: string): string {
 }
 
 /** Apply line-level edits (delete, duplicate, swap, change a character) to a document. */
-function mutate(text: string, edits: readonly { op: number; i: number; j: number; c: string }[]): string {
-  const lines = text.split('\n');
-  for (const e of edits) {
-    const i = e.i % lines.length;
-    const j = e.j % lines.length;
-    if (e.op === 0) lines.splice(i, 1);
-    else if (e.op === 1) lines.splice(i, 0, lines[i]!);
-    else if (e.op === 2) [lines[i], lines[j]] = [lines[j]!, lines[i]!];
-    else {
-      const l = lines[i]!;
-      const p = l.length ? e.j % l.length : 0;
-      lines[i] = l.slice(0, p) + e.c + l.slice(p + 1);
-    }
-    if (lines.length === 0) break;
-  }
-  return lines.join('\n');
-}
 
-const edit = fc.record({ op: fc.nat(3), i: fc.nat(), j: fc.nat(), c: fc.constantFrom(' ', 'x', '-', '=', '0', '\n', 'A', '') });
+const edit = lineEdit([' ', 'x', '-', '=', '0', '\n', 'A', '']);
 
 describe('authority certificate properties', () => {
   it('random text gives a TelescopeError, never another exception', () => {
@@ -183,7 +159,7 @@ describe('authority certificate properties', () => {
   it('edited certificates parse and verify, or fail with a TelescopeError', () => {
     fc.assert(
       fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
-        const text = mutate(cert5696, edits);
+        const text = mutateLines(cert5696, edits);
         try {
           const c = parseAuthCert(text).verify();
           // Only edits outside the signed text (e.g. in the signature's own BEGIN line) can pass.

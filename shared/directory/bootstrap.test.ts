@@ -14,6 +14,7 @@ import md1 from './fixtures/dirmgr/mdconsensus1.txt?raw';
 import cert5696 from './fixtures/dirmgr/cert-5696.txt?raw';
 import cert5A23 from './fixtures/dirmgr/cert-5A23.txt?raw';
 import cert7C47 from './fixtures/dirmgr/cert-7C47.txt?raw';
+import { thrown } from '../testing/thrown.ts';
 
 const CONSENSUS_PATH = '/tor/status-vote/current/consensus-microdesc';
 
@@ -27,15 +28,6 @@ const td2Digests = parseConsensus(td2Consensus).routers.map((r) => r.microdescDi
 const md1Now = new Date('2020-08-07T12:43:00Z');
 const md1Certs = cert5696 + cert5A23 + cert7C47;
 const md1Auths = parseAuthCerts(md1Certs).map((c) => ({ fingerprint: c.fingerprint }));
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
 
 /** A DirectoryState for testdata2 that has its consensus and certificates. */
 function td2WithConsensus(): DirectoryState {

@@ -21,15 +21,8 @@ import badWeights from './fixtures/netdoc/bad-mdconsensus/bad-weights.txt?raw';
 import wrongOrder from './fixtures/netdoc/bad-mdconsensus/wrong-order.txt?raw';
 import wrongStart from './fixtures/netdoc/bad-mdconsensus/wrong-start.txt?raw';
 import wrongVersion from './fixtures/netdoc/bad-mdconsensus/wrong-version.txt?raw';
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
+import { thrown } from '../testing/thrown.ts';
+import { lineEdit, mutateLines } from '../testing/mutate-lines.ts';
 
 const certs1: AuthCert[] = [cert5696, cert5A23, cert7C47].map((t) => parseAuthCert(t).verify());
 const auths1: AuthorityId[] = certs1.map((c) => ({ fingerprint: c.fingerprint }));
@@ -263,25 +256,8 @@ describe('microdesc consensus: verification', () => {
 });
 
 /** Apply line-level edits (delete, duplicate, swap, change a character) to a document. */
-function mutate(text: string, edits: readonly { op: number; i: number; j: number; c: string }[]): string {
-  const lines = text.split('\n');
-  for (const e of edits) {
-    const i = e.i % lines.length;
-    const j = e.j % lines.length;
-    if (e.op === 0) lines.splice(i, 1);
-    else if (e.op === 1) lines.splice(i, 0, lines[i]!);
-    else if (e.op === 2) [lines[i], lines[j]] = [lines[j]!, lines[i]!];
-    else {
-      const l = lines[i]!;
-      const p = l.length ? e.j % l.length : 0;
-      lines[i] = l.slice(0, p) + e.c + l.slice(p + 1);
-    }
-    if (lines.length === 0) break;
-  }
-  return lines.join('\n');
-}
 
-const edit = fc.record({ op: fc.nat(3), i: fc.nat(), j: fc.nat(), c: fc.constantFrom(' ', 'x', '-', '=', '0', '9', '\n', 'A', '', ',') });
+const edit = lineEdit([' ', 'x', '-', '=', '0', '9', '\n', 'A', '', ',']);
 
 describe('microdesc consensus properties', () => {
   it('random text gives a TelescopeError, never another exception', () => {
@@ -299,7 +275,7 @@ describe('microdesc consensus properties', () => {
   it('edited consensuses parse or give a TelescopeError; verification fails with a TelescopeError', () => {
     fc.assert(
       fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
-        const text = mutate(md1, edits);
+        const text = mutateLines(md1, edits);
         try {
           verifyConsensus(parseConsensus(text), auths1, certs1, now1);
         } catch (e) {

@@ -20,15 +20,8 @@ import bogusPolicy from './fixtures/netdoc/bad-mds/bogus-policy.txt?raw';
 import nonAsciiPolicy from './fixtures/netdoc/bad-mds/non-ascii-policy.txt?raw';
 import wrongId from './fixtures/netdoc/bad-mds/wrong-id.txt?raw';
 import wrongStart from './fixtures/netdoc/bad-mds/wrong-start.txt?raw';
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
+import { thrown } from '../testing/thrown.ts';
+import { lineEdit, mutateLines } from '../testing/mutate-lines.ts';
 
 const mLines = (consensus: string) => new Set(parseConsensus(consensus).routers.map((r) => r.microdescDigestBase64));
 
@@ -147,25 +140,8 @@ describe('microdescriptors', () => {
 });
 
 /** Apply line-level edits (delete, duplicate, swap, change a character) to a document. */
-function mutate(text: string, edits: readonly { op: number; i: number; j: number; c: string }[]): string {
-  const lines = text.split('\n');
-  for (const e of edits) {
-    const i = e.i % lines.length;
-    const j = e.j % lines.length;
-    if (e.op === 0) lines.splice(i, 1);
-    else if (e.op === 1) lines.splice(i, 0, lines[i]!);
-    else if (e.op === 2) [lines[i], lines[j]] = [lines[j]!, lines[i]!];
-    else {
-      const l = lines[i]!;
-      const p = l.length ? e.j % l.length : 0;
-      lines[i] = l.slice(0, p) + e.c + l.slice(p + 1);
-    }
-    if (lines.length === 0) break;
-  }
-  return lines.join('\n');
-}
 
-const edit = fc.record({ op: fc.nat(3), i: fc.nat(), j: fc.nat(), c: fc.constantFrom(' ', 'x', '-', '=', '0', '\n', 'A', '', ',', '@') });
+const edit = lineEdit([' ', 'x', '-', '=', '0', '\n', 'A', '', ',', '@']);
 
 describe('microdescriptor properties', () => {
   it('random text gives a TelescopeError, never another exception', () => {
@@ -183,7 +159,7 @@ describe('microdescriptor properties', () => {
   it('edited microdescriptors parse (with digests of their own text) or give a TelescopeError', () => {
     fc.assert(
       fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
-        const text = mutate(microdescs + td2Microdescs, edits);
+        const text = mutateLines(microdescs + td2Microdescs, edits);
         try {
           for (const md of parseMicrodescs(text)) {
             expect(md.digest).toEqual(sha256(utf8(md.text)));

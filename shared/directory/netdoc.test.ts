@@ -4,16 +4,9 @@ import { utf8 } from '../bytes/util.ts';
 import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
 import { encodeNetdoc, tokenize, type NetdocItemInput } from './netdoc.ts';
 import cert5696 from './fixtures/dirmgr/cert-5696.txt?raw';
+import { thrown } from '../testing/thrown.ts';
 
 /** The error a call throws (fails the test if it returns). */
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
 
 describe('netdoc tokenizer', () => {
   it('splits keyword lines and arguments, with exact offsets', () => {

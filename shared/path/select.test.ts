@@ -18,17 +18,9 @@ import {
   type Position,
 } from './select.ts';
 import { EXIT_FLAGS, GUARD_FLAGS, MIDDLE_FLAGS, fingerprintFor, netDir, relay, seededRandom } from './fixtures/synthetic-netdir.ts';
+import { thrown } from '../testing/thrown.ts';
 
 const NO_SUBNETS = { enforceDistinctSubnets: false };
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
 
 describe('hasFlagsFor', () => {
   it('needs Running and Valid in every position', () => {

@@ -11,6 +11,7 @@ import { lookupDocument, parseDirRequest, serveDirectoryStream, type DirectoryCa
 import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
 import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
 import td2Microdescs from '../directory/fixtures/testdata2/cached-microdescs.txt?raw';
+import { thrown } from '../testing/thrown.ts';
 
 /**
  * The relay's directory cache: request parsing, document lookup on a DirectoryState loaded from
@@ -40,15 +41,6 @@ const state = readyState();
 const source: DirectoryCacheSource = { directory: () => state, ownDescriptor: () => OWN_DESCRIPTOR, fingerprint: OWN_FP };
 const certs = state.certificateTexts();
 const req = (line: string, ...headers: string[]) => [line, ...headers].join('\r\n') + '\r\n\r\n';
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an exception');
-}
 
 describe('parseDirRequest', () => {
   it('reads the path of a GET line, HTTP/1.0 or 1.1', () => {
