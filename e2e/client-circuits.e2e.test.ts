@@ -1,10 +1,10 @@
-import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TorClient } from '../shared/client/tor-client.ts';
 import { Circuit } from '../shared/circuit/circuit.ts';
 import { dirGet } from '../shared/client/dir-http.ts';
@@ -13,8 +13,9 @@ import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { FileStore } from '../relay-bridge/client/file-store.ts';
 import { MemoryStore } from '../shared/storage.ts';
-import { readDescription, type TestnetDescription } from './testnet/index.ts';
+import type { TestnetDescription } from './testnet/index.ts';
 import { authoritiesOf, startTelescopeClient, type RunningClient } from './telescope-client.ts';
+import { sharedTestnet, sha256 } from './shared-testnet.ts';
 
 /**
  * Circuit-level behaviour against tor 0.4.9 relays (leaky pipe, TRUNCATE and re-extend, DROP,
@@ -22,16 +23,13 @@ import { authoritiesOf, startTelescopeClient, type RunningClient } from './teles
  * RESOLVE, and the `telescope client` command itself.
  */
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 let desc: TestnetDescription;
 let tc: RunningClient;
 const relayNamed = (nick: string) => tc.client.requireNetDir().relays.find((r) => r.nickname === nick)!;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 beforeAll(async () => {
-  const d = readDescription(inject('testnetDir'));
-  if (!d) throw new Error('no private network description');
-  desc = d;
+  desc = sharedTestnet();
   tc = await startTelescopeClient(desc);
 }, 120_000);
 

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
-import { readDescription, type TestnetDescription } from './testnet/index.ts';
+import type { TestnetDescription } from './testnet/index.ts';
 import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { sharedTestnet } from './shared-testnet.ts';
 
 /**
  * The Tor client inside the extension's MV3 service worker, in Debian's Chromium: configured with a
@@ -25,9 +26,7 @@ let browser: ExtensionBrowser;
 
 beforeAll(async () => {
   if (!existsSync(`${extensionDir}/manifest.json`)) throw new Error(`no built extension at ${extensionDir}: run npm run build`);
-  const d = readDescription(inject('testnetDir'));
-  if (!d) throw new Error('no private network description');
-  desc = d;
+  desc = sharedTestnet();
   relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0']);
   browser = await launchWithExtension(extensionDir);
 }, 120_000);

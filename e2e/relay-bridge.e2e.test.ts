@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
 import * as tls from 'node:tls';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64, fromHex } from '../shared/bytes/util.ts';
 import { Channel } from '../shared/channel/channel.ts';
 import { WebSocketTransport, type WebSocketConstructor } from '../shared/channel/websocket-transport.ts';
@@ -10,25 +9,23 @@ import { Circuit } from '../shared/circuit/circuit.ts';
 import { TorClient } from '../shared/client/tor-client.ts';
 import { MemoryStore } from '../shared/storage.ts';
 import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
-import { readDescription, type TestnetDescription } from './testnet/index.ts';
+import type { TestnetDescription } from './testnet/index.ts';
 import { authoritiesOf } from './telescope-client.ts';
 import { startRelayProcess, type RelayProcess } from './relay-process.ts';
 import { startTorClient } from './tor-process.ts';
 import { curl } from './curl.ts';
+import { sharedTestnet, sha256 } from './shared-testnet.ts';
 
 /**
  * The relay-bridge in the private network: browsers' path (WebSocket) into 3-hop circuits through
  * tor relays, robustness against garbage on both listeners, and memory with many circuits.
  */
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 let desc: TestnetDescription;
 let relay: RelayProcess;
 
 beforeAll(async () => {
-  const d = readDescription(inject('testnetDir'));
-  if (!d) throw new Error('no private network description');
-  desc = d;
+  desc = sharedTestnet();
   relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0']);
 }, 90_000);
 
