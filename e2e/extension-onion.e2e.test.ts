@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
+
+/**
+ * `.onion` from the address bar: navigating to an onion URL lands on the extension's onion page
+ * (a declarativeNetRequest redirect, before any DNS), which says whether the address is well
+ * formed and, if not, what is wrong with it. No network is involved.
+ */
+const extensionDir = fileURLToPath(new URL('../dist/extension', import.meta.url));
+const VALID = '25njqamcweflpvkl73j4szahhihoc4xt3ktcgjnpaingr5yhkenl5sid.onion';
+
+let browser: ExtensionBrowser;
+
+beforeAll(async () => {
+  if (!existsSync(`${extensionDir}/manifest.json`)) throw new Error(`no built extension at ${extensionDir}: run npm run build`);
+  browser = await launchWithExtension(extensionDir);
+  // The redirect rule is installed when the extension is installed: give the worker a moment.
+  await browser.serviceWorker.evaluate(() => new Promise((r) => setTimeout(r, 500)));
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function open(url: string): Promise<{ state: string | undefined; title: string | null; message: string | null; href: string }> {
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(url).catch(() => undefined); // the navigation is redirected; its own result does not matter
+    await page.waitForSelector('body[data-state]', { timeout: 15_000 });
+    return {
+      state: await page.getAttribute('body', 'data-state') ?? undefined,
+      title: await page.textContent('#title'),
+      message: await page.textContent('#message'),
+      href: page.url(),
+    };
+  } finally {
+    await page.close();
+  }
+}
+
+describe('.onion addresses in the address bar', () => {
+  it('sends a well-formed v3 address to the onion page, without resolving it', async () => {
+    const r = await open(`http://${VALID}/some/page?x=1`);
+    expect(r.href).toMatch(new RegExp(`^chrome-extension://${browser.extensionId}/extension/pages/onion\\.html#`));
+    expect(r.state).toBe('unsupported');
+    expect(r.message).toContain(VALID);
+  });
+
+  it('explains a mistyped address (checksum) and a wrong version', async () => {
+    const badChecksum = await open(`http://${VALID.replace('l5sid', 'l5xid')}/`);
+    expect(badChecksum.state).toBe('bad-checksum');
+    expect(badChecksum.message).toMatch(/mistyped/);
+    const badVersion = await open(`http://${VALID.replace('5sid.', '5sie.')}/`);
+    expect(badVersion.state).toBe('bad-version');
+  });
+});
