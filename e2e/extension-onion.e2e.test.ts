@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
 
@@ -39,6 +41,32 @@ async function open(url: string): Promise<{ state: string | undefined; title: st
     await page.close();
   }
 }
+
+describe('fail closed', () => {
+  it('blocks every direct request from extension pages', async () => {
+    let hits = 0;
+    const server = createServer((_req, res) => { hits++; res.end('direct'); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`chrome-extension://${browser.extensionId}/extension/pages/status.html`);
+      const outcome = await page.evaluate(async (url) => {
+        try {
+          await fetch(url);
+          return 'fetched';
+        } catch (e) {
+          return `blocked: ${String(e)}`;
+        }
+      }, `http://127.0.0.1:${port}/`);
+      expect(outcome).toMatch(/^blocked/);
+      expect(hits).toBe(0);
+    } finally {
+      await page.close();
+      server.close();
+    }
+  });
+});
 
 describe('.onion addresses in the address bar', () => {
   it('sends a well-formed v3 address to the onion page, without resolving it', async () => {

@@ -11,7 +11,7 @@ import type { Logger } from '../shared/log.ts';
 import { ExtensionClient, type ExtensionSettings } from './client/service.ts';
 import { IdbStore } from './client/idb-store.ts';
 import browser from 'webextension-polyfill';
-import { installOnionRouting, listenToOmnibox } from './onion-routing.ts';
+import { installNetworkRules, listenToOmnibox } from './onion-routing.ts';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
 
@@ -88,5 +88,5 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
 
 listenToOmnibox();
 browser.runtime.onInstalled.addListener(() => {
-  installOnionRouting().catch((e: unknown) => log.warn(`could not install the .onion redirect: ${e instanceof Error ? e.message : String(e)}`));
+  installNetworkRules().catch((e: unknown) => log.warn(`could not install the network rules: ${e instanceof Error ? e.message : String(e)}`));
 });

@@ -9,12 +9,23 @@ import browser from 'webextension-polyfill';
  */
 
 const ONION_RULE_ID = 1;
+const FAIL_CLOSED_RULE_ID = 2;
 
-export async function installOnionRouting(): Promise<void> {
+/**
+ * Fail closed: nothing an extension page does reaches the network directly (a link click, an
+ * image, a form): everything goes through the worker's Tor client. The rule names the extension
+ * as initiator, which leaves the worker's own WebSocket to the bridge alone (DESIGN.md).
+ */
+export async function installNetworkRules(): Promise<void> {
   const page = browser.runtime.getURL('extension/pages/onion.html');
   await browser.declarativeNetRequest.updateDynamicRules({
-    removeRuleIds: [ONION_RULE_ID],
+    removeRuleIds: [ONION_RULE_ID, FAIL_CLOSED_RULE_ID],
     addRules: [{
+      id: FAIL_CLOSED_RULE_ID,
+      priority: 2,
+      action: { type: 'block' },
+      condition: { regexFilter: '^(https?|wss?|ftp)://', initiatorDomains: [browser.runtime.id] },
+    }, {
       id: ONION_RULE_ID,
       priority: 1,
       action: { type: 'redirect', redirect: { regexSubstitution: `${page}#\\0` } },
