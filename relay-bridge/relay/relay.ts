@@ -12,6 +12,7 @@ import type { Logger } from '../../shared/log.ts';
 import { fingerprintOf, relayTarget } from '../../shared/path/netdir.ts';
 import { serveDirectoryStream } from '../../shared/relay/dir-server.ts';
 import type { ExitOutcome } from '../../shared/relay/relay-circuit.ts';
+import type { Begin } from '../../shared/cells/relay/messages.ts';
 import { RelaySwitch } from '../../shared/relay/switch.ts';
 import { secureRandomBytes } from '../../shared/crypto/ntor.ts';
 import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
@@ -266,7 +267,7 @@ export class RelayBridge {
     return this.directoryClient.pool.get(relayTarget(relay));
   }
 
-  private async openExit(begin: import('../../shared/cells/relay/messages.ts').Begin): Promise<ExitOutcome> {
+  private async openExit(begin: Begin): Promise<ExitOutcome> {
     const { config, log } = this.opts;
     const result = await openExitStream(begin, {
       policy: config.exitPolicy,

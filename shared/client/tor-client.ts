@@ -302,6 +302,7 @@ export class TorClient {
       if (!v4 || v4.length !== 4) throw new UsageError(`bridge address ${b.address} is not an IPv4 address`);
       const rsaIdentity = fromHex(b.fingerprint);
       this.progress(5, 'conn', `Connecting to bridge ${b.address}:${b.port}`);
+      // The channel needs only the identity to check; the (unknown) ntor key is never used on it.
       const channel = await this.pool.get({ rsaIdentity, ntorOnionKey: new Uint8Array(32), ipv4: { address: v4, port: b.port } });
       this.progress(10, 'handshake_done', `Handshake with bridge ${b.address}:${b.port} done`);
       const circuit = await Circuit.createFast(channel, this.opts.circuitOptions);
