@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
@@ -52,4 +54,40 @@ describe('Tor client in the extension service worker', () => {
       expect(r.circuit[0]).toContain(relay.fingerprint.slice(0, 8));
     }
   }, 120_000);
+
+  it('browses a site in the onion tab: script-free, CSS and images through Tor, links stay inside', async () => {
+    const seen: string[] = [];
+    const site = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      const port = (site.address() as AddressInfo).port;
+      const send = (type: string, body: string) => res.writeHead(200, { 'Content-Type': type }).end(body);
+      if (req.url === '/') {
+        send('text/html; charset=utf-8', `<!doctype html><title>Demo</title><h1 id="h">Demo site</h1>
+          <link rel="stylesheet" href="http://127.0.0.1:${port}/style.css">
+          <img id="img" src="/img.svg" width="20" height="20"><a id="next" href="/page2">next</a>
+          <script>document.getElementById('h').textContent = 'SCRIPT RAN';</script>`);
+      } else if (req.url === '/page2') send('text/html', '<!doctype html><title>Two</title><h1 id="h">Page two</h1>');
+      else if (req.url === '/style.css') send('text/css', 'h1 { color: rgb(1, 2, 3); }');
+      else if (req.url === '/img.svg') send('image/svg+xml', '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20"/></svg>');
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
+    const port = (site.address() as AddressInfo).port;
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`chrome-extension://${browser.extensionId}/extension/pages/browse.html?url=${encodeURIComponent(`http://127.0.0.1:${port}/`)}`);
+      const frame = page.frameLocator('#view');
+      await expect.poll(() => frame.locator('#h').textContent(), { timeout: 60_000 }).toBe('Demo site');
+      expect(await frame.locator('#h').evaluate((el) => getComputedStyle(el).color)).toBe('rgb(1, 2, 3)');
+      await expect.poll(() => frame.locator('#img').evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: 30_000 }).toBe(20);
+      expect(await page.inputValue('#address')).toBe(`http://127.0.0.1:${port}/`);
+      await frame.locator('#next').click();
+      await expect.poll(() => frame.locator('#h').textContent(), { timeout: 60_000 }).toBe('Page two');
+      await expect.poll(() => page.inputValue('#address')).toBe(`http://127.0.0.1:${port}/page2`);
+      expect(seen).toEqual(expect.arrayContaining(['/', '/style.css', '/img.svg', '/page2']));
+    } finally {
+      await page.close();
+      site.close();
+    }
+  }, 180_000);
 });

@@ -12,6 +12,7 @@ import { ExtensionClient, type ExtensionSettings } from './client/service.ts';
 import { IdbStore } from './client/idb-store.ts';
 import browser from 'webextension-polyfill';
 import { installNetworkRules, listenToOmnibox } from './onion-routing.ts';
+import { handleWebFetch } from './client/web-proxy.ts';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
 
@@ -72,6 +73,11 @@ async function fetchThroughTor(url: string, isolationKey = new URL(url).host): P
 }
 
 self.telescope = { runSelfcheck, start, fetch: fetchThroughTor, status: () => status, log: () => logLines.slice(-200) };
+
+// The onion tab's pages and their subresources, fetched through Tor.
+self.addEventListener('fetch', (event: FetchEvent) => {
+  handleWebFetch(event, ready);
+});
 
 resume().catch((e: unknown) => log.warn(`could not resume the Tor client: ${e instanceof Error ? e.message : String(e)}`));
 

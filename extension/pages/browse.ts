@@ -1,0 +1,49 @@
+import browser from 'webextension-polyfill';
+import { proxyPath, webUrlOf } from '../../shared/http/proxy-url.ts';
+
+/**
+ * The onion tab: an address field and a frame whose pages the service worker fetches through Tor
+ * (extension/client/web-proxy.ts). The frame's history is the tab's history, so back and forward
+ * work on it; the address field follows the frame.
+ */
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const view = $<HTMLIFrameElement>('view');
+const address = $<HTMLInputElement>('address');
+
+function open(raw: string): void {
+  const text = raw.trim();
+  if (!text) return;
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+  } catch {
+    $('status').textContent = `“${text}” is not an address.`;
+    return;
+  }
+  if (url.hostname.endsWith('.onion')) {
+    location.href = `${browser.runtime.getURL('extension/pages/onion.html')}#${encodeURIComponent(url.href)}`;
+    return;
+  }
+  view.src = proxyPath(url);
+}
+
+$('bar').addEventListener('submit', (e) => {
+  e.preventDefault();
+  open(address.value);
+});
+$('back').addEventListener('click', () => history.back());
+$('forward').addEventListener('click', () => history.forward());
+view.addEventListener('load', () => {
+  const path = view.contentWindow?.location.pathname;
+  const web = path ? webUrlOf(path + (view.contentWindow?.location.search ?? '')) : undefined;
+  if (web) {
+    address.value = web.href;
+    document.title = `${view.contentDocument?.title || web.host} — Telescope`;
+  }
+});
+
+const initial = new URLSearchParams(location.search).get('url') ?? decodeURIComponent(location.hash.slice(1));
+if (initial) {
+  address.value = initial;
+  open(initial);
+}
