@@ -71,10 +71,17 @@ export async function runStartCli(args: string[]): Promise<number> {
     await page.waitForSelector('body[data-loaded="true"]', { timeout: 60_000 });
     const circuit = await page.textContent('#circuit');
     say(`start: fetched ${demo} through Tor, circuit ${circuit}`);
+    // The onion tab, open on the demo site.
+    const tab = await browser.context.newPage();
+    await tab.goto(`chrome-extension://${browser.extensionId}/extension/pages/browse.html?url=${encodeURIComponent(demo)}`);
+    await tab.frameLocator('#view').locator('body').waitFor({ timeout: 60_000 });
+    say(`start: the onion tab shows ${demo}`);
     if (headless) {
       const shot = join(home, 'telescope.png');
+      const tabShot = join(home, 'onion-tab.png');
       await page.screenshot({ path: shot, fullPage: true });
-      say(`start: no display, Chromium runs headless; screenshot of the page: ${shot}`);
+      await tab.screenshot({ path: tabShot });
+      say(`start: no display, Chromium runs headless; screenshots: ${shot} (status), ${tabShot} (onion tab)`);
     }
     say('start: running; press Ctrl-C to stop everything');
     if (args.includes('--once')) await stop(0);
