@@ -21,7 +21,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   console.log(`e2e: private tor network ${net.reused ? 'reused' : 'started'} in ${Math.round((Date.now() - started) / 1000)} s (${dir})`);
   project.provide('testnetDir', dir);
   return async () => {
-    if (process.env.TESTNET_KEEP === '1') return;
+    // A network this run found running belongs to someone else's session: leave it.
+    if (process.env.TESTNET_KEEP === '1' || net.reused) return;
     await net.stop();
   };
 }
