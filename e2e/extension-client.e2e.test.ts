@@ -85,6 +85,16 @@ describe('Tor client in the extension service worker', () => {
       await expect.poll(() => frame.locator('#h').textContent(), { timeout: 60_000 }).toBe('Page two');
       await expect.poll(() => page.inputValue('#address')).toBe(`http://127.0.0.1:${port}/page2`);
       expect(seen).toEqual(expect.arrayContaining(['/', '/style.css', '/img.svg', '/page2']));
+
+      // The popup shows the site's circuit, hop by hop, and drops it on request.
+      const popup = await browser.context.newPage();
+      await popup.goto(`chrome-extension://${browser.extensionId}/extension/pages/popup.html?site=127.0.0.1`);
+      await expect.poll(() => popup.locator('#circuit li').count(), { timeout: 10_000 }).toBe(3);
+      expect(await popup.locator('#circuit li').first().textContent()).toContain(relay.fingerprint);
+      expect(await popup.textContent('#phase')).toMatch(/Bootstrapped 100%/);
+      await popup.click('#new-circuit');
+      await expect.poll(() => popup.textContent('#circuit'), { timeout: 10_000 }).toBe('no circuit yet');
+      await popup.close();
     } finally {
       await page.close();
       site.close();

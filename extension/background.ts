@@ -81,11 +81,28 @@ self.addEventListener('fetch', (event: FetchEvent) => {
 
 resume().catch((e: unknown) => log.warn(`could not resume the Tor client: ${e instanceof Error ? e.message : String(e)}`));
 
+async function popupState(site: string | undefined) {
+  const saved = (await browser.storage.local.get(SETTINGS_KEY))[SETTINGS_KEY] as ExtensionSettings | undefined;
+  const bridge = saved?.bridges[0]?.split(/\s+/).slice(0, 3).join(' ');
+  return { status, bridge, site, circuit: site ? client?.circuitFor(site) : undefined };
+}
+
 // Messages from the extension's own pages (the status page today; the onion tab and popup later).
 browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime.MessageSender) => {
   if (sender.id !== browser.runtime.id) return undefined;
   const m = message as { type?: string; url?: string };
   if (m.type === 'status') return Promise.resolve(status);
+  if (m.type === 'popup') return popupState(typeof (m as { site?: unknown }).site === 'string' ? (m as { site: string }).site : undefined);
+  if (m.type === 'new-circuit' && typeof (m as { site?: unknown }).site === 'string') {
+    client?.client.circuits.dropIsolation((m as { site: string }).site);
+    return Promise.resolve({ ok: true });
+  }
+  if (m.type === 'new-identity') {
+    // Every circuit goes; the next page of every site gets a fresh one. (Cookies join this once
+    // the onion tab keeps them.)
+    client?.client.newIdentity();
+    return Promise.resolve({ ok: true });
+  }
   if (m.type === 'fetch' && typeof m.url === 'string') {
     return fetchThroughTor(m.url).catch((e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }));
   }

@@ -96,6 +96,12 @@ export class ExtensionClient {
     this.client.close();
   }
 
+  /** The circuit a site's streams use, hop by hop, for the popup. */
+  circuitFor(site: string): { nickname: string; fingerprint: string; flags: string[]; bandwidth: number }[] | undefined {
+    const [c] = this.client.circuits.forIsolation(site);
+    return c?.path.map((r) => ({ nickname: r.nickname, fingerprint: r.fingerprint, flags: [...r.flags], bandwidth: r.bandwidth }));
+  }
+
   bootstrap(): Promise<void> {
     return this.client.bootstrap();
   }

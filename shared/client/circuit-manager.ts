@@ -184,6 +184,16 @@ export class CircuitManager {
     }
   }
 
+  /** The open circuits carrying streams of `isolationKey` (newest first). */
+  forIsolation(isolationKey: string): ManagedCircuit[] {
+    return this.circuits.filter((c) => c.circuit.isOpen && c.isolationKey === isolationKey).reverse();
+  }
+
+  /** "New circuit for this site": its circuits take no new streams and close. */
+  dropIsolation(isolationKey: string): void {
+    for (const c of this.forIsolation(isolationKey)) c.circuit.destroy();
+  }
+
   /** Keep `count` clean circuits ready from now on. */
   maintainPreemptive(count: number): void {
     this.preemptive = count;
