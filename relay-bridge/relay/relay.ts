@@ -16,6 +16,7 @@ import type { Begin } from '../../shared/cells/relay/messages.ts';
 import { RelaySwitch } from '../../shared/relay/switch.ts';
 import { secureRandomBytes } from '../../shared/crypto/ntor.ts';
 import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
+import { nodeCurve25519 } from '../crypto/node-x25519.ts';
 import { dirPortGet } from '../client/dirport.ts';
 import { FileStore } from '../client/file-store.ts';
 import { listenTls, listenWebSocket, type Listener } from '../net/listeners.ts';
@@ -106,6 +107,7 @@ export class RelayBridge {
       identity: keys.rsaIdentityDigest,
       onionKeys: () => keys.ntorKeys,
       aes: nodeAesCtr,
+      curve: nodeCurve25519,
       maxCircuits: config.maxCircuits,
       createRate: config.createRateLimit > 0 ? config.createRateLimit : Number.MAX_SAFE_INTEGER,
       services: {

@@ -37,6 +37,20 @@ export type RandomBytes = (n: number) => Uint8Array;
 /** Randomness from WebCrypto, available in service workers, pages and Node alike. */
 export const secureRandomBytes: RandomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
+/**
+ * Curve25519 as the handshake uses it, so a host can bring a faster engine (a relay in Node uses
+ * node:crypto, which is much faster than pure JavaScript for the many handshakes a relay answers).
+ */
+export interface Curve25519 {
+  publicKey(secret: Uint8Array): Uint8Array;
+  sharedSecret(secret: Uint8Array, publicKey: Uint8Array): Uint8Array;
+}
+
+export const nobleCurve25519: Curve25519 = {
+  publicKey: (secret) => x25519.getPublicKey(secret),
+  sharedSecret: (secret, pub) => x25519.getSharedSecret(secret, pub),
+};
+
 /** A fresh Curve25519 key pair (clamping happens inside x25519). */
 export function generateNtorKeyPair(random: RandomBytes = secureRandomBytes): NtorKeyPair {
   const secret = random(32);
@@ -48,10 +62,10 @@ function H(message: Uint8Array, tweak: Uint8Array): Uint8Array {
 }
 
 /** Curve25519 scalar multiplication that refuses an all-zero result (a small-order point). */
-function dh(secret: Uint8Array, pub: Uint8Array, which: string): Uint8Array {
+function dh(secret: Uint8Array, pub: Uint8Array, which: string, curve: Curve25519 = nobleCurve25519): Uint8Array {
   let out: Uint8Array;
   try {
-    out = x25519.getSharedSecret(secret, pub);
+    out = curve.sharedSecret(secret, pub);
   } catch (cause) {
     throw new HandshakeError('ntor', `${which}: invalid Curve25519 point`, { cause });
   }
@@ -131,7 +145,7 @@ export interface NtorServerResult {
 export function ntorServerHandshake(
   onionskin: Uint8Array,
   relay: { identity: Uint8Array; onionKeys: readonly NtorKeyPair[] },
-  opts: { random?: RandomBytes; ephemeralSecret?: Uint8Array; keyLength?: number } = {},
+  opts: { random?: RandomBytes; ephemeralSecret?: Uint8Array; keyLength?: number; curve?: Curve25519 } = {},
 ): NtorServerResult {
   if (onionskin.length < NTOR_ONIONSKIN_LEN) {
     throw new HandshakeError('ntor', `onionskin must be ${NTOR_ONIONSKIN_LEN} bytes, got ${onionskin.length}`);
@@ -143,7 +157,8 @@ export function ntorServerHandshake(
   const onionKey = relay.onionKeys.find((k) => equalBytes(k.public, B));
   if (!onionKey) throw new HandshakeError('ntor', 'onionskin names an onion key this relay does not hold');
   const y = opts.ephemeralSecret ?? (opts.random ?? secureRandomBytes)(32);
-  const Y = x25519.getPublicKey(y);
-  const { secretInput, auth } = transcript(dh(y, X, 'EXP(X,y)'), dh(onionKey.secret, X, 'EXP(X,b)'), id, B, X, Y);
+  const curve = opts.curve ?? nobleCurve25519;
+  const Y = curve.publicKey(y);
+  const { secretInput, auth } = transcript(dh(y, X, 'EXP(X,y)', curve), dh(onionKey.secret, X, 'EXP(X,b)', curve), id, B, X, Y);
   return { reply: concatBytes(Y, auth), keyMaterial: expand(secretInput, opts.keyLength ?? TOR1_KEY_MATERIAL_LEN), onionKey };
 }

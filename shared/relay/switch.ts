@@ -4,7 +4,7 @@ import { Create2, CreatedFast, CreateFast, Created2, Destroy, DestroyReason, Han
 import type { Channel } from '../channel/channel.ts';
 import { tor1KeysFrom } from '../crypto/circuit-keys.ts';
 import { createFastServerHandshake } from '../crypto/create-fast.ts';
-import { ntorServerHandshake, type NtorKeyPair } from '../crypto/ntor.ts';
+import { ntorServerHandshake, type Curve25519, type NtorKeyPair } from '../crypto/ntor.ts';
 import { RelayHopCrypto } from '../crypto/tor1.ts';
 import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
 import { HandshakeError, ProtocolError } from '../errors.ts';
@@ -25,6 +25,8 @@ export interface RelaySwitchOptions {
   readonly onionKeys: () => readonly NtorKeyPair[];
   readonly services: Omit<RelayCircuitServices, 'closed'>;
   readonly aes?: AesCtrFactory;
+  /** Curve25519 engine for ntor (node:crypto in the Node host). */
+  readonly curve?: Curve25519;
   readonly maxCircuits?: number;
   /** CREATE cells per second per channel (burst twice that). */
   readonly createRate?: number;
@@ -85,7 +87,7 @@ export class RelaySwitch {
           refuse(DestroyReason.PROTOCOL, `handshake type ${HandshakeType.nameOf(create.handshakeType)} is not supported`);
           return;
         }
-        const r = ntorServerHandshake(create.handshakeData, { identity: this.opts.identity, onionKeys: this.opts.onionKeys() });
+        const r = ntorServerHandshake(create.handshakeData, { identity: this.opts.identity, onionKeys: this.opts.onionKeys() }, this.opts.curve ? { curve: this.opts.curve } : {});
         keyMaterial = r.keyMaterial;
         reply = { circId: cell.circId, command: ChanCmd.CREATED2, body: new Created2(r.reply).encode() };
       } else if (cell.command === ChanCmd.CREATE_FAST) {
