@@ -16,6 +16,7 @@ import { MemoryStore } from '../shared/storage.ts';
 import type { TestnetDescription } from './testnet/index.ts';
 import { authoritiesOf, startTelescopeClient, type RunningClient } from './telescope-client.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
+import { readResponse } from '../shared/http/http1.ts';
 
 /**
  * Circuit-level behaviour against tor 0.4.9 relays (leaky pipe, TRUNCATE and re-extend, DROP,
@@ -58,9 +59,7 @@ describe('circuits against tor relays', () => {
       await circ.extend(relayTarget(exitB!));
       const again = await circ.openStream('localhost', desc.web.port);
       await again.write(new TextEncoder().encode('GET /bytes/50k HTTP/1.0\r\n\r\n'));
-      const response = await again.readAll();
-      const headerEnd = response.findIndex((_, i) => response[i] === 13 && response[i + 1] === 10 && response[i + 2] === 13 && response[i + 3] === 10);
-      expect(sha256(response.subarray(headerEnd + 4))).toBe(desc.web.paths['/bytes/50k'].sha256);
+      expect(sha256((await readResponse(again)).body)).toBe(desc.web.paths['/bytes/50k'].sha256);
       expect(circ.isOpen).toBe(true);
     } finally {
       circ.destroy();

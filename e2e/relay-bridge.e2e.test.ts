@@ -15,6 +15,7 @@ import { startRelayProcess, type RelayProcess } from './relay-process.ts';
 import { startTorClient } from './tor-process.ts';
 import { curl } from './curl.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
+import { readResponse } from '../shared/http/http1.ts';
 
 /**
  * The relay-bridge in the private network: browsers' path (WebSocket) into 3-hop circuits through
@@ -50,9 +51,7 @@ function clientViaWebSocket(through: RelayProcess = relay): TorClient {
 async function fetchThrough(client: TorClient, path: string): Promise<{ body: Uint8Array; path: string[] }> {
   const { stream, circuit } = await client.connect('127.0.0.1', desc.web.port);
   await stream.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\n\r\n`));
-  const raw = await stream.readAll();
-  const split = raw.findIndex((_, i) => raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10);
-  return { body: raw.subarray(split + 4), path: circuit.path.map((r) => r.fingerprint) };
+  return { body: (await readResponse(stream)).body, path: circuit.path.map((r) => r.fingerprint) };
 }
 
 describe('relay-bridge', () => {

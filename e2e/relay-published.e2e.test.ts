@@ -7,6 +7,7 @@ import { startTelescopeClient, type RunningClient } from './telescope-client.ts'
 import { startTorClient } from './tor-process.ts';
 import { curl } from './curl.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
+import { readResponse } from '../shared/http/http1.ts';
 
 /**
  * The relay-bridge as a public relay of the private network: it uploads its descriptor, the tor
@@ -63,9 +64,7 @@ describe('relay-bridge published to the tor authorities', () => {
           await circ.extend(relayTarget(exit));
           const stream = await circ.openStream('127.0.0.1', desc.web.port);
           await stream.write(new TextEncoder().encode('GET /bytes/1m HTTP/1.0\r\n\r\n'));
-          const raw = await stream.readAll();
-          const split = raw.findIndex((_, i) => raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10);
-          body = raw.subarray(split + 4);
+          body = (await readResponse(stream)).body;
         } catch (e) {
           lastError = e;
           await new Promise((r) => setTimeout(r, 3000));

@@ -1,5 +1,6 @@
 import { ProtocolError, TelescopeError } from '../errors.ts';
 import type { TorStream } from '../stream/stream.ts';
+import { parseResponseHead } from '../http/http1.ts';
 
 /**
  * Directory requests are HTTP/1.0 over a BEGIN_DIR stream (dir-spec "HTTP status codes" and
@@ -24,28 +25,15 @@ const MAX_DIR_BODY = 32 * 1024 * 1024;
 
 /** Split a raw HTTP/1.0 response into status, headers and (decompressed) body. */
 export async function parseHttpResponse(raw: Uint8Array, context: string): Promise<DirResponse> {
-  let headerEnd = -1;
-  for (let i = 0; i + 3 < raw.length; i++) {
-    if (raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10) { headerEnd = i; break; }
-  }
-  if (headerEnd < 0) throw new ProtocolError(context, 'HTTP response without an end of headers');
-  const head = new TextDecoder('latin1').decode(raw.subarray(0, headerEnd)).split('\r\n');
-  // The code is exactly three digits followed by a space or the end: "2000 OK" is not 200.
-  const status = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(head[0] ?? '');
-  if (!status) throw new ProtocolError(context, `malformed HTTP status line "${(head[0] ?? '').slice(0, 60)}"`);
-  const headers = new Map<string, string>();
-  for (const line of head.slice(1)) {
-    const c = line.indexOf(':');
-    if (c > 0) headers.set(line.slice(0, c).trim().toLowerCase(), line.slice(c + 1).trim());
-  }
-  let body = raw.subarray(headerEnd + 4);
+  const { status, statusText, headers, bodyStart } = parseResponseHead(raw, context);
+  let body = raw.subarray(bodyStart);
   const encoding = (headers.get('content-encoding') ?? 'identity').toLowerCase();
   if (encoding === 'deflate' || encoding === 'gzip' || encoding === 'x-gzip') {
     body = await decompress(body, encoding === 'deflate' ? 'deflate' : 'gzip', context);
   } else if (encoding !== 'identity') {
     throw new ProtocolError(context, `unsupported Content-Encoding ${encoding}`);
   }
-  return { status: Number(status[1]), reason: status[2] ?? '', headers, body };
+  return { status, reason: statusText, headers, body };
 }
 
 async function decompress(data: Uint8Array, format: 'deflate' | 'gzip', context: string): Promise<Uint8Array> {

@@ -14,8 +14,6 @@ export interface HttpResponse {
   readonly body: Uint8Array;
 }
 
-const MAX_HEADER = 64 * 1024;
-
 export async function httpGet(stream: TorStream, url: URL, extraHeaders: Record<string, string> = {}): Promise<HttpResponse> {
   if (url.protocol !== 'http:') throw new ProtocolError('HTTP request', `${url.protocol} needs TLS over the stream; only http: here`);
   const headers = { Host: url.host, Connection: 'close', 'Accept-Encoding': 'identity', ...extraHeaders };
@@ -24,24 +22,40 @@ export async function httpGet(stream: TorStream, url: URL, extraHeaders: Record<
   return readResponse(stream);
 }
 
-function indexOfCrlfCrlf(b: Uint8Array): number {
-  for (let i = 0; i + 3 < b.length; i++) if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
-  return -1;
+/** The status line and headers of a raw response, and where its body starts. */
+export interface ResponseHead {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly bodyStart: number;
 }
 
-export async function readResponse(stream: TorStream): Promise<HttpResponse> {
-  const raw = await stream.readAll();
-  const end = indexOfCrlfCrlf(raw);
-  if (end < 0) throw new ProtocolError('HTTP response', raw.length > MAX_HEADER ? 'header too long' : 'stream ended inside the header');
+/**
+ * Parse the head of a raw HTTP/1.x response (shared by the directory client and the onion tab).
+ * Throws ProtocolError with `context` when there is no end of headers or the status line is bad.
+ */
+export function parseResponseHead(raw: Uint8Array, context: string): ResponseHead {
+  let end = -1;
+  for (let i = 0; i + 3 < raw.length; i++) {
+    if (raw[i] === 13 && raw[i + 1] === 10 && raw[i + 2] === 13 && raw[i + 3] === 10) { end = i; break; }
+  }
+  if (end < 0) throw new ProtocolError(context, 'HTTP response without an end of headers');
   const lines = new TextDecoder('latin1').decode(raw.subarray(0, end)).split('\r\n');
+  // The code is exactly three digits followed by a space or the end: "2000 OK" is not 200.
   const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
-  if (!m) throw new ProtocolError('HTTP response', `bad status line "${(lines[0] ?? '').slice(0, 60)}"`);
+  if (!m) throw new ProtocolError(context, `malformed HTTP status line "${(lines[0] ?? '').slice(0, 60)}"`);
   const headers = new Map<string, string>();
   for (const l of lines.slice(1)) {
     const c = l.indexOf(':');
     if (c > 0) headers.set(l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim());
   }
-  let body = raw.subarray(end + 4);
+  return { status: Number(m[1]), statusText: m[2] ?? '', headers, bodyStart: end + 4 };
+}
+
+export async function readResponse(stream: TorStream): Promise<HttpResponse> {
+  const raw = await stream.readAll();
+  const { status, statusText, headers, bodyStart } = parseResponseHead(raw, 'HTTP response');
+  let body = raw.subarray(bodyStart);
   if ((headers.get('transfer-encoding') ?? '').toLowerCase().includes('chunked')) body = dechunk(body);
   else if (headers.has('content-length')) {
     const n = Number(headers.get('content-length'));
@@ -49,7 +63,7 @@ export async function readResponse(stream: TorStream): Promise<HttpResponse> {
     if (body.length < n) throw new ProtocolError('HTTP response', `body ended after ${body.length} of ${n} bytes`);
     body = body.subarray(0, n);
   }
-  return { status: Number(m[1]), statusText: m[2] ?? '', headers, body };
+  return { status, statusText, headers, body };
 }
 
 function dechunk(b: Uint8Array): Uint8Array {
