@@ -110,7 +110,7 @@ export class LinkHandshakeInitiator {
         if (cell.command === ChanCmd.AUTH_CHALLENGE) {
           const challenge = AuthChallenge.decode(cell.body); // a client does not authenticate
           if (this.opts.authenticator && challenge.methods.includes(AuthMethod.ED25519_SHA256_RFC5705)) {
-            this.slog = digestOf(this.theirBytes);
+            this.slog = transcriptDigest(this.theirBytes);
             this.authRequested = true;
           }
           return { send: [] };
@@ -129,7 +129,7 @@ export class LinkHandshakeInitiator {
           // CERTS, then AUTHENTICATE over the transcript (CLOG ends with our CERTS), then NETINFO.
           const certs: ChannelCell = { circId: 0, command: ChanCmd.CERTS, body: auth.certsBody };
           this.ourBytes.push(encodeCell(certs, this.linkVersion));
-          const { authType, body } = auth.authenticate({ slog: this.slog, clog: digestOf(this.ourBytes), responder: identity });
+          const { authType, body } = auth.authenticate({ slog: this.slog, clog: transcriptDigest(this.ourBytes), responder: identity });
           send.push(certs, { circId: 0, command: ChanCmd.AUTHENTICATE, body: new Authenticate(authType, body).encode() });
         }
         send.push({ circId: 0, command: ChanCmd.NETINFO, body: ours.encode() });
@@ -156,7 +156,8 @@ export class LinkHandshakeInitiator {
   }
 }
 
-function digestOf(parts: readonly Uint8Array[]): Uint8Array {
+/** SHA-256 of handshake bytes in order: AUTHENTICATE's SLOG and CLOG, on either side of a link. */
+export function transcriptDigest(parts: readonly Uint8Array[]): Uint8Array {
   const h = sha256.create();
   for (const p of parts) h.update(p);
   return h.digest();

@@ -5,9 +5,8 @@ import { CertsCell } from '../cells/channel/certs.ts';
 import type { TorAddress } from '../cells/address.ts';
 import { HandshakeError, ProtocolError } from '../errors.ts';
 import { encodeCell } from '../cells/channel/framing.ts';
-import { sha256 } from '@noble/hashes/sha2.js';
 import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
-import { SUPPORTED_LINK_VERSIONS } from './handshake.ts';
+import { SUPPORTED_LINK_VERSIONS, transcriptDigest } from './handshake.ts';
 
 /**
  * The responder's side of the link handshake (tor-spec "Negotiating and initializing channels"),
@@ -101,7 +100,7 @@ export class LinkHandshakeResponder {
           const authenticate = Authenticate.decode(cell.body);
           this.sawAuthenticate = true;
           if (this.opts.verifyAuthenticate) {
-            this.initiator = this.opts.verifyAuthenticate({ certs: this.initiatorCerts, authenticate, slog: digestOf(this.ours), clog: digestOf(this.theirs) });
+            this.initiator = this.opts.verifyAuthenticate({ certs: this.initiatorCerts, authenticate, slog: transcriptDigest(this.ours), clog: transcriptDigest(this.theirs) });
           }
           return { send: [] };
         }
@@ -114,10 +113,4 @@ export class LinkHandshakeResponder {
         throw new ProtocolError('link handshake', 'handshake already complete');
     }
   }
-}
-
-function digestOf(parts: readonly Uint8Array[]): Uint8Array {
-  const h = sha256.create();
-  for (const p of parts) h.update(p);
-  return h.digest();
 }

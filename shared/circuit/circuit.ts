@@ -314,13 +314,11 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     }), this.hopTimeoutMs, what);
   }
 
+  /** A circuit-level answer in time, or the circuit goes (TIMEOUT). */
   private withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new TimeoutError(`circuit ${this.id}: no answer to ${what} in ${ms} ms`));
-        this.destroy(DestroyReason.TIMEOUT, `${what} timed out`);
-      }, ms);
-      p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+    return deadline(p, ms, () => {
+      this.destroy(DestroyReason.TIMEOUT, `${what} timed out`);
+      return new TimeoutError(`circuit ${this.id}: no answer to ${what} in ${ms} ms`);
     });
   }
 
@@ -441,7 +439,11 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     this.sendRelay(hop, stream.streamId, begin);
     let msg: RelayMsg;
     try {
-      msg = await this.withStreamTimeout(answer, timeoutMs, stream, target);
+      // A stream that is not answered in time is closed, not its circuit.
+      msg = await deadline(answer, timeoutMs, () => {
+        stream.close(EndReason.TIMEOUT);
+        return new TimeoutError(`stream to ${target}: no CONNECTED in ${timeoutMs} ms`);
+      });
     } catch (e) {
       this.openers.delete(stream.streamId);
       throw e;
@@ -453,16 +455,6 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     }
     stream.close(EndReason.TORPROTOCOL);
     throw new StreamError(`stream to ${target}: expected CONNECTED, got ${RelayCmd.nameOf(msg.command)}`);
-  }
-
-  private withStreamTimeout<T>(p: Promise<T>, ms: number, stream: TorStream, target: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new TimeoutError(`stream to ${target}: no CONNECTED in ${ms} ms`));
-        stream.close(EndReason.TIMEOUT);
-      }, ms);
-      p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
-    });
   }
 
   private closed(error: CircuitError): void {
@@ -482,4 +474,12 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     for (const h of this.hopStates) h.windows.wake();
     for (const l of this.closeListeners.splice(0)) l(error);
   }
+}
+
+/** `p`, or the error `onTimeout` returns (after doing what it must) once `ms` have passed. */
+function deadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+  });
 }
