@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestnetDescription } from './testnet/index.ts';
+import { stopChild } from './stop-child.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { fromHex, toBase64 } from '../shared/bytes/util.ts';
 
@@ -73,13 +74,7 @@ export async function startRelayProcess(desc: TestnetDescription, extraLines: re
     dataDirectory: join(dir, 'data'),
     rssKiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN),
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -5,6 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestnetDescription } from './testnet/index.ts';
+import { stopChild } from './stop-child.ts';
 
 /**
  * A tor 0.4.9 client of the private network with extra torrc lines (UseBridges, ExitNodes, ...),
@@ -44,13 +45,7 @@ export async function startTorClient(desc: TestnetDescription, extra: readonly s
   const child: ChildProcess = spawn('tor', ['-f', join(dir, 'torrc')], { stdio: 'ignore' });
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    }
+    await stopChild(child);
     await rm(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + timeoutMs;
