@@ -105,7 +105,8 @@ const DIGEST_INFO_PREFIX = {
   sha256: fromHex('3031300d060960864801650304020105000420'),
 } as const;
 
-function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
+/** base^exp mod m by square-and-multiply (public-key operations only: not constant time). */
+export function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
   let result = 1n;
   let b = base % mod;
   let e = exp;
