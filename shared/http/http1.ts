@@ -1,3 +1,4 @@
+import { concatBytes } from '../bytes/util.ts';
 import { ProtocolError } from '../errors.ts';
 import type { TorStream } from '../stream/stream.ts';
 
@@ -14,12 +15,37 @@ export interface HttpResponse {
   readonly body: Uint8Array;
 }
 
-export async function httpGet(stream: TorStream, url: URL, extraHeaders: Record<string, string> = {}): Promise<HttpResponse> {
+/** One request as the onion tab makes it: the body, if any, is sent with a Content-Length. */
+export interface HttpRequest {
+  readonly method: string;
+  readonly url: URL;
+  /** Header names as given; Host, Connection, Accept-Encoding and Content-Length are set here. */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Send one request over a fresh stream (`Connection: close`) and read the whole response. */
+export async function httpRequest(stream: TorStream, request: HttpRequest): Promise<HttpResponse> {
+  const { method, url, body } = request;
   if (url.protocol !== 'http:') throw new ProtocolError('HTTP request', `${url.protocol} needs TLS over the stream; only http: here`);
-  const headers = { Host: url.host, Connection: 'close', 'Accept-Encoding': 'identity', ...extraHeaders };
-  const head = `GET ${url.pathname}${url.search} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
-  await stream.write(new TextEncoder().encode(head));
-  return readResponse(stream);
+  if (!TOKEN.test(method)) throw new ProtocolError('HTTP request', `"${method.slice(0, 20)}" is not a method name`);
+  const headers: Record<string, string> = { Host: url.host, Connection: 'close', 'Accept-Encoding': 'identity' };
+  for (const [k, v] of Object.entries(request.headers ?? {})) {
+    // A header may not smuggle a second request: names are tokens, values have no line breaks.
+    if (!TOKEN.test(k) || /[\r\n]/.test(v)) throw new ProtocolError('HTTP request', `bad header "${k.slice(0, 40)}"`);
+    if (!/^(host|connection|accept-encoding|content-length|transfer-encoding)$/i.test(k)) headers[k] = v;
+  }
+  if (body !== undefined || !/^(GET|HEAD)$/.test(method)) headers['Content-Length'] = String(body?.length ?? 0);
+  const head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  const headBytes = new TextEncoder().encode(head);
+  await stream.write(body?.length ? concatBytes(headBytes, body) : headBytes);
+  return readResponse(stream, method === 'HEAD');
+}
+
+export function httpGet(stream: TorStream, url: URL, extraHeaders: Record<string, string> = {}): Promise<HttpResponse> {
+  return httpRequest(stream, { method: 'GET', url, headers: extraHeaders });
 }
 
 /** The status line and headers of a raw response, and where its body starts. */
@@ -52,11 +78,13 @@ export function parseResponseHead(raw: Uint8Array, context: string): ResponseHea
   return { status: Number(m[1]), statusText: m[2] ?? '', headers, bodyStart: end + 4 };
 }
 
-export async function readResponse(stream: TorStream): Promise<HttpResponse> {
+/** Read a whole response until the stream ends; a response to HEAD has no body whatever it says. */
+export async function readResponse(stream: TorStream, headRequest = false): Promise<HttpResponse> {
   const raw = await stream.readAll();
   const { status, statusText, headers, bodyStart } = parseResponseHead(raw, 'HTTP response');
   let body = raw.subarray(bodyStart);
-  if ((headers.get('transfer-encoding') ?? '').toLowerCase().includes('chunked')) body = dechunk(body);
+  if (headRequest || status === 204 || status === 304) body = body.subarray(0, 0);
+  else if ((headers.get('transfer-encoding') ?? '').toLowerCase().includes('chunked')) body = dechunk(body);
   else if (headers.has('content-length')) {
     const n = Number(headers.get('content-length'));
     if (!Number.isSafeInteger(n) || n < 0) throw new ProtocolError('HTTP response', `bad Content-Length ${headers.get('content-length')}`);
