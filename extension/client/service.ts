@@ -6,7 +6,8 @@ import { ConfigError, parseBridgeLine, parseDirAuthority } from '../../shared/co
 import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
 import { ChannelError } from '../../shared/errors.ts';
 import { ChanCmd } from '../../shared/cells/channel/command.ts';
-import { httpGet, type HttpResponse } from '../../shared/http/http1.ts';
+import { httpRequest, type HttpRequest, type HttpResponse } from '../../shared/http/http1.ts';
+import { httpsRequest } from './https.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KeyValueStore } from '../../shared/storage.ts';
 
@@ -106,13 +107,26 @@ export class ExtensionClient {
     return this.client.bootstrap();
   }
 
-  /** GET an http: URL through Tor, on a circuit for `isolationKey` (the first-party site). */
-  async fetch(url: string, isolationKey: string): Promise<HttpResponse & { circuit: string[] }> {
-    const u = new URL(url);
-    const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-    const { stream, circuit } = await this.client.connect(u.hostname, port, { isolationKey });
-    const response = await httpGet(stream, u);
-    return { ...response, circuit: circuit.path.map((r) => `${r.nickname}~${r.fingerprint.slice(0, 8)}`) };
+  /** GET a URL through Tor, on a circuit for `isolationKey` (the first-party site). */
+  fetch(url: string, isolationKey: string): Promise<HttpResponse & { circuit: string[] }> {
+    return this.request({ method: 'GET', url: new URL(url) }, isolationKey);
+  }
+
+  /**
+   * One HTTP(S) request through Tor on a circuit for `isolationKey` (the first-party site); the
+   * circuit's hops are returned for the status line. https: runs TLS in the worker over the stream.
+   */
+  async request(request: HttpRequest, isolationKey: string): Promise<HttpResponse & { circuit: string[] }> {
+    const u = request.url;
+    let used: string[] = [];
+    const open = async (host: string, port: number) => {
+      const { stream, circuit } = await this.client.connect(host, port, { isolationKey });
+      used = circuit.path.map((r) => `${r.nickname}~${r.fingerprint.slice(0, 8)}`);
+      return stream;
+    };
+    const response = u.protocol === 'https:'
+      ? await httpsRequest(open, request)
+      : await httpRequest(await open(u.hostname, Number(u.port || 80)), request);
+    return { ...response, circuit: used };
   }
 }
-
