@@ -294,6 +294,43 @@ describe('Circuit: streams', () => {
   });
 });
 
+describe('Circuit: streams opened by the far end (onion-service rendezvous)', () => {
+  it('a BEGIN from the allowed hop reaches the acceptor, which connects it and exchanges data', async () => {
+    const { path, circ } = await threeHops();
+    const accepted: { stream: TorStream; begin: Begin }[] = [];
+    circ.incomingStreams = { hop: 2, accept: (stream, begin) => { accepted.push({ stream, begin }); circ.acceptStream(stream); } };
+    path.fromHop(2, 7, new Begin('', 80));
+    expect(accepted.length).toBe(1);
+    expect(accepted[0]!.begin.port).toBe(80);
+    expect(path.sent(RelayCmd.CONNECTED, 7).length).toBe(1);
+    const s = accepted[0]!.stream;
+    path.fromHop(2, 7, new Data(utf8('GET /')));
+    expect(new TextDecoder().decode((await s.read())!)).toBe('GET /');
+    await s.write(utf8('200'));
+    expect(new TextDecoder().decode((path.sent(RelayCmd.DATA, 7)[0]!.msg as Data).data)).toBe('200');
+  });
+
+  it('an acceptor that refuses closes the stream with END and its reason', async () => {
+    const { path, circ } = await threeHops();
+    circ.incomingStreams = { hop: 2, accept: (stream) => stream.close(EndReason.EXITPOLICY) };
+    path.fromHop(2, 9, new Begin('', 25));
+    expect((path.sent(RelayCmd.END, 9)[0]!.msg as End).reason).toBe(EndReason.EXITPOLICY);
+    expect(circ.openStreams).toBe(0);
+    expect(circ.isOpen).toBe(true);
+  });
+
+  it('a BEGIN towards a client circuit, or from another hop, destroys the circuit', async () => {
+    const plain = await threeHops();
+    plain.path.fromHop(2, 5, new Begin('example.com', 80));
+    expect(plain.circ.isOpen).toBe(false);
+    expect(plain.path.destroys).toEqual([DestroyReason.PROTOCOL]);
+    const rend = await threeHops();
+    rend.circ.incomingStreams = { hop: 2, accept: () => { throw new Error('must not be called'); } };
+    rend.path.fromHop(1, 5, new Begin('', 80));
+    expect(rend.circ.isOpen).toBe(false);
+  });
+});
+
 describe('Circuit: flow control', () => {
   it('a stream\'s write blocks at a package window of 500 cells until a stream SENDME arrives', async () => {
     const { path, circ } = await oneHop();

@@ -84,6 +84,12 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
   private readonly hopTimeoutMs: number;
   /** Listener for circuit-level messages this class does not consume (onion-service cells). */
   onControlMessage: ((hop: number, msg: RelayMsg) => void) | undefined;
+  /**
+   * An onion service's rendezvous circuit takes streams the client opens (BEGIN from the virtual
+   * hop): `hop` is the only hop allowed to open them, `accept` decides (acceptStream or close).
+   * Unset on every other circuit, where a BEGIN travelling towards us is a protocol violation.
+   */
+  incomingStreams: { readonly hop: number; readonly accept: (stream: TorStream, begin: Begin) => void } | undefined;
   /** Streams opened over the circuit's life; the manager uses it to age circuits. */
   streamsOpened = 0;
   readonly createdAt = Date.now();
@@ -347,7 +353,10 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
       return;
     }
     const stream = this.streams.get(streamId);
-    if (!stream) return; // late cells for a stream we closed
+    if (!stream) {
+      if (msg instanceof Begin) this.incomingBegin(hop, streamId, msg);
+      return; // otherwise: late cells for a stream we closed
+    }
     if (stream.hop !== hop) throw new ProtocolError(`circuit ${this.id}`, `cell for stream ${streamId} came from hop ${hop + 1}, not its hop ${stream.hop + 1}`);
     const opener = this.openers.get(streamId);
     if (opener) {
@@ -428,6 +437,22 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     this.streamsOpened++;
     this.firstUsedAt ??= Date.now();
     return { stream, answer };
+  }
+
+  private incomingBegin(hop: number, streamId: number, begin: Begin): void {
+    const incoming = this.incomingStreams;
+    if (!incoming || hop !== incoming.hop) throw new ProtocolError(`circuit ${this.id}`, `BEGIN from hop ${hop + 1}: this circuit takes no streams from the network`);
+    const stream = new TorStream(this, hop, streamId, begin.addrPort);
+    this.streams.set(streamId, stream);
+    this.streamsOpened++;
+    this.firstUsedAt ??= Date.now();
+    incoming.accept(stream, begin);
+  }
+
+  /** Tell the stream's opener it is connected (the far end of an incoming stream is reachable). */
+  acceptStream(stream: TorStream): void {
+    if (this.streams.get(stream.streamId) !== stream) throw new UsageError(`stream ${stream.streamId} is not open on circuit ${this.id}`);
+    this.sendRelay(stream.hop, stream.streamId, new Connected());
   }
 
   private checkOpenForStreams(): void {

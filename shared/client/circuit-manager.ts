@@ -3,7 +3,7 @@ import { CircuitError, TelescopeError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { GuardManager } from '../path/guards.ts';
 import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../path/netdir.ts';
-import { choosePath, NoPathError, type PathRules } from '../path/select.ts';
+import { chooseMiddle, choosePath, NoPathError, type PathRules } from '../path/select.ts';
 import type { ChannelPool } from './channel-pool.ts';
 
 /**
@@ -22,6 +22,18 @@ export interface ManagedCircuit {
   readonly path: readonly NetRelay[];
   /** Isolation key of the streams it carries; undefined while clean. */
   isolationKey: string | undefined;
+  /**
+   * 'exit' circuits carry streams to the Internet; 'onion' circuits end at a relay chosen for an
+   * onion-service role (HSDir, introduction or rendezvous point) and never carry exit streams.
+   */
+  readonly purpose: 'exit' | 'onion';
+}
+
+interface BuildSpec {
+  readonly hops: number;
+  readonly port?: number;
+  readonly onion?: boolean;
+  readonly last?: NetRelay;
 }
 
 export interface CircuitManagerOptions {
@@ -72,7 +84,7 @@ export class CircuitManager {
 
   private usable(c: ManagedCircuit, port: number | undefined, isolationKey: string): boolean {
     // A circuit that lost hops (TRUNCATED from the network) no longer reaches its exit.
-    if (!c.circuit.isOpen || c.path.length < 3 || c.circuit.length !== c.path.length) return false;
+    if (c.purpose !== 'exit' || !c.circuit.isOpen || c.path.length < 3 || c.circuit.length !== c.path.length) return false;
     if (c.isolationKey !== undefined && c.isolationKey !== isolationKey) return false;
     const first = c.circuit.firstUsedAt;
     if (first !== undefined && Date.now() - first > this.maxDirtinessMs) return false;
@@ -94,13 +106,26 @@ export class CircuitManager {
   }
 
   /** Build a fresh 3-hop circuit whose exit allows `port`, trying fresh paths on failure. */
-  async build(port?: number, hops = 3): Promise<ManagedCircuit> {
+  build(port?: number, hops = 3): Promise<ManagedCircuit> {
+    return this.buildWithRetries({ hops, ...(port === undefined ? {} : { port }) }, port === undefined ? '' : ` for port ${port}`);
+  }
+
+  /**
+   * An onion-service circuit: guard, middle, and `last` (an HSDir or introduction point; a
+   * relay chosen like a middle when not given, for a rendezvous point). It carries no exit
+   * streams and is closed by its user. Retries fresh guard/middle on failure, keeping `last`.
+   */
+  buildOnion(last?: NetRelay): Promise<ManagedCircuit> {
+    return this.buildWithRetries({ hops: 3, onion: true, ...(last ? { last } : {}) }, last ? ` to ${describeRelay(last)}` : '');
+  }
+
+  private async buildWithRetries(spec: BuildSpec, what: string): Promise<ManagedCircuit> {
     const attempts = this.opts.buildAttempts ?? 4;
     let last: unknown;
     for (let i = 0; i < attempts; i++) {
       if (this.closed) throw new CircuitError('client is shutting down');
       try {
-        return await this.buildOnce(port, hops);
+        return await this.buildOnce(spec);
       } catch (e) {
         if (!(e instanceof TelescopeError)) throw e;
         if (e instanceof NoPathError) throw e;
@@ -108,15 +133,18 @@ export class CircuitManager {
         this.log.info(`circuit build attempt ${i + 1}/${attempts} failed: ${e.message}`);
       }
     }
-    throw new CircuitError(`could not build a circuit${port === undefined ? '' : ` for port ${port}`} in ${attempts} attempts: ${last instanceof Error ? last.message : String(last)}`, undefined, { cause: last });
+    throw new CircuitError(`could not build a circuit${what} in ${attempts} attempts: ${last instanceof Error ? last.message : String(last)}`, undefined, { cause: last });
   }
 
-  private async buildOnce(port: number | undefined, hops: number): Promise<ManagedCircuit> {
+  private async buildOnce(spec: BuildSpec): Promise<ManagedCircuit> {
     const dir = this.netDir();
     const guard = await this.guards.pick(dir);
     const now = Date.now();
     for (const [fp, at] of this.recentlyFailed) if (now - at > FAILED_RELAY_PENALTY_MS) this.recentlyFailed.delete(fp);
-    const path = choosePath(dir, guard, { rules: this.opts.rules, hops, exclude: new Set(this.recentlyFailed.keys()), ...(port === undefined ? {} : { port }) });
+    const opts = { rules: this.opts.rules, hops: spec.hops, exclude: new Set(this.recentlyFailed.keys()) };
+    // An onion circuit's last hop is not an exit: without a given one it is picked like a middle.
+    const last = spec.onion ? spec.last ?? chooseMiddle(dir, { ...opts, avoid: [guard] }) : undefined;
+    const path = choosePath(dir, guard, { ...opts, ...(spec.port === undefined ? {} : { port: spec.port }), ...(last ? { exit: last } : {}) });
     this.building++;
     let circuit: Circuit | undefined;
     try {
@@ -145,7 +173,7 @@ export class CircuitManager {
       this.building--;
     }
     this.log.info(`built circuit ${circuit.id}: ${path.map(describeRelay).join(' → ')}`);
-    const managed: ManagedCircuit = { circuit, path, isolationKey: undefined };
+    const managed: ManagedCircuit = { circuit, path, isolationKey: undefined, purpose: spec.onion ? 'onion' : 'exit' };
     this.circuits.push(managed);
     circuit.onClose(() => {
       const i = this.circuits.indexOf(managed);
@@ -165,7 +193,8 @@ export class CircuitManager {
     if (this.closed) return;
     const now = Date.now();
     for (const c of [...this.circuits]) {
-      if (c.circuit.isOpen && c.circuit.length !== c.path.length) {
+      // (An onion circuit may be longer than its path: the rendezvous adds a virtual hop.)
+      if (c.purpose === 'exit' && c.circuit.isOpen && c.circuit.length !== c.path.length) {
         c.circuit.destroy();
         continue;
       }
@@ -175,7 +204,7 @@ export class CircuitManager {
         c.circuit.destroy();
       }
     }
-    const clean = this.circuits.filter((c) => c.circuit.isOpen && c.isolationKey === undefined).length;
+    const clean = this.circuits.filter((c) => c.purpose === 'exit' && c.circuit.isOpen && c.isolationKey === undefined).length;
     const want = this.preemptive;
     const ports = this.opts.predictedPorts ?? [80, 443];
     for (let i = clean + this.building; i < want; i++) {
