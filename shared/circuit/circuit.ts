@@ -8,7 +8,7 @@ import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { Begin, BeginDir, Connected, Drop, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncate, Truncated } from '../cells/relay/messages.ts';
 import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
-import { tor1KeysFrom } from '../crypto/circuit-keys.ts';
+import { TOR1_KEY_MATERIAL_LEN, tor1KeysFrom } from '../crypto/circuit-keys.ts';
 import { NtorClient } from '../crypto/ntor.ts';
 import { CreateFastClient } from '../crypto/create-fast.ts';
 import { ClientCircuitCrypto } from '../crypto/tor1.ts';
@@ -53,7 +53,12 @@ export interface CircuitOptions {
 interface HopState {
   readonly target: RelayTarget;
   readonly windows: CircuitWindows;
+  /** KH: the 20 bytes after the tor1 keys, which ESTABLISH_INTRO's MAC is keyed with. */
+  readonly nonce: Uint8Array;
 }
+
+/** tor1 keys (72 bytes) and then KH, the per-hop nonce (tor-spec "KDF-TOR", "ntor"). */
+const HOP_KEY_MATERIAL_LEN = TOR1_KEY_MATERIAL_LEN + 20;
 
 type Pending =
   | { kind: 'created'; resolve: (hdata: Uint8Array) => void; reject: (e: TelescopeError) => void }
@@ -113,7 +118,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const reply = circ.await<Uint8Array>('created', 'CREATED2');
     channel.send({ circId: circ.circId, command: ChanCmd.CREATE2, body: new Create2(HandshakeType.NTOR, hs.onionskin).encode() });
     try {
-      circ.addHop(first, hs.pending.finish(await reply));
+      circ.addHop(first, hs.pending.finish(await reply, HOP_KEY_MATERIAL_LEN));
     } catch (e) {
       circ.destroy(DestroyReason.PROTOCOL);
       throw e;
@@ -136,12 +141,19 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
       const body = await reply;
       const created = CreatedFast.decode(body);
       const identity = channel.peerIdentity;
-      circ.addHop({ nickname: 'create-fast', rsaIdentity: identity.rsaIdentity, ed25519Identity: identity.ed25519Identity, ntorOnionKey: new Uint8Array(32) }, hs.pending.finish(created.y, created.kh));
+      circ.addHop({ nickname: 'create-fast', rsaIdentity: identity.rsaIdentity, ed25519Identity: identity.ed25519Identity, ntorOnionKey: new Uint8Array(32) }, hs.pending.finish(created.y, created.kh, HOP_KEY_MATERIAL_LEN));
     } catch (e) {
       circ.destroy(DestroyReason.PROTOCOL);
       throw e;
     }
     return circ;
+  }
+
+  /** KH of hop `hop` (0-based): the key of ESTABLISH_INTRO's HANDSHAKE_AUTH at that hop. */
+  hopNonce(hop: number): Uint8Array {
+    const state = this.hopStates[hop];
+    if (!state) throw new UsageError(`circuit ${this.id} has no hop ${hop}`);
+    return state.nonce;
   }
 
   get hops(): readonly RelayTarget[] {
@@ -170,7 +182,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     this.sendRelay(this.length - 1, 0, new Extend2(linkSpecifiersFor(target), HandshakeType.NTOR, hs.onionskin), true);
     let keys: Uint8Array;
     try {
-      keys = hs.pending.finish(await reply);
+      keys = hs.pending.finish(await reply, HOP_KEY_MATERIAL_LEN);
     } catch (e) {
       if (this.isOpen) this.destroy(DestroyReason.PROTOCOL);
       throw e;
@@ -306,7 +318,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
 
   private addHop(target: RelayTarget, keyMaterial: Uint8Array): void {
     this.crypto.addHop(tor1KeysFrom(keyMaterial));
-    this.hopStates.push({ target, windows: new CircuitWindows(`circuit ${this.id} hop ${this.hopStates.length + 1}`) });
+    this.hopStates.push({ target, windows: new CircuitWindows(`circuit ${this.id} hop ${this.hopStates.length + 1}`), nonce: keyMaterial.slice(TOR1_KEY_MATERIAL_LEN, HOP_KEY_MATERIAL_LEN) });
   }
 
   private checkOpen(): void {
