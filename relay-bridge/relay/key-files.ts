@@ -76,11 +76,12 @@ export function encodeRsaPrivateKeyPem(key: KeyObject): Uint8Array {
   return new TextEncoder().encode(key.export({ type: 'pkcs1', format: 'pem' }) as string);
 }
 
-/** The keys folder of a DataDirectory, with atomic 0600 writes. */
+/** The keys folder of a DataDirectory (or another folder of key files), with atomic 0600 writes. */
 export class KeyDirectory {
   readonly path: string;
-  constructor(dataDirectory: string) {
-    this.path = join(dataDirectory, 'keys');
+  /** `subfolder` '' means the files sit in `directory` itself (a HiddenServiceDir). */
+  constructor(directory: string, subfolder = 'keys') {
+    this.path = subfolder ? join(directory, subfolder) : directory;
   }
 
   async ensure(): Promise<void> {

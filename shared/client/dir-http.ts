@@ -1,3 +1,4 @@
+import { concatBytes } from '../bytes/util.ts';
 import { ProtocolError, TelescopeError } from '../errors.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { parseResponseHead } from '../http/http1.ts';
@@ -56,4 +57,15 @@ export async function dirGet(stream: TorStream, path: string): Promise<Uint8Arra
   const res = await parseHttpResponse(raw, `directory response for ${path}`);
   if (res.status !== 200) throw new DirectoryHttpError(path, res.status, res.reason);
   return res.body;
+}
+
+/**
+ * POST `body` to `path` over an open directory stream (an onion service publishing its
+ * descriptor to an HSDir: /tor/hs/3/publish). Resolves on 200; any other answer is an error.
+ */
+export async function dirPost(stream: TorStream, path: string, body: Uint8Array): Promise<void> {
+  const head = new TextEncoder().encode(`POST ${path} HTTP/1.0\r\nContent-Length: ${body.length}\r\n\r\n`);
+  await stream.write(concatBytes(head, body));
+  const res = await parseHttpResponse(await stream.readAll(1024 * 1024), `directory response for POST ${path}`);
+  if (res.status !== 200) throw new DirectoryHttpError(`POST ${path}`, res.status, res.reason);
 }
