@@ -11,6 +11,7 @@ import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
 import { dirPortGet } from './dirport.ts';
 import { FileStore } from './file-store.ts';
 import { SocksServer } from './socks.ts';
+import { readClientAuthKeys } from '../onion/service-dir.ts';
 
 /**
  * `telescope client -f FILE`: the Tor client with a SOCKS5 port, configured with torrc syntax for
@@ -27,6 +28,8 @@ export const CLIENT_SCHEMA = [
   // tor turns the /16 rule off in test networks (everything is on 127.0.0.1 there).
   { name: 'EnforceDistinctSubnets', kind: 'bool', default: '1' },
   { name: 'TestingTorNetwork', kind: 'bool', default: '0' },
+  // Client authorization keys for onion services, one *.auth_private file each (tor's format).
+  { name: 'ClientOnionAuthDir', kind: 'path' },
 ] as const;
 
 export type ClientConfig = TorrcConfig<typeof CLIENT_SCHEMA>;
@@ -98,6 +101,16 @@ export async function runClientCli(args: string[]): Promise<number> {
     throw e;
   }
   const dataDir = resolve(config.DataDirectory ?? join(homedir(), '.telescope'));
+  let onionClientAuth: Map<string, Uint8Array> | undefined;
+  try {
+    if (config.ClientOnionAuthDir) onionClientAuth = await readClientAuthKeys(resolve(config.ClientOnionAuthDir));
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`${file}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
   const client = new TorClient({
     authorities,
     bridges,
@@ -106,6 +119,8 @@ export async function runClientCli(args: string[]): Promise<number> {
     dirPortGet,
     log,
     rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },
+    testingNetwork: config.TestingTorNetwork,
+    ...(onionClientAuth ? { onionClientAuth } : {}),
     circuitOptions: { aes: nodeAesCtr, log },
     onBootstrap: (s) => log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`),
   });

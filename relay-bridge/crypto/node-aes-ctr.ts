@@ -1,8 +1,10 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
 import type { AesCtrFactory, StreamCipher } from '../../shared/crypto/aes-ctr.ts';
+import { UsageError } from '../../shared/errors.ts';
 
 /**
- * The Node host's AES-128-CTR engine for tor1 (OpenSSL through node:crypto, ~2.5 µs per cell on
+ * The Node host's AES-CTR engine: AES-128 for tor1, AES-256 for an onion service's virtual hop
+ * (OpenSSL through node:crypto, ~2.5 µs per cell on
  * this machine, DESIGN.md). The protocol core cannot import node:crypto, so the host injects this.
  * OpenSSL's CTR keeps its own counter across `update` calls, matching tor1's continuing keystream.
  */
@@ -10,7 +12,8 @@ class NodeAesCtr implements StreamCipher {
   private readonly cipher: Cipher;
 
   constructor(key: Uint8Array) {
-    this.cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+    if (key.length !== 16 && key.length !== 32) throw new UsageError(`AES-CTR keys are 16 or 32 bytes, not ${key.length}`);
+    this.cipher = createCipheriv(key.length === 16 ? 'aes-128-ctr' : 'aes-256-ctr', key, Buffer.alloc(16));
   }
 
   apply(buf: Uint8Array, offset = 0, length = buf.length - offset): void {

@@ -8,7 +8,7 @@ import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { Begin, BeginDir, Connected, Drop, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncate, Truncated } from '../cells/relay/messages.ts';
 import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
-import { TOR1_KEY_MATERIAL_LEN, tor1KeysFrom } from '../crypto/circuit-keys.ts';
+import { TOR1_KEY_MATERIAL_LEN, tor1KeysFrom, type HsV3HopKeys } from '../crypto/circuit-keys.ts';
 import { NtorClient } from '../crypto/ntor.ts';
 import { CreateFastClient } from '../crypto/create-fast.ts';
 import { ClientCircuitCrypto } from '../crypto/tor1.ts';
@@ -188,6 +188,19 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
       throw e;
     }
     this.addHop(target, keys);
+  }
+
+  /**
+   * Join an onion service's end of the circuit as a virtual hop (rend-spec-v3 "Joining to a
+   * rendezvous point"): no EXTEND, the rendezvous point splices our circuit to the service's and
+   * hs-ntor gave the keys. `keys` are as the side that adds the hop sees them (a service passes
+   * them reversed). Cells for that hop pass through every relay layer first.
+   */
+  addVirtualHop(keys: HsV3HopKeys, name = 'onion-service'): void {
+    this.checkOpen();
+    this.crypto.addHop(keys);
+    const target: RelayTarget = { nickname: name, rsaIdentity: new Uint8Array(20), ntorOnionKey: new Uint8Array(32) };
+    this.hopStates.push({ target, windows: new CircuitWindows(`circuit ${this.id} hop ${this.hopStates.length + 1}`), nonce: new Uint8Array(0) });
   }
 
   /** Drop every hop after the first `hops` (TRUNCATE to hop `hops`, then TRUNCATED). */

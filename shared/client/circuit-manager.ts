@@ -138,7 +138,9 @@ export class CircuitManager {
 
   private async buildOnce(spec: BuildSpec): Promise<ManagedCircuit> {
     const dir = this.netDir();
-    const guard = await this.guards.pick(dir);
+    // A relay cannot be both ends of a circuit: a fixed last hop that is one of our guards is
+    // reached through another guard.
+    const guard = await this.guards.pick(dir, spec.last ? [spec.last.fingerprint] : []);
     const now = Date.now();
     for (const [fp, at] of this.recentlyFailed) if (now - at > FAILED_RELAY_PENALTY_MS) this.recentlyFailed.delete(fp);
     const opts = { rules: this.opts.rules, hops: spec.hops, exclude: new Set(this.recentlyFailed.keys()) };

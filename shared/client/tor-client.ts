@@ -16,6 +16,9 @@ import type { TorStream } from '../stream/stream.ts';
 import { ChannelPool } from './channel-pool.ts';
 import { CircuitManager, type ManagedCircuit } from './circuit-manager.ts';
 import { dirGet } from './dir-http.ts';
+import { isOnionHost } from '../onion/address.ts';
+import { OnionServiceClient, type OnionPhase } from '../onion/client.ts';
+import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
 
 /**
  * The Tor client: bootstraps a verified view of the network, keeps it fresh, and opens streams
@@ -43,12 +46,16 @@ export interface BridgeInfo {
   /** Learnt from the bridge's own descriptor when the bridge line does not give it. */
   readonly ntorOnionKey?: Uint8Array;
   readonly ed25519Identity?: Uint8Array;
+  /** How a person knows this bridge (a WebSocket bridge's URL), for error messages. */
+  readonly url?: string;
 }
 
 export interface BootstrapStatus {
   readonly percent: number;
   readonly tag: string;
   readonly summary: string;
+  /** Why bootstrapping is stuck (while it retries, or after it gave up), or a clock warning. */
+  readonly problem?: BootstrapProblem;
 }
 
 export interface TorClientOptions {
@@ -67,6 +74,13 @@ export interface TorClientOptions {
   readonly now?: () => Date;
   /** Clock skew tolerated when checking documents (tor allows a few minutes). */
   readonly skewMs?: number;
+  /** Client authorization keys (x25519 secret) by onion hostname (tor's ClientOnionAuthDir). */
+  readonly onionClientAuth?: ReadonlyMap<string, Uint8Array>;
+  /**
+   * A private test network (tor's TestingTorNetwork): onion-service time periods then follow the
+   * voting interval. Guessed from the voting interval when not given.
+   */
+  readonly testingNetwork?: boolean;
 }
 
 /** END reasons after which tor tries the stream again on another circuit. */
@@ -76,6 +90,8 @@ export class TorClient {
   readonly pool: ChannelPool;
   readonly guards: GuardManager;
   readonly circuits: CircuitManager;
+  /** Streams to .onion names go through the onion-service client (rendezvous circuits). */
+  readonly onion: OnionServiceClient;
   private readonly dir: DirectoryState;
   private readonly log: Logger;
   private status: BootstrapStatus = { percent: 0, tag: 'starting', summary: 'Starting' };
@@ -83,6 +99,11 @@ export class TorClient {
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
   private refreshing = false;
   private closed = false;
+  /** The last bootstrap failure, until bootstrapping gets further. */
+  private failure: BootstrapProblem | undefined;
+  /** A bridge's NETINFO clock far from ours: stands even when bootstrapping succeeds. */
+  private clockWarning: BootstrapProblem | undefined;
+  private peerClockSkewMs: number | undefined;
 
   /** Bridges with their ntor keys (from the bridge line, or fetched from the bridge). */
   private bridges: BridgeInfo[];
@@ -99,6 +120,14 @@ export class TorClient {
       rules: this.rules,
       preemptive: 0, // raised once bootstrapped
       ...(opts.circuitOptions ? { circuitOptions: opts.circuitOptions } : {}),
+    });
+    this.onion = new OnionServiceClient({
+      circuits: this.circuits,
+      netDir: () => this.requireNetDir(),
+      now: () => this.now(),
+      log: this.log,
+      clientAuthKey: (hostname) => opts.onionClientAuth?.get(hostname),
+      ...(opts.testingNetwork === undefined ? {} : { testingNetwork: opts.testingNetwork }),
     });
   }
 
@@ -134,15 +163,44 @@ export class TorClient {
 
   private progress(percent: number, tag: string, summary: string): void {
     if (percent < this.status.percent) return;
+    if (percent > this.status.percent) this.failure = undefined;
     this.status = { percent, tag, summary };
+    this.publish();
+  }
+
+  private publish(): void {
+    const problem = this.failure ?? this.clockWarning;
+    const { percent, tag, summary } = this.status;
+    this.status = { percent, tag, summary, ...(problem ? { problem } : {}) };
     this.opts.onBootstrap?.(this.status);
+  }
+
+  /** Report a failure as a problem a person can act on; bootstrapping may still be retrying. */
+  private reportFailure(error: unknown): void {
+    this.failure = classifyBootstrapFailure(error, {
+      bridges: this.bridges.map((b) => b.url ?? `${b.address}:${b.port}`),
+      ...(this.peerClockSkewMs !== undefined ? { peerClockSkewMs: this.peerClockSkewMs } : {}),
+    });
+    this.log.warn(`bootstrap problem (${this.failure.kind}): ${this.failure.message} [${this.failure.detail}]`);
+    this.publish();
   }
 
   /** Bootstrap: load cached documents, fetch what is missing, build a first circuit. */
   async bootstrap(): Promise<void> {
-    await this.bootstrapDirectory();
+    try {
+      await this.bootstrapDirectory();
+    } catch (e) {
+      if (!this.closed) this.reportFailure(e);
+      throw e;
+    }
     this.progress(80, 'ap_conn', 'Connecting to a relay to build circuits');
-    const first = await this.circuits.build(80);
+    let first: ManagedCircuit;
+    try {
+      first = await this.circuits.build(80);
+    } catch (e) {
+      if (!this.closed) this.reportFailure(e);
+      throw e;
+    }
     this.progress(95, 'circuit_create', `Establishing a Tor circuit (${first.path.map(describeRelay).join(' → ')})`);
     this.progress(100, 'done', 'Done');
     this.circuits.maintainPreemptive(2);
@@ -186,7 +244,9 @@ export class TorClient {
       if (failed.length > 0) {
         failures++;
         for (const f of failed) this.log.warn(`directory fetch failed: ${(f as PromiseRejectedResult).reason instanceof Error ? ((f as PromiseRejectedResult).reason as Error).message : String((f as PromiseRejectedResult).reason)}`);
-        if (failures >= 8) throw new TelescopeError(`bootstrap stalled in phase ${phase}: ${failed.length} directory request(s) keep failing`);
+        const cause = (failed[0] as PromiseRejectedResult).reason;
+        this.reportFailure(cause);
+        if (failures >= 8) throw new TelescopeError(`bootstrap stalled in phase ${phase}: ${failed.length} directory request(s) keep failing`, { cause });
         await new Promise((r) => setTimeout(r, Math.min(8_000, 500 * 2 ** failures)));
       }
     }
@@ -279,6 +339,7 @@ export class TorClient {
         target = { nickname: guard.nickname, rsaIdentity: guard.rsaIdentity, ntorOnionKey: guard.ntorOnionKey, ipv4: guard.ipv4, ...(guard.ed25519Identity ? { ed25519Identity: guard.ed25519Identity } : {}) };
       } else target = source;
       const channel = await this.pool.get(target);
+      this.checkClock(channel.link);
       this.progress(15, 'handshake_done', 'Handshake with a relay done');
       const c = await Circuit.create(channel, target, this.opts.circuitOptions);
       this.progress(20, 'onehop_create', 'Establishing an encrypted directory connection');
@@ -288,6 +349,16 @@ export class TorClient {
     // The caller sees the failure; here we only forget the broken circuit.
     p.catch(() => { if (this.dirCircuit === p) this.dirCircuit = undefined; });
     return p;
+  }
+
+  /** tor-spec NETINFO: the peer's clock, when it gives one, tells us whether ours is off. */
+  private checkClock(link: object): void {
+    if (!('peerTime' in link) || !(link.peerTime instanceof Date) || link.peerTime.getTime() === 0) return;
+    const now = this.now();
+    this.peerClockSkewMs = now.getTime() - link.peerTime.getTime();
+    const warning = clockSkewFromNetinfo(link.peerTime, now);
+    if (warning && !this.clockWarning) this.log.warn(warning.message);
+    this.clockWarning = warning;
   }
 
   /**
@@ -340,8 +411,9 @@ export class TorClient {
    * exit as typed (never resolved here). Retries on other circuits when the exit refuses for a
    * reason another exit may not have.
    */
-  async connect(host: string, port: number, opts: { isolationKey?: string; attempts?: number } = {}): Promise<{ stream: TorStream; circuit: ManagedCircuit }> {
+  async connect(host: string, port: number, opts: { isolationKey?: string; attempts?: number; onOnionPhase?: (p: OnionPhase) => void } = {}): Promise<{ stream: TorStream; circuit: ManagedCircuit }> {
     const key = opts.isolationKey ?? 'default';
+    if (isOnionHost(host)) return this.onion.connect(host, port, { isolationKey: key, ...(opts.onOnionPhase ? { onPhase: opts.onOnionPhase } : {}) });
     const tried = new Set<Circuit>();
     const attempts = opts.attempts ?? 4;
     let last: unknown;
@@ -371,6 +443,7 @@ export class TorClient {
 
   /** Drop all circuits: later streams get fresh ones (new identity). */
   newIdentity(): void {
+    this.onion.forget();
     this.circuits.dropAll();
   }
 

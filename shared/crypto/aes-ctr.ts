@@ -2,10 +2,11 @@ import { ctr } from '@noble/ciphers/aes.js';
 import { UsageError } from '../errors.ts';
 
 /**
- * AES-128-CTR keystreams for tor1 relay crypto. tor1 starts every hop's counter at an all-zero IV
- * and lets the 128-bit big-endian counter run on across cells, so a hop direction's keystream is a
- * pure function of its key and byte position. That lets keystream be made ahead, in batches, by
- * whichever engine is fastest, while `apply` stays synchronous for the per-cell path.
+ * AES-CTR keystreams for relay crypto (AES-128 for tor1 hops, AES-256 for the onion-service hop).
+ * tor1 starts every hop's counter at an all-zero IV and lets the 128-bit big-endian counter run on
+ * across cells, so a hop direction's keystream is a pure function of its key and byte position.
+ * That lets keystream be made ahead, in batches, by whichever engine is fastest, while `apply` stays
+ * synchronous for the per-cell path.
  */
 
 /** XORs a continuing keystream into bytes, in place. */
@@ -13,15 +14,19 @@ export interface StreamCipher {
   apply(buf: Uint8Array, offset?: number, length?: number): void;
 }
 
-/** Makes the zero-IV AES-128-CTR stream cipher for a key. Hosts may inject a faster engine. */
+/**
+ * Makes the zero-IV AES-CTR stream cipher for a key: AES-128 for a 16-byte key, AES-256 for a
+ * 32-byte one. Hosts may inject a faster engine.
+ */
 export type AesCtrFactory = (key: Uint8Array) => StreamCipher;
 
 const AES_BLOCK = 16;
 /** One refill covers 32 relay cells: per-call overhead dominates below that (DESIGN.md). */
 export const KEYSTREAM_BATCH = 32 * 512;
 
+/** 16 bytes for tor1 hops, 32 for the onion-service hop (AES-256, rend-spec-v3 "Key expansion"). */
 function checkKey(key: Uint8Array): void {
-  if (key.length !== 16) throw new UsageError(`AES-128-CTR needs a 16-byte key, got ${key.length}`);
+  if (key.length !== 16 && key.length !== 32) throw new UsageError(`AES-CTR needs a 16- or 32-byte key, got ${key.length}`);
 }
 
 /** The 16-byte big-endian counter block for keystream block number `block`. */

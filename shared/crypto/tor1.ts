@@ -1,7 +1,8 @@
+import { sha3_256, Keccak } from '@noble/hashes/sha3.js';
 import { RelayCryptoError, UsageError } from '../errors.ts';
 import { Sha1, Sha1State } from './sha1.ts';
 import { nobleAesCtr, type AesCtrFactory, type StreamCipher } from './aes-ctr.ts';
-import type { Tor1HopKeys } from './circuit-keys.ts';
+import type { HopKeys } from './circuit-keys.ts';
 
 /**
  * tor1 relay-cell crypto (tor-spec "Routing relay cells", "Relay cells"): each hop and direction
@@ -11,6 +12,11 @@ import type { Tor1HopKeys } from './circuit-keys.ts';
  * with the digest field zeroed. Everything works in place on the caller's buffer and allocates
  * nothing per cell: digests go into caller-supplied 20-byte buffers when asked for (SENDME v1 needs
  * the full running digest of certain cells).
+ *
+ * The virtual hop hs-ntor adds to an onion-service circuit (rend-spec-v3 "Key expansion") works the
+ * same way with SHA3-256 running digests and AES-256-CTR; its keys have `kind: 'hs-v3'`. The digest
+ * field is still 4 bytes, and the SENDME v1 digest of such a hop is the first 20 bytes of its
+ * SHA3-256 running digest (tor keeps a DIGEST_LEN sendme_digest for every hop, relay_crypto.c).
  */
 
 export const RELAY_BODY_LEN = 509;
@@ -23,16 +29,87 @@ function checkBody(body: Uint8Array): void {
   if (body.length !== RELAY_BODY_LEN) throw new UsageError(`relay cell body must be ${RELAY_BODY_LEN} bytes, got ${body.length}`);
 }
 
-/** One direction of one hop: cipher plus running digest, with a reusable snapshot for rollbacks. */
-class Direction {
-  readonly digest: Sha1;
+/**
+ * A running digest over a hop direction's cells, with one snapshot slot so a cell meant for another
+ * hop can be taken back out.
+ */
+interface RunningDigest {
+  update(body: Uint8Array): void;
+  /** The first 20 bytes of the digest so far into `out`, leaving the running state as it was. */
+  peek20(out: Uint8Array): void;
+  save(): void;
+  restore(): void;
+}
+
+/** tor1's running SHA-1. */
+class Sha1Running implements RunningDigest {
+  private readonly h: Sha1;
   private readonly saved = new Sha1State();
+
+  constructor(seed: Uint8Array) {
+    this.h = new Sha1().update(seed);
+  }
+
+  update(body: Uint8Array): void {
+    this.h.update(body);
+  }
+
+  peek20(out: Uint8Array): void {
+    this.h.digestInto(out);
+  }
+
+  save(): void {
+    this.h.saveTo(this.saved);
+  }
+
+  restore(): void {
+    this.h.restoreFrom(this.saved);
+  }
+}
+
+function newSha3(): Keccak {
+  const h = sha3_256.create();
+  // _cloneInto is what lets the running state be read and snapshotted without allocating.
+  if (!(h instanceof Keccak)) throw new UsageError('@noble/hashes sha3_256 is not a Keccak sponge');
+  return h;
+}
+
+/** The onion-service hop's running SHA3-256 (noble's sponge, copied into reusable spares). */
+class Sha3Running implements RunningDigest {
+  private readonly h = newSha3();
+  private readonly saved = newSha3();
+  private readonly scratch = newSha3();
+  private readonly full = new Uint8Array(32);
+
+  constructor(seed: Uint8Array) {
+    this.h.update(seed);
+  }
+
+  update(body: Uint8Array): void {
+    this.h.update(body);
+  }
+
+  peek20(out: Uint8Array): void {
+    // Finishing a sponge ends it, so finish a copy.
+    this.h._cloneInto(this.scratch).digestInto(this.full);
+    out.set(this.full.subarray(0, 20));
+  }
+
+  save(): void {
+    this.h._cloneInto(this.saved);
+  }
+
+  restore(): void {
+    this.saved._cloneInto(this.h);
+  }
+}
+
+/** One direction of one hop: cipher plus running digest. */
+class Direction {
   private readonly scratch = new Uint8Array(20);
   private readonly field = new Uint8Array(DIGEST_FIELD_LEN);
 
-  constructor(readonly cipher: StreamCipher, seed: Uint8Array) {
-    this.digest = new Sha1().update(seed);
-  }
+  constructor(readonly cipher: StreamCipher, readonly digest: RunningDigest) {}
 
   /** Zero `recognized` and the digest field, absorb the cell, write the digest field. */
   seal(body: Uint8Array, digestOut?: Uint8Array): void {
@@ -41,7 +118,7 @@ class Direction {
     body.fill(0, DIGEST_OFFSET, DIGEST_OFFSET + DIGEST_FIELD_LEN);
     this.digest.update(body);
     const d = digestOut ?? this.scratch;
-    this.digest.digestInto(d);
+    this.digest.peek20(d);
     body.set(d.subarray(0, DIGEST_FIELD_LEN), DIGEST_OFFSET);
   }
 
@@ -52,17 +129,17 @@ class Direction {
    */
   recognize(body: Uint8Array, digestOut?: Uint8Array): boolean {
     if (body[RECOGNIZED_OFFSET] !== 0 || body[RECOGNIZED_OFFSET + 1] !== 0) return false;
-    this.digest.saveTo(this.saved);
+    this.digest.save();
     this.field.set(body.subarray(DIGEST_OFFSET, DIGEST_OFFSET + DIGEST_FIELD_LEN));
     body.fill(0, DIGEST_OFFSET, DIGEST_OFFSET + DIGEST_FIELD_LEN);
     this.digest.update(body);
     const d = digestOut ?? this.scratch;
-    this.digest.digestInto(d);
+    this.digest.peek20(d);
     body.set(this.field, DIGEST_OFFSET);
     let diff = 0;
     for (let i = 0; i < DIGEST_FIELD_LEN; i++) diff |= d[i]! ^ this.field[i]!;
     if (diff === 0) return true;
-    this.digest.restoreFrom(this.saved);
+    this.digest.restore();
     return false;
   }
 }
@@ -72,10 +149,23 @@ interface Hop {
   readonly backward: Direction;
 }
 
-function makeHop(keys: Tor1HopKeys, aes: AesCtrFactory): Hop {
+const KEY_LENGTHS = { tor1: { seed: 20, key: 16 }, 'hs-v3': { seed: 32, key: 32 } } as const;
+
+function makeHop(keys: HopKeys, aes: AesCtrFactory): Hop {
+  const kind = keys.kind ?? 'tor1';
+  const want = KEY_LENGTHS[kind];
+  for (const [name, k, n] of [
+    ['forward digest seed', keys.forwardDigestSeed, want.seed],
+    ['backward digest seed', keys.backwardDigestSeed, want.seed],
+    ['forward key', keys.forwardKey, want.key],
+    ['backward key', keys.backwardKey, want.key],
+  ] as const) {
+    if (k.length !== n) throw new UsageError(`${kind} hop ${name} must be ${n} bytes, got ${k.length}`);
+  }
+  const digest = kind === 'hs-v3' ? (seed: Uint8Array) => new Sha3Running(seed) : (seed: Uint8Array) => new Sha1Running(seed);
   return {
-    forward: new Direction(aes(keys.forwardKey), keys.forwardDigestSeed),
-    backward: new Direction(aes(keys.backwardKey), keys.backwardDigestSeed),
+    forward: new Direction(aes(keys.forwardKey), digest(keys.forwardDigestSeed)),
+    backward: new Direction(aes(keys.backwardKey), digest(keys.backwardDigestSeed)),
   };
 }
 
@@ -93,8 +183,11 @@ export class ClientCircuitCrypto {
     return this.hops.length;
   }
 
-  /** Add the next hop once its handshake completes. */
-  addHop(keys: Tor1HopKeys): void {
+  /**
+   * Add the next hop once its handshake completes: a relay (tor1 keys) or, last on a rendezvous
+   * circuit, the onion-service end (hs-v3 keys; the service adds it with `reverseHopKeys`).
+   */
+  addHop(keys: HopKeys): void {
     this.hops.push(makeHop(keys, this.aes));
   }
 
@@ -135,7 +228,7 @@ export class ClientCircuitCrypto {
 export class RelayHopCrypto {
   private readonly hop: Hop;
 
-  constructor(keys: Tor1HopKeys, aes: AesCtrFactory = nobleAesCtr) {
+  constructor(keys: HopKeys, aes: AesCtrFactory = nobleAesCtr) {
     this.hop = makeHop(keys, aes);
   }
 

@@ -1,0 +1,193 @@
+import { ConsensusRejectedError } from '../directory/consensus.ts';
+import { CertificateError, ChannelError, HandshakeError, TimeoutError } from '../errors.ts';
+
+/**
+ * Why bootstrapping is stuck, in words a person can act on. Errors deep in the core say exactly
+ * what broke ("consensus: 0 of 3 authorities' signatures verify, 2 needed"); a person needs to know
+ * which of a handful of things to fix: the bridge (address, running, fingerprint), the computer's
+ * clock, or the authorities in the settings. Like tor's BOOTSTRAP PROBLEM events, a problem can
+ * be reported while bootstrapping still retries, and a clock-skew warning may stand even when
+ * bootstrapping succeeded.
+ */
+
+export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'clock-skew' | 'consensus-invalid' | 'failed';
+
+export interface BootstrapProblem {
+  readonly kind: BootstrapProblemKind;
+  /** What is wrong, in one line ("Bridge unreachable: ws://…"). */
+  readonly message: string;
+  /** What to do about it. */
+  readonly hint: string;
+  /** The underlying error, for the log and for whoever asks for details. */
+  readonly detail: string;
+  /** clock-skew: how far this computer's clock is ahead (positive) or behind (negative), when known. */
+  readonly clockSkewMs?: number;
+  /** bridge-unreachable: the bridge as the settings name it (its URL, or address:port). */
+  readonly bridge?: string;
+}
+
+export interface ProblemContext {
+  /** The configured bridges as a person knows them (WebSocket URL, or address:port). */
+  readonly bridges: readonly string[];
+  /** now − the bridge's NETINFO time, when a link handshake told us the bridge's clock. */
+  readonly peerClockSkewMs?: number;
+}
+
+/** tor warns about a relay's NETINFO time once the difference passes an hour. */
+export const NETINFO_SKEW_WARN_MS = 60 * 60_000;
+
+/** A consensus-based skew estimate is only a lower bound; below this the NETINFO value is noise. */
+const SKEW_TRUSTED_MS = 10 * 60_000;
+
+export function noBridgeProblem(): BootstrapProblem {
+  return {
+    kind: 'no-bridge',
+    message: 'No bridge configured',
+    hint: 'Open Settings and paste the bridge line your relay-bridge prints ("telescope ws://… FINGERPRINT ntor=…") and the network\'s DirAuthority lines.',
+    detail: 'no bridge configured',
+  };
+}
+
+/**
+ * A warning when a relay's NETINFO clock differs from ours by more than an hour, or undefined.
+ * A zero timestamp means the peer did not say (tor-spec lets a peer send 0).
+ */
+export function clockSkewFromNetinfo(peerTime: Date, now: Date): BootstrapProblem | undefined {
+  if (peerTime.getTime() === 0 || Number.isNaN(peerTime.getTime())) return undefined;
+  const skew = now.getTime() - peerTime.getTime();
+  if (Math.abs(skew) <= NETINFO_SKEW_WARN_MS) return undefined;
+  return clockSkew(skew, false, `the bridge's clock (NETINFO) reads ${peerTime.toISOString()}, ours ${now.toISOString()}`);
+}
+
+/**
+ * Classify a bootstrap failure. The error's cause chain is searched from the outside in, and the
+ * first error that says something specific wins: "bootstrap stalled" wraps the failure that
+ * stalled it.
+ */
+export function classifyBootstrapFailure(error: unknown, context: ProblemContext): BootstrapProblem {
+  const chain = causeChain(error);
+  for (const e of chain) {
+    const p = classifyOne(e, context);
+    if (p) return p;
+  }
+  const detail = messageOf(error);
+  return {
+    kind: 'failed',
+    message: `Could not connect to Tor: ${detail}`,
+    hint: 'Telescope keeps the details in its log (status page). If this persists, check the bridge and DirAuthority lines in Settings.',
+    detail,
+  };
+}
+
+function classifyOne(e: unknown, context: ProblemContext): BootstrapProblem | undefined {
+  const detail = messageOf(e);
+  if (e instanceof ConsensusRejectedError) {
+    if (e.reason === 'not-yet-valid' || e.reason === 'expired') {
+      const skew = consensusSkew(e);
+      const peer = context.peerClockSkewMs;
+      // The NETINFO value is a measurement; the consensus gives only "at least".
+      if (peer !== undefined && Math.abs(peer) >= SKEW_TRUSTED_MS) return clockSkew(peer, false, detail);
+      if (skew !== undefined) return clockSkew(skew, true, detail);
+      // "not newer than the consensus we have" is a stale directory source, not our clock.
+      return undefined;
+    }
+    return consensusInvalid(`${e.validSignatures} of ${e.authorities} configured authorities signed it, ${e.required} needed`, detail);
+  }
+  if (e instanceof CertificateError && e.certificate.startsWith('authority certificate')) {
+    // authcert.ts: "published in the future (T)" / "expired at T". Certificates live for months,
+    // so this means a clock that is far off; the error does not say by how much.
+    const time = /published in the future|expired at/.exec(e.message);
+    if (time) {
+      const peer = context.peerClockSkewMs;
+      if (peer !== undefined && Math.abs(peer) >= SKEW_TRUSTED_MS) return clockSkew(peer, false, detail);
+      return clockSkew(undefined, true, detail, time[0] === 'expired at' ? 'ahead' : 'behind');
+    }
+    return consensusInvalid('an authority key certificate does not verify', detail);
+  }
+  if (e instanceof ChannelError || e instanceof HandshakeError || (e instanceof TimeoutError && e.message.startsWith('link handshake'))) {
+    return bridgeUnreachable(e, context, detail);
+  }
+  // Link certificates (CERTS cell, identity mismatch) fail in the link handshake: the peer is not
+  // the bridge the line names, or not a Tor relay at all.
+  if (e instanceof CertificateError) return bridgeUnreachable(e, context, detail);
+  return undefined;
+}
+
+function bridgeUnreachable(e: Error, context: ProblemContext, detail: string): BootstrapProblem {
+  if (context.bridges.length === 0) return noBridgeProblem();
+  const bridge = context.bridges.find((b) => detail.includes(b)) ?? context.bridges[0]!;
+  const where = bridge;
+  // A WebSocket that never opened is a different fix from a peer that answered but failed the
+  // Tor link handshake (wrong fingerprint, not a relay-bridge at that address).
+  const answered = e instanceof HandshakeError || e instanceof CertificateError || e instanceof TimeoutError || /during the link handshake/.test(detail);
+  return {
+    kind: 'bridge-unreachable',
+    message: answered ? `Bridge unreachable: ${where} answered, but the Tor link handshake failed` : `Bridge unreachable: ${where}`,
+    hint: answered
+      ? 'Check that the fingerprint (and ed25519=) in the bridge line are this bridge\'s: copy the line the relay-bridge prints at start-up again.'
+      : 'Check that the relay-bridge is running and that the bridge line\'s ws:// or wss:// URL (host and port) is right; a firewall or proxy may block WebSockets.',
+    detail,
+    bridge,
+  };
+}
+
+function consensusInvalid(why: string, detail: string): BootstrapProblem {
+  return {
+    kind: 'consensus-invalid',
+    message: `Consensus not valid: ${why}`,
+    hint: 'Check the DirAuthority lines in Settings: their v3ident= must be the identities of the authorities of the network the bridge serves (copy them from the network\'s torrc).',
+    detail,
+  };
+}
+
+/** `skewMs` > 0: our clock is ahead. `atLeast`: the value is a lower bound. */
+function clockSkew(skewMs: number | undefined, atLeast: boolean, detail: string, direction?: 'ahead' | 'behind'): BootstrapProblem {
+  const dir = skewMs === undefined ? direction : skewMs > 0 ? 'ahead' : 'behind';
+  const amount = skewMs === undefined ? '' : ` ${atLeast ? 'at least ' : ''}${formatDuration(Math.abs(skewMs))}`;
+  return {
+    kind: 'clock-skew',
+    message: `Clock skew: this computer's clock seems to be${amount} ${dir ?? 'wrong'}`,
+    hint: 'Set this computer\'s date, time and time zone correctly (automatic time is best): Tor\'s directory documents are valid only for a few hours.',
+    detail,
+    ...(skewMs !== undefined ? { clockSkewMs: skewMs } : {}),
+  };
+}
+
+/**
+ * verifyConsensus says "not valid until T (now N)" / "expired at T (now N)" (consensus.ts); the
+ * distance between the two is how far off our clock is, at least.
+ */
+function consensusSkew(e: ConsensusRejectedError): number | undefined {
+  const m = /(not valid until|expired at) (\S+Z) \(now (\S+Z)\)/.exec(e.message);
+  if (!m) return undefined;
+  const t = Date.parse(m[2]!);
+  const now = Date.parse(m[3]!);
+  if (Number.isNaN(t) || Number.isNaN(now)) return undefined;
+  return now - t;
+}
+
+/** "2 h 5 min", "45 min", "3 days 4 h", "20 s". */
+export function formatDuration(ms: number): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  if (s < 60) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return min % 60 === 0 ? `${h} h` : `${h} h ${min % 60} min`;
+  const days = Math.floor(h / 24);
+  return h % 24 === 0 ? `${days} days` : `${days} days ${h % 24} h`;
+}
+
+function causeChain(error: unknown): unknown[] {
+  const out: unknown[] = [];
+  let e: unknown = error;
+  while (e !== undefined && e !== null && out.length < 10 && !out.includes(e)) {
+    out.push(e);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return out;
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

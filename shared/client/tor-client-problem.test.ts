@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { ChannelError } from '../errors.ts';
+import { MemoryStore } from '../storage.ts';
+import { TorClient, type BootstrapStatus } from './tor-client.ts';
+
+/**
+ * The client reports why bootstrapping is stuck as soon as the first attempt fails (it goes on
+ * retrying), so a popup can say "bridge unreachable" within a second rather than after the
+ * retries give up.
+ */
+describe('TorClient bootstrap problems', () => {
+  it('a bridge whose WebSocket never opens: bridge unreachable, named by its URL, while retrying', async () => {
+    const url = 'ws://127.0.0.1:1/';
+    const seen: BootstrapStatus[] = [];
+    const client = new TorClient({
+      authorities: [{ nickname: 'a', v3ident: 'AA'.repeat(20), fingerprint: 'BB'.repeat(20), address: '127.0.0.1', orPort: 1, dirPort: 1 }],
+      bridges: [{ address: '127.0.0.1', port: 1, fingerprint: 'CC'.repeat(20), ntorOnionKey: new Uint8Array(32), url }],
+      transports: async () => { throw new ChannelError(`WebSocket to ${url} failed (bridge unreachable?)`); },
+      store: new MemoryStore(),
+      onBootstrap: (s) => seen.push(s),
+    });
+    const done = client.bootstrap().then(() => 'bootstrapped', (e: unknown) => e);
+    await expect.poll(() => client.bootstrapStatus.problem?.kind, { timeout: 5_000 }).toBe('bridge-unreachable');
+    const s = client.bootstrapStatus;
+    expect(s.problem!.message).toBe(`Bridge unreachable: ${url}`);
+    expect(s.percent).toBe(25); // still asking for the consensus
+    expect(seen.at(-1)).toEqual(s);
+    client.close();
+    const outcome = await done;
+    expect(outcome).toBeInstanceOf(Error);
+  });
+});
