@@ -73,7 +73,13 @@ export function parseResponseHead(raw: Uint8Array, context: string): ResponseHea
   const headers = new Map<string, string>();
   for (const l of lines.slice(1)) {
     const c = l.indexOf(':');
-    if (c > 0) headers.set(l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim());
+    if (c <= 0) continue;
+    const name = l.slice(0, c).trim().toLowerCase();
+    const value = l.slice(c + 1).trim();
+    const before = headers.get(name);
+    // A repeated header is one list (RFC 9110 §5.3), except Set-Cookie, whose values may contain
+    // commas (Expires) and so are kept one per line.
+    headers.set(name, before === undefined ? value : `${before}${name === 'set-cookie' ? '\n' : ', '}${value}`);
   }
   return { status: Number(m[1]), statusText: m[2] ?? '', headers, bodyStart: end + 4 };
 }

@@ -1,0 +1,147 @@
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { HttpRequest, HttpResponse } from '../../shared/http/http1.ts';
+import type { ExtensionClient } from './service.ts';
+
+/**
+ * The worker's side of the onion tab without a browser: fake extension and service-worker globals,
+ * a fake Tor client that records what it was asked and answers what the test says. The real thing
+ * runs in e2e/extension-browsing.e2e.test.ts; this covers the answers a live site rarely gives.
+ */
+
+const ORIGIN = 'chrome-extension://abcdefghijklmnop';
+const session = new Map<string, unknown>();
+let web: typeof import('./web-proxy.ts');
+
+beforeAll(async () => {
+  const runtime = { id: 'abcdefghijklmnop' };
+  vi.stubGlobal('chrome', { runtime });
+  // With a `browser` global the polyfill hands it over unchanged (as in Firefox).
+  vi.stubGlobal('browser', {
+    runtime,
+    storage: {
+      session: {
+        get: async (k: string) => (session.has(k) ? { [k]: session.get(k) } : {}),
+        set: async (o: Record<string, unknown>) => { for (const [k, v] of Object.entries(o)) session.set(k, v); },
+        remove: async (k: string) => { session.delete(k); },
+      },
+    },
+  });
+  vi.stubGlobal('self', { location: new URL(`${ORIGIN}/`), clients: { get: async () => undefined } });
+  web = await import('./web-proxy.ts');
+});
+
+beforeEach(async () => {
+  await web.clearCookies();
+});
+
+type Answer = Partial<HttpResponse> & { headers?: Map<string, string> };
+
+function fakeClient(answer: (req: HttpRequest) => Answer) {
+  const asked: { req: HttpRequest; key: string }[] = [];
+  const client = {
+    request: async (req: HttpRequest, key: string) => {
+      asked.push({ req, key });
+      const a = answer(req);
+      return { status: 200, statusText: 'OK', headers: new Map(), body: new Uint8Array(0), circuit: [], ...a };
+    },
+  } as unknown as ExtensionClient;
+  return { client, asked };
+}
+
+interface FakeRequest { method?: string; mode?: RequestMode; destination?: RequestDestination; body?: string; contentType?: string; cookie?: string }
+
+async function fetchVia(client: ExtensionClient, path: string, r: FakeRequest = {}): Promise<Response> {
+  const headers = new Headers();
+  if (r.contentType) headers.set('content-type', r.contentType);
+  if (r.cookie) headers.set('cookie', r.cookie);
+  const request = {
+    url: `${ORIGIN}${path}`,
+    method: r.method ?? 'GET',
+    mode: r.mode ?? 'navigate',
+    destination: r.destination ?? 'iframe',
+    referrer: '',
+    headers,
+    arrayBuffer: async () => new TextEncoder().encode(r.body ?? '').buffer,
+  } as unknown as Request;
+  let responded: Promise<Response> | undefined;
+  const event = { request, clientId: '', respondWith: (p: Promise<Response>) => { responded = p; } } as unknown as FetchEvent;
+  expect(web.handleWebFetch(event, async () => client)).toBe(true);
+  return responded!;
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+describe('the onion tab in the worker', () => {
+  it('forwards a form post as the browser built it, with chosen headers only', async () => {
+    const { client, asked } = fakeClient((req) => (req.method === 'POST'
+      ? { status: 303, statusText: 'See Other', headers: new Map([['location', '/done'], ['set-cookie', 'sid=1; Path=/']]) }
+      : { headers: new Map([['content-type', 'text/plain']]), body: text('done') }));
+    const r = await fetchVia(client, '/web/http/site.test/80/login', { method: 'POST', body: 'a=1&b=%26', contentType: 'application/x-www-form-urlencoded', cookie: 'browser=jar' });
+    expect(asked[0]!.req.method).toBe('POST');
+    expect(asked[0]!.req.url.href).toBe('http://site.test/login');
+    expect(new TextDecoder().decode(asked[0]!.req.body)).toBe('a=1&b=%26');
+    expect(asked[0]!.req.headers).toEqual({ Accept: expect.stringContaining('text/html'), 'Content-Type': 'application/x-www-form-urlencoded' });
+    expect(asked[0]!.key).toBe('site.test');
+    expect(r.status).toBe(303);
+    expect(r.headers.get('location')).toBe('/web/http/site.test/80/done');
+    expect(r.headers.get('set-cookie')).toBeNull();
+    expect(r.headers.get('content-security-policy')).toContain("script-src 'none'");
+    // The cookie of the 303 comes back on the next request, from the worker's jar.
+    await fetchVia(client, '/web/http/site.test/80/done');
+    expect(asked[1]!.req.headers?.Cookie).toBe('sid=1');
+    expect(JSON.stringify([...session.values()])).toContain('sid');
+    await web.clearCookies();
+    await fetchVia(client, '/web/http/site.test/80/done');
+    expect(asked[2]!.req.headers?.Cookie).toBeUndefined();
+    expect(session.size).toBe(0);
+  });
+
+  it('rewrites pages and style sheets, passes other bodies through, and drops the site\'s headers', async () => {
+    const { client } = fakeClient((req) => (req.url.pathname === '/s.css'
+      ? { headers: new Map([['content-type', 'text/css']]), body: text('a { background: url(http://x.test/i.png) }') }
+      : req.url.pathname === '/bin'
+        ? { headers: new Map([['content-type', 'application/octet-stream'], ['content-security-policy', "script-src *"], ['refresh', '0; url=http://x.test/']]), body: new Uint8Array([1, 2, 3]) }
+        : { headers: new Map([['content-type', 'text/html; charset=iso-8859-1']]), body: new Uint8Array([...text('<img src="http://x.test/a.png"><p>caf'), 0xe9]) }));
+    const css = await fetchVia(client, '/web/http/site.test/80/s.css', { mode: 'no-cors', destination: 'style' });
+    expect(await css.text()).toBe('a { background: url(/web/http/x.test/80/i.png) }');
+    const page = await fetchVia(client, '/web/http/site.test/80/');
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toBe('<img src="/web/http/x.test/80/a.png"><p>café');
+    const bin = await fetchVia(client, '/web/http/site.test/80/bin', { mode: 'no-cors', destination: 'image' });
+    expect(new Uint8Array(await bin.arrayBuffer())).toEqual(new Uint8Array([1, 2, 3]));
+    expect(bin.headers.get('content-security-policy')).not.toContain('script-src *');
+    expect(bin.headers.get('refresh')).toBeNull();
+  });
+
+  it('answers what a site answers, even when it is odd', async () => {
+    const cases: [Answer, number][] = [
+      [{ status: 204, statusText: 'No Content', body: text('stray') }, 204],
+      [{ status: 304, statusText: 'Not Modified' }, 304],
+      [{ status: 101, statusText: 'Switching' }, 502],
+      [{ status: 999, statusText: 'Nine' }, 502],
+      [{ status: 302, headers: new Map([['location', 'ftp://x.test/f']]) }, 502],
+      [{ status: 302, headers: new Map([['location', 'http://[bad']]) }, 502],
+      [{ status: 200, statusText: 'OK\x01', headers: new Map([['content-type', 'text/html; charset=no-such-charset']]), body: text('<p>hi') }, 200],
+      [{ status: 200, headers: new Map([['content-type', 'image/png\x00']]), body: text('x') }, 200],
+    ];
+    for (const [answer, status] of cases) {
+      const { client } = fakeClient(() => answer);
+      const r = await fetchVia(client, '/web/http/site.test/80/x');
+      expect(r.status, JSON.stringify(answer.status)).toBe(status);
+    }
+  });
+
+  it('says so when Tor cannot reach the site, and refuses what is not a web address', async () => {
+    const client = { request: async () => { throw new Error('stream refused'); } } as unknown as ExtensionClient;
+    const r = await fetchVia(client, '/web/http/site.test/80/');
+    expect(r.status).toBe(502);
+    expect(await r.text()).toContain('stream refused');
+    expect((await fetchVia(client, '/web/ftp/site.test/21/')).status).toBe(400);
+  });
+
+  it('sends HTTPS through the client too', async () => {
+    const { client, asked } = fakeClient(() => ({ headers: new Map([['content-type', 'text/plain']]), body: text('ok') }));
+    expect((await fetchVia(client, '/web/https/site.test/443/')).status).toBe(200);
+    expect(asked[0]!.req.url.href).toBe('https://site.test/');
+  });
+});
