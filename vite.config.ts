@@ -28,7 +28,7 @@ export default defineConfig({
     modulePreload: false,
     sourcemap: true,
     rollupOptions: {
-      input: { background: `${root}extension/background.ts`, status: `${root}extension/pages/status.html`, onion: `${root}extension/pages/onion.html`, browse: `${root}extension/pages/browse.html`, popup: `${root}extension/pages/popup.html` },
+      input: { background: `${root}extension/background.ts`, status: `${root}extension/pages/status.html`, onion: `${root}extension/pages/onion.html`, browse: `${root}extension/pages/browse.html`, popup: `${root}extension/pages/popup.html`, settings: `${root}extension/pages/settings.html` },
       output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', format: 'es' },
     },
   },

@@ -100,4 +100,28 @@ describe('Tor client in the extension service worker', () => {
       site.close();
     }
   }, 180_000);
+
+  it('opens the tor onion service typed as a URL in the onion tab; the popup shows the rendezvous circuit', async () => {
+    const onion = desc.onionService.address;
+    const page = await browser.context.newPage();
+    try {
+      // The address bar: a declarativeNetRequest redirect, the onion page checks it, the onion tab opens it.
+      await page.goto(`http://${onion}/hello`).catch(() => undefined);
+      await page.waitForURL(/\/extension\/pages\/browse\.html\?url=/, { timeout: 15_000 });
+      const frame = page.frameLocator('#view');
+      await expect.poll(() => frame.locator('body').textContent(), { timeout: 90_000 }).toContain('Hello from the Telescope test network');
+      await page.screenshot({ path: fileURLToPath(new URL('../test-results/onion-tab-onion-service.png', import.meta.url)) });
+
+      const popup = await browser.context.newPage();
+      await popup.goto(`chrome-extension://${browser.extensionId}/extension/pages/popup.html?site=${onion}`);
+      await expect.poll(() => popup.locator('#circuit li').count(), { timeout: 10_000 }).toBe(4);
+      const hops = await popup.locator('#circuit li').allTextContents();
+      expect(hops[0]).toContain(relay.fingerprint);
+      expect(hops[2]).toContain('rendezvous-point');
+      expect(hops[3]).toContain('the onion service');
+      await popup.close();
+    } finally {
+      await page.close();
+    }
+  }, 180_000);
 });

@@ -1,18 +1,21 @@
 /**
  * The extension's background service worker: it hosts the Tor client (extension/client/service.ts)
  * and, for tests and debugging from the worker's DevTools console, exposes `self.telescope`.
- * The onion tab, popup and settings pages come with the rest of the extension issue; until then
- * the client is started with explicit settings (bridge lines and authorities), which it keeps.
+ * The client runs with the settings page's bridge and DirAuthority lines ('settings-set'), kept in
+ * extension storage for the worker's next start; pages follow bootstrapping through 'status',
+ * whose `problem` says what to fix when it is stuck.
  */
 import { runSelfcheck } from '../shared/selfcheck.ts';
 import { toHex } from '../shared/bytes/util.ts';
 import type { BootstrapStatus } from '../shared/client/tor-client.ts';
 import type { Logger } from '../shared/log.ts';
-import { ExtensionClient, type ExtensionSettings } from './client/service.ts';
+import { ExtensionClient, parseSettings, type ExtensionSettings } from './client/service.ts';
+import { classifyBootstrapFailure, noBridgeProblem } from '../shared/client/bootstrap-problem.ts';
+import { ConfigError } from '../shared/config/torrc.ts';
 import { IdbStore } from './client/idb-store.ts';
 import browser from 'webextension-polyfill';
 import { installNetworkRules, listenToOmnibox } from './onion-routing.ts';
-import { handleWebFetch } from './client/web-proxy.ts';
+import { clearCookies, handleWebFetch } from './client/web-proxy.ts';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
 
@@ -37,12 +40,21 @@ async function start(settings: ExtensionSettings): Promise<BootstrapStatus> {
 }
 
 function run(settings: ExtensionSettings): Promise<BootstrapStatus> {
+  let c: ExtensionClient;
+  try {
+    c = new ExtensionClient(settings, new IdbStore(), log, (s) => {
+      // A client being replaced may still report its last failure: only the current one speaks.
+      if (client !== c) return;
+      status = s;
+      log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`);
+    });
+  } catch (e) {
+    status = { percent: 0, tag: 'starting', summary: 'Not started', problem: classifyBootstrapFailure(e, { bridges: [] }) };
+    throw e;
+  }
   client?.close();
-  const c = new ExtensionClient(settings, new IdbStore(), log, (s) => {
-    status = s;
-    log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`);
-  });
   client = c;
+  status = { percent: 0, tag: 'starting', summary: 'Starting' };
   starting = c.bootstrap().then(() => status);
   return starting;
 }
@@ -52,11 +64,46 @@ function run(settings: ExtensionSettings): Promise<BootstrapStatus> {
  * settings, and the client finds its consensus, microdescriptors and guards in IndexedDB instead
  * of bootstrapping from scratch.
  */
-async function resume(): Promise<void> {
-  const saved = (await browser.storage.local.get(SETTINGS_KEY))[SETTINGS_KEY] as ExtensionSettings | undefined;
-  if (!saved || client) return;
-  log.notice('worker restarted: resuming the Tor client with the saved settings');
-  await run(saved);
+let resuming: Promise<void> | undefined;
+function resume(): Promise<void> {
+  // The worker's first event (a page's fetch, a message) and its top-level code both resume:
+  // one client, not two racing for the same IndexedDB.
+  resuming ??= (async () => {
+    const saved = await savedSettings();
+    if (client) return;
+    if (!saved) {
+      status = { ...status, problem: noBridgeProblem() };
+      return;
+    }
+    log.notice('worker restarted: resuming the Tor client with the saved settings');
+    await run(saved);
+  })();
+  return resuming;
+}
+
+async function savedSettings(): Promise<ExtensionSettings | undefined> {
+  return (await browser.storage.local.get(SETTINGS_KEY))[SETTINGS_KEY] as ExtensionSettings | undefined;
+}
+
+/**
+ * The settings page's Save: settings that parse are kept and the client restarts with them at
+ * once (bootstrapping goes on in the background; pages follow it through 'status').
+ */
+async function applySettings(value: unknown): Promise<{ ok: true } | { ok: false; error: string }> {
+  const v = value as Partial<ExtensionSettings> | undefined;
+  const isLines = (x: unknown): x is string[] => Array.isArray(x) && x.every((l) => typeof l === 'string');
+  if (!isLines(v?.bridges) || !isLines(v?.authorities)) return { ok: false, error: 'settings must be lists of bridge and DirAuthority lines' };
+  const settings: ExtensionSettings = { bridges: v.bridges, authorities: v.authorities };
+  try {
+    parseSettings(settings);
+  } catch (e) {
+    if (e instanceof ConfigError) return { ok: false, error: e.message };
+    throw e;
+  }
+  await browser.storage.local.set({ [SETTINGS_KEY]: settings });
+  log.notice('settings changed: restarting the Tor client');
+  run(settings).catch((e: unknown) => log.warn(`bootstrap with the new settings failed: ${e instanceof Error ? e.message : String(e)}`));
+  return { ok: true };
 }
 
 async function ready(): Promise<ExtensionClient> {
@@ -92,16 +139,17 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
   if (sender.id !== browser.runtime.id) return undefined;
   const m = message as { type?: string; url?: string };
   if (m.type === 'status') return Promise.resolve(status);
+  if (m.type === 'settings-get') return savedSettings().then((settings) => (settings ? { settings } : {}));
+  if (m.type === 'settings-set') return applySettings((m as { settings?: unknown }).settings);
   if (m.type === 'popup') return popupState(typeof (m as { site?: unknown }).site === 'string' ? (m as { site: string }).site : undefined);
   if (m.type === 'new-circuit' && typeof (m as { site?: unknown }).site === 'string') {
     client?.client.circuits.dropIsolation((m as { site: string }).site);
     return Promise.resolve({ ok: true });
   }
   if (m.type === 'new-identity') {
-    // Every circuit goes; the next page of every site gets a fresh one. (Cookies join this once
-    // the onion tab keeps them.)
+    // Every circuit and every cookie goes; the next page of every site starts as a stranger.
     client?.client.newIdentity();
-    return Promise.resolve({ ok: true });
+    return clearCookies().then(() => ({ ok: true }));
   }
   if (m.type === 'fetch' && typeof m.url === 'string') {
     return fetchThroughTor(m.url).catch((e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }));

@@ -6,6 +6,7 @@
 //   npm packages   -> `npm ci` when node_modules is missing or older than package-lock.json
 //   Debian chromium -> `apt-get install chromium` when /usr/bin/chromium is missing (browser tests)
 //   Debian tor, curl -> the private tor network and the SOCKS application of the interop tests
+//   Debian firefox-esr -> the extension loads in Firefox (web-ext run, headless)
 //
 // Set TELESCOPE_SKIP_APT=1 to never call apt-get (then a missing package is reported, not installed).
 import { execFileSync } from 'node:child_process';
@@ -32,6 +33,7 @@ const DEBIAN = [
   { pkg: 'chromium', bin: '/usr/bin/chromium' },
   { pkg: 'tor', bin: '/usr/bin/tor-gencert' },
   { pkg: 'curl', bin: '/usr/bin/curl' },
+  { pkg: 'firefox-esr', bin: '/usr/bin/firefox-esr' },
 ];
 
 function debianPackages() {

@@ -100,7 +100,14 @@ export class ExtensionClient {
   /** The circuit a site's streams use, hop by hop, for the popup. */
   circuitFor(site: string): { nickname: string; fingerprint: string; flags: string[]; bandwidth: number }[] | undefined {
     const [c] = this.client.circuits.forIsolation(site);
-    return c?.path.map((r) => ({ nickname: r.nickname, fingerprint: r.fingerprint, flags: [...r.flags], bandwidth: r.bandwidth }));
+    if (!c) return undefined;
+    const hops = c.path.map((r) => ({ nickname: r.nickname, fingerprint: r.fingerprint, flags: [...r.flags], bandwidth: r.bandwidth }));
+    // A rendezvous circuit: the last relay is the rendezvous point, the service a virtual hop after it.
+    if (c.purpose === 'onion' && c.circuit.length > c.path.length) {
+      hops[hops.length - 1]!.flags.push('rendezvous-point');
+      hops.push({ nickname: 'the onion service', fingerprint: site, flags: ['end-to-end (hs-ntor)'], bandwidth: 0 });
+    }
+    return hops;
   }
 
   bootstrap(): Promise<void> {

@@ -1,6 +1,7 @@
 import browser from 'webextension-polyfill';
 import { proxyPath, rewriteCss, rewriteHtml, webUrlOf } from '../../shared/http/proxy-url.ts';
 import { TelescopeError } from '../../shared/errors.ts';
+import { OnionServiceError, type OnionFailure } from '../../shared/onion/client.ts';
 import type { KeyValueStore } from '../../shared/storage.ts';
 import { CookieJar, type RequestContext } from './cookie-jar.ts';
 import type { ExtensionClient } from './service.ts';
@@ -35,6 +36,17 @@ const ACCEPT: Partial<Record<RequestDestination, string>> = {
   frame: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
   image: 'image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5',
   style: 'text/css,*/*;q=0.1',
+};
+
+/** What a person reads first when an onion service cannot be reached (the message says more). */
+const ONION_FAILURE_TITLES: Record<OnionFailure, string> = {
+  'descriptor-not-found': 'Onion service not found (descriptor not found)',
+  'descriptor-invalid': 'The onion service\'s descriptor is not valid',
+  'needs-client-auth': 'This onion service needs client authorization',
+  'bad-client-auth': 'This onion service does not accept your client key',
+  'service-offline': 'The onion service is offline',
+  'introduction-failed': 'The onion service did not answer (service offline?)',
+  'rendezvous-failed': 'Could not meet the onion service at a rendezvous point',
 };
 
 function page(status: number, title: string, message: string): Response {
@@ -166,6 +178,7 @@ async function serve(request: Request, url: URL, fromWebPage: URL | undefined, g
     response = await (await getClient()).request({ method, url: target, headers, ...(body ? { body } : {}) }, site);
   } catch (e) {
     if (!(e instanceof TelescopeError) && !(e instanceof Error)) throw e;
+    if (e instanceof OnionServiceError) return page(502, ONION_FAILURE_TITLES[e.kind], e.message);
     return page(502, 'Could not reach the site through Tor', `${target.href}: ${e.message}`);
   }
   // A response that redirects may set cookies too (a login answered with 303 does).

@@ -1,5 +1,6 @@
 import browser from 'webextension-polyfill';
 import { proxyPath, webUrlOf } from '../../shared/http/proxy-url.ts';
+import { isOnionHost, OnionAddressError, parseOnionAddress } from '../../shared/onion/address.ts';
 
 /**
  * The onion tab: an address field and a frame whose pages the service worker fetches through Tor
@@ -20,9 +21,16 @@ function open(raw: string): void {
     $('status').textContent = `“${text}” is not an address.`;
     return;
   }
-  if (url.hostname.endsWith('.onion')) {
-    location.href = `${browser.runtime.getURL('extension/pages/onion.html')}#${encodeURIComponent(url.href)}`;
-    return;
+  if (isOnionHost(url.hostname)) {
+    try {
+      parseOnionAddress(url.hostname);
+    } catch (e) {
+      if (!(e instanceof OnionAddressError)) throw e;
+      // A malformed address gets the page that says what is wrong with it.
+      location.href = `${browser.runtime.getURL('extension/pages/onion.html')}#${encodeURIComponent(url.href)}`;
+      return;
+    }
+    $('status').textContent = `Connecting to the onion service ${url.hostname} (descriptor, introduction, rendezvous)…`;
   }
   view.src = proxyPath(url);
 }

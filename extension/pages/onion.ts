@@ -1,9 +1,10 @@
+import browser from 'webextension-polyfill';
 import { OnionAddressError, parseOnionAddress } from '../../shared/onion/address.ts';
 
 /**
  * Where `.onion` addresses typed in the address bar (or after the `onion` omnibox keyword) land.
- * The address is checked here, with a message a person can act on for a malformed one; reaching
- * the service itself comes with onion-service support (the next milestone part).
+ * The address is checked here, with a message a person can act on for a malformed one; a valid one
+ * goes on to the onion tab, which reaches the service through Tor.
  */
 const $ = (id: string) => document.getElementById(id)!;
 
@@ -30,7 +31,9 @@ if (!url) {
 } else {
   try {
     const onion = parseOnionAddress(url.hostname);
-    show('Onion services are not supported yet', `${onion.hostname} is a well-formed v3 onion address. Telescope cannot reach onion services yet: support comes with the next release.`, 'unsupported');
+    show('Opening the onion service', `${onion.hostname} is a well-formed v3 onion address; opening it in the onion tab.`, 'valid');
+    // The onion tab reaches it through Tor (descriptor, introduction, rendezvous).
+    location.replace(`${browser.runtime.getURL('extension/pages/browse.html')}?url=${encodeURIComponent(url.href)}`);
   } catch (e) {
     if (!(e instanceof OnionAddressError)) throw e;
     const why: Record<string, string> = {
@@ -39,6 +42,7 @@ if (!url) {
       'bad-length': 'A v3 onion address has exactly 56 characters before “.onion”.',
       'bad-version': 'This onion address names a version that does not exist; only version 3 does.',
       'bad-checksum': 'The address’s checksum does not match: a character was probably mistyped.',
+      'bad-key': 'The address has a valid checksum but its key is not a valid Ed25519 key: no onion service can have it.',
     };
     show('Malformed onion address', `${why[e.problem] ?? ''} (${e.message})`, e.problem);
   }

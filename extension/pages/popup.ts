@@ -1,13 +1,16 @@
 import browser from 'webextension-polyfill';
+import type { BootstrapStatus } from '../../shared/client/tor-client.ts';
+import { phaseText, showProblem } from './bootstrap-view.ts';
 
 /**
  * The popup: bootstrap progress, the bridge in use, the circuit the current onion-tab site uses
  * (each hop's nickname, fingerprint, flags, bandwidth), and the controls a person needs: a new
- * circuit for this site, a new identity (every circuit dropped), an onion tab.
+ * circuit for this site, a new identity (every circuit dropped), an onion tab, the settings.
+ * When bootstrapping is stuck it says what is wrong and what to do about it.
  */
 interface Hop { nickname: string; fingerprint: string; flags: string[]; bandwidth: number }
 interface PopupState {
-  status: { percent: number; tag: string; summary: string };
+  status: BootstrapStatus;
   bridge: string | undefined;
   site: string | undefined;
   circuit: Hop[] | undefined;
@@ -28,7 +31,8 @@ async function render(): Promise<void> {
   const site = await currentSite();
   const s = (await browser.runtime.sendMessage({ type: 'popup', site })) as PopupState;
   ($('progress') as HTMLElement).style.width = `${s.status.percent}%`;
-  $('phase').textContent = `Bootstrapped ${s.status.percent}% (${s.status.tag}): ${s.status.summary}`;
+  $('phase').textContent = phaseText(s.status);
+  showProblem($('problem'), $('problem-message'), $('problem-hint'), s.status);
   $('bridge').textContent = s.bridge ?? 'none configured';
   $('site').textContent = s.site ?? 'this site';
   const list = $('circuit');
@@ -50,6 +54,9 @@ $('new-circuit').addEventListener('click', async () => {
 $('new-identity').addEventListener('click', async () => {
   await browser.runtime.sendMessage({ type: 'new-identity' });
   await render();
+});
+$('settings').addEventListener('click', () => {
+  void browser.runtime.openOptionsPage();
 });
 $('open-tab').addEventListener('click', () => {
   void browser.tabs.create({ url: browser.runtime.getURL('extension/pages/browse.html') });

@@ -1,19 +1,21 @@
 import browser from 'webextension-polyfill';
+import type { BootstrapStatus } from '../../shared/client/tor-client.ts';
+import { phaseText, showProblem } from './bootstrap-view.ts';
 
 /**
  * The status page: bootstrap progress of the Tor client in the service worker, and one page
  * fetched through Tor (the `fetch` query parameter), shown as text: nothing fetched is ever run
  * or rendered as HTML here.
  */
-interface Status { percent: number; tag: string; summary: string }
 interface Fetched { status: number; text: string; circuit: string[] }
 
 const $ = (id: string) => document.getElementById(id)!;
 
-async function refresh(): Promise<Status> {
-  const s = (await browser.runtime.sendMessage({ type: 'status' })) as Status;
+async function refresh(): Promise<BootstrapStatus> {
+  const s = (await browser.runtime.sendMessage({ type: 'status' })) as BootstrapStatus;
   ($('progress') as HTMLElement).style.width = `${s.percent}%`;
-  $('phase').textContent = `Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`;
+  $('phase').textContent = phaseText(s);
+  showProblem($('problem'), $('problem-message'), $('problem-hint'), s);
   return s;
 }
 

@@ -1,3 +1,4 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import vectors from './fixtures/onion_address_vectors.json';
@@ -48,7 +49,8 @@ describe('v3 onion addresses', () => {
   });
 
   it('round-trips any key, and random text never throws anything but a typed error', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (key) => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (seed) => {
+      const key = ed25519.getPublicKey(seed);
       expect(toHex(parseOnionAddress(encodeOnionAddress(key)).publicKey)).toBe(toHex(key));
     }));
     fc.assert(fc.property(fc.string(), (s) => {
@@ -58,6 +60,12 @@ describe('v3 onion addresses', () => {
         expect(e).toBeInstanceOf(TelescopeError);
       }
     }));
+  });
+
+  it('refuses a key that is not a point of the prime-order group, as tor does', () => {
+    // The identity point plus a point of order 8: a valid encoding, but torsion.
+    const torsion = ed25519.Point.BASE.add(ed25519.Point.fromHex('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05')).toBytes();
+    expect(() => parseOnionAddress(encodeOnionAddress(torsion))).toThrow(expect.objectContaining({ problem: 'bad-key' }));
   });
 
   it('base32 round-trips', () => {

@@ -1,3 +1,4 @@
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { fromBase32, toBase32 } from '../bytes/base32.ts';
 import { concatBytes, equalBytes, utf8 } from '../bytes/util.ts';
@@ -10,7 +11,7 @@ import { TelescopeError } from '../errors.ts';
  * Parsing says precisely what is wrong with a bad address, because a person typed it.
  */
 
-export type OnionAddressProblem = 'not-onion' | 'bad-base32' | 'bad-length' | 'bad-version' | 'bad-checksum';
+export type OnionAddressProblem = 'not-onion' | 'bad-base32' | 'bad-length' | 'bad-version' | 'bad-checksum' | 'bad-key';
 
 export class OnionAddressError extends TelescopeError {
   constructor(readonly problem: OnionAddressProblem, readonly input: string, detail: string) {
@@ -57,7 +58,18 @@ export function parseOnionAddress(host: string): OnionAddress {
   if (!equalBytes(raw.subarray(32, 34), checksum(publicKey, version))) {
     throw new OnionAddressError('bad-checksum', host, 'its checksum does not match (a mistyped character?)');
   }
+  // tor (hs_address_is_valid) also refuses a key that is not a point of the prime-order group:
+  // such a key cannot be blinded, so no descriptor could ever be found for it.
+  if (!isPrimeOrderPoint(publicKey)) throw new OnionAddressError('bad-key', host, 'its key is not a valid Ed25519 public key');
   return { publicKey: publicKey.slice(), hostname: `${label}.onion` };
+}
+
+function isPrimeOrderPoint(key: Uint8Array): boolean {
+  try {
+    return ed25519.Point.fromBytes(key).isTorsionFree();
+  } catch {
+    return false; // not a point at all (noble throws on a non-canonical or off-curve encoding)
+  }
 }
 
 /** Whether a host name is meant as an onion address (ends in .onion), valid or not. */

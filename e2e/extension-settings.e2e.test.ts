@@ -1,0 +1,124 @@
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
+import type { TestnetDescription } from './testnet/index.ts';
+import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { sharedTestnet } from './shared-testnet.ts';
+
+/**
+ * The settings page and the errors a person can act on: bridge and DirAuthority lines typed into
+ * the extension's options page, a line that does not parse named by its line number, and, when
+ * bootstrapping is stuck, the popup saying why ("bridge unreachable" for a bridge URL nobody
+ * listens on, "consensus not valid" for authorities that did not sign the network's consensus)
+ * until settings that work bring it to 100%.
+ */
+const extensionDir = fileURLToPath(new URL('../dist/extension', import.meta.url));
+
+let desc: TestnetDescription;
+let relay: RelayProcess;
+let browser: ExtensionBrowser;
+let settingsPage: Page;
+let popup: Page;
+
+/** A loopback port with nothing listening on it (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+async function save(bridges: string, authorities: string): Promise<{ state: string | null; text: string | null }> {
+  await settingsPage.fill('#bridges', bridges);
+  await settingsPage.fill('#authorities', authorities);
+  await settingsPage.click('#save');
+  await expect.poll(() => settingsPage.getAttribute('#result', 'data-state'), { timeout: 10_000 }).not.toBe('busy');
+  return { state: await settingsPage.getAttribute('#result', 'data-state'), text: await settingsPage.textContent('#result') };
+}
+
+const problemOf = async (page: Page) => (await page.isVisible('#problem')) ? await page.textContent('#problem-message') : '';
+
+beforeAll(async () => {
+  if (!existsSync(`${extensionDir}/manifest.json`)) throw new Error(`no built extension at ${extensionDir}: run npm run build`);
+  desc = sharedTestnet();
+  relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0']);
+  browser = await launchWithExtension(extensionDir);
+  settingsPage = await browser.context.newPage();
+  popup = await browser.context.newPage();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+describe('settings page and bootstrap problems', () => {
+  it('a fresh install says no bridge is configured; the popup opens the settings page', async () => {
+    await popup.goto(`chrome-extension://${browser.extensionId}/extension/pages/popup.html`);
+    await expect.poll(() => problemOf(popup), { timeout: 10_000 }).toBe('No bridge configured');
+    expect(await popup.textContent('#problem-hint')).toMatch(/Settings/);
+    const opened = browser.context.waitForEvent('page', { timeout: 10_000 });
+    await popup.click('#settings');
+    const page = await opened;
+    await page.waitForLoadState();
+    expect(page.url()).toBe(`chrome-extension://${browser.extensionId}/extension/pages/settings.html`);
+    await page.close();
+    await settingsPage.goto(`chrome-extension://${browser.extensionId}/extension/pages/settings.html`);
+    await settingsPage.waitForSelector('body[data-loaded]');
+    expect(await settingsPage.inputValue('#bridges')).toBe('');
+  });
+
+  it('names the line that does not parse, and keeps nothing', async () => {
+    const auth = desc.authorities.map((a) => a.dirAuthorityLine).join('\n');
+    const r = await save(`# my bridges\n\n${relay.webSocketLine.replace(/ ntor=\S+/, '')}`, auth);
+    expect(r.state).toBe('error');
+    expect(r.text).toBe('Bridge lines, line 3: the bridge line lacks ntor=…');
+    expect(await settingsPage.getAttribute('#bridges', 'aria-invalid')).toBe('true');
+    const a = await save(relay.webSocketLine, `${auth}\nDirAuthority broken 127.0.0.1:1`);
+    expect(a.text).toMatch(/^DirAuthority lines, line 4: /);
+    const stored = await browser.serviceWorker.evaluate(async () => {
+      const c = (globalThis as unknown as { chrome: { storage: { local: { get(k: string): Promise<Record<string, unknown>> } } } }).chrome;
+      return (await c.storage.local.get('settings')).settings;
+    });
+    expect(stored).toBeUndefined();
+  });
+
+  it('a bridge URL nobody listens on: "bridge unreachable", naming the URL', async () => {
+    const port = await closedPort();
+    const url = `ws://127.0.0.1:${port}/`;
+    const line = relay.webSocketLine.replace(relay.webSocketUrl, url);
+    const r = await save(line, desc.authorities.map((a) => a.dirAuthorityLine).join('\n'));
+    expect(r).toEqual({ state: 'ok', text: 'Saved. Reconnecting with the new settings…' });
+    await popup.reload();
+    await expect.poll(() => problemOf(popup), { timeout: 30_000 }).toBe(`Bridge unreachable: ${url}`);
+    expect(await popup.textContent('#problem-hint')).toMatch(/relay-bridge is running/);
+    expect(await popup.textContent('#bridge')).toContain(url);
+    // The settings page shows the same problem, and the saved settings come back on reload.
+    await settingsPage.reload();
+    await settingsPage.waitForSelector('body[data-loaded]');
+    expect(await settingsPage.inputValue('#bridges')).toBe(line);
+    await expect.poll(() => problemOf(settingsPage), { timeout: 10_000 }).toBe(`Bridge unreachable: ${url}`);
+  });
+
+  it('authorities that did not sign the consensus: "consensus not valid"', async () => {
+    // The right addresses and relay fingerprints, but v3 identities of nobody.
+    const wrong = desc.authorities.map((a, i) => a.dirAuthorityLine.replace(a.v3ident, `${i}`.repeat(40)));
+    const r = await save(relay.webSocketLine, wrong.join('\n'));
+    expect(r.state).toBe('ok');
+    await expect.poll(() => problemOf(popup), { timeout: 60_000 }).toBe(`Consensus not valid: 0 of ${desc.authorities.length} configured authorities signed it, ${Math.floor(desc.authorities.length / 2) + 1} needed`);
+    expect(await popup.textContent('#problem-hint')).toMatch(/DirAuthority/);
+  });
+
+  it('settings that work: bootstrapped 100%, no problem left', async () => {
+    const r = await save(relay.webSocketLine, desc.authorities.map((a) => a.dirAuthorityLine).join('\n'));
+    expect(r.state).toBe('ok');
+    await expect.poll(() => popup.textContent('#phase'), { timeout: 120_000 }).toMatch(/^Bootstrapped 100%/);
+    expect(await popup.isVisible('#problem')).toBe(false);
+    expect(await popup.textContent('#bridge')).toContain(relay.webSocketUrl);
+  }, 180_000);
+});

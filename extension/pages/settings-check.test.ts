@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { parseSettings } from '../client/service.ts';
+import { checkSettings, PLACEHOLDER_AUTHORITY, PLACEHOLDER_BRIDGE, settingLines } from './settings-check.ts';
+
+const FP = 'A1'.repeat(20);
+const BRIDGE = `telescope ws://127.0.0.1:9101/ ${FP} ed25519=${'B'.repeat(43)} ntor=${'C'.repeat(43)}`;
+const AUTH = `DirAuthority test000a orport=5000 no-v2 v3ident=${'D2'.repeat(20)} 127.0.0.1:7000 ${'E3'.repeat(20)}`;
+
+describe('checkSettings', () => {
+  it('the placeholders are themselves valid settings', () => {
+    expect(() => parseSettings({ bridges: [PLACEHOLDER_BRIDGE], authorities: [PLACEHOLDER_AUTHORITY] })).not.toThrow();
+  });
+
+  it('accepts good lines, skipping blank lines and comments, "Bridge " prefix allowed', () => {
+    const r = checkSettings(`\n# my bridge\nBridge ${BRIDGE}\n`, `${AUTH}\n\n${AUTH.replace('test000a', 'test001a')}`);
+    expect(r).toEqual({ ok: true, settings: { bridges: [`Bridge ${BRIDGE}`], authorities: [AUTH, AUTH.replace('test000a', 'test001a')] } });
+  });
+
+  it('names the text-box line of a bad bridge line', () => {
+    const r = checkSettings(`${BRIDGE}\n\n127.0.0.1:9001 ${FP}`, AUTH);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problem.field).toBe('bridges');
+    expect(r.problem.line).toBe(3);
+    expect(r.problem.message).toBe('Bridge lines, line 3: the extension needs a "telescope ws[s]://…" bridge line');
+  });
+
+  it('names the text-box line of a bad authority line, with the parser\'s reason', () => {
+    const r = checkSettings(BRIDGE, `${AUTH}\n# comment\nDirAuthority x orport=5000 127.0.0.1:7000 ${'E3'.repeat(20)}\n`);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problem).toEqual({ field: 'authorities', line: 3, message: 'DirAuthority lines, line 3: needs orport= and v3ident=' });
+    const bad = checkSettings(BRIDGE, AUTH.replace('v3ident=', 'v3ident=XYZ'));
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.problem.message).toMatch(/^DirAuthority lines, line 1: .*v3ident/);
+  });
+
+  it('an empty box is a problem of the box, not of a line', () => {
+    const r = checkSettings('  \n# nothing\n', AUTH);
+    expect(r).toEqual({ ok: false, problem: { field: 'bridges', line: undefined, message: 'No bridge configured: the extension reaches Tor through a relay-bridge' } });
+    const a = checkSettings(BRIDGE, '');
+    expect(a.ok).toBe(false);
+    if (!a.ok) expect(a.problem.field).toBe('authorities');
+  });
+
+  it('any text gives a verdict, never an exception (property)', () => {
+    const line = fc.oneof(fc.string(), fc.constantFrom(BRIDGE, AUTH, `telescope ${FP}`, 'telescope ws://[::1/ x', 'DirAuthority'));
+    fc.assert(fc.property(fc.array(line, { maxLength: 4 }), fc.array(line, { maxLength: 4 }), (b, a) => {
+      const r = checkSettings(b.join('\n'), a.join('\n'));
+      if (r.ok) expect(() => parseSettings(r.settings)).not.toThrow();
+      else expect(r.problem.message.length).toBeGreaterThan(0);
+    }));
+  });
+});
+
+describe('settingLines', () => {
+  it('keeps line numbers of the text box', () => {
+    expect(settingLines('a\r\n\n # c\n  b  ')).toEqual([{ line: 1, text: 'a' }, { line: 4, text: 'b' }]);
+  });
+});

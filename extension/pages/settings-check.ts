@@ -1,0 +1,63 @@
+import { ConfigError } from '../../shared/config/torrc.ts';
+import { parseSettings, type ExtensionSettings } from '../client/service.ts';
+
+/**
+ * The settings page's check of what a person typed: the same parseSettings the worker runs, line
+ * by line, so that an error names the line in the text box it is on ("Bridge lines, line 3: …")
+ * rather than an index among the non-blank lines.
+ */
+
+export type SettingsField = 'bridges' | 'authorities';
+
+export interface SettingsProblem {
+  readonly field: SettingsField;
+  /** 1-based line in that text box; undefined when the problem is the box as a whole (empty). */
+  readonly line: number | undefined;
+  readonly message: string;
+}
+
+export type SettingsCheck = { readonly ok: true; readonly settings: ExtensionSettings } | { readonly ok: false; readonly problem: SettingsProblem };
+
+/**
+ * Known-good lines that stand in for the other box while one line is checked alone: parseSettings
+ * wants both lists non-empty. Nothing is ever dialled with them.
+ */
+export const PLACEHOLDER_BRIDGE = `telescope ws://127.0.0.1:1/ ${'0'.repeat(40)} ntor=${'A'.repeat(43)}`;
+export const PLACEHOLDER_AUTHORITY = `DirAuthority placeholder orport=1 v3ident=${'0'.repeat(40)} 127.0.0.1:1 ${'0'.repeat(40)}`;
+
+const LABEL: Record<SettingsField, string> = { bridges: 'Bridge lines', authorities: 'DirAuthority lines' };
+
+/** Non-blank lines that are not `#` comments, with their 1-based line numbers. */
+export function settingLines(text: string): { line: number; text: string }[] {
+  return text.split(/\r?\n/).flatMap((t, i) => (t.trim() === '' || t.trim().startsWith('#') ? [] : [{ line: i + 1, text: t.trim() }]));
+}
+
+export function checkSettings(bridgesText: string, authoritiesText: string): SettingsCheck {
+  const bridges = settingLines(bridgesText);
+  const authorities = settingLines(authoritiesText);
+  for (const [field, lines] of [['bridges', bridges], ['authorities', authorities]] as const) {
+    for (const l of lines) {
+      const one = field === 'bridges' ? { bridges: [l.text], authorities: [PLACEHOLDER_AUTHORITY] } : { bridges: [PLACEHOLDER_BRIDGE], authorities: [l.text] };
+      const problem = configProblem(() => parseSettings(one));
+      // parseSettings numbers the line among those it was given ("bridge 1: …"): here that is
+      // always 1, and the text box's own line number replaces it.
+      if (problem !== undefined) return { ok: false, problem: { field, line: l.line, message: `${LABEL[field]}, line ${l.line}: ${problem.replace(/^(bridge|authority) 1: /, '')}` } };
+    }
+  }
+  const settings: ExtensionSettings = { bridges: bridges.map((l) => l.text), authorities: authorities.map((l) => l.text) };
+  const whole = configProblem(() => parseSettings(settings));
+  if (whole !== undefined) return { ok: false, problem: { field: bridges.length === 0 ? 'bridges' : 'authorities', line: undefined, message: capitalise(whole) } };
+  return { ok: true, settings };
+}
+
+function configProblem(f: () => unknown): string | undefined {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    if (e instanceof ConfigError) return e.message;
+    throw e;
+  }
+}
+
+const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
