@@ -93,7 +93,8 @@ async function applySettings(value: unknown): Promise<{ ok: true } | { ok: false
   const v = value as Partial<ExtensionSettings> | undefined;
   const isLines = (x: unknown): x is string[] => Array.isArray(x) && x.every((l) => typeof l === 'string');
   if (!isLines(v?.bridges) || !isLines(v?.authorities)) return { ok: false, error: 'settings must be lists of bridge and DirAuthority lines' };
-  const settings: ExtensionSettings = { bridges: v.bridges, authorities: v.authorities };
+  if (v.onionAuth !== undefined && !isLines(v.onionAuth)) return { ok: false, error: 'onion client keys must be a list of lines' };
+  const settings: ExtensionSettings = { bridges: v.bridges, authorities: v.authorities, ...(v.onionAuth?.length ? { onionAuth: v.onionAuth } : {}) };
   try {
     parseSettings(settings);
   } catch (e) {
@@ -139,6 +140,9 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
   if (sender.id !== browser.runtime.id) return undefined;
   const m = message as { type?: string; url?: string };
   if (m.type === 'status') return Promise.resolve(status);
+  if (m.type === 'onion-phase' && typeof (m as { host?: unknown }).host === 'string') {
+    return Promise.resolve(client?.onionPhase((m as { host: string }).host) ?? null);
+  }
   if (m.type === 'settings-get') return savedSettings().then((settings) => (settings ? { settings } : {}));
   if (m.type === 'settings-set') return applySettings((m as { settings?: unknown }).settings);
   if (m.type === 'popup') return popupState(typeof (m as { site?: unknown }).site === 'string' ? (m as { site: string }).site : undefined);

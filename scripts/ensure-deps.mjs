@@ -34,6 +34,7 @@ const DEBIAN = [
   { pkg: 'tor', bin: '/usr/bin/tor-gencert' },
   { pkg: 'curl', bin: '/usr/bin/curl' },
   { pkg: 'firefox-esr', bin: '/usr/bin/firefox-esr' },
+  { pkg: 'openssl', bin: '/usr/bin/openssl' },
 ];
 
 function debianPackages() {

@@ -1,8 +1,10 @@
 import { parseIp } from '../../shared/cells/address.ts';
 import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
 import type { TransportFactory } from '../../shared/channel/transport.ts';
+import type { OnionPhase } from '../../shared/onion/client.ts';
 import { TorClient, type BootstrapStatus, type BridgeInfo, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
 import { ConfigError, parseBridgeLine, parseDirAuthority } from '../../shared/config/torrc.ts';
+import { parseClientAuthLine } from '../../shared/onion/client-auth.ts';
 import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
 import { ChannelError } from '../../shared/errors.ts';
 import { ChanCmd } from '../../shared/cells/channel/command.ts';
@@ -23,13 +25,23 @@ export interface ExtensionSettings {
   readonly bridges: readonly string[];
   /** `DirAuthority …` lines (tor's syntax, with or without the keyword). */
   readonly authorities: readonly string[];
+  /**
+   * Client authorization keys for onion services that require them, one per line in tor's
+   * .auth_private format: `<56-char address>:descriptor:x25519:<base32 secret key>`.
+   */
+  readonly onionAuth?: readonly string[];
+  /**
+   * Extra trusted CA certificates (PEM) for HTTPS, for private test networks: added to the Mozilla
+   * roots, never replacing certificate or host name validation.
+   */
+  readonly extraCaPem?: readonly string[];
 }
 
 interface WsBridge extends BridgeInfo {
   readonly url: string;
 }
 
-export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[]; authorities: DirAuthorityInfo[] } {
+export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[]; authorities: DirAuthorityInfo[]; onionAuth: Map<string, Uint8Array> } {
   const bridges = settings.bridges.map((line, i) => {
     const b = parseBridgeLine(line.replace(/^\s*Bridge\s+/i, ''));
     if (b.kind !== 'telescope') throw new ConfigError(`bridge ${i + 1}: the extension needs a "telescope ws[s]://…" bridge line`);
@@ -50,7 +62,11 @@ export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[
   });
   if (bridges.length === 0) throw new ConfigError('no bridge configured: the extension reaches Tor through a relay-bridge');
   if (authorities.length === 0) throw new ConfigError('no directory authorities configured');
-  return { bridges, authorities };
+  const onionAuth = new Map((settings.onionAuth ?? []).map((line, i) => {
+    const { hostname, secretKey } = parseClientAuthLine(line, `onion client key ${i + 1}`);
+    return [hostname, secretKey] as const;
+  }));
+  return { bridges, authorities, onionAuth };
 }
 
 /**
@@ -62,9 +78,11 @@ const KEEPALIVE_MS = 20_000;
 export class ExtensionClient {
   readonly client: TorClient;
   private readonly keepalive: ReturnType<typeof setInterval>;
+  private readonly extraCaPem: readonly string[];
 
   constructor(settings: ExtensionSettings, store: KeyValueStore, log: Logger, onBootstrap?: (s: BootstrapStatus) => void) {
-    const { bridges, authorities } = parseSettings(settings);
+    const { bridges, authorities, onionAuth } = parseSettings(settings);
+    this.extraCaPem = settings.extraCaPem ?? [];
     // Only the bridge is ever dialled; everything else is reached through circuits.
     const transports: TransportFactory = async (target) => {
       const bridge = bridges.find((b) => b.port === target.port && (b.address === target.address || b.address === '0.0.0.0'));
@@ -81,6 +99,7 @@ export class ExtensionClient {
       // unless the settings name a private test network (all on one address).
       rules: { enforceDistinctSubnets: !authorities.every((a) => a.address.startsWith('127.')) },
       circuitOptions: { aes: webCryptoAesCtr, log },
+      onionClientAuth: onionAuth,
       ...(onBootstrap ? { onBootstrap } : {}),
     });
     this.keepalive = setInterval(() => void this.sendKeepalive(), KEEPALIVE_MS);
@@ -95,6 +114,13 @@ export class ExtensionClient {
   close(): void {
     clearInterval(this.keepalive);
     this.client.close();
+  }
+
+  /** Where the latest connection to each onion service got to, for the onion tab's status line. */
+  private readonly onionPhases = new Map<string, { phase: OnionPhase; at: number }>();
+
+  onionPhase(host: string): { phase: OnionPhase; at: number } | undefined {
+    return this.onionPhases.get(host.toLowerCase());
   }
 
   /** The circuit a site's streams use, hop by hop, for the popup. */
@@ -127,12 +153,15 @@ export class ExtensionClient {
     const u = request.url;
     let used: string[] = [];
     const open = async (host: string, port: number) => {
-      const { stream, circuit } = await this.client.connect(host, port, { isolationKey });
+      const { stream, circuit } = await this.client.connect(host, port, {
+        isolationKey,
+        onOnionPhase: (phase) => this.onionPhases.set(host.toLowerCase(), { phase, at: Date.now() }),
+      });
       used = circuit.path.map((r) => `${r.nickname}~${r.fingerprint.slice(0, 8)}`);
       return stream;
     };
     const response = u.protocol === 'https:'
-      ? await httpsRequest(open, request)
+      ? await httpsRequest(open, request, { extraCaPem: this.extraCaPem })
       : await httpRequest(await open(u.hostname, Number(u.port || 80)), request);
     return { ...response, circuit: used };
   }

@@ -30,9 +30,30 @@ function open(raw: string): void {
       location.href = `${browser.runtime.getURL('extension/pages/onion.html')}#${encodeURIComponent(url.href)}`;
       return;
     }
-    $('status').textContent = `Connecting to the onion service ${url.hostname} (descriptor, introduction, rendezvous)…`;
+    followOnionPhases(url.hostname);
   }
   view.src = proxyPath(url);
+}
+
+const PHASE_TEXT: Record<string, string> = {
+  descriptor: 'fetching its descriptor from the HSDirs',
+  rendezvous: 'opening a rendezvous point',
+  introducing: 'introducing us through an introduction point',
+  connected: 'connected',
+};
+let phaseTimer: ReturnType<typeof setInterval> | undefined;
+
+/** Show how far the connection to an onion service got, until its page arrives. */
+function followOnionPhases(host: string): void {
+  clearInterval(phaseTimer);
+  const started = Date.now();
+  const show = async () => {
+    const p = (await browser.runtime.sendMessage({ type: 'onion-phase', host })) as { phase: string; at: number } | null;
+    const step = p && p.at >= started - 1000 ? PHASE_TEXT[p.phase] ?? p.phase : 'starting';
+    $('status').textContent = `Onion service ${host}: ${step}…`;
+  };
+  void show();
+  phaseTimer = setInterval(() => void show(), 300);
 }
 
 $('bar').addEventListener('submit', (e) => {
@@ -42,11 +63,15 @@ $('bar').addEventListener('submit', (e) => {
 $('back').addEventListener('click', () => history.back());
 $('forward').addEventListener('click', () => history.forward());
 view.addEventListener('load', () => {
+  clearInterval(phaseTimer);
   const path = view.contentWindow?.location.pathname;
   const web = path ? webUrlOf(path + (view.contentWindow?.location.search ?? '')) : undefined;
   if (web) {
     address.value = web.href;
     document.title = `${view.contentDocument?.title || web.host} — Telescope`;
+    $('status').textContent = isOnionHost(web.hostname)
+      ? `Onion service ${web.hostname}: end to end through a rendezvous circuit. Scripts never run here.`
+      : 'Every byte of this tab travels through Tor. Scripts never run here.';
   }
 });
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { toBase32 } from '../../shared/bytes/base32.ts';
+import { encodeOnionAddress } from '../../shared/onion/address.ts';
 import { parseSettings } from '../client/service.ts';
 import { checkSettings, PLACEHOLDER_AUTHORITY, PLACEHOLDER_BRIDGE, settingLines } from './settings-check.ts';
 
@@ -14,7 +17,17 @@ describe('checkSettings', () => {
 
   it('accepts good lines, skipping blank lines and comments, "Bridge " prefix allowed', () => {
     const r = checkSettings(`\n# my bridge\nBridge ${BRIDGE}\n`, `${AUTH}\n\n${AUTH.replace('test000a', 'test001a')}`);
-    expect(r).toEqual({ ok: true, settings: { bridges: [`Bridge ${BRIDGE}`], authorities: [AUTH, AUTH.replace('test000a', 'test001a')] } });
+    expect(r).toEqual({ ok: true, settings: { bridges: [`Bridge ${BRIDGE}`], authorities: [AUTH, AUTH.replace('test000a', 'test001a')], onionAuth: [] } });
+  });
+
+  it('takes onion client keys in tor\'s .auth_private format and names a bad one\'s line', () => {
+    const address = encodeOnionAddress(ed25519.getPublicKey(new Uint8Array(32).fill(3))).replace('.onion', '');
+    const key = `${address}:descriptor:x25519:${toBase32(new Uint8Array(32).fill(4))}`;
+    const ok = checkSettings(BRIDGE, AUTH, `# alice\n${key}`);
+    expect(ok.ok && ok.settings.onionAuth).toEqual([key]);
+    expect(ok.ok && parseSettings(ok.settings).onionAuth.get(`${address}.onion`)).toEqual(new Uint8Array(32).fill(4));
+    const bad = checkSettings(BRIDGE, AUTH, `${key}\n\n${address}:descriptor:x25519:AAAA`);
+    expect(bad).toEqual({ ok: false, problem: { field: 'onionAuth', line: 3, message: expect.stringMatching(/^Onion client keys, line 3: an x25519 key is 32 bytes/) } });
   });
 
   it('names the text-box line of a bad bridge line', () => {

@@ -1,4 +1,5 @@
 import { ConfigError } from '../../shared/config/torrc.ts';
+import { parseClientAuthLine } from '../../shared/onion/client-auth.ts';
 import { parseSettings, type ExtensionSettings } from '../client/service.ts';
 
 /**
@@ -7,7 +8,7 @@ import { parseSettings, type ExtensionSettings } from '../client/service.ts';
  * rather than an index among the non-blank lines.
  */
 
-export type SettingsField = 'bridges' | 'authorities';
+export type SettingsField = 'bridges' | 'authorities' | 'onionAuth';
 
 export interface SettingsProblem {
   readonly field: SettingsField;
@@ -25,16 +26,21 @@ export type SettingsCheck = { readonly ok: true; readonly settings: ExtensionSet
 export const PLACEHOLDER_BRIDGE = `telescope ws://127.0.0.1:1/ ${'0'.repeat(40)} ntor=${'A'.repeat(43)}`;
 export const PLACEHOLDER_AUTHORITY = `DirAuthority placeholder orport=1 v3ident=${'0'.repeat(40)} 127.0.0.1:1 ${'0'.repeat(40)}`;
 
-const LABEL: Record<SettingsField, string> = { bridges: 'Bridge lines', authorities: 'DirAuthority lines' };
+const LABEL: Record<SettingsField, string> = { bridges: 'Bridge lines', authorities: 'DirAuthority lines', onionAuth: 'Onion client keys' };
 
 /** Non-blank lines that are not `#` comments, with their 1-based line numbers. */
 export function settingLines(text: string): { line: number; text: string }[] {
   return text.split(/\r?\n/).flatMap((t, i) => (t.trim() === '' || t.trim().startsWith('#') ? [] : [{ line: i + 1, text: t.trim() }]));
 }
 
-export function checkSettings(bridgesText: string, authoritiesText: string): SettingsCheck {
+export function checkSettings(bridgesText: string, authoritiesText: string, onionAuthText = ''): SettingsCheck {
   const bridges = settingLines(bridgesText);
   const authorities = settingLines(authoritiesText);
+  const onionAuth = settingLines(onionAuthText);
+  for (const l of onionAuth) {
+    const problem = configProblem(() => parseClientAuthLine(l.text, 'key'));
+    if (problem !== undefined) return { ok: false, problem: { field: 'onionAuth', line: l.line, message: `${LABEL.onionAuth}, line ${l.line}: ${problem.replace(/^key: /, '')}` } };
+  }
   for (const [field, lines] of [['bridges', bridges], ['authorities', authorities]] as const) {
     for (const l of lines) {
       const one = field === 'bridges' ? { bridges: [l.text], authorities: [PLACEHOLDER_AUTHORITY] } : { bridges: [PLACEHOLDER_BRIDGE], authorities: [l.text] };
@@ -44,7 +50,7 @@ export function checkSettings(bridgesText: string, authoritiesText: string): Set
       if (problem !== undefined) return { ok: false, problem: { field, line: l.line, message: `${LABEL[field]}, line ${l.line}: ${problem.replace(/^(bridge|authority) 1: /, '')}` } };
     }
   }
-  const settings: ExtensionSettings = { bridges: bridges.map((l) => l.text), authorities: authorities.map((l) => l.text) };
+  const settings: ExtensionSettings = { bridges: bridges.map((l) => l.text), authorities: authorities.map((l) => l.text), onionAuth: onionAuth.map((l) => l.text) };
   const whole = configProblem(() => parseSettings(settings));
   if (whole !== undefined) return { ok: false, problem: { field: bridges.length === 0 ? 'bridges' : 'authorities', line: undefined, message: capitalise(whole) } };
   return { ok: true, settings };

@@ -5,8 +5,8 @@ import { phaseText, showProblem } from './bootstrap-view.ts';
 import { checkSettings, type SettingsField } from './settings-check.ts';
 
 /**
- * The settings page (also the extension's options page): the bridge lines and the DirAuthority
- * lines. Save checks every line first and names the one that is wrong; the worker then restarts
+ * The settings page (also the extension's options page): the bridge lines, the DirAuthority
+ * lines and client keys for onion services that require them. Save checks every line first and names the one that is wrong; the worker then restarts
  * the Tor client with the new settings and keeps them for its next start.
  */
 
@@ -14,6 +14,7 @@ const $ = (id: string) => document.getElementById(id)!;
 const boxes: Record<SettingsField, HTMLTextAreaElement> = {
   bridges: $('bridges') as HTMLTextAreaElement,
   authorities: $('authorities') as HTMLTextAreaElement,
+  onionAuth: $('onionAuth') as HTMLTextAreaElement,
 };
 const result = $('result');
 
@@ -34,12 +35,13 @@ async function load(): Promise<void> {
   const r = (await browser.runtime.sendMessage({ type: 'settings-get' })) as { settings?: ExtensionSettings };
   boxes.bridges.value = r.settings?.bridges.join('\n') ?? '';
   boxes.authorities.value = r.settings?.authorities.join('\n') ?? '';
+  boxes.onionAuth.value = r.settings?.onionAuth?.join('\n') ?? '';
   document.body.dataset.loaded = 'true';
 }
 
 async function save(): Promise<void> {
   for (const b of Object.values(boxes)) b.removeAttribute('aria-invalid');
-  const check = checkSettings(boxes.bridges.value, boxes.authorities.value);
+  const check = checkSettings(boxes.bridges.value, boxes.authorities.value, boxes.onionAuth.value);
   if (!check.ok) {
     const box = boxes[check.problem.field];
     box.setAttribute('aria-invalid', 'true');

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { toBase32 } from '../../shared/bytes/base32.ts';
+import { encodeOnionAddress } from '../../shared/onion/address.ts';
 import { ConfigError } from '../../shared/config/torrc.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients, readClientAuthKeys } from './service-dir.ts';
 
@@ -31,7 +33,7 @@ describe('HiddenServiceDir', () => {
     await expect(readAuthorizedClients(dir)).rejects.toThrow(/bob\.auth: an x25519 key is 32 bytes/);
 
     const auth = await mkdtemp(join(tmpdir(), 'telescope-auth-'));
-    const host = 'a'.repeat(56);
+    const host = encodeOnionAddress(ed25519.getPublicKey(new Uint8Array(32).fill(1))).replace('.onion', '');
     await writeFile(join(auth, 'x.auth_private'), `${host}:descriptor:x25519:${toBase32(key)}\n`);
     expect((await readClientAuthKeys(auth)).get(`${host}.onion`)).toEqual(key);
     await writeFile(join(auth, 'y.auth_private'), 'nonsense');

@@ -1,10 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { fromBase32 } from '../../shared/bytes/base32.ts';
 import { equalBytes } from '../../shared/bytes/util.ts';
 import { ConfigError } from '../../shared/config/torrc.ts';
-import { ProtocolError, TelescopeError } from '../../shared/errors.ts';
+import { ProtocolError } from '../../shared/errors.ts';
+import { parseClientAuthLine, parseDescriptorAuthKey } from '../../shared/onion/client-auth.ts';
 import { encodeOnionAddress } from '../../shared/onion/address.ts';
 import { expandSecretKey, publicKeyFromExpanded } from '../../shared/onion/keys.ts';
 import { decodeTagged, encodeTagged, KeyDirectory } from '../relay/key-files.ts';
@@ -71,7 +71,7 @@ export async function readAuthorizedClients(dir: string): Promise<Uint8Array[]> 
   const keys: Uint8Array[] = [];
   for (const name of names) {
     const text = (await readFile(join(folder, name), 'utf8')).trim();
-    keys.push(parseAuthLine(text, join(folder, name), /^descriptor:x25519:([A-Za-z2-7=]+)$/));
+    keys.push(parseDescriptorAuthKey(text, join(folder, name)));
   }
   return keys;
 }
@@ -90,24 +90,8 @@ export async function readClientAuthKeys(folder: string): Promise<Map<string, Ui
     throw e;
   }
   for (const name of names) {
-    const text = (await readFile(join(folder, name), 'utf8')).trim();
-    const m = /^([a-z2-7]{56}):/.exec(text);
-    if (!m) throw new ConfigError(`${join(folder, name)}: expected "<56-character onion address>:descriptor:x25519:<base32 key>"`);
-    out.set(`${m[1]}.onion`, parseAuthLine(text.slice(57), join(folder, name), /^descriptor:x25519:([A-Za-z2-7=]+)$/));
+    const { hostname, secretKey } = parseClientAuthLine(await readFile(join(folder, name), 'utf8'), join(folder, name));
+    out.set(hostname, secretKey);
   }
   return out;
-}
-
-function parseAuthLine(text: string, file: string, re: RegExp): Uint8Array {
-  const m = re.exec(text);
-  if (!m) throw new ConfigError(`${file}: expected "descriptor:x25519:<base32 key>"`);
-  let key: Uint8Array;
-  try {
-    key = fromBase32(m[1]!.replace(/=+$/, '').toLowerCase());
-  } catch (e) {
-    if (!(e instanceof TelescopeError)) throw e;
-    throw new ConfigError(`${file}: the key is not base32: ${e.message}`);
-  }
-  if (key.length !== 32) throw new ConfigError(`${file}: an x25519 key is 32 bytes, this one is ${key.length}`);
-  return key;
 }
