@@ -47,9 +47,9 @@ describe('parseHttpResponse', () => {
     expect(text(c.body)).toBe('plain');
   });
 
-  it('ignores header lines without a colon and keeps the last of repeated headers', async () => {
+  it('ignores header lines without a colon and joins repeated headers into one list', async () => {
     const res = await parseHttpResponse(response('HTTP/1.0 200 OK\r\nnonsense\r\n: empty name\r\nA: 1\r\na: 2\r\n\r\n'), CONTEXT);
-    expect(res.headers.get('a')).toBe('2');
+    expect(res.headers.get('a')).toBe('1, 2');
     expect(res.headers.size).toBe(1);
   });
 
