@@ -7,11 +7,13 @@
 import { benchRelayCrypto } from './relay-crypto.ts';
 import { benchTransfer } from './transfer.ts';
 import { benchMiddleRelay } from './middle-relay.ts';
+import { benchExtension } from './extension.ts';
 
 const BENCHMARKS: [string, () => Promise<void>][] = [
   ['relay-crypto', benchRelayCrypto],
   ['transfer', benchTransfer],
   ['middle-relay', benchMiddleRelay],
+  ['extension', benchExtension],
 ];
 
 const only = process.argv.slice(2);

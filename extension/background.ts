@@ -16,6 +16,10 @@ import { IdbStore } from './client/idb-store.ts';
 import browser from 'webextension-polyfill';
 import { installNetworkRules, listenToOmnibox } from './onion-routing.ts';
 import { clearCookies, handleWebFetch } from './client/web-proxy.ts';
+// Benchmark hooks for `npm run bench -- extension`. Imported statically: import() is not allowed in
+// a service worker, and both modules only define functions, so startup pays nothing to evaluate them.
+import { benchCrypto } from './bench-crypto.ts';
+import { fetchTimed } from './bench-fetch.ts';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
 
@@ -120,7 +124,15 @@ async function fetchThroughTor(url: string, isolationKey = new URL(url).host): P
   return { status: r.status, length: r.body.length, sha256: toHex(digest), text: new TextDecoder().decode(r.body.subarray(0, 200)), circuit: r.circuit };
 }
 
-self.telescope = { runSelfcheck, start, fetch: fetchThroughTor, status: () => status, log: () => logLines.slice(-200) };
+self.telescope = {
+  runSelfcheck,
+  start,
+  fetch: fetchThroughTor,
+  status: () => status,
+  log: () => logLines.slice(-200),
+  benchCrypto: (megabytes: number) => benchCrypto(megabytes),
+  fetchTimed: async (url: string, isolationKey = new URL(url).host) => fetchTimed((await ready()).client, url, isolationKey),
+};
 
 // The onion tab's pages and their subresources, fetched through Tor.
 self.addEventListener('fetch', (event: FetchEvent) => {

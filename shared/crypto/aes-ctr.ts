@@ -99,9 +99,10 @@ export const nobleAesCtr: AesCtrFactory = (key) => new BatchedAesCtr(key);
 
 /**
  * AES-CTR with keystream made by WebCrypto (much faster than JavaScript AES in a service worker:
- * ~250 MB/s for 64-cell batches, DESIGN.md) and prefetched asynchronously. Call `prefetch()` when
- * convenient (e.g. after handling a batch of cells); `apply` never waits: if no prefetched batch is
- * ready it computes the same keystream synchronously with @noble/ciphers.
+ * ~250 MB/s for 64-cell batches, DESIGN.md) and prefetched asynchronously: from construction on,
+ * each batch taken starts making the next ones, so a circuit's cells find their keystream ready.
+ * `apply` never waits: if no prefetched batch is ready it computes the same keystream synchronously
+ * with @noble/ciphers.
  */
 export class WebCryptoAesCtr extends BatchedAesCtr {
   private cryptoKey: Promise<CryptoKey> | undefined;
@@ -111,8 +112,20 @@ export class WebCryptoAesCtr extends BatchedAesCtr {
   /** The block after the last one prefetched or in flight. */
   private prefetchEnd = 0;
 
+  /** Why WebCrypto could not make keystream (then only the synchronous path runs). */
+  prefetchError: unknown;
+
   constructor(key: Uint8Array, private readonly depth = 2, batchSize = KEYSTREAM_BATCH) {
     super(key, batchSize);
+    this.keepAhead();
+  }
+
+  private keepAhead(): void {
+    if (this.prefetchError !== undefined) return;
+    this.prefetch().catch((e: unknown) => {
+      // Kept for diagnosis, not retried: the synchronous engine produces the same keystream.
+      this.prefetchError = e ?? new Error('WebCrypto prefetch failed');
+    });
   }
 
   private importKey(): Promise<CryptoKey> {
@@ -151,9 +164,10 @@ export class WebCryptoAesCtr extends BatchedAesCtr {
       this.batch = head.bytes;
       this.batchBlock = nextBlock;
       this.used = 0;
-      return;
+    } else {
+      super.refill();
     }
-    super.refill();
+    this.keepAhead();
   }
 }
 
