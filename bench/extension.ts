@@ -110,7 +110,7 @@ async function cryptoFigures(browser: ExtensionBrowser): Promise<void> {
     const w = inWorker.rows.find((x) => x.engine === n.engine);
     console.log(`${n.engine.padEnd(24)}  ${f(w?.outboundMBps)}   ${f(w?.inboundMBps)}   ${f(n.outboundMBps)}  ${f(n.inboundMBps)}          ${r(w?.outboundMBps, n.outboundMBps)} ${r(w?.inboundMBps, n.inboundMBps)}`);
   }
-  console.log('(the extension\'s circuits use webCryptoAesCtr; nothing in the circuit code calls prefetch() today, so they run as "WebCrypto, no prefetch")');
+  console.log('(the extension\'s circuits use webCryptoAesCtr, which keeps two batches prefetched; cells arrive as events, so the event loop turns between them as in the "WebCrypto prefetch" row)');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,8 +44,8 @@ export interface CryptoBenchEngine {
 export const WORKER_ENGINES: readonly CryptoBenchEngine[] = [
   { name: 'noble (batched)', aes: nobleAesCtr, prefetch: false },
   { name: 'WebCrypto prefetch', aes: webCryptoAesCtr, prefetch: true },
-  // What a circuit gets from webCryptoAesCtr when nothing calls prefetch() between cells.
-  { name: 'WebCrypto, no prefetch', aes: webCryptoAesCtr, prefetch: false },
+  // A loop that never yields to the event loop: WebCrypto's keystream can never arrive in time.
+  { name: 'WebCrypto, never yields', aes: webCryptoAesCtr, prefetch: false },
 ];
 
 function hopKeys(hop: number): Tor1HopKeys {
