@@ -86,14 +86,25 @@ describe('Tor client in the extension service worker', () => {
       await expect.poll(() => page.inputValue('#address')).toBe(`http://127.0.0.1:${port}/page2`);
       expect(seen).toEqual(expect.arrayContaining(['/', '/style.css', '/img.svg', '/page2']));
 
-      // The popup shows the site's circuit, hop by hop, and drops it on request.
+      await page.screenshot({ path: fileURLToPath(new URL('../test-results/onion-tab-demo-site.png', import.meta.url)) });
+
+      // The popup shows the site's circuit, hop by hop; "New circuit for this site" drops it and the
+      // site's next page goes through another middle and exit.
       const popup = await browser.context.newPage();
       await popup.goto(`chrome-extension://${browser.extensionId}/extension/pages/popup.html?site=127.0.0.1`);
       await expect.poll(() => popup.locator('#circuit li').count(), { timeout: 10_000 }).toBe(3);
-      expect(await popup.locator('#circuit li').first().textContent()).toContain(relay.fingerprint);
+      const before = await popup.locator('#circuit li small').allTextContents();
+      expect(before[0]).toContain(relay.fingerprint);
       expect(await popup.textContent('#phase')).toMatch(/Bootstrapped 100%/);
       await popup.click('#new-circuit');
       await expect.poll(() => popup.textContent('#circuit'), { timeout: 10_000 }).toBe('no circuit yet');
+      await frame.locator('body').evaluate(() => location.reload());
+      await expect.poll(() => frame.locator('#h').textContent(), { timeout: 60_000 }).toBe('Page two');
+      await expect.poll(() => popup.locator('#circuit li').count(), { timeout: 10_000 }).toBe(3);
+      const after = await popup.locator('#circuit li small').allTextContents();
+      const fp = (hop: string | undefined) => hop?.split(' · ')[0];
+      expect(fp(after[0])).toBe(fp(before[0])); // the guard (the bridge) stays
+      expect(fp(after[1]) !== fp(before[1]) || fp(after[2]) !== fp(before[2])).toBe(true);
       await popup.close();
     } finally {
       await page.close();

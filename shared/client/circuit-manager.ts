@@ -34,6 +34,8 @@ interface BuildSpec {
   readonly port?: number;
   readonly onion?: boolean;
   readonly last?: NetRelay;
+  /** Fingerprints to leave out of this path (not the guard: guards are chosen by the guard manager). */
+  readonly avoid?: ReadonlySet<string>;
 }
 
 export interface CircuitManagerOptions {
@@ -99,11 +101,31 @@ export class CircuitManager {
   async get(port: number | undefined, isolationKey: string, exclude: ReadonlySet<Circuit> = new Set()): Promise<ManagedCircuit> {
     const found = this.circuits.find((c) => !exclude.has(c.circuit) && c.isolationKey === isolationKey && this.usable(c, port, isolationKey))
       ?? this.circuits.find((c) => !exclude.has(c.circuit) && this.usable(c, port, isolationKey));
-    const chosen = found ?? (await this.build(port));
+    const chosen = found ?? (await this.buildFresh(port, isolationKey));
     chosen.isolationKey = isolationKey;
     queueMicrotask(() => this.maintain());
     return chosen;
   }
+
+  /**
+   * A circuit for a key whose circuits were just dropped ("new circuit for this site"): it leaves
+   * out the relays after the guard of the dropped one, so the site really sees a new exit and middle
+   * (when the network has others to offer).
+   */
+  private async buildFresh(port: number | undefined, isolationKey: string): Promise<ManagedCircuit> {
+    const avoid = this.avoidFor.get(isolationKey);
+    this.avoidFor.delete(isolationKey);
+    if (!avoid) return this.build(port);
+    try {
+      return await this.buildWithRetries({ hops: 3, avoid, ...(port === undefined ? {} : { port }) }, ' avoiding the previous circuit');
+    } catch (e) {
+      if (!(e instanceof NoPathError)) throw e;
+      return this.build(port);
+    }
+  }
+
+  /** Relays to leave out of the next circuit of a key, by key (see dropIsolation). */
+  private readonly avoidFor = new Map<string, ReadonlySet<string>>();
 
   /** Build a fresh 3-hop circuit whose exit allows `port`, trying fresh paths on failure. */
   build(port?: number, hops = 3): Promise<ManagedCircuit> {
@@ -143,7 +165,7 @@ export class CircuitManager {
     const guard = await this.guards.pick(dir, spec.last ? [spec.last.fingerprint] : []);
     const now = Date.now();
     for (const [fp, at] of this.recentlyFailed) if (now - at > FAILED_RELAY_PENALTY_MS) this.recentlyFailed.delete(fp);
-    const opts = { rules: this.opts.rules, hops: spec.hops, exclude: new Set(this.recentlyFailed.keys()) };
+    const opts = { rules: this.opts.rules, hops: spec.hops, exclude: new Set([...this.recentlyFailed.keys(), ...(spec.avoid ?? [])]) };
     // An onion circuit's last hop is not an exit: without a given one it is picked like a middle.
     const last = spec.onion ? spec.last ?? chooseMiddle(dir, { ...opts, avoid: [guard] }) : undefined;
     const path = choosePath(dir, guard, { ...opts, ...(spec.port === undefined ? {} : { port: spec.port }), ...(last ? { exit: last } : {}) });
@@ -222,7 +244,10 @@ export class CircuitManager {
 
   /** "New circuit for this site": its circuits take no new streams and close. */
   dropIsolation(isolationKey: string): void {
-    for (const c of this.forIsolation(isolationKey)) c.circuit.destroy();
+    const dropped = this.forIsolation(isolationKey);
+    const [latest] = dropped;
+    if (latest) this.avoidFor.set(isolationKey, new Set(latest.path.slice(1).map((r) => r.fingerprint)));
+    for (const c of dropped) c.circuit.destroy();
   }
 
   /** Keep `count` clean circuits ready from now on. */
