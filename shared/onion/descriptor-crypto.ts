@@ -3,9 +3,11 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { Writer } from '../bytes/writer.ts';
 import { concatBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
-import { UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../errors.ts';
 import { CertExtType, CertKeyType, UnverifiedEd25519Cert } from '../crypto/ed25519-cert.ts';
 import { DescriptorError } from './descriptor-error.ts';
+import { hsMac } from './hs-ntor.ts';
+import { curve25519ToEd25519 } from './keys.ts';
 
 /**
  * The cryptography of v3 descriptors (rend-spec-v3 [HS-DESC-ENCRYPTION-KEYS], [HS-DESC-FIRST-LAYER]):
@@ -56,9 +58,9 @@ function layerKeys(k: LayerKeyInput, salt: Uint8Array): { key: Uint8Array; iv: U
   };
 }
 
+/** rend-spec's descriptor MAC: the generic MAC over htonll(len(salt)) | salt | ciphertext. */
 function layerMac(macKey: Uint8Array, salt: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  const lengths = (n: number): Uint8Array => new Writer(8).u64(BigInt(n)).finish();
-  return sha3_256(concatBytes(lengths(macKey.length), macKey, lengths(salt.length), salt, ciphertext));
+  return hsMac(macKey, concatBytes(new Writer(8).u64(BigInt(salt.length)).finish(), salt, ciphertext));
 }
 
 /**
@@ -200,35 +202,12 @@ export function makeEd25519Cert(certType: number, certifiedKey: Uint8Array, expi
 // ---------------------------------------------------------------------------------------------
 // enc-key-cert certifies the Ed25519 form of the service's curve25519 ntor key (rend-spec, via
 // proposal 228 appendix A): y = (u - 1) / (u + 1) mod p. C tor makes it with sign bit 0.
-
-const P = (1n << 255n) - 19n;
-
-function modPow(b: bigint, e: bigint): bigint {
-  let r = 1n;
-  let x = b % P;
-  let n = e;
-  while (n > 0n) {
-    if (n & 1n) r = (r * x) % P;
-    x = (x * x) % P;
-    n >>= 1n;
-  }
-  return r;
-}
-
-/** The Ed25519 public key (sign bit 0) matching a curve25519 public key; undefined for u = -1. */
 export function curve25519ToEd25519Public(u: Uint8Array): Uint8Array | undefined {
   if (u.length !== 32) return undefined;
-  let n = 0n;
-  for (let i = 31; i >= 0; i--) n = (n << 8n) | BigInt(u[i]!);
-  n &= (1n << 255n) - 1n; // RFC 7748: the top bit of a u-coordinate is ignored
-  n %= P;
-  const denominator = (n + 1n) % P;
-  if (denominator === 0n) return undefined;
-  let y = (((n - 1n + P) % P) * modPow(denominator, P - 2n)) % P;
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(y & 0xffn);
-    y >>= 8n;
+  try {
+    return curve25519ToEd25519(u, 0);
+  } catch (e) {
+    if (e instanceof ProtocolError) return undefined; // u = -1: no Ed25519 form, so nothing certifies it
+    throw e;
   }
-  return out;
 }
