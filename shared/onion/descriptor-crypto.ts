@@ -1,6 +1,6 @@
 import { ctr } from '@noble/ciphers/aes.js';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
+import { shake256 } from '@noble/hashes/sha3.js';
 import { Writer } from '../bytes/writer.ts';
 import { concatBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
 import { ProtocolError, UsageError } from '../errors.ts';
