@@ -23,6 +23,13 @@ const COMMANDS: Record<string, Command> = {
       return runClientCli(args);
     },
   },
+  'onion-service': {
+    summary: 'host v3 onion services (telescope onion-service -f FILE, torrc HiddenServiceDir/HiddenServicePort)',
+    async run(args) {
+      const { runOnionServiceCli } = await import('../onion/service-cli.ts');
+      return runOnionServiceCli(args);
+    },
+  },
   relay: {
     summary: 'run the relay-bridge: a Tor relay with a WebSocket port for browsers (telescope relay -f FILE)',
     async run(args) {

@@ -34,7 +34,7 @@ export const CLIENT_SCHEMA = [
 
 export type ClientConfig = TorrcConfig<typeof CLIENT_SCHEMA>;
 
-export function authoritiesFrom(config: ClientConfig): DirAuthorityInfo[] {
+export function authoritiesFrom(config: Pick<ClientConfig, 'DirAuthority'>): DirAuthorityInfo[] {
   return config.DirAuthority.map((a, i) => {
     if (!a.v3Identity) throw new ConfigError(`DirAuthority ${a.nickname ?? a.address}: a v3ident=HEX flag is required (only v3 authorities sign consensuses)`, undefined);
     if (a.orPort === undefined) throw new ConfigError(`DirAuthority ${a.nickname ?? a.address}: an orport=N flag is required`);

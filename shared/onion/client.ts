@@ -262,8 +262,8 @@ export class OnionServiceClient {
         throw new OnionServiceError('introduction-failed', address.hostname, `introduction point ${describeRelay(introRelay)} answered ${IntroduceAckStatus.nameOf(answer.status)}`);
       }
       const rendezvous2 = await rend.rendezvous2;
-      // HANDSHAKE_INFO is a fixed 64 bytes for hs-ntor; tor 0.4.9 services send more after it (the
-      // RENDEZVOUS2 from a tor service measured 148 bytes) and tor's own parser ignores the rest.
+      // HANDSHAKE_INFO is a fixed 64 bytes for hs-ntor; services pad RENDEZVOUS1 to the legacy
+      // 168 bytes (a tor service's RENDEZVOUS2 measured 148), and tor's parser ignores the padding.
       const { keyMaterial } = pending.finish(rendezvous2.handshakeInfo.subarray(0, HS_NTOR_HANDSHAKE_INFO_LEN));
       rend.mc.circuit.addVirtualHop(hsV3KeysFrom(keyMaterial));
     } finally {
@@ -273,10 +273,11 @@ export class OnionServiceClient {
 }
 
 /**
- * The relay a descriptor's link specifiers name: the consensus entry when the RSA identity is
- * listed (for path rules), else a relay known only from the specifiers (extended to as given).
+ * The relay a descriptor's (or an INTRODUCE2's) link specifiers name: the consensus entry when the
+ * RSA identity is listed (for path rules), else a relay known only from the specifiers (extended
+ * to as given). A service finds its client's rendezvous point this way.
  */
-function relayFromLinkSpecifiers(dir: NetDir, specs: readonly LinkSpecifier[], onionKey: Uint8Array): NetRelay {
+export function relayFromLinkSpecifiers(dir: NetDir, specs: readonly LinkSpecifier[], onionKey: Uint8Array): NetRelay {
   let rsa: Uint8Array | undefined;
   let ed: Uint8Array | undefined;
   let ipv4: { address: Uint8Array; port: number } | undefined;

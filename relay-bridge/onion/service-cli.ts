@@ -1,0 +1,195 @@
+import { readFileSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ConfigError, type TorrcConfig } from '../../shared/config/torrc.ts';
+import { parseOnionServiceConfig, type HiddenServiceConfig } from '../../shared/config/onion-service-config.ts';
+import { TorClient, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
+import { EndReason } from '../../shared/cells/relay/messages.ts';
+import { TelescopeError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
+import { OnionService, type OnionStreamRequest, type PublishEvent } from '../../shared/onion/service.ts';
+import { loggerFromLogLines } from '../cli/node-log.ts';
+import { authoritiesFrom } from '../client/client-cli.ts';
+import { dirPortGet } from '../client/dirport.ts';
+import { FileStore } from '../client/file-store.ts';
+import { SocksServer } from '../client/socks.ts';
+import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
+import { pipeStream } from '../net/pipe.ts';
+import { tlsTransportFactory } from '../net/tls-transport.ts';
+import { loadOrCreateServiceIdentity, readAuthorizedClients } from './service-dir.ts';
+
+/**
+ * `telescope onion-service -f FILE`: host v3 onion services from Node, configured as tor is
+ * (HiddenServiceDir / HiddenServicePort blocks, DirAuthority, DataDirectory). The keys live in the
+ * HiddenServiceDir in tor's layout, so a service moves between tor and Telescope with its address;
+ * authorized_clients/*.auth turns client authorization on. Streams go to the HiddenServicePort
+ * targets over TCP.
+ */
+
+export const ONION_SERVICE_SCHEMA = [
+  { name: 'DataDirectory', kind: 'path' },
+  { name: 'DirAuthority', kind: 'dirauthority' },
+  { name: 'Log', kind: 'list' },
+  { name: 'TestingTorNetwork', kind: 'bool', default: '0' },
+  { name: 'EnforceDistinctSubnets', kind: 'bool', default: '1' },
+  // A service host need not be a client as well; a SocksPort other than 0 makes it one.
+  { name: 'SocksPort', kind: 'port', default: '0' },
+] as const;
+
+type ServiceFileConfig = TorrcConfig<typeof ONION_SERVICE_SCHEMA>;
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** Forward an accepted onion stream to the service's TCP target. */
+function forward(request: OnionStreamRequest, target: { host: string; port: number }, log: Logger): void {
+  const { stream } = request;
+  let connected = false;
+  const socket: Socket = netConnect({ host: target.host, port: target.port });
+  socket.setNoDelay(true);
+  stream.onClose(() => { if (!connected) socket.destroy(); });
+  socket.once('connect', () => {
+    connected = true;
+    if (!stream.isOpen) {
+      socket.destroy();
+      return;
+    }
+    request.accept();
+    pipeStream(socket, stream, new Uint8Array(0), log);
+  });
+  socket.once('error', (e) => {
+    if (connected) return; // pipeStream handles errors from here on
+    log.info(`onion stream to port ${request.port}: ${target.host}:${target.port} unreachable (${e.message})`);
+    request.refuse(EndReason.CONNECTREFUSED);
+  });
+}
+
+export async function runOnionServiceCli(args: string[]): Promise<number> {
+  const file = option(args, '-f');
+  if (!file) {
+    console.error('usage: telescope onion-service -f FILE');
+    return 2;
+  }
+  let config: ServiceFileConfig;
+  let services: HiddenServiceConfig[];
+  let log: Logger;
+  let authorities: DirAuthorityInfo[];
+  try {
+    ({ config, services } = parseOnionServiceConfig(readFileSync(file, 'utf8'), ONION_SERVICE_SCHEMA));
+    log = loggerFromLogLines(config.Log);
+    authorities = authoritiesFrom(config);
+    if (authorities.length === 0) throw new ConfigError('no DirAuthority lines: Telescope does not ship the public network\'s authorities yet; name the authorities to trust');
+    if (services.length === 0) throw new ConfigError('no HiddenServiceDir: nothing to host');
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`${file}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+
+  const loaded = [];
+  for (const s of services) {
+    const dir = resolve(s.dir);
+    try {
+      const identity = await loadOrCreateServiceIdentity(dir);
+      const authorizedClients = await readAuthorizedClients(dir);
+      loaded.push({ config: s, dir, identity, authorizedClients });
+      const auth = authorizedClients.length > 0 ? `, ${authorizedClients.length} authorized client(s)` : '';
+      console.log(`onion service ${identity.hostname} (HiddenServiceDir ${dir}${auth})`);
+    } catch (e) {
+      if (e instanceof TelescopeError) {
+        console.error(`${file}: HiddenServiceDir ${dir}: ${e.message}`);
+        return 1;
+      }
+      throw e;
+    }
+  }
+
+  const dataDir = resolve(config.DataDirectory ?? join(homedir(), '.telescope', 'onion-service'));
+  const client = new TorClient({
+    authorities,
+    transports: tlsTransportFactory,
+    store: new FileStore(dataDir),
+    dirPortGet,
+    log,
+    rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },
+    testingNetwork: config.TestingTorNetwork,
+    circuitOptions: { aes: nodeAesCtr, log },
+    onBootstrap: (s) => log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`),
+  });
+  let socks: SocksServer | undefined;
+  const running: OnionService[] = [];
+  const shutdown = async () => {
+    for (const s of running) s.stop();
+    client.close();
+    await socks?.close();
+  };
+  const stop = async (signal: string) => {
+    log.notice(`Caught ${signal}, exiting cleanly.`);
+    await shutdown();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+
+  const sp = config.SocksPort;
+  if (sp.port !== 0) {
+    socks = new SocksServer({
+      connect: async (host, port, key) => (await client.connect(host, port, { isolationKey: key })).stream,
+      resolve: (host, key) => client.resolve(host, { isolationKey: key }),
+    }, log);
+    const port = await socks.listen(sp.port === 'auto' ? 0 : sp.port, sp.address ?? '127.0.0.1');
+    log.notice(`Opened Socks listener on ${sp.address ?? '127.0.0.1'}:${port}`);
+  }
+
+  try {
+    await client.bootstrap();
+  } catch (e) {
+    if (!(e instanceof TelescopeError)) throw e;
+    log.warn(`bootstrap failed: ${e.message}`);
+    await shutdown();
+    return 1;
+  }
+
+  const starts = loaded.map(async (s) => {
+    const published = new Map<number, PublishEvent>();
+    const service = new OnionService({
+      circuits: client.circuits,
+      netDir: () => client.requireNetDir(),
+      identity: s.identity,
+      authorizedClients: s.authorizedClients,
+      numIntroductionPoints: s.config.numIntroductionPoints,
+      maxStreams: s.config.maxStreams,
+      maxStreamsCloseCircuit: s.config.maxStreamsCloseCircuit,
+      testingNetwork: config.TestingTorNetwork,
+      log,
+      onPublish: (e) => published.set(e.periodNum, e),
+      onStream: (request) => {
+        const port = s.config.ports.find((p) => p.virtualPort === request.port);
+        if (!port) return false;
+        forward(request, port.target, log);
+        return true;
+      },
+    });
+    running.push(service);
+    await service.start();
+    const periods = [...published.values()].map((e) => `${e.periodNum}: ${e.uploaded.length}/${e.responsible} HSDirs`).join(', ');
+    console.log(`onion service ${s.identity.hostname} published (time periods ${periods}; ${service.introductionPoints.length} introduction points)`);
+  });
+  const results = await Promise.allSettled(starts);
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  for (const f of failed) {
+    if (!(f.reason instanceof TelescopeError)) throw f.reason;
+    log.warn(f.reason.message);
+  }
+  if (failed.length === results.length) {
+    await shutdown();
+    return 1;
+  }
+  await new Promise(() => {}); // serve until a signal arrives
+  return 0;
+}
