@@ -278,7 +278,8 @@ describe('Circuit: streams', () => {
     const s = await circ.openStream('example.com', 80);
     expect(circ.openStreams).toBe(1);
     s.close();
-    expect((path.sent(RelayCmd.END, s.streamId)[0]!.msg as End).reason).toBe(EndReason.DONE);
+    // The opener says nothing about why (proposal 148): MISC, as tor's clients send.
+    expect((path.sent(RelayCmd.END, s.streamId)[0]!.msg as End).reason).toBe(EndReason.MISC);
     expect(circ.openStreams).toBe(0);
     // Late cells for it are dropped without harm.
     path.fromHop(0, s.streamId, new Data(utf8('late')));

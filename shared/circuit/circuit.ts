@@ -467,7 +467,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
   private incomingBegin(hop: number, streamId: number, begin: Begin): void {
     const incoming = this.incomingStreams;
     if (!incoming || hop !== incoming.hop) throw new ProtocolError(`circuit ${this.id}`, `BEGIN from hop ${hop + 1}: this circuit takes no streams from the network`);
-    const stream = new TorStream(this, hop, streamId, begin.addrPort);
+    const stream = new TorStream(this, hop, streamId, begin.addrPort, true);
     this.streams.set(streamId, stream);
     this.streamsOpened++;
     this.firstUsedAt ??= Date.now();

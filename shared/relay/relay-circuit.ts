@@ -250,7 +250,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
       this.originate(streamId, new End(EndReason.RESOURCELIMIT));
       return undefined;
     }
-    const stream = new TorStream(this, 0, streamId, target);
+    const stream = new TorStream(this, 0, streamId, target, true);
     this.streams.set(streamId, stream);
     return stream;
   }

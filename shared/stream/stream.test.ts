@@ -255,15 +255,26 @@ describe('TorStream: reading', () => {
 });
 
 describe('TorStream: closing', () => {
-  it('close() sends END (DONE by default) once and tells the circuit', async () => {
+  it('on a stream the far end opened, END MISC is a clean close and our own END says DONE', async () => {
+    const carrier = new FakeCarrier();
+    const incoming = new TorStream(carrier, 0, 9, ':80', true);
+    const r = incoming.read();
+    incoming.deliver(new End(EndReason.MISC));
+    expect(await r).toBeNull();
+    const other = new TorStream(carrier, 0, 10, ':80', true);
+    other.close();
+    expect((carrier.of(RelayCmd.END) as End[]).map((e) => e.reason)).toEqual([EndReason.DONE]);
+  });
+
+  it('close() sends END once (MISC by default from the opener, proposal 148) and tells the circuit', async () => {
     const { carrier, stream } = setup();
     let closes = 0;
     stream.onClose(() => closes++);
     const r = stream.read();
     stream.close();
-    stream.close(EndReason.MISC);
+    stream.close(EndReason.DONE);
     expect(await r).toBeNull();
-    expect((carrier.of(RelayCmd.END) as End[]).map((e) => e.reason)).toEqual([EndReason.DONE]);
+    expect((carrier.of(RelayCmd.END) as End[]).map((e) => e.reason)).toEqual([EndReason.MISC]);
     expect(carrier.closed).toEqual([7]);
     expect(closes).toBe(1);
     // Listeners added afterwards run at once.

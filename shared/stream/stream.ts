@@ -55,6 +55,8 @@ export class TorStream {
     readonly hop: number,
     readonly streamId: number,
     readonly target: string,
+    /** The far end opened it (an onion service's incoming stream); we opened it otherwise. */
+    readonly openedByPeer = false,
   ) {}
 
   /** Whether the stream can still carry data in both directions. */
@@ -117,7 +119,11 @@ export class TorStream {
   }
 
   /** Close the stream (END with `reason`, DONE by default). Pending reads then see the end. */
-  close(reason: number = EndReason.DONE): void {
+  /**
+   * End the stream. The side that opened a stream tells the other nothing about why it closes
+   * (proposal 148, as tor does: always MISC); the side that accepted it says DONE or the reason.
+   */
+  close(reason: number = this.openedByPeer ? EndReason.DONE : EndReason.MISC): void {
     if (this.closedLocally) return;
     this.closedLocally = true;
     if (!this.ended) {
@@ -166,7 +172,10 @@ export class TorStream {
         const end = msg as End;
         this.endReason = end.reason;
         this.ended = true;
-        if (end.reason !== EndReason.DONE) {
+        // The opener of a stream ends it with MISC whatever happened (proposal 148), so on a stream
+        // the far end opened, MISC is a clean close.
+        const clean = end.reason === EndReason.DONE || (this.openedByPeer && end.reason === EndReason.MISC);
+        if (!clean) {
           this.failure = new StreamError(`stream to ${this.target} closed by the exit: ${EndReason.nameOf(end.reason)}`, end.reason);
         }
         this.closedLocally = true;
