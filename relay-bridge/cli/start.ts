@@ -76,12 +76,21 @@ export async function runStartCli(args: string[]): Promise<number> {
     await tab.goto(`chrome-extension://${browser.extensionId}/extension/pages/browse.html?url=${encodeURIComponent(demo)}`);
     await tab.frameLocator('#view').locator('body').waitFor({ timeout: 60_000 });
     say(`start: the onion tab shows ${demo}`);
+    // A second onion tab on the network's onion service, as a person would type its address.
+    const onionUrl = `http://${desc.onionService.address}/hello`;
+    const onionTab = await browser.context.newPage();
+    await onionTab.goto(onionUrl).catch(() => undefined); // redirected into the onion tab
+    await onionTab.waitForURL(/\/extension\/pages\/browse\.html/, { timeout: 15_000, waitUntil: 'commit' });
+    await onionTab.frameLocator('#view').getByText('Hello').first().waitFor({ timeout: 90_000 });
+    say(`start: a second onion tab shows the onion service ${onionUrl}`);
     if (headless) {
       const shot = join(home, 'telescope.png');
       const tabShot = join(home, 'onion-tab.png');
+      const onionShot = join(home, 'onion-service.png');
       await page.screenshot({ path: shot, fullPage: true });
       await tab.screenshot({ path: tabShot });
-      say(`start: no display, Chromium runs headless; screenshots: ${shot} (status), ${tabShot} (onion tab)`);
+      await onionTab.screenshot({ path: onionShot });
+      say(`start: no display, Chromium runs headless; screenshots: ${shot} (status), ${tabShot} (onion tab), ${onionShot} (onion service)`);
     }
     say('start: running; press Ctrl-C to stop everything');
     if (args.includes('--once')) await stop(0);
