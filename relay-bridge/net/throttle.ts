@@ -34,10 +34,9 @@ export class ThrottledTransport implements ByteTransport {
   }
 
   private arrive(data: Uint8Array): void {
-    // tryAcquire cuts a request to the bucket size and still says yes: a chunk larger than the
-    // burst would pass having paid for only part of it. Such chunks take the slow path, which
-    // pays for every byte in burst-sized pieces.
-    if (data.length <= this.read.bucket.burst && this.read.tryAcquire(data.length)) {
+    // A chunk larger than the burst is never granted at once: it takes the slow path, which pays
+    // for every byte in burst-sized pieces.
+    if (this.read.tryAcquire(data.length)) {
       this.queue = this.queue.then(() => this.onData?.(data));
       return;
     }

@@ -336,6 +336,14 @@ describe('RateLimiter', () => {
     expect(time.pendingTimers).toBe(0);
   });
 
+  it('tryAcquire grants all of n or nothing: never more than the burst at once', () => {
+    const time = new FakeTime();
+    const rl = new RateLimiter({ rate: 1000, burst: 1000, now: time.now, schedule: time.schedule });
+    expect(rl.tryAcquire(1001)).toBe(false);
+    expect(rl.tryAcquire(1000)).toBe(true);
+    expect(rl.tryAcquire(1)).toBe(false);
+  });
+
   it('reconfigure wakes waiters under the new limits', async () => {
     const time = new FakeTime();
     const rl = new RateLimiter({ rate: 1, burst: 1000, now: time.now, schedule: time.schedule, initial: 0 });

@@ -221,13 +221,14 @@ export class RateLimiter {
   }
 
   /**
-   * Takes n bytes at once if nobody is waiting and they are available (for hot paths that can
-   * defer work themselves); never queues.
+   * Takes all n bytes at once if nobody is waiting and they are available (for hot paths that
+   * can defer work themselves); never queues. More than the burst is never available at once: the
+   * caller then takes the slow path (acquire, which pays in burst-sized pieces).
    */
   tryAcquire(n: number): boolean {
     checkCount(n, 'bytes to acquire');
-    if (this.closed || this.queue.length > 0) return false;
-    return this.bucket.tryTake(Math.min(n, this.bucket.burst));
+    if (this.closed || this.queue.length > 0 || n > this.bucket.burst) return false;
+    return this.bucket.tryTake(n);
   }
 
   /** New limits; waiters are re-examined under them (a request is still cut to the new burst). */
