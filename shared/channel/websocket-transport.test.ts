@@ -233,6 +233,17 @@ describe('WebSocketTransport once open', () => {
     expect(a.ws.closeCalls).toEqual([1000]);
   });
 
+  it('delivers nothing after close() or after the socket finished', async () => {
+    const a = await connected();
+    a.t.close();
+    a.ws.message(Uint8Array.of(1));
+    expect(a.data).toEqual([]);
+    const b = await connected();
+    b.ws.closed(1006);
+    b.ws.message(Uint8Array.of(2));
+    expect(b.data).toEqual([]);
+  });
+
   it('forwards pause() and resume() when the socket has them, and ignores them otherwise', async () => {
     const p = WebSocketTransport.connect('ws://x/', { WebSocket: PausableWebSocket });
     const ws = FakeWebSocket.last as PausableWebSocket;

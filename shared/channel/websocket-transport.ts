@@ -32,9 +32,12 @@ export class WebSocketTransport implements ByteTransport {
   onData: ((data: Uint8Array) => void) | undefined;
   onClose: ((error?: Error) => void) | undefined;
   private finished = false;
+  /** Set by close(): the socket's closing handshake may still bring messages, which nobody wants. */
+  private closing = false;
 
   private constructor(private readonly ws: WebSocketLike, readonly description: string) {
     ws.onmessage = (ev) => {
+      if (this.finished || this.closing) return;
       const bytes = toBytes(ev.data);
       if (bytes) this.onData?.(bytes);
       else this.fail(new ChannelError(`${description}: non-binary WebSocket message`));
@@ -86,7 +89,8 @@ export class WebSocketTransport implements ByteTransport {
   }
 
   close(): void {
-    if (this.finished) return;
+    if (this.finished || this.closing) return;
+    this.closing = true;
     this.ws.close(1000);
   }
 
