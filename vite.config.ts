@@ -27,6 +27,10 @@ export default defineConfig({
     target: 'chrome120',
     modulePreload: false,
     sourcemap: true,
+    // Not minified: an extension is installed once, not downloaded with every page, and error
+    // names (each TelescopeError subclass names itself after its class) must survive for the
+    // person reading a message and for the tests that match on them.
+    minify: false,
     rollupOptions: {
       input: { background: `${root}extension/background.ts`, status: `${root}extension/pages/status.html`, onion: `${root}extension/pages/onion.html`, browse: `${root}extension/pages/browse.html`, popup: `${root}extension/pages/popup.html`, settings: `${root}extension/pages/settings.html` },
       output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', format: 'es' },
