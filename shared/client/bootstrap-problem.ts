@@ -83,7 +83,7 @@ function classifyOne(e: unknown, context: ProblemContext): BootstrapProblem | un
   const detail = messageOf(e);
   if (e instanceof ConsensusRejectedError) {
     if (e.reason === 'not-yet-valid' || e.reason === 'expired') {
-      const skew = consensusSkew(e);
+      const skew = e.clockSkewMs;
       const peer = context.peerClockSkewMs;
       // The NETINFO value is a measurement; the consensus gives only "at least".
       if (peer !== undefined && Math.abs(peer) >= SKEW_TRUSTED_MS) return clockSkew(peer, false, detail);
@@ -151,19 +151,6 @@ function clockSkew(skewMs: number | undefined, atLeast: boolean, detail: string,
     detail,
     ...(skewMs !== undefined ? { clockSkewMs: skewMs } : {}),
   };
-}
-
-/**
- * verifyConsensus says "not valid until T (now N)" / "expired at T (now N)" (consensus.ts); the
- * distance between the two is how far off our clock is, at least.
- */
-function consensusSkew(e: ConsensusRejectedError): number | undefined {
-  const m = /(not valid until|expired at) (\S+Z) \(now (\S+Z)\)/.exec(e.message);
-  if (!m) return undefined;
-  const t = Date.parse(m[2]!);
-  const now = Date.parse(m[3]!);
-  if (Number.isNaN(t) || Number.isNaN(now)) return undefined;
-  return now - t;
 }
 
 /** "2 h 5 min", "45 min", "3 days 4 h", "20 s". */

@@ -264,14 +264,20 @@ export class ConsensusRejectedError extends CertificateError {
   readonly authorities: number;
   /** Certificates that would have let more signatures be checked. */
   readonly missingCerts: readonly MissingCert[];
+  /**
+   * For a consensus outside its validity times: our clock minus the time it is valid from
+   * (negative: not yet valid) or until (positive: expired) — how far off our clock is, at least.
+   */
+  readonly clockSkewMs: number | undefined;
 
-  constructor(reason: ConsensusRejection, detail: string, counts: { validSignatures: number; required: number; authorities: number; missingCerts: readonly MissingCert[] }) {
+  constructor(reason: ConsensusRejection, detail: string, counts: { validSignatures: number; required: number; authorities: number; missingCerts: readonly MissingCert[]; clockSkewMs?: number }) {
     super('consensus', detail);
     this.reason = reason;
     this.validSignatures = counts.validSignatures;
     this.required = counts.required;
     this.authorities = counts.authorities;
     this.missingCerts = counts.missingCerts;
+    this.clockSkewMs = counts.clockSkewMs;
   }
 }
 
@@ -295,10 +301,10 @@ export function verifyConsensus(unverified: UnverifiedConsensus, authorities: re
 
   const t = now.getTime();
   if (t < unverified.validAfter.getTime() - skew) {
-    throw new ConsensusRejectedError('not-yet-valid', `not valid until ${unverified.validAfter.toISOString()} (now ${now.toISOString()})`, counts(0));
+    throw new ConsensusRejectedError('not-yet-valid', `not valid until ${unverified.validAfter.toISOString()} (now ${now.toISOString()})`, { ...counts(0), clockSkewMs: t - unverified.validAfter.getTime() });
   }
   if (t > unverified.validUntil.getTime() + skew) {
-    throw new ConsensusRejectedError('expired', `expired at ${unverified.validUntil.toISOString()} (now ${now.toISOString()})`, counts(0));
+    throw new ConsensusRejectedError('expired', `expired at ${unverified.validUntil.toISOString()} (now ${now.toISOString()})`, { ...counts(0), clockSkewMs: t - unverified.validUntil.getTime() });
   }
 
   const signedBy: string[] = [];
