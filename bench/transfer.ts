@@ -1,7 +1,8 @@
 /**
  * HTTP transfers through the private tor network: Telescope's client (in this process) against
  * tor 0.4.9's client (ConfluxEnabled 0, so one circuit per stream like Telescope), on the same
- * network in the same run. For each body size both clients fetch the same URL N times, alternating
+ * network in the same run. For each body size (and for 1 MiB from the network's onion service,
+ * rendezvous included) both clients fetch the same URL N times, alternating
  * which goes first so that neither systematically gets the warmer network. Prints median
  * time-to-first-byte and total time, MB/s, the Telescope/tor ratios, the circuits used and the
  * memory each client needed. Any failed transfer or wrong body fails the benchmark.
@@ -25,6 +26,21 @@ import { encodeConnectRequest, parseSocksReply, SocksError } from '../e2e/testne
 import type { WebPath } from '../e2e/testnet/web-content.ts';
 
 const PATHS = ['/bytes/50k', '/bytes/1m', '/bytes/5m'] as const satisfies readonly WebPath[];
+
+/**
+ * What each row fetches: the web server through an exit, by size, and the 1 MiB body from the
+ * network's tor onion service (descriptor, introduction and rendezvous included in the first run of
+ * each client: each run has its own SOCKS username, hence its own rendezvous circuit).
+ */
+interface Target {
+  readonly label: string;
+  readonly path: WebPath;
+  readonly onion: boolean;
+}
+const TARGETS: readonly Target[] = [
+  ...PATHS.map((path) => ({ label: path.replace('/bytes/', ''), path, onion: false })),
+  { label: 'onion 1m', path: '/bytes/1m', onion: true },
+];
 /** Generous: a stalled transfer should fail the bench, not hang it. */
 const FETCH_TIMEOUT_MS = 120_000;
 const RSS_SAMPLE_MS = 20;
@@ -45,7 +61,7 @@ interface Timing {
 
 interface Sample extends Timing {
   readonly client: ClientName;
-  readonly path: string;
+  readonly label: string;
 }
 
 /** A transfer that did not deliver the expected body. */
@@ -82,18 +98,20 @@ function authRequest(user: string, pass: string): Buffer {
 interface FetchRequest {
   readonly socksPort: number;
   readonly user: string;
-  readonly webPort: number;
+  /** Host name or address the exit (or the onion service) is asked for, never resolved here. */
+  readonly host: string;
+  readonly port: number;
   readonly path: string;
   readonly expect: { readonly size: number; readonly sha256: string };
 }
 
 /**
- * GET http://127.0.0.1:webPort/path through the SOCKS port. Times from the SOCKS TCP connect to
+ * GET http://host:port/path through the SOCKS port. Times from the SOCKS TCP connect to
  * the first body byte and to the server's close; the body is hashed as it arrives (rather than
  * buffered) so that the bench itself adds little to the memory it reports.
  */
 function timedFetch(req: FetchRequest): Promise<Timing> {
-  const target = `127.0.0.1:${req.webPort}${req.path}`;
+  const target = `${req.host}:${req.port}${req.path}`;
   return new Promise<Timing>((resolve, reject) => {
     const t0 = performance.now();
     const socket: Socket = connect({ host: '127.0.0.1', port: req.socksPort });
@@ -135,7 +153,7 @@ function timedFetch(req: FetchRequest): Promise<Timing> {
         if (inbox.bytes.length < 2) return;
         const [ver, status] = inbox.take(2);
         if (ver !== 1 || status !== 0) throw new TransferError(`SOCKS username/password refused (${ver}/${status})`);
-        socket.write(encodeConnectRequest('127.0.0.1', req.webPort));
+        socket.write(encodeConnectRequest(req.host, req.port));
         stage = 'reply';
       }
       if (stage === 'reply') {
@@ -143,7 +161,7 @@ function timedFetch(req: FetchRequest): Promise<Timing> {
         if (!parsed) return;
         if (parsed.reply !== 0) throw new SocksError(parsed.reply, target);
         inbox.take(parsed.length);
-        socket.write(`GET ${req.path} HTTP/1.0\r\nHost: 127.0.0.1:${req.webPort}\r\nConnection: close\r\n\r\n`);
+        socket.write(`GET ${req.path} HTTP/1.0\r\nHost: ${req.host}:${req.port}\r\nConnection: close\r\n\r\n`);
         stage = 'headers';
       }
       if (stage === 'headers') {
@@ -315,28 +333,28 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-const short = (path: string): string => path.replace('/bytes/', '');
 const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MB`;
 
 function printResults(samples: readonly Sample[], desc: TestnetDescription): void {
-  console.log('\npath  client      runs  median TTFB ms  median total ms    MB/s');
+  console.log('\npath      client      runs  median TTFB ms  median total ms    MB/s');
   const ratios: string[] = [];
-  for (const path of PATHS) {
+  for (const { label, path } of TARGETS) {
     const size = desc.web.paths[path].size;
     const med: Partial<Record<ClientName, Timing>> = {};
     for (const client of ['telescope', 'tor'] as const) {
-      const mine = samples.filter((s) => s.path === path && s.client === client);
+      const mine = samples.filter((s) => s.label === label && s.client === client);
       if (mine.length === 0) continue;
       const m = { ttfbMs: median(mine.map((s) => s.ttfbMs)), totalMs: median(mine.map((s) => s.totalMs)) };
       med[client] = m;
       const mbps = size / 1e6 / (m.totalMs / 1000);
-      console.log(`${short(path).padEnd(5)} ${client.padEnd(10)} ${String(mine.length).padStart(5)}  ${m.ttfbMs.toFixed(0).padStart(14)}  ${m.totalMs.toFixed(0).padStart(15)}  ${mbps.toFixed(2).padStart(6)}`);
+      console.log(`${label.padEnd(9)} ${client.padEnd(10)} ${String(mine.length).padStart(5)}  ${m.ttfbMs.toFixed(0).padStart(14)}  ${m.totalMs.toFixed(0).padStart(15)}  ${mbps.toFixed(2).padStart(6)}`);
     }
     const { telescope, tor } = med;
     if (!telescope || !tor) continue;
+    const target = label;
     for (const key of ['ttfbMs', 'totalMs'] as const) {
       const label = key === 'ttfbMs' ? 'ttfb ' : 'total';
-      ratios.push(`${short(path).padEnd(5)} ${label}  telescope ${telescope[key].toFixed(0)} ms  tor ${tor[key].toFixed(0)} ms  ratio ${(telescope[key] / tor[key]).toFixed(2)}`);
+      ratios.push(`${target.padEnd(9)} ${label}  telescope ${telescope[key].toFixed(0)} ms  tor ${tor[key].toFixed(0)} ms  ratio ${(telescope[key] / tor[key]).toFixed(2)}`);
     }
   }
   console.log('\nTelescope/tor (medians; ratio > 1 means Telescope is slower):');
@@ -380,26 +398,26 @@ async function measure(
   const failures: string[] = [];
   const telescopePaths: string[] = [];
   const runs = runsPerPath();
-  for (const path of PATHS) {
+  for (const { label, path, onion } of TARGETS) {
     for (let run = 0; run < runs; run++) {
       // Alternate the order so neither client always runs right after the other's transfer.
       const order = run % 2 === 0 ? clients : ([clients[1], clients[0]] as const);
       // One username per (path, run): both clients isolate by it, so each run is a new stream on
       // a circuit no earlier run used, the same rule for both.
-      const user = `bench-${short(path)}-${run}`;
+      const user = `bench-${label.replace(' ', '-')}-${run}`;
       for (const c of order) {
         try {
           const timing = await rss.during(c.pid, () =>
-            timedFetch({ socksPort: c.socksPort, user, webPort: desc.web.port, path, expect: desc.web.paths[path] }),
+            timedFetch({ socksPort: c.socksPort, user, host: onion ? desc.onionService.address : '127.0.0.1', port: onion ? desc.onionService.port : desc.web.port, path, expect: desc.web.paths[path] }),
           );
-          samples.push({ client: c.name, path, ...timing });
+          samples.push({ client: c.name, label, ...timing });
           if (c.name === 'telescope') telescopePaths.push(telescope.lastPath() ?? '?');
         } catch (err) {
-          failures.push(`${c.name} ${path} run ${run + 1}: ${(err as Error).message}`);
+          failures.push(`${c.name} ${label} run ${run + 1}: ${(err as Error).message}`);
         }
       }
     }
-    process.stdout.write(`transfer: ${path} done (${runs} runs per client)\n`);
+    process.stdout.write(`transfer: ${label} done (${runs} runs per client)\n`);
   }
   return { samples, failures, telescopePaths };
 }
