@@ -11,14 +11,27 @@ export class ThrottledTransport implements ByteTransport {
   onData: ((data: Uint8Array) => void) | undefined;
   onClose: ((error?: Error) => void) | undefined;
   private queue: Promise<void> = Promise.resolve();
-  private closed = false;
+  /** The limiter was closed (the relay is shutting down): nothing more is delivered. */
+  private failed = false;
+  private closeReported = false;
 
   constructor(readonly inner: ByteTransport, private readonly read: RateLimiter) {
     inner.onData = (data) => this.arrive(data);
+    // What the peer sent before closing is still delivered, in order and paid for (its last cells
+    // may be a DESTROY or an END that matter), and only then the close.
     inner.onClose = (error) => {
-      this.closed = true;
-      this.onClose?.(error);
+      this.queue = this.queue.then(() => this.reportClose(error));
     };
+  }
+
+  private reportClose(error?: Error): void {
+    if (this.closeReported) return;
+    this.closeReported = true;
+    this.onClose?.(error);
+  }
+
+  private get delivering(): boolean {
+    return !this.failed && !this.closeReported;
   }
 
   get description(): string {
@@ -37,18 +50,18 @@ export class ThrottledTransport implements ByteTransport {
     // A chunk larger than the burst is never granted at once: it takes the slow path, which pays
     // for every byte in burst-sized pieces.
     if (this.read.tryAcquire(data.length)) {
-      this.queue = this.queue.then(() => this.onData?.(data));
+      this.queue = this.queue.then(() => { if (this.delivering) this.onData?.(data); });
       return;
     }
     // Over budget: stop reading, wait for the tokens, deliver in order, read on.
     this.inner.pause?.();
     this.queue = this.queue.then(async () => {
-      for (let need = data.length; need > 0 && !this.closed; ) need -= await this.read.acquire(need);
-      if (!this.closed) this.onData?.(data);
+      for (let need = data.length; need > 0 && !this.failed; ) need -= await this.read.acquire(need);
+      if (this.delivering) this.onData?.(data);
       this.inner.resume?.();
     }).catch((e: unknown) => {
       // The limiter was closed (the relay is shutting down): this connection goes with it.
-      this.closed = true;
+      this.failed = true;
       this.inner.close();
       if (!(e instanceof Error)) throw e;
     });

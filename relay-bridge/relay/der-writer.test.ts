@@ -8,8 +8,9 @@ import { TelescopeError, UsageError } from '../../shared/errors.ts';
 import {
   derBitString, derExplicit, derInteger, derLength, derNull, derOctetString, derOid, derSequence, derTime, derTlv,
   derUnsignedInteger, derUtf8String,
-} from './der-writer.ts';
+} from '../../shared/crypto/der-writer.ts';
 
+// The writer is in shared/crypto; its test is here because it checks against node:crypto.
 describe('DER writer', () => {
   it('writes the encodings X.690 gives as examples', () => {
     expect(toHex(derInteger(0))).toBe('020100');

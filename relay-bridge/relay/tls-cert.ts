@@ -7,7 +7,7 @@ import { RsaPublicKey } from '../../shared/crypto/rsa.ts';
 import { UsageError } from '../../shared/errors.ts';
 import {
   derBitString, derExplicit, derInteger, derNull, derOid, derSequence, derSet, derTime, derUnsignedInteger, derUtf8String,
-} from './der-writer.ts';
+} from '../../shared/crypto/der-writer.ts';
 import type { RsaKey } from './keys.ts';
 
 /**

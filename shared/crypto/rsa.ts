@@ -1,8 +1,8 @@
 import { sha1 } from '@noble/hashes/legacy.js';
-import { Writer } from '../bytes/writer.ts';
 import { concatBytes, equalBytesConstantTime, fromHex, toHex } from '../bytes/util.ts';
 import { CertificateError, ProtocolError } from '../errors.ts';
 import { DerReader, DerTag } from './der.ts';
+import { derInteger, derSequence } from './der-writer.ts';
 
 /**
  * RSA public keys as Tor uses them: relay identities are RSA-1024 keys, named by the SHA-1 of their
@@ -90,12 +90,7 @@ export class RsaPublicKey {
 
   /** Encode a key as PKCS#1 DER (for keys generated or received as numbers). */
   static fromComponents(modulus: bigint, exponent: bigint): RsaPublicKey {
-    const w = new Writer(160);
-    w.u8(DerTag.SEQUENCE);
-    const body = concatBytes(derInteger(modulus), derInteger(exponent));
-    writeDerLength(w, body.length);
-    w.bytes(body);
-    return RsaPublicKey.fromPkcs1Der(w.finish());
+    return RsaPublicKey.fromPkcs1Der(derSequence(derInteger(modulus), derInteger(exponent)));
   }
 }
 
@@ -116,22 +111,6 @@ export function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
     e >>= 1n;
   }
   return result;
-}
-
-function derInteger(v: bigint): Uint8Array {
-  let hex = v.toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  let bytes = fromHex(hex);
-  if (bytes[0]! & 0x80) bytes = concatBytes(Uint8Array.of(0), bytes);
-  const w = new Writer(bytes.length + 6).u8(DerTag.INTEGER);
-  writeDerLength(w, bytes.length);
-  return w.bytes(bytes).finish();
-}
-
-function writeDerLength(w: Writer, n: number): void {
-  if (n < 0x80) w.u8(n);
-  else if (n < 0x100) w.u8(0x81).u8(n);
-  else w.u8(0x82).u16(n);
 }
 
 /** Tor relays' identity keys must be exactly this size with this exponent (tor-spec "Relay keys"). */

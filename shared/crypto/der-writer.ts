@@ -1,16 +1,15 @@
-import { concatBytes, utf8 } from '../../shared/bytes/util.ts';
-import { DerTag } from '../../shared/crypto/der.ts';
-import { UsageError } from '../../shared/errors.ts';
+import { concatBytes, utf8 } from '../bytes/util.ts';
+import { DerTag } from './der.ts';
+import { UsageError } from '../errors.ts';
 
 /**
  * A small DER *writer*: the counterpart of shared/crypto/der.ts's DerReader, with just what a relay
- * needs to issue its own X.509 certificates (tls-cert.ts): definite minimal lengths, single-byte
+ * needs to issue its own X.509 certificates (relay-bridge's tls-cert.ts) and to encode RSA keys:
+ * definite minimal lengths, single-byte
  * tags, non-negative INTEGERs, OIDs, UTF8String, UTCTime/GeneralizedTime, BIT STRING with no unused
  * bits, and explicit context tags. Each function returns a complete element (tag, length, content)
  * so certificates are written as nested calls that read like their ASN.1 definition.
  *
- * It lives in relay-bridge (not shared/) because only a relay issues certificates; it is pure
- * TypeScript all the same, so it can move to shared/crypto/der.ts if a browser ever needs it.
  * Wrong input (a negative integer, a malformed OID, a date X.509 cannot express) is a UsageError:
  * it is always a bug in the caller, never bytes from the network.
  */
