@@ -133,5 +133,8 @@ export class DerReader {
 }
 
 function utc(year: number, [mo, d, h, mi, se]: number[]): Date {
-  return new Date(Date.UTC(year, mo! - 1, d!, h!, mi!, se!));
+  // Date.UTC reads years 0-99 as 1900-1999; a GeneralizedTime "0050" means the year 50.
+  const date = new Date(Date.UTC(2000, mo! - 1, d!, h!, mi!, se!));
+  date.setUTCFullYear(year, mo! - 1, d!);
+  return date;
 }
