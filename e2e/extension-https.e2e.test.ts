@@ -140,6 +140,41 @@ describe('HTTPS in the extension service worker, through Tor', () => {
       + `https ${times.https.map((t) => t.toFixed(0)).join('/')} ms (median ${median(times.https).toFixed(0)})`);
   }, 180_000);
 
+  it('keeps one TLS connection per site for its requests, and connects afresh after "new circuit for this site"', async () => {
+    const key = 'kept.example';
+    const url = `https://site.localhost:${httpsPort}/`;
+    const before = sni.length;
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = expectOk(await fetchInWorker(url, key));
+      expect(r.ok.text).toBe('hello through Tor over TLS');
+      // A request on the kept connection still reports the circuit it went over.
+      expect(r.ok.circuit).toHaveLength(3);
+      times.push(r.ms);
+    }
+    // One stream, one TLS handshake for the ten requests (the server counts its TLS connections).
+    expect(sni.length - before).toBe(1);
+    const rest = times.slice(1);
+    console.log(`10 sequential HTTPS GETs through Tor, one site: ${times.reduce((x, y) => x + y, 0).toFixed(0)} ms in all; `
+      + `first (stream + TLS handshake) ${times[0]!.toFixed(0)} ms, then ${(rest.reduce((x, y) => x + y, 0) / rest.length).toFixed(0)} ms each on the kept connection`);
+
+    // "New circuit for this site", as the popup sends it from an extension page.
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`chrome-extension://${browser.extensionId}/extension/pages/status.html`);
+      const reply = await page.evaluate((site) => (globalThis as unknown as { chrome: { runtime: { sendMessage(m: unknown): Promise<{ ok: boolean }> } } })
+        .chrome.runtime.sendMessage({ type: 'new-circuit', site }), key);
+      expect(reply.ok).toBe(true);
+    } finally {
+      await page.close();
+    }
+    const after = expectOk(await fetchInWorker(url, key));
+    expect(after.ok.text).toBe('hello through Tor over TLS');
+    expect(sni.length - before).toBe(2);
+    expect(expectOk(await fetchInWorker(url, key)).ok.status).toBe(200);
+    expect(sni.length - before).toBe(2);
+  }, 180_000);
+
   it('rejects the test server\'s certificate when the settings do not add its CA', async () => {
     await start();
     const r = await fetchInWorker(`https://127.0.0.1:${httpsPort}/`);

@@ -160,11 +160,13 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
   if (m.type === 'popup') return popupState(typeof (m as { site?: unknown }).site === 'string' ? (m as { site: string }).site : undefined);
   if (m.type === 'new-circuit' && typeof (m as { site?: unknown }).site === 'string') {
     client?.client.circuits.dropIsolation((m as { site: string }).site);
+    client?.forgetSite((m as { site: string }).site);
     return Promise.resolve({ ok: true });
   }
   if (m.type === 'new-identity') {
     // Every circuit and every cookie goes; the next page of every site starts as a stranger.
     client?.client.newIdentity();
+    client?.forgetAll();
     return clearCookies().then(() => ({ ok: true }));
   }
   if (m.type === 'fetch' && typeof m.url === 'string') {

@@ -10,16 +10,18 @@ import { libcurl, libcurlWasmUrl } from './libcurl-lib.ts';
  *
  * How a request reaches its stream. libcurl.js creates one WebSocket-shaped object per TCP
  * connection from a class we give it (`libcurl.transport`), knowing only "host:port". That class is
- * global to the worker, while streams belong to a request (its circuit, its isolation key). So each
- * request names itself as a SOCKS5 proxy, `socks5h://r<id>.telescope.invalid`: curl connects to
- * that name through our class, which finds the request by it, answers curl's SOCKS5 handshake, and
+ * global to the worker, while streams belong to a site (its circuit, its isolation key). So each
+ * curl session names itself as a SOCKS5 proxy, `socks5h://s<id>.telescope.invalid`: curl connects
+ * to that name through our class, which finds the session by it, answers curl's SOCKS5 handshake, and
  * opens the Tor stream to the host name curl asks for (socks5h: the name, never a DNS lookup; the
  * exit resolves). Curl then runs TLS to the real host, with SNI and host name verification, over
  * the stream. Nothing is dialled except through `open`: a connection that does not carry a live
- * request's name is refused.
+ * session's name is refused.
  *
- * Each request gets its own curl session, closed when it ends: no connection, TLS session or
- * cookie crosses from one request (and so one first-party site's circuit) to another.
+ * Sessions (curl multi handles: connection cache, TLS session cache, HTTP/2 multiplexing) belong
+ * to one first-party site and one set of trusted CAs (HttpsPool): a site's requests reuse its TLS
+ * connections, as Tor Browser keeps them per first party, and nothing crosses to another site.
+ * Each session has its own proxy name, so its connections open streams with its site's opener.
  */
 
 /** A duplex byte stream as a Tor stream provides it. */
@@ -50,16 +52,22 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Headers curl sets itself (framing, decompression) or that belong to one connection. */
 const CURL_OWNED = /^(host|connection|keep-alive|proxy-connection|upgrade|te|accept-encoding|content-length|transfer-encoding|expect)$/i;
 
-/** One request in flight, as its connections find it. */
-interface RequestContext {
-  readonly open: StreamOpener;
-  readonly streams: ByteStream[];
-  /** The first thing that went wrong on our side of a connection (it explains curl's error code). */
+/** One curl session's way to the network, as its connections find it by the session's proxy name. */
+interface SessionContext {
+  /**
+   * The opener of the session's latest request. All its requests share one first-party site, so
+   * any of their openers reaches that site's circuit.
+   */
+  open: StreamOpener;
+  /** Connections that have a stream: closed with the session. */
+  readonly sockets: Set<TorSocket>;
+  /** The latest thing that went wrong on our side of a connection (it explains curl's error code). */
   failure: TelescopeError | undefined;
+  closed: boolean;
 }
 
-const requests = new Map<string, RequestContext>();
-let nextRequestId = 1;
+const contexts = new Map<string, SessionContext>();
+let nextSessionId = 1;
 
 // ---- SOCKS5 (RFC 1928), the server's side, as much as curl's socks5h client uses ----
 
@@ -147,7 +155,7 @@ class TorSocket {
   onclose: Listener = () => {};
   onerror: Listener = () => {};
   private readonly listeners = new Map<string, Listener[]>();
-  private readonly context: RequestContext | undefined;
+  private readonly context: SessionContext | undefined;
   private stream: ByteStream | undefined;
   private handshake: Uint8Array | undefined = new Uint8Array(0);
   private greeted = false;
@@ -158,11 +166,11 @@ class TorSocket {
     const target = url.slice(url.lastIndexOf('/') + 1);
     const host = target.slice(0, target.lastIndexOf(':'));
     const id = host.endsWith(PROXY_DOMAIN) ? host.slice(0, -PROXY_DOMAIN.length) : '';
-    this.context = requests.get(id);
+    this.context = contexts.get(id);
     // Emscripten attaches its handlers after the constructor returns.
     setTimeout(() => {
-      if (!this.context) {
-        // Not one of our requests' proxy names: curl tried to reach something directly. Refuse.
+      if (!this.context || this.context.closed) {
+        // Not one of our sessions' proxy names: curl tried to reach something directly. Refuse.
         this.readyState = this.CLOSED;
         this.emit('error', 'onerror', {});
         this.emit('close', 'onclose', {});
@@ -229,9 +237,9 @@ class TorSocket {
       this.fail(e instanceof TelescopeError ? e : new StreamError(`could not open a stream to ${host}:${port}: ${String(e)}`), SOCKS_HOST_UNREACHABLE);
       return;
     }
-    context.streams.push(stream);
-    if (this.readyState !== this.OPEN) { stream.close(); return; }
+    if (this.readyState !== this.OPEN || context.closed) { stream.close(); return; }
     this.stream = stream;
+    context.sockets.add(this);
     this.deliver(socksReply(SOCKS_SUCCEEDED));
     if (early.length) this.forward(early);
     void this.pump(stream);
@@ -268,6 +276,8 @@ class TorSocket {
     if (this.readyState === this.CLOSED) return;
     this.readyState = this.CLOSED;
     this.stream?.close();
+    this.context?.sockets.delete(this);
+    // curl sees the close when it next looks at the connection, and does not reuse it.
     this.emit('close', 'onclose', {});
   }
 
@@ -275,6 +285,7 @@ class TorSocket {
   close(): void {
     this.readyState = this.CLOSED;
     this.stream?.close();
+    this.context?.sockets.delete(this);
   }
 
   get bufferedAmount(): number {
@@ -307,12 +318,44 @@ interface Runtime {
 }
 
 interface TorSession extends HTTPSession {
+  /** Starts one transfer (synchronously, as request_async does) that reports to `transfer`. */
+  start(url: string, params: Record<string, unknown>, body: Uint8Array | null, transfer: Transfer): Promise<unknown>;
+  /** Transfers started and not yet ended or removed. */
+  readonly active_requests: number;
+}
+
+/** What one transfer of a session learns; curl's callbacks are per session, this is per request. */
+class Transfer {
   /** curl's result code once the transfer ended (0 = complete). */
   endCode: number | undefined;
   /** The final response head, from curl's header lines (HTTP/2's as curl writes them out). */
-  readonly head: ResponseHead;
+  readonly head: ResponseHead = { status: 0, statusText: '', headers: [] };
+  private headDone: () => void = () => {};
   /** Resolves once the final (non-1xx) head is complete. */
-  readonly headComplete: Promise<void>;
+  readonly headComplete = new Promise<void>((resolve) => { this.headDone = resolve; });
+  /** Set when the pool cut the transfer off (the site was forgotten): the reason it failed. */
+  failure: TelescopeError | undefined;
+
+  /** curl hands over the head line by line: status line, fields, then an empty line. */
+  headerLine(bytes: Uint8Array): void {
+    const line = new TextDecoder('latin1').decode(bytes).replace(/\r?\n$/, '');
+    const status = /^HTTP\/[\d.]+ (\d{3})(?: (.*))?$/.exec(line);
+    const head = this.head;
+    if (status) {
+      // A new head (after a 1xx, or a second response): start over.
+      head.status = Number(status[1]);
+      head.statusText = status[2] ?? '';
+      head.headers = [];
+    } else if (line === '') {
+      if (head.status >= 200) this.headDone();
+    } else if (/^[ \t]/.test(line) && head.headers.length > 0) {
+      const last = head.headers[head.headers.length - 1]!;
+      last[1] = `${last[1]} ${line.trim()}`;
+    } else {
+      const colon = line.indexOf(':');
+      if (colon > 0) head.headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
+    }
+  }
 }
 
 interface ResponseHead {
@@ -361,34 +404,36 @@ async function startRuntime(): Promise<Runtime> {
   libcurl.set_websocket('wss://telescope.invalid/');
 
   class Session extends libcurl.HTTPSession implements TorSession {
-    endCode: number | undefined;
-    readonly head: ResponseHead = { status: 0, statusText: '', headers: [] };
-    private headDone: () => void = () => {};
-    readonly headComplete = new Promise<void>((resolve) => { this.headDone = resolve; });
+    private next: Transfer | undefined;
+    /** Curl handles whose end curl has not reported yet. */
+    private readonly unfinished = new Set<number>();
 
-    override create_request(url: string, onData: (c: Uint8Array) => void, onEnd: (code: number) => void): number {
-      return super.create_request(url, onData, (code) => { this.endCode = code; onEnd(code); }, (line) => this.headerLine(line));
+    constructor() {
+      super();
+      // One site's connections: a few per host, as browsers keep them (Tor Browser: 6 per server).
+      this.set_connections(16, 12, 6);
     }
 
-    /** curl hands over the head line by line: status line, fields, then an empty line. */
-    private headerLine(bytes: Uint8Array): void {
-      const line = new TextDecoder('latin1').decode(bytes).replace(/\r?\n$/, '');
-      const status = /^HTTP\/[\d.]+ (\d{3})(?: (.*))?$/.exec(line);
-      const head = this.head;
-      if (status) {
-        // A new head (after a 1xx, or a second response): start over.
-        head.status = Number(status[1]);
-        head.statusText = status[2] ?? '';
-        head.headers = [];
-      } else if (line === '') {
-        if (head.status >= 200) this.headDone();
-      } else if (/^[ \t]/.test(line) && head.headers.length > 0) {
-        const last = head.headers[head.headers.length - 1]!;
-        last[1] = `${last[1]} ${line.trim()}`;
-      } else {
-        const colon = line.indexOf(':');
-        if (colon > 0) head.headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
+    start(url: string, params: Record<string, unknown>, body: Uint8Array | null, transfer: Transfer): Promise<unknown> {
+      this.next = transfer;
+      try {
+        return this.request_async(url, params, body);
+      } finally {
+        this.next = undefined;
       }
+    }
+
+    override create_request(url: string, onData: (c: Uint8Array) => void, onEnd: (code: number) => void): number {
+      const transfer = this.next;
+      if (!transfer) throw new UsageError('a libcurl.js transfer was started outside Session.start');
+      let handle = 0;
+      handle = super.create_request(url, onData, (code) => {
+        this.unfinished.delete(handle);
+        transfer.endCode = code;
+        onEnd(code);
+      }, (line) => transfer.headerLine(line));
+      this.unfinished.add(handle);
+      return handle;
     }
 
     // The body as a stream, without the Fetch Response libcurl.js would build (which cannot carry
@@ -409,7 +454,11 @@ async function startRuntime(): Promise<Runtime> {
 
     /** Requests are freed once: the base class may schedule a removal that close() already did. */
     override remove_request_now(request: number): void {
-      if (this.requests_list.includes(request)) super.remove_request_now(request);
+      if (!this.requests_list.includes(request)) return;
+      // curl reports no end for a transfer removed before it ended (an abort); without this count
+      // the base class's timer would keep driving an idle session for ever.
+      if (this.unfinished.delete(request)) this.active_requests--;
+      super.remove_request_now(request);
     }
   }
   return { Session, ca: instance ? findCaBlob(instance.exports as unknown as WasmExports) : undefined };
@@ -525,7 +574,7 @@ const CURLE = {
   PROXY: 97,
 } as const;
 
-function curlError(code: number, url: URL, context: RequestContext): TelescopeError {
+function curlError(code: number, url: URL, failure: TelescopeError | undefined): TelescopeError {
   const what = `${libcurl.get_error_string(code)} (curl error ${code})`;
   switch (code) {
     case CURLE.PEER_FAILED_VERIFICATION:
@@ -535,7 +584,7 @@ function curlError(code: number, url: URL, context: RequestContext): TelescopeEr
       return new CertificateError(`TLS certificate of ${url.host}`,
         `not accepted: it does not chain to a trusted root, does not name ${url.hostname}, or is not valid now — ${what}`);
     case CURLE.SSL_CONNECT_ERROR:
-      return context.failure ?? new HandshakeError('TLS', `with ${url.host}: ${what}`);
+      return failure ?? new HandshakeError('TLS', `with ${url.host}: ${what}`);
     case CURLE.COULDNT_RESOLVE_PROXY:
     case CURLE.COULDNT_CONNECT:
     case CURLE.PROXY:
@@ -544,14 +593,14 @@ function curlError(code: number, url: URL, context: RequestContext): TelescopeEr
     case CURLE.GOT_NOTHING:
     case CURLE.PARTIAL_FILE:
     case CURLE.OPERATION_TIMEDOUT:
-      return context.failure ?? new StreamError(`${url.host}: ${what}`);
+      return failure ?? new StreamError(`${url.host}: ${what}`);
     case CURLE.WEIRD_SERVER_REPLY:
     case CURLE.HTTP2:
     case CURLE.HTTP2_STREAM:
     case CURLE.BAD_CONTENT_ENCODING:
       return new ProtocolError('HTTPS response', `${url.host}: ${what}`);
     default:
-      return context.failure ?? new TelescopeError(`HTTPS request to ${url.host} failed: ${what}`);
+      return failure ?? new TelescopeError(`HTTPS request to ${url.host} failed: ${what}`);
   }
 }
 
@@ -600,51 +649,218 @@ async function readBody(body: ReadableStream<Uint8Array> | null, limit: number, 
   return concatBytes(...parts);
 }
 
-/** One HTTPS request over Tor streams opened with `open`; TLS is verified against the Mozilla roots. */
-export async function httpsRequest(open: StreamOpener, request: HttpRequest, options: HttpsOptions = {}): Promise<HttpResponse> {
-  const { method, url, body } = request;
+/** One curl session: one first-party site's connections, under one set of trusted CAs. */
+interface PooledSession {
+  readonly key: string;
+  readonly session: TorSession;
+  readonly proxyId: string;
+  readonly context: SessionContext;
+  /** Transfers in progress, each abortable. */
+  readonly transfers: Map<Transfer, AbortController>;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  lastUsed: number;
+}
+
+function openSession(rt: Runtime, key: string, open: StreamOpener): PooledSession {
+  const proxyId = `s${nextSessionId++}`;
+  const context: SessionContext = { open, sockets: new Set(), failure: undefined, closed: false };
+  const session = new rt.Session();
+  contexts.set(proxyId, context);
+  return { key, session, proxyId, context, transfers: new Map(), idleTimer: undefined, lastUsed: Date.now() };
+}
+
+/**
+ * Close a session now: its transfers fail with `reason`, its connections and their streams close,
+ * and its proxy name stops opening streams.
+ */
+function closeSession(s: PooledSession, reason: TelescopeError): void {
+  if (s.context.closed) return;
+  s.context.closed = true;
+  if (s.idleTimer) clearTimeout(s.idleTimer);
+  for (const [transfer, abort] of s.transfers) {
+    transfer.failure ??= reason;
+    abort.abort();
+  }
+  s.session.close();
+  for (const socket of [...s.context.sockets]) socket.close();
+  contexts.delete(s.proxyId);
+}
+
+export interface HttpsPoolOptions {
+  /** An unused session is closed after this long (default 60 s). */
+  readonly idleMs?: number;
+  /** Most sessions kept at once (default 16); beyond it the least recently used idle one goes. */
+  readonly maxSessions?: number;
+}
+
+/**
+ * HTTPS sessions kept per first-party site: requests of one site reuse its TLS connections
+ * (keep-alive, HTTP/2), while two sites never share a session, a connection or a TLS session
+ * cache. A session is also per set of extra CAs, so extra CAs never reach a request that did not
+ * ask for them.
+ */
+export class HttpsPool {
+  private readonly sessions = new Map<string, PooledSession>();
+  private readonly idleMs: number;
+  private readonly maxSessions: number;
+
+  constructor(options: HttpsPoolOptions = {}) {
+    this.idleMs = options.idleMs ?? 60_000;
+    this.maxSessions = options.maxSessions ?? 16;
+  }
+
+  /** Sessions open now (for tests and the status page). */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * One HTTPS request on `site`'s session; new connections are opened with `open`, which must
+   * reach `site`'s circuit (any opener given for the same site is used for that site's streams).
+   */
+  async request(site: string, open: StreamOpener, request: HttpRequest, options: HttpsOptions = {}): Promise<HttpResponse> {
+    const prepared = await prepare(request, options);
+    const key = `${site}\n${prepared.caKey}`;
+    let pooled = this.sessions.get(key);
+    let oneShot = false;
+    if (!pooled) {
+      if (this.sessions.size >= this.maxSessions && !this.evictIdle()) {
+        // Every session is busy: this request gets a session of its own, as before pooling.
+        oneShot = true;
+        pooled = openSession(prepared.rt, key, open);
+      } else {
+        pooled = openSession(prepared.rt, key, open);
+        this.sessions.set(key, pooled);
+      }
+    }
+    const s = pooled;
+    if (s.idleTimer) clearTimeout(s.idleTimer);
+    s.idleTimer = undefined;
+    s.lastUsed = Date.now();
+    s.context.open = open;
+    try {
+      return await runTransfer(s, prepared, request, options);
+    } finally {
+      if (oneShot) closeSession(s, new StreamError('the request is over'));
+      else if (!s.context.closed && s.transfers.size === 0) {
+        s.lastUsed = Date.now();
+        s.idleTimer = setTimeout(() => this.drop(s, new StreamError(`${site}: HTTPS session closed after being idle`)), this.idleMs);
+        // Node (tests, tools) need not stay up for an idle session.
+        (s.idleTimer as { unref?: () => void }).unref?.();
+      }
+    }
+  }
+
+  /** "New circuit for this site": the site's sessions close, its next request connects afresh. */
+  forgetSite(site: string): void {
+    for (const s of [...this.sessions.values()]) {
+      if (s.key.slice(0, s.key.lastIndexOf('\n')) === site) this.drop(s, new StreamError(`${site}: HTTPS connection closed for a new circuit`));
+    }
+  }
+
+  /** "New identity" (or the client closing): every session closes. */
+  forgetAll(): void {
+    for (const s of [...this.sessions.values()]) this.drop(s, new StreamError('HTTPS connection closed for a new identity'));
+  }
+
+  private drop(s: PooledSession, reason: TelescopeError): void {
+    if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+    closeSession(s, reason);
+  }
+
+  /** Close the least recently used idle session; false if none is idle. */
+  private evictIdle(): boolean {
+    let oldest: PooledSession | undefined;
+    for (const s of this.sessions.values()) {
+      if (s.transfers.size === 0 && (!oldest || s.lastUsed < oldest.lastUsed)) oldest = s;
+    }
+    if (!oldest) return false;
+    this.drop(oldest, new StreamError('HTTPS session closed to make room for another site'));
+    return true;
+  }
+}
+
+interface Prepared {
+  readonly rt: Runtime;
+  readonly headers: Record<string, string>;
+  readonly bundle: { ptr: number; len: number } | undefined;
+  /** Names the CA set: '' for the plain roots. */
+  readonly caKey: string;
+}
+
+/** Checks the request and loads libcurl.js; nothing touches the network yet. */
+async function prepare(request: HttpRequest, options: HttpsOptions): Promise<Prepared> {
+  const { method, url } = request;
   if (url.protocol !== 'https:') throw new UsageError(`httpsRequest is for https: URLs, not ${url.protocol}`);
   if (!TOKEN.test(method)) throw new ProtocolError('HTTPS request', `"${method.slice(0, 20)}" is not a method name`);
   if (url.username || url.password) throw new UsageError('credentials in https: URLs are not sent');
-  const sendHeaders = requestHeaders(request);
+  const headers = requestHeaders(request);
   const extra = options.extraCaPem?.filter((p) => p.trim() !== '') ?? [];
   const rt = await loadRuntime();
   if (extra.length && !rt.ca) throw new UsageError('this libcurl.js build does not let extra CA certificates be added');
+  const bundle = rt.ca && extra.length ? caBundle(rt.ca, extra) : undefined;
+  // Bundles are made once per set of certificates and kept: the address names the set.
+  return { rt, headers, bundle, caKey: bundle ? `ca@${bundle.ptr}` : '' };
+}
 
-  const id = `r${nextRequestId++}`;
-  const context: RequestContext = { open, streams: [], failure: undefined };
-  requests.set(id, context);
-  const session = new rt.Session();
+async function runTransfer(s: PooledSession, prepared: Prepared, request: HttpRequest, options: HttpsOptions): Promise<HttpResponse> {
+  const { method, url, body } = request;
+  const { rt, bundle } = prepared;
+  // An older failure belongs to an older request; with others in flight it may be theirs, so keep it.
+  if (s.transfers.size === 0) s.context.failure = undefined;
+  const transfer = new Transfer();
+  const abort = new AbortController();
+  s.transfers.set(transfer, abort);
+  const failure = () => transfer.failure ?? s.context.failure;
+  const failed = (e: unknown): TelescopeError => {
+    if (transfer.endCode !== undefined && transfer.endCode > 0) return curlError(transfer.endCode, url, failure());
+    if (e instanceof TelescopeError) return e;
+    return failure() ?? new TelescopeError(`HTTPS request to ${url.host} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  };
   try {
     const params: Record<string, unknown> = {
       method,
-      headers: sendHeaders,
+      headers: prepared.headers,
       // Redirects are the caller's (the onion tab rewrites and isolates them).
       redirect: 'manual',
-      proxy: `socks5h://${id}${PROXY_DOMAIN}:${PROXY_PORT}`,
+      proxy: `socks5h://${s.proxyId}${PROXY_DOMAIN}:${PROXY_PORT}`,
+      signal: abort.signal,
     };
     // A body, even an empty one, for everything but GET and HEAD: curl then sends Content-Length.
     const payload = body ?? (/^(GET|HEAD)$/.test(method) ? null : new Uint8Array(0));
-    const start = () => session.request_async(url.href, params, payload);
-    const started = rt.ca && extra.length ? withCaBundle(rt.ca, caBundle(rt.ca, extra), start) : start();
-    const failed = (e: unknown) => {
-      if (session.endCode !== undefined && session.endCode > 0) return curlError(session.endCode, url, context);
-      return context.failure ?? new TelescopeError(`HTTPS request to ${url.host} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    };
+    const start = () => s.session.start(url.href, params, payload, transfer);
+    const started = rt.ca && bundle ? withCaBundle(rt.ca, bundle, start) : start();
     // curl, told "HEAD" as a custom method, would wait for the body the head announces: a HEAD
-    // response is complete with its head, and the session (and its stream) is closed after it.
+    // response is complete with its head, and its transfer is aborted after it (curl then closes
+    // that connection rather than reuse it).
     const done = started.then((stream) => ({ stream: stream as ReadableStream<Uint8Array> | null }), (e: unknown) => { throw failed(e); });
     done.catch(() => {}); // a HEAD may be answered before curl gives up on its body
-    const result = method === 'HEAD' ? await Promise.race([done, session.headComplete.then(() => ({ stream: null }))]) : await done;
-    const responseBody = await readBody(result.stream, options.maxBodyBytes ?? DEFAULT_MAX_BODY, url);
+    const result = method === 'HEAD' ? await Promise.race([done, transfer.headComplete.then(() => ({ stream: null }))]) : await done;
+    const responseBody = await readBody(result.stream, options.maxBodyBytes ?? DEFAULT_MAX_BODY, url).catch((e: unknown) => { throw failed(e); });
     // libcurl.js closes the body stream on errors too: only curl's code tells a cut-off body.
-    if (session.endCode !== undefined && session.endCode > 0) throw curlError(session.endCode, url, context);
-    const { status, statusText, headers } = session.head;
+    if (transfer.endCode !== undefined && transfer.endCode > 0) throw curlError(transfer.endCode, url, failure());
+    if (transfer.failure) throw transfer.failure;
+    const { status, statusText, headers } = transfer.head;
     if (status < 100) throw new ProtocolError('HTTPS response', `${url.host}: no status line`);
     return { status, statusText, headers: responseHeaders(headers), body: responseBody };
   } finally {
-    requests.delete(id);
-    session.close();
-    for (const s of context.streams) s.close();
+    s.transfers.delete(transfer);
+    // A transfer left unfinished (HEAD, a body over the limit, an error of ours) is removed from
+    // the session, which also stops curl from reusing its connection mid-response.
+    if (transfer.endCode === undefined && !s.context.closed) abort.abort();
+  }
+}
+
+/**
+ * One HTTPS request over Tor streams opened with `open`, in a session of its own (closed after
+ * it); TLS is verified against the Mozilla roots. HttpsPool.request keeps sessions per site.
+ */
+export async function httpsRequest(open: StreamOpener, request: HttpRequest, options: HttpsOptions = {}): Promise<HttpResponse> {
+  const prepared = await prepare(request, options);
+  const s = openSession(prepared.rt, '', open);
+  try {
+    return await runTransfer(s, prepared, request, options);
+  } finally {
+    closeSession(s, new StreamError('the request is over'));
   }
 }

@@ -41,6 +41,8 @@ declare module 'libcurl.js' {
     remove_request_now(request: number): void;
     /** The setInterval that drives curl_multi_perform while transfers are active. */
     event_loop: ReturnType<typeof setInterval> | null;
+    /** Transfers started whose end has not been reported (drives the event loop). */
+    active_requests: number;
     /** Curl handles started and not yet removed. */
     requests_list: number[];
     static create_response(body: ReadableStream<Uint8Array> | null, info: LibcurlResponseInfo): unknown;

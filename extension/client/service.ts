@@ -9,7 +9,7 @@ import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
 import { ChannelError } from '../../shared/errors.ts';
 import { ChanCmd } from '../../shared/cells/channel/command.ts';
 import { httpRequest, type HttpRequest, type HttpResponse } from '../../shared/http/http1.ts';
-import { httpsRequest } from './https.ts';
+import { HttpsPool } from './https.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KeyValueStore } from '../../shared/storage.ts';
 
@@ -113,6 +113,7 @@ export class ExtensionClient {
 
   close(): void {
     clearInterval(this.keepalive);
+    this.https.forgetAll();
     this.client.close();
   }
 
@@ -151,18 +152,37 @@ export class ExtensionClient {
    */
   async request(request: HttpRequest, isolationKey: string): Promise<HttpResponse & { circuit: string[] }> {
     const u = request.url;
-    let used: string[] = [];
+    let used: string[] | undefined;
     const open = async (host: string, port: number) => {
       const { stream, circuit } = await this.client.connect(host, port, {
         isolationKey,
         onOnionPhase: (phase) => this.onionPhases.set(host.toLowerCase(), { phase, at: Date.now() }),
       });
       used = circuit.path.map((r) => `${r.nickname}~${r.fingerprint.slice(0, 8)}`);
+      this.siteCircuits.set(isolationKey, used);
       return stream;
     };
     const response = u.protocol === 'https:'
-      ? await httpsRequest(open, request, { extraCaPem: this.extraCaPem })
+      ? await this.https.request(isolationKey, open, request, { extraCaPem: this.extraCaPem })
       : await httpRequest(await open(u.hostname, Number(u.port || 80)), request);
-    return { ...response, circuit: used };
+    // A request on a kept TLS connection opened no stream: it went over the site's latest one.
+    return { ...response, circuit: used ?? this.siteCircuits.get(isolationKey) ?? [] };
+  }
+
+  /** HTTPS sessions (TLS connections) kept per first-party site. */
+  private readonly https = new HttpsPool();
+  /** The circuit of each site's latest stream, for requests that reuse a connection. */
+  private readonly siteCircuits = new Map<string, string[]>();
+
+  /** "New circuit for this site": its kept HTTPS connections close with its circuits. */
+  forgetSite(site: string): void {
+    this.https.forgetSite(site);
+    this.siteCircuits.delete(site);
+  }
+
+  /** "New identity": every kept HTTPS connection closes. */
+  forgetAll(): void {
+    this.https.forgetAll();
+    this.siteCircuits.clear();
   }
 }
