@@ -14,16 +14,13 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TelescopeError } from '../shared/errors.ts';
-import { TorClient, type DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import { describeRelay } from '../shared/path/netdir.ts';
-import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
-import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
-import { dirPortGet } from '../relay-bridge/client/dirport.ts';
-import { FileStore } from '../relay-bridge/client/file-store.ts';
 import { SocksServer } from '../relay-bridge/client/socks.ts';
 import { reuseOrStart, type Testnet, type TestnetDescription } from '../e2e/testnet/index.ts';
 import { encodeConnectRequest, parseSocksReply, SocksError } from '../e2e/testnet/socks.ts';
 import type { WebPath } from '../e2e/testnet/web-content.ts';
+import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
 
 const PATHS = ['/bytes/50k', '/bytes/1m', '/bytes/5m'] as const satisfies readonly WebPath[];
 
@@ -289,14 +286,11 @@ async function startTelescope(desc: TestnetDescription): Promise<TelescopeHandle
     orPort: a.orPort,
     dirPort: a.dirPort,
   }));
-  const client = new TorClient({
+  const client = createNodeTorClient({
+    dataDirectory: dataDir,
     authorities,
-    transports: tlsTransportFactory,
-    store: new FileStore(dataDir),
-    dirPortGet,
     // Every relay of the test network is on 127.0.0.1, i.e. in one /16.
     rules: { enforceDistinctSubnets: false },
-    circuitOptions: { aes: nodeAesCtr },
   });
   let last: string | undefined;
   const socks = new SocksServer({

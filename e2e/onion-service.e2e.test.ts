@@ -8,19 +8,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { toBase32 } from '../shared/bytes/base32.ts';
-import { TorClient } from '../shared/client/tor-client.ts';
+import type { TorClient } from '../shared/client/tor-client.ts';
 import { OnionServiceError } from '../shared/onion/client.ts';
 import type { Logger } from '../shared/log.ts';
-import { dirPortGet } from '../relay-bridge/client/dirport.ts';
-import { FileStore } from '../relay-bridge/client/file-store.ts';
-import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
-import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import type { TestnetDescription } from './testnet/index.ts';
 import { authoritiesOf, startTelescopeClient, type RunningClient } from './telescope-client.ts';
 import { startTorClient, type TorClientProcess } from './tor-process.ts';
 import { curl } from './curl.ts';
 import { sharedTestnet } from './shared-testnet.ts';
 import { stopChild } from './stop-child.ts';
+import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
 
 /**
  * Telescope hosts onion services: `telescope onion-service -f FILE`, started as an operator starts
@@ -66,14 +63,11 @@ async function fetchVia(client: TorClient, host: string, isolationKey: string): 
 async function keyedTelescopeClient(host: string): Promise<{ client: TorClient; stop: () => Promise<void> }> {
   const data = await mkdtemp(join(tmpdir(), 'telescope-client-auth-'));
   const log: Logger = { debug: () => {}, info: () => {}, notice: () => {}, warn: () => {} };
-  const client = new TorClient({
+  const client = createNodeTorClient({
+    dataDirectory: data,
     authorities: authoritiesOf(desc),
-    transports: tlsTransportFactory,
-    store: new FileStore(data),
-    dirPortGet,
     log,
     rules: { enforceDistinctSubnets: false },
-    circuitOptions: { aes: nodeAesCtr, log },
     onionClientAuth: new Map([[host, alice]]),
   });
   await client.bootstrap();

@@ -1,15 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TorClient, type DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import type { TorClient, DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import type { ManagedCircuit } from '../shared/client/circuit-manager.ts';
 import type { Logger } from '../shared/log.ts';
-import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
-import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
-import { dirPortGet } from '../relay-bridge/client/dirport.ts';
-import { FileStore } from '../relay-bridge/client/file-store.ts';
 import { SocksServer } from '../relay-bridge/client/socks.ts';
 import type { TestnetDescription } from './testnet/index.ts';
+import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
 
 /**
  * A Telescope client with its SOCKS port, running in the test process against the private
@@ -41,14 +38,11 @@ export async function startTelescopeClient(desc: TestnetDescription): Promise<Ru
   const lines: string[] = [];
   const record = (level: string) => (m: string) => { lines.push(`[${level}] ${m}`); };
   const log: Logger = { debug: () => {}, info: record('info'), notice: record('notice'), warn: record('warn') };
-  const client = new TorClient({
+  const client = createNodeTorClient({
+    dataDirectory: dataDir,
     authorities: authoritiesOf(desc),
-    transports: tlsTransportFactory,
-    store: new FileStore(dataDir),
-    dirPortGet,
     log,
     rules: { enforceDistinctSubnets: false },
-    circuitOptions: { aes: nodeAesCtr, log },
   });
   const streams: StreamRecord[] = [];
   const socks = new SocksServer({

@@ -2,16 +2,13 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseTorrc, ConfigError, type TorrcConfig } from '../../shared/config/torrc.ts';
-import { TorClient, type BridgeInfo, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
+import type { BridgeInfo, DirAuthorityInfo } from '../../shared/client/tor-client.ts';
 import { TelescopeError } from '../../shared/errors.ts';
 import { fromBase64 } from '../../shared/bytes/util.ts';
 import { loggerFromLogLines } from '../cli/node-log.ts';
-import { tlsTransportFactory } from '../net/tls-transport.ts';
-import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
-import { dirPortGet } from './dirport.ts';
-import { FileStore } from './file-store.ts';
 import { SocksServer } from './socks.ts';
 import { readClientAuthKeys } from '../onion/service-dir.ts';
+import { createNodeTorClient, optionValue } from './node-client.ts';
 
 /**
  * `telescope client -f FILE`: the Tor client with a SOCKS5 port, configured with torrc syntax for
@@ -64,13 +61,8 @@ export function bridgesFrom(config: ClientConfig): BridgeInfo[] {
   });
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 export async function runClientCli(args: string[]): Promise<number> {
-  const file = option(args, '-f');
+  const file = optionValue(args, '-f');
   if (!file) {
     console.error('usage: telescope client -f FILE');
     return 2;
@@ -111,17 +103,14 @@ export async function runClientCli(args: string[]): Promise<number> {
     }
     throw e;
   }
-  const client = new TorClient({
+  const client = createNodeTorClient({
+    dataDirectory: dataDir,
     authorities,
     bridges,
-    transports: tlsTransportFactory,
-    store: new FileStore(dataDir),
-    dirPortGet,
     log,
     rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },
     testingNetwork: config.TestingTorNetwork,
     ...(onionClientAuth ? { onionClientAuth } : {}),
-    circuitOptions: { aes: nodeAesCtr, log },
     onBootstrap: (s) => log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`),
   });
   const socks = new SocksServer({

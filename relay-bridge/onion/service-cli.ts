@@ -4,20 +4,17 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, type TorrcConfig } from '../../shared/config/torrc.ts';
 import { parseOnionServiceConfig, type HiddenServiceConfig } from '../../shared/config/onion-service-config.ts';
-import { TorClient, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
+import type { DirAuthorityInfo } from '../../shared/client/tor-client.ts';
 import { EndReason } from '../../shared/cells/relay/messages.ts';
 import { TelescopeError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { OnionService, type OnionStreamRequest, type PublishEvent } from '../../shared/onion/service.ts';
 import { loggerFromLogLines } from '../cli/node-log.ts';
 import { authoritiesFrom } from '../client/client-cli.ts';
-import { dirPortGet } from '../client/dirport.ts';
-import { FileStore } from '../client/file-store.ts';
 import { SocksServer } from '../client/socks.ts';
-import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
 import { pipeStream } from '../net/pipe.ts';
-import { tlsTransportFactory } from '../net/tls-transport.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients } from './service-dir.ts';
+import { createNodeTorClient, optionValue } from '../client/node-client.ts';
 
 /**
  * `telescope onion-service -f FILE`: host v3 onion services from Node, configured as tor is
@@ -38,11 +35,6 @@ export const ONION_SERVICE_SCHEMA = [
 ] as const;
 
 type ServiceFileConfig = TorrcConfig<typeof ONION_SERVICE_SCHEMA>;
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 /** Forward an accepted onion stream to the service's TCP target. */
 function forward(request: OnionStreamRequest, target: { host: string; port: number }, log: Logger): void {
@@ -68,7 +60,7 @@ function forward(request: OnionStreamRequest, target: { host: string; port: numb
 }
 
 export async function runOnionServiceCli(args: string[]): Promise<number> {
-  const file = option(args, '-f');
+  const file = optionValue(args, '-f');
   if (!file) {
     console.error('usage: telescope onion-service -f FILE');
     return 2;
@@ -110,15 +102,12 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
   }
 
   const dataDir = resolve(config.DataDirectory ?? join(homedir(), '.telescope', 'onion-service'));
-  const client = new TorClient({
+  const client = createNodeTorClient({
+    dataDirectory: dataDir,
     authorities,
-    transports: tlsTransportFactory,
-    store: new FileStore(dataDir),
-    dirPortGet,
     log,
     rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },
     testingNetwork: config.TestingTorNetwork,
-    circuitOptions: { aes: nodeAesCtr, log },
     onBootstrap: (s) => log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`),
   });
   let socks: SocksServer | undefined;
