@@ -99,8 +99,11 @@ export class CircuitManager {
    * one. The circuit is claimed for the key before it is returned.
    */
   async get(port: number | undefined, isolationKey: string, exclude: ReadonlySet<Circuit> = new Set()): Promise<ManagedCircuit> {
-    const found = this.circuits.find((c) => !exclude.has(c.circuit) && c.isolationKey === isolationKey && this.usable(c, port, isolationKey))
-      ?? this.circuits.find((c) => !exclude.has(c.circuit) && this.usable(c, port, isolationKey));
+    // After "new circuit for this site", a ready circuit through the dropped one's relays will not do.
+    const avoid = this.avoidFor.get(isolationKey);
+    const fits = (c: ManagedCircuit) => !exclude.has(c.circuit) && this.usable(c, port, isolationKey) && !(avoid && c.path.slice(1).some((r) => avoid.has(r.fingerprint)));
+    const found = this.circuits.find((c) => c.isolationKey === isolationKey && fits(c)) ?? this.circuits.find(fits);
+    if (found) this.avoidFor.delete(isolationKey);
     const chosen = found ?? (await this.buildFresh(port, isolationKey));
     chosen.isolationKey = isolationKey;
     queueMicrotask(() => this.maintain());
