@@ -35,6 +35,7 @@ const DEBIAN = [
   { pkg: 'curl', bin: '/usr/bin/curl' },
   { pkg: 'firefox-esr', bin: '/usr/bin/firefox-esr' },
   { pkg: 'openssl', bin: '/usr/bin/openssl' },
+  { pkg: 'iproute2', bin: '/usr/bin/ss' },
 ];
 
 function debianPackages() {
