@@ -114,6 +114,7 @@ beforeAll(async () => {
   await mkdir(authDir, { mode: 0o700 });
   await writeFile(join(authDir, 'alice.auth_private'), `${authed.replace('.onion', '')}:descriptor:x25519:${toBase32(alice).toUpperCase()}\n`, { mode: 0o600 });
   const torStarting = startTorClient(desc, [`ClientOnionAuthDir ${authDir}`]);
+  // Awaited below; this only keeps a failure before then from counting as an unhandled rejection.
   torStarting.catch(() => {});
   await waitFor(new RegExp(`onion service ${open.replace('.', '\\.')} published`), 'publication of the open service', 150_000);
   timings.publishOpenMs = Date.now() - started;

@@ -238,6 +238,8 @@ export class OnionServiceClient {
     }
     // Armed now: the service may answer before INTRODUCE_ACK reaches us.
     const rendezvous2 = messages.expect<Rendezvous2>(RelayCmd.RENDEZVOUS2, 4 * this.timeoutMs);
+    // Awaited in introduce(); this only keeps a RENDEZVOUS2 that never comes (the circuit is
+    // destroyed first) from counting as an unhandled rejection.
     rendezvous2.catch(() => {});
     return { mc, cookie, messages, rendezvous2 };
   }
