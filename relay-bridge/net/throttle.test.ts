@@ -1,40 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
-import { RateLimiter, type Scheduler } from '../../shared/relay/token-bucket.ts';
+import { RateLimiter } from '../../shared/relay/token-bucket.ts';
 import { ThrottledTransport } from './throttle.ts';
+import { FakeTime } from '../../shared/testing/fake-time.ts';
 
 /**
  * ThrottledTransport: a relay-wide read budget (RateLimiter) in front of a connection. Time is
  * a fake clock whose timers the test fires by advancing it, so refills happen exactly when the
  * test says.
  */
-
-class FakeTime {
-  t = 0;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 0;
-  readonly now = (): number => this.t;
-  readonly schedule: Scheduler = (fn, ms) => {
-    const id = this.nextId++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return () => {
-      this.timers = this.timers.filter((x) => x.id !== id);
-    };
-  };
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const next = this.timers[0];
-      if (next === undefined || next.at > end) break;
-      this.timers.shift();
-      this.t = Math.max(this.t, next.at);
-      next.fn();
-    }
-    this.t = end;
-  }
-}
 
 /** Lets promise callbacks run. */
 const flush = async (): Promise<void> => {

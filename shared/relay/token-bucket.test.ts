@@ -7,39 +7,8 @@ import {
   RateLimiter,
   TokenBucket,
   relayRateLimits,
-  type Scheduler,
 } from './token-bucket.ts';
-
-/** A clock the test moves by hand, with timers that fire when it is advanced past them. */
-class FakeTime {
-  t = 0;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 0;
-  readonly now = (): number => this.t;
-  readonly schedule: Scheduler = (fn, ms) => {
-    const id = this.nextId++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return () => {
-      this.timers = this.timers.filter((x) => x.id !== id);
-    };
-  };
-  get pendingTimers(): number {
-    return this.timers.length;
-  }
-  /** Moves the clock forward, firing due timers in time order. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const next = this.timers[0];
-      if (next === undefined || next.at > end) break;
-      this.timers.shift();
-      this.t = Math.max(this.t, next.at);
-      next.fn();
-    }
-    this.t = end;
-  }
-}
+import { FakeTime } from '../testing/fake-time.ts';
 
 /** Lets promise callbacks run. */
 const flush = async (): Promise<void> => {
