@@ -14,6 +14,7 @@ import { ChannelError, CircuitError, StreamError, TelescopeError, TimeoutError, 
 import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { CIRCUIT_WINDOW_INCREMENT, CIRCUIT_WINDOW_START, Circuit, linkSpecifiersFor, type RelayTarget } from './circuit.ts';
+import { rejection, settle, track } from '../testing/thrown.ts';
 
 /**
  * Circuits and their streams end to end, against in-memory relays that use the real relay-side
@@ -143,25 +144,6 @@ class InMemoryPath {
   sent(command: number, streamId?: number): Outbound[] {
     return this.outbound.filter((o) => o.msg.command === command && (streamId === undefined || o.streamId === streamId));
   }
-}
-
-/** Let every pending promise chain run (microtasks), then one macrotask. */
-const settle = () => new Promise<void>((r) => setTimeout(r, 0));
-
-function track(p: Promise<unknown>): { done: () => boolean; error: () => unknown } {
-  let done = false;
-  let error: unknown;
-  p.then(() => { done = true; }, (e: unknown) => { done = true; error = e; });
-  return { done: () => done, error: () => error };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function oneHop(): Promise<{ path: InMemoryPath; circ: Circuit }> {

@@ -4,6 +4,7 @@ import { concatBytes, utf8 } from '../bytes/util.ts';
 import { ProtocolError, TelescopeError } from '../errors.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { DirectoryHttpError, dirGet, parseHttpResponse } from './dir-http.ts';
+import { rejection } from '../testing/thrown.ts';
 
 const CONTEXT = 'test response';
 
@@ -14,15 +15,6 @@ async function compress(data: Uint8Array, format: 'deflate' | 'gzip'): Promise<U
 
 function response(head: string, body: Uint8Array = new Uint8Array(0)): Uint8Array {
   return concatBytes(utf8(head), body);
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -30,6 +30,7 @@ import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-conse
 import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';
+import { rejection } from '../testing/thrown.ts';
 
 /**
  * The relay core end to end, in memory: a client's Circuit (shared/circuit) talks over real
@@ -182,15 +183,6 @@ function pattern(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = (i * 31 + seed * 17 + (i >>> 9)) & 0xff;
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** An exit that echoes every byte back, then ends when the client does. */

@@ -7,6 +7,7 @@ import { Connected, Data, End, EndReason, Sendme } from '../cells/relay/messages
 import type { RelayMsg } from '../cells/relay/relay-msg.ts';
 import { CircuitError, ProtocolError, StreamError } from '../errors.ts';
 import { STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, TorStream, type StreamCarrier } from './stream.ts';
+import { rejection, settle, track } from '../testing/thrown.ts';
 
 /**
  * TorStream against a fake carrier (the circuit side): what it sends, when it waits, what it
@@ -37,28 +38,9 @@ class FakeCarrier implements StreamCarrier {
   }
 }
 
-/** Let every pending promise chain run (microtasks), then one macrotask. */
-const settle = () => new Promise<void>((r) => setTimeout(r, 0));
-
 function setup(): { carrier: FakeCarrier; stream: TorStream } {
   const carrier = new FakeCarrier();
   return { carrier, stream: new TorStream(carrier, 2, 7, 'example.com:80') };
-}
-
-function track(p: Promise<unknown>): { done: () => boolean; error: () => unknown } {
-  let done = false;
-  let error: unknown;
-  p.then(() => { done = true; }, (e: unknown) => { done = true; error = e; });
-  return { done: () => done, error: () => error };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('TorStream: writing', () => {
