@@ -6,16 +6,9 @@ import { HandshakeError, UsageError } from '../errors.ts';
 import { nobleCurve25519, type Curve25519 } from '../crypto/ntor.ts';
 import { hsV3KeysFrom, reverseHopKeys } from '../crypto/circuit-keys.ts';
 import { ClientCircuitCrypto, RELAY_BODY_LEN } from '../crypto/tor1.ts';
-import { HsNtorClient, HsNtorService, hsMac, hsNtorExpand, hsNtorIntroKeys, type HsNtorIntroPoint, type HsNtorServiceKeys } from './hs-ntor.ts';
-import vec from './fixtures/hs_ntor_vectors.json';
+import { HsNtorClient, HsNtorService, hsMac, hsNtorExpand, hsNtorIntroKeys } from './hs-ntor.ts';
+import { intro, serviceKeys, v, vec } from './fixtures/hs-ntor-vector.ts';
 
-const v = vec.values;
-const intro: HsNtorIntroPoint = { authKey: fromHex(v.KP_hs_ipt_sid), encKey: fromHex(v.KP_hss_ntor), subcredential: fromHex(v.N_hs_subcred) };
-const serviceKeys: HsNtorServiceKeys = {
-  authKey: intro.authKey,
-  encKeyPair: { secret: fromHex(v.KS_hss_ntor), public: intro.encKey },
-  subcredential: intro.subcredential,
-};
 const H = fromHex(v.H);
 const P = fromHex(v.P);
 const body = fromHex(v.INTRODUCE1_body);

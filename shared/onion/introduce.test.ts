@@ -8,7 +8,7 @@ import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { hsV3KeysFrom, reverseHopKeys } from '../crypto/circuit-keys.ts';
 import { ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from '../crypto/tor1.ts';
 import { tor1KeysFrom } from '../crypto/circuit-keys.ts';
-import { HsNtorClient, type HsNtorIntroPoint, type HsNtorServiceKeys } from './hs-ntor.ts';
+import { HsNtorClient } from './hs-ntor.ts';
 import {
   INTRODUCE1_MIN_SIZE,
   IntroduceExtType,
@@ -20,15 +20,8 @@ import {
   type Introduce1Request,
   type IntroducePlaintext,
 } from './introduce.ts';
-import vec from './fixtures/hs_ntor_vectors.json';
+import { intro, serviceKeys, v, vec } from './fixtures/hs-ntor-vector.ts';
 
-const v = vec.values;
-const intro: HsNtorIntroPoint = { authKey: fromHex(v.KP_hs_ipt_sid), encKey: fromHex(v.KP_hss_ntor), subcredential: fromHex(v.N_hs_subcred) };
-const serviceKeys: HsNtorServiceKeys = {
-  authKey: intro.authKey,
-  encKeyPair: { secret: fromHex(v.KS_hss_ntor), public: intro.encKey },
-  subcredential: intro.subcredential,
-};
 
 /** The plaintext of rend-spec-v3 appendix G.1, field by field. */
 const vectorPlaintext: IntroducePlaintext = {
