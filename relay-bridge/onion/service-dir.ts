@@ -7,6 +7,7 @@ import { ProtocolError } from '../../shared/errors.ts';
 import { parseClientAuthLine, parseDescriptorAuthKey } from '../../shared/onion/client-auth.ts';
 import { encodeOnionAddress } from '../../shared/onion/address.ts';
 import { expandSecretKey, publicKeyFromExpanded } from '../../shared/onion/keys.ts';
+import type { OnionServiceIdentity } from '../../shared/onion/service.ts';
 import { decodeTagged, encodeTagged, KeyDirectory } from '../relay/key-files.ts';
 
 /**
@@ -21,9 +22,8 @@ import { decodeTagged, encodeTagged, KeyDirectory } from '../relay/key-files.ts'
  * The directory is created with mode 0700 (tor refuses to use a group-readable one).
  */
 
-export interface ServiceIdentity {
-  readonly expandedSecretKey: Uint8Array;
-  readonly publicKey: Uint8Array;
+/** The identity OnionService runs with, and the address it gives. */
+export interface ServiceIdentity extends OnionServiceIdentity {
   readonly hostname: string;
 }
 
