@@ -108,6 +108,14 @@ describe('classifyBootstrapFailure', () => {
     }
   });
 
+  it('a thrown value whose toString is broken is still classified (fast-check counterexample)', () => {
+    for (const odd of [{ toString: '' }, Object.create(null) as unknown]) {
+      const p = classifyBootstrapFailure(odd, { bridges: [] });
+      expect(p.kind).toBe('failed');
+      expect(p.message.length).toBeGreaterThan(0);
+    }
+  });
+
   it('never throws, whatever it is given (property)', () => {
     const errors = fc.oneof(
       fc.string().map((m) => new ChannelError(m)),

@@ -176,5 +176,11 @@ function causeChain(error: unknown): unknown[] {
 }
 
 function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  if (e instanceof Error) return e.message;
+  try {
+    return String(e);
+  } catch {
+    // A thrown value whose toString is broken (fast-check found one): name its type instead.
+    return Object.prototype.toString.call(e);
+  }
 }
