@@ -50,9 +50,18 @@ export function encodeCell(cell: ChannelCell, linkVersion: number): Uint8Array {
  * messages carrying several cells). Bytes are buffered only while a cell is incomplete, and never
  * more than one maximal variable-length cell (65535 + 7 bytes), so a peer cannot grow memory.
  * The link version may change mid-stream (after VERSIONS), via `linkVersion`.
+ *
+ * The cost is linear in the bytes fed, however they are cut: complete cells are decoded straight
+ * from the chunk they arrive in, and an incomplete one is appended to a growable buffer (doubling,
+ * compacted only when the bytes moved are no more than those consumed), so a peer that sends a
+ * 64 KiB cell one byte at a time costs 64 KiB of copying, not the 2 GiB that re-joining all
+ * pending bytes on every chunk would.
  */
 export class CellDecoder {
-  private pending: Uint8Array = new Uint8Array(0);
+  /** Pending bytes are buf[start, end). */
+  private buf: Uint8Array = new Uint8Array(0);
+  private start = 0;
+  private end = 0;
   /** Link version for framing; 0 means "not negotiated yet" (2-byte circuit ids). */
   linkVersion: number;
 
@@ -62,7 +71,7 @@ export class CellDecoder {
 
   /** Bytes held back waiting for the rest of a cell. */
   get buffered(): number {
-    return this.pending.length;
+    return this.end - this.start;
   }
 
   /**
@@ -70,31 +79,61 @@ export class CellDecoder {
    * Throws ProtocolError for framing that cannot be valid (the channel must then be closed).
    */
   push(chunk: Uint8Array): ChannelCell[] {
-    let data: Uint8Array;
-    if (this.pending.length === 0) data = chunk;
-    else {
-      data = new Uint8Array(this.pending.length + chunk.length);
-      data.set(this.pending);
-      data.set(chunk, this.pending.length);
-    }
     const cells: ChannelCell[] = [];
-    let pos = 0;
-    for (;;) {
-      const consumed = this.tryCell(data, pos, cells);
-      if (consumed === 0) break;
-      pos += consumed;
-      // The framing of what follows a VERSIONS cell depends on the version the caller picks from
-      // it: stop here, and decode the rest once `linkVersion` is set (push an empty chunk).
-      if (this.linkVersion === 0) break;
+    if (this.start === this.end) {
+      // Nothing pending: decode in place, keep only the incomplete tail.
+      const pos = this.decode(chunk, 0, chunk.length, cells);
+      this.start = this.end = 0;
+      if (pos < chunk.length) this.append(chunk.subarray(pos));
+      return cells;
     }
-    this.pending = pos === data.length ? new Uint8Array(0) : data.slice(pos);
+    this.append(chunk);
+    this.start = this.decode(this.buf, this.start, this.end, cells);
+    if (this.start === this.end) {
+      this.start = this.end = 0;
+      // A large cell's buffer is not kept for the life of an idle channel.
+      if (this.buf.length > 4096) this.buf = new Uint8Array(0);
+    }
     return cells;
   }
 
-  /** Decode one cell at `pos` if complete; returns bytes consumed (0 if incomplete). */
-  private tryCell(data: Uint8Array, pos: number, out: ChannelCell[]): number {
+  /** Decodes complete cells from data[pos, limit); returns where the first incomplete one starts. */
+  private decode(data: Uint8Array, pos: number, limit: number, cells: ChannelCell[]): number {
+    for (;;) {
+      const consumed = this.tryCell(data, pos, limit, cells);
+      if (consumed === 0) return pos;
+      pos += consumed;
+      // The framing of what follows a VERSIONS cell depends on the version the caller picks from
+      // it: stop here, and decode the rest once `linkVersion` is set (push an empty chunk).
+      if (this.linkVersion === 0) return pos;
+    }
+  }
+
+  /** Appends to the pending bytes: amortized O(1) per byte. */
+  private append(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    const pending = this.end - this.start;
+    if (this.end + bytes.length > this.buf.length) {
+      const needed = pending + bytes.length;
+      if (needed <= this.buf.length && this.start >= pending) {
+        // Room once compacted, and moving costs no more than what was consumed since.
+        this.buf.copyWithin(0, this.start, this.end);
+      } else {
+        const grown = new Uint8Array(Math.max(needed, 2 * this.buf.length, 1024));
+        grown.set(this.buf.subarray(this.start, this.end));
+        this.buf = grown;
+      }
+      this.start = 0;
+      this.end = pending;
+    }
+    this.buf.set(bytes, this.end);
+    this.end += bytes.length;
+  }
+
+  /** Decode one cell at `pos` if complete before `limit`; returns bytes consumed (0 if incomplete). */
+  private tryCell(data: Uint8Array, pos: number, limit: number, out: ChannelCell[]): number {
     const idLen = circIdLength(this.linkVersion);
-    const avail = data.length - pos;
+    const avail = limit - pos;
     if (avail < idLen + 1) return 0;
     const circId = idLen === 4
       ? ((data[pos]! << 24) | (data[pos + 1]! << 16) | (data[pos + 2]! << 8) | data[pos + 3]!) >>> 0
