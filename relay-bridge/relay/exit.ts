@@ -478,6 +478,10 @@ export async function openExitStream(begin: Begin, opts: ExitOptions): Promise<E
       }
       return refuse(endReasonForError(e), `connect failed: ${errorCode(e) ?? 'error'}`);
     }
+    // Until the pipe takes the socket over (after CONNECTED is sent), a reset from the destination
+    // must not be an 'error' without a listener: that would end the process. The pipe reads what
+    // happened from socket.errored.
+    socket.on('error', keepForPipe);
     socket.setNoDelay(true);
     return { ok: true, socket, connected: new Connected({ address: target.bytes, ttl: target.ttl }) };
   } catch (e) {
@@ -487,6 +491,9 @@ export async function openExitStream(begin: Begin, opts: ExitOptions): Promise<E
     budget.done();
   }
 }
+
+/** The interim 'error' listener of a connected exit socket; pipeStream reads socket.errored. */
+function keepForPipe(): void {}
 
 function bindFor(bind: ExitOptions['bindAddress'], family: 4 | 6): string | undefined {
   if (bind === undefined) return undefined;

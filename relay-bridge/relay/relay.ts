@@ -29,7 +29,7 @@ import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shar
 import type { InitiatorAuthentication } from '../../shared/channel/responder.ts';
 import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 import type { RelayConfig } from './config.ts';
-import { answerResolve, openExitStream } from './exit.ts';
+import { answerResolve, endReasonForError, openExitStream } from './exit.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
@@ -277,7 +277,7 @@ export class RelayBridge {
       bindAddress: { ...(config.outboundBindAddress.ipv4 ? { ipv4: config.outboundBindAddress.ipv4 } : {}), ...(config.outboundBindAddress.ipv6 ? { ipv6: config.outboundBindAddress.ipv6 } : {}) },
     });
     if (!result.ok) return result;
-    return { ok: true, connected: result.connected, attach: (stream) => pipeStream(result.socket, stream, new Uint8Array(0), log) };
+    return { ok: true, connected: result.connected, attach: (stream) => pipeStream(result.socket, stream, new Uint8Array(0), log, { endReasonFor: endReasonForError }) };
   }
 
   private sampleTraffic(): void {
