@@ -1,0 +1,112 @@
+import type { RelayProcess } from '../relay-process.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { honestDownload, type HonestResult, type HonestRoute } from './honest.ts';
+import { processAlive, sleep, within } from './peer.ts';
+
+/**
+ * Runs one attack against a relay-bridge while an honest client downloads through the same bridge:
+ * the honest download alone first (the baseline), then the attack, and once it has had time to
+ * bite the honest download again. The attack is stopped afterwards (or when its time is up,
+ * whichever comes first). What is printed — the download time during the attack over the time
+ * without it — is information, never asserted: machines differ in speed. What the tests assert is
+ * that the honest download completed with the right bytes and that the relay process lives.
+ */
+
+export interface AttackContext {
+  readonly desc: TestnetDescription;
+  readonly relay: RelayProcess;
+  /** The attacker's own loopback source address (never the honest client's 127.0.0.1). */
+  readonly address: string;
+  /** Fires when the attack must end; it then resolves within a few seconds, its sockets closed. */
+  readonly signal: AbortSignal;
+}
+
+export interface AttackReport {
+  /** One line on what the attacker did and what it got, for the log. */
+  readonly summary: string;
+}
+
+/** An attack runs until `ctx.signal` fires (or its own count runs out) and reports. */
+export type Attack<R extends AttackReport = AttackReport> = (ctx: AttackContext) => Promise<R>;
+
+export interface HostileRun<R extends AttackReport> {
+  readonly name: string;
+  readonly report: R;
+  readonly baseline: HonestResult;
+  /** The honest download during the attack, or why it failed. */
+  readonly during: HonestResult | { readonly error: string };
+  readonly ratio: number | undefined;
+  readonly relayAlive: boolean;
+  readonly rssKiB: { readonly before: number; readonly after: number };
+}
+
+export interface RunOptions {
+  readonly route: HonestRoute;
+  readonly address: string;
+  /** How long the attack runs before the honest download starts. */
+  readonly warmupMs?: number;
+  /** Hard bound on the attack's duration. */
+  readonly maxMs?: number;
+}
+
+/** Every run of this process, for the summary table the files print at the end. */
+export const runs: HostileRun<AttackReport>[] = [];
+
+const seconds = (ms: number) => (ms / 1000).toFixed(2);
+
+export async function underAttack<R extends AttackReport>(
+  name: string,
+  env: { readonly desc: TestnetDescription; readonly relay: RelayProcess },
+  attack: Attack<R>,
+  opts: RunOptions,
+): Promise<HostileRun<R>> {
+  const { desc, relay } = env;
+  if (!processAlive(relay.pid)) throw new Error(`${name}: the relay process is already gone before the attack\n${relay.output().slice(-3000)}`);
+  const rssBefore = relay.rssKiB();
+  const baseline = await honestDownload(desc, relay, opts.route);
+  const controller = new AbortController();
+  const cap = setTimeout(() => controller.abort(), opts.maxMs ?? 45_000);
+  let attackError: unknown;
+  const running = attack({ desc, relay, address: opts.address, signal: controller.signal }).catch((e: unknown) => {
+    attackError = e;
+    return undefined;
+  });
+  let during: HonestResult | { error: string };
+  try {
+    await Promise.race([sleep(opts.warmupMs ?? 2000), running]);
+    during = await honestDownload(desc, relay, opts.route);
+  } catch (e) {
+    during = { error: e instanceof Error ? e.message : String(e) };
+  } finally {
+    controller.abort();
+    clearTimeout(cap);
+  }
+  const report = await within(running, 30_000, `${name}: stopping the attack`);
+  if (attackError !== undefined || report === undefined) throw new Error(`${name}: the attacker itself failed: ${attackError instanceof Error ? attackError.stack : String(attackError)}`);
+  const alive = processAlive(relay.pid);
+  const rssAfter = alive ? relay.rssKiB() : NaN;
+  const ratio = 'ms' in during ? during.ms / baseline.ms : undefined;
+  const run: HostileRun<R> = { name, report, baseline, during, ratio, relayAlive: alive, rssKiB: { before: rssBefore, after: rssAfter } };
+  runs.push(run);
+  console.log([
+    `hostile ${name}: honest 1 MiB (bridge as ${opts.route}) ${seconds(baseline.ms)} s without the attack, `,
+    'ms' in during ? `${seconds(during.ms)} s during it (ratio ${ratio!.toFixed(2)}${during.attempts > 1 ? `, ${during.attempts} attempts: ${during.failures.join(' | ')}` : ''})` : `FAILED during it: ${during.error}`,
+    `; relay ${alive ? `alive, RSS ${Math.round(rssBefore / 1024)} → ${Math.round(rssAfter / 1024)} MiB` : 'PROCESS EXITED'}`,
+    `\n  attacker: ${report.summary}`,
+  ].join(''));
+  return run;
+}
+
+/** The table of every run so far, one line each. */
+export function summaryTable(): string {
+  const rows = runs.map((r) => {
+    const during = 'ms' in r.during ? `${seconds(r.during.ms).padStart(6)} s` : '  FAILED';
+    return `${r.name.padEnd(44)} ${seconds(r.baseline.ms).padStart(6)} s ${during} ${(r.ratio === undefined ? '-' : r.ratio.toFixed(2)).padStart(6)}  ${r.relayAlive ? 'alive' : 'EXITED'}`;
+  });
+  return [`${'attack'.padEnd(44)} ${'alone'.padStart(8)} ${'during'.padStart(8)} ${'ratio'.padStart(6)}  relay`, ...rows].join('\n');
+}
+
+/** What the relay printed, for failure messages: its last lines. */
+export function relayTail(relay: RelayProcess, chars = 4000): string {
+  return relay.output().slice(-chars);
+}
