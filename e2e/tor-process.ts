@@ -38,6 +38,8 @@ export async function startTorClient(desc: TestnetDescription, extra: readonly s
     'SafeLogging 0',
     'ConfluxEnabled 0',
     'ClientUseIPv6 0',
+    // Exit with the test process even if it is SIGKILLed (tor polls this pid every 15 s).
+    `__OwningControllerProcess ${process.pid}`,
     ...desc.authorities.map((a) => a.dirAuthorityLine),
     ...extra,
     '',

@@ -10,7 +10,9 @@
  * parsing tor's files again.
  *
  * The tors and the web server are detached processes, so `telescope testnet up` can return and
- * leave them running; stopTestnet(dir) kills exactly the processes recorded in network.json.
+ * leave them running; stopTestnet(dir) kills exactly the processes recorded in network.json. A
+ * network started with an owner (StartOptions.ownerPid: `telescope start`, the e2e run) ends with
+ * that process however it ends, SIGKILL included.
  * Set TELESCOPE_TESTNET_DEBUG=1 to see, every second, why each relay is not ready yet.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -38,6 +40,9 @@ import {
 } from './config.ts';
 import { describeWebPaths, type PathInfo, type WebPath } from './web-content.ts';
 import { httpGetViaSocks } from './socks.ts';
+import { isProcessAlive } from './process-watch.ts';
+
+export { isProcessAlive };
 
 const execFileP = promisify(execFile);
 
@@ -108,6 +113,11 @@ export interface TestnetDescription {
   /** Voting interval of the authorities in seconds (onion-service time periods follow it). */
   readonly votingIntervalSeconds: number;
   readonly startedAt: string;
+  /**
+   * The process whose end ends the network (StartOptions.ownerPid), absent for a network that is
+   * meant to outlive its starter (`telescope testnet up`).
+   */
+  readonly ownerPid?: number;
   /** False while the harness is still bringing the network up (or if it failed). */
   readonly ready: boolean;
 }
@@ -126,6 +136,14 @@ export interface StartOptions {
   readonly log?: (line: string) => void;
   /** Overall deadline for the network to come up (default 240 s). */
   readonly timeoutMs?: number;
+  /**
+   * Tie the network's life to this process: every tor gets `__OwningControllerProcess PID` (tor
+   * polls the pid every 15 s and exits once it is gone) and the web server watches it too, so the
+   * network ends with its owner even when the owner is SIGKILLed and runs no handler. `telescope
+   * start` and the e2e run pass their own pid; `telescope testnet up` passes none, because its
+   * network must keep running after the command returns.
+   */
+  readonly ownerPid?: number;
 }
 
 export const DESCRIPTION_FILE = 'network.json';
@@ -175,25 +193,6 @@ async function freePorts(n: number): Promise<number[]> {
   return [...picked];
 }
 
-/**
- * True while `pid` exists and is not a zombie. A killed child of this process stays a zombie until
- * Node reaps it, and kill(pid, 0) still succeeds on a zombie, so /proc's state decides on Linux.
- */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Format: "pid (comm) S ...": the state follows the last ')' (comm may contain ')').
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return process.platform !== 'linux';
-  }
-}
 const isAlive = isProcessAlive;
 
 /**
@@ -411,8 +410,16 @@ function spawnDetached(cmd: string, args: string[], outFile: string, cwd?: strin
   }
 }
 
-function startTor(node: NodeState, emptyTorrc: string): void {
-  const child = spawnDetached(findBinary('tor'), ['--defaults-torrc', emptyTorrc, '-f', node.torrc], join(node.dataDir, 'stdout.log'));
+/**
+ * tor's command line: its torrc, and the owner (on the command line rather than in the torrc, so
+ * the torrc stays the network's plan and the owner shows in `ps`).
+ */
+function torArgs(emptyTorrc: string, torrc: string, ownerPid: number | undefined): string[] {
+  return ['--defaults-torrc', emptyTorrc, '-f', torrc, ...(ownerPid === undefined ? [] : ['__OwningControllerProcess', String(ownerPid)])];
+}
+
+function startTor(node: NodeState, emptyTorrc: string, ownerPid: number | undefined): void {
+  const child = spawnDetached(findBinary('tor'), torArgs(emptyTorrc, node.torrc, ownerPid), join(node.dataDir, 'stdout.log'));
   node.child = child;
   node.pid = child.pid;
   child.on('exit', (code, signal) => {
@@ -537,7 +544,8 @@ export async function restartRelay(dir: string, nickname: string, opts: { timeou
   const logFile = proc.log;
   // Only "Bootstrapped 100%" lines written after the restart count.
   const offset = readIfExists(logFile).length;
-  const child = spawnDetached(findBinary('tor'), ['--defaults-torrc', join(absDir, 'empty-torrc'), '-f', torrc], join(proc.dir, 'stdout.log'));
+  // A restarted tor keeps the network's owner.
+  const child = spawnDetached(findBinary('tor'), torArgs(join(absDir, 'empty-torrc'), torrc, desc.ownerPid), join(proc.dir, 'stdout.log'));
   if (child.pid === undefined) throw new TestnetError(`could not start tor for ${nickname}`);
   let exited: string | undefined;
   child.on('exit', (code, signal) => (exited = signal ? `killed by ${signal}` : `exited with code ${code}`));
@@ -650,6 +658,7 @@ export async function startTestnet(opts: StartOptions): Promise<Testnet> {
       processes: [...processes],
       votingIntervalSeconds: VOTING_INTERVAL_SECONDS,
       startedAt: new Date(t0).toISOString(),
+      ...(opts.ownerPid === undefined ? {} : { ownerPid: opts.ownerPid }),
       ready,
     };
   };
@@ -669,7 +678,7 @@ export async function startTestnet(opts: StartOptions): Promise<Testnet> {
     const portFile = join(webDir, 'ports.json');
     const web = spawnDetached(
       process.execPath,
-      ['--import', 'tsx', webServerScript, '--port', '0', '--dns-port', '0', '--port-file', portFile],
+      ['--import', 'tsx', webServerScript, '--port', '0', '--dns-port', '0', '--port-file', portFile, ...(opts.ownerPid === undefined ? [] : ['--owner-pid', String(opts.ownerPid)])],
       join(webDir, 'web.log'),
       projectRoot,
     );
@@ -721,7 +730,7 @@ export async function startTestnet(opts: StartOptions): Promise<Testnet> {
 
     // 4. Authorities and relays.
     for (const n of relays) {
-      startTor(n, emptyTorrc);
+      startTor(n, emptyTorrc, opts.ownerPid);
       if (n.pid === undefined) throw new TestnetError(`could not start tor for ${n.plan.nickname}`);
       processes.push({ nickname: n.plan.nickname, kind: n.plan.kind, pid: n.pid, dir: n.dataDir, log: n.notice });
     }
@@ -842,7 +851,7 @@ export async function startTestnet(opts: StartOptions): Promise<Testnet> {
 
     // 6. Client and onion service, now that the consensus is complete everywhere.
     for (const n of [onion, client]) {
-      startTor(n, emptyTorrc);
+      startTor(n, emptyTorrc, opts.ownerPid);
       if (n.pid === undefined) throw new TestnetError(`could not start tor for ${n.plan.nickname}`);
       processes.push({ nickname: n.plan.nickname, kind: n.plan.kind, pid: n.pid, dir: n.dataDir, log: n.notice });
     }

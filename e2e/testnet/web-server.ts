@@ -8,7 +8,8 @@
  * The script also runs the exits' DNS responder (dns-server.ts) when given --dns-port, so one
  * detached process serves both. With port 0 the kernel picks free ports and the script writes
  * them to --port-file ({"http":N,"dns":M}) once it listens, so the parent never races another
- * process for a port it guessed.
+ * process for a port it guessed. With --owner-pid PID it exits once that process is gone (the
+ * network's owner may be SIGKILLed, which runs no handler that could stop us).
  */
 import { createServer, type Server } from 'node:http';
 import { writeFileSync, renameSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { bodyFor, WEB_PATHS, type WebPath } from './web-content.ts';
 import { startDnsServer } from './dns-server.ts';
+import { isProcessAlive, whenProcessGone } from './process-watch.ts';
 
 export async function startWebServer(port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number }> {
   // Bodies are built once: the 5 MB stream costs ~160k SHA-256 blocks, too slow per request.
@@ -60,6 +62,9 @@ async function main(args: string[]): Promise<void> {
   const dnsPort = dnsArg === undefined ? undefined : Number(dnsArg);
   if (dnsPort !== undefined && (!Number.isInteger(dnsPort) || dnsPort < 0 || dnsPort > 65535)) throw new Error(`web-server: bad --dns-port ${dnsArg}`);
   const portFile = argValue(args, '--port-file');
+  const ownerArg = argValue(args, '--owner-pid');
+  const ownerPid = ownerArg === undefined ? undefined : Number(ownerArg);
+  if (ownerPid !== undefined && (!Number.isInteger(ownerPid) || ownerPid <= 1)) throw new Error(`web-server: bad --owner-pid ${ownerArg}`);
   const { server, port: actual } = await startWebServer(port);
   const dns = dnsPort === undefined ? undefined : await startDnsServer(dnsPort);
   if (portFile) {
@@ -75,6 +80,15 @@ async function main(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (ownerPid !== undefined) {
+    const gone = (): void => {
+      console.log(`web-server: owner ${ownerPid} is gone; exiting`);
+      stop();
+    };
+    // The owner may already have died while we were starting.
+    if (isProcessAlive(ownerPid)) whenProcessGone(ownerPid, gone);
+    else gone();
+  }
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
