@@ -29,12 +29,17 @@ export interface ExtensionBrowser {
   close(): Promise<void>;
 }
 
-/** Start Chromium (headless unless `headless: false`) with the unpacked extension at `extensionDir`. */
-export async function launchWithExtension(extensionDir: string, opts: { headless?: boolean } = {}): Promise<ExtensionBrowser> {
+/**
+ * Start Chromium (headless unless `headless: false`) with the unpacked extension at `extensionDir`.
+ * `handleSignals: false` leaves SIGINT/SIGTERM/SIGHUP to the caller: Playwright's own handlers
+ * close the browser and then exit the process, before the caller has stopped anything else.
+ */
+export async function launchWithExtension(extensionDir: string, opts: { headless?: boolean; handleSignals?: boolean } = {}): Promise<ExtensionBrowser> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'telescope-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
     headless: opts.headless ?? true,
+    ...(opts.handleSignals === false ? { handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false } : {}),
     args: [...CHROMIUM_FLAGS, `--disable-extensions-except=${extensionDir}`, `--load-extension=${extensionDir}`],
   });
   const serviceWorker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));

@@ -3,18 +3,45 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { reuseOrStart } from '../../e2e/testnet/index.ts';
-import { launchWithExtension } from '../../e2e/chromium.ts';
+import { reuseOrStart, stopTestnet, type Testnet } from '../../e2e/testnet/index.ts';
+import { whenParentGone } from '../../e2e/testnet/process-watch.ts';
+import { launchWithExtension, type ExtensionBrowser } from '../../e2e/chromium.ts';
+import { TelescopeError } from '../../shared/errors.ts';
 import { parseRelayConfig } from '../relay/config.ts';
 import { RelayBridge } from '../relay/relay.ts';
 import { loggerFromLogLines } from './node-log.ts';
+
+/** A step of stopping did not finish in time; the rest of the stop goes on without it. */
+class StopTimeoutError extends TelescopeError {}
+
+/** How long one step of stopping (closing Chromium, the relay-bridge) may take. */
+const STOP_STEP_MS = 10_000;
+
+function bounded(work: Promise<void>, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StopTimeoutError(`${what} did not finish within ${STOP_STEP_MS / 1000} s`)), STOP_STEP_MS);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * `npm start`: the whole thing on one machine. A private tor network on 127.0.0.1, a relay-bridge
  * with a WebSocket port in front of it, and Chromium with the built extension configured for that
  * bridge and those authorities; the extension's status page shows the bootstrap and the local
- * demo site fetched through Tor. Without a display Chromium runs headless and a screenshot of the
- * page is written. Ctrl-C stops everything this started.
+ * demo site fetched through Tor. Without a display (or with --headless) Chromium runs headless and
+ * screenshots are written.
+ *
+ * Nothing it starts outlives it, however it ends:
+ * - Ctrl-C, SIGTERM, SIGHUP, or the death of the process that started it (npm, or the `sh -c`
+ *   npm runs it through) run stop(): Chromium, the relay-bridge (in this process), then the
+ *   network. Playwright's own signal handlers are off, because they close Chromium and exit the
+ *   process before the network is stopped (that orphaned all ten tors on a SIGINT).
+ * - SIGKILL runs nothing here, so each child watches for itself: the network is started with this
+ *   process as its owner (tor's `__OwningControllerProcess`, polled every 15 s; the web server
+ *   polls every second) and Chromium exits when Playwright's pipe to it closes.
+ * TELESCOPE_KEEP_TESTNET=1 leaves the network running (not owned) for the next `npm start` to
+ * reuse; without it a network found running in TELESCOPE_HOME is reused and stopped at the end.
  */
 export async function runStartCli(args: string[]): Promise<number> {
   const home = process.env.TELESCOPE_HOME ?? join(tmpdir(), 'telescope-start');
@@ -25,43 +52,77 @@ export async function runStartCli(args: string[]): Promise<number> {
     return 1;
   }
   const say = (line: string) => console.log(line);
-  say('start: bringing up the private tor network (about a minute and a half the first time)...');
-  const testnet = await reuseOrStart(join(home, 'testnet'), { log: say, timeoutMs: 300_000 });
-  const desc = testnet.description;
-  const config = parseRelayConfig([
-    'Nickname telescopedemo',
-    'Address 127.0.0.1',
-    'ORPort 127.0.0.1:auto',
-    'WebSocketPort 127.0.0.1:auto',
-    `DataDirectory ${join(home, 'relay')}`,
-    'BridgeRelay 1',
-    'PublishServerDescriptor 0',
-    'ExitRelay 0',
-    'TestingTorNetwork 1',
-    'Log notice stdout',
-    ...desc.authorities.map((a) => a.dirAuthorityLine),
-    '',
-  ].join('\n'));
-  const log = loggerFromLogLines(['notice stdout']);
-  const relay = await RelayBridge.start({ config, dataDirectory: join(home, 'relay'), log });
-  const bridgeLine = relay.bridgeLines().webSocket!;
-  say(`start: relay-bridge up: ${bridgeLine}`);
-  const headless = !process.env.DISPLAY || args.includes('--headless');
-  const browser = await launchWithExtension(extensionDir, { headless });
-  say(`start: Chromium ${headless ? '(headless) ' : ''}with the extension ${browser.extensionId}`);
+  // Progress lines go to whoever started us; when that was a pipe and its reader is gone (npm was
+  // killed), a write fails with EPIPE, and that must not end the process halfway through stop().
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+  const keepTestnet = process.env.TELESCOPE_KEEP_TESTNET === '1';
+  const testnetDir = join(home, 'testnet');
+
+  // What is running so far; stop() takes down whatever has started, in reverse order.
+  let testnet: Testnet | undefined;
+  let relay: RelayBridge | undefined;
+  let browser: ExtensionBrowser | undefined;
   let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
+  const stop = async (code: number, why: string): Promise<void> => {
+    if (stopping) {
+      say(`start: ${why}; still stopping (the network's processes get up to 7 s each)`);
+      return;
+    }
     stopping = true;
-    say('start: stopping Chromium, the relay-bridge and the network');
-    await browser.close().catch((e: unknown) => say(`start: closing Chromium: ${String(e)}`));
-    await relay.stop();
-    if (!testnet.reused || process.env.TELESCOPE_KEEP_TESTNET !== '1') await testnet.stop();
+    say(`start: ${why}; stopping Chromium, the relay-bridge and the network`);
+    const step = async (what: string, work: () => Promise<void>): Promise<void> => {
+      try {
+        await bounded(work(), what);
+      } catch (e) {
+        say(`start: ${what}: ${e instanceof Error ? e.message : String(e)}`);
+        code = code || 1;
+      }
+    };
+    // A browser that does not close in time is killed by Playwright's exit handler on process.exit.
+    if (browser) await step('closing Chromium', () => browser!.close());
+    if (relay) await step('stopping the relay-bridge', () => relay!.stop());
+    if (!keepTestnet) {
+      // Before reuseOrStart returns there is no handle yet: stop what network.json records so far
+      // (whatever the harness starts after this dies with us, its owner).
+      await (testnet ? testnet.stop() : stopTestnet(testnetDir)).catch((e: unknown) => {
+        say(`start: stopping the network: ${e instanceof Error ? e.message : String(e)}`);
+        code = code || 1;
+      });
+    }
     process.exit(code);
   };
-  process.once('SIGINT', () => void stop(0));
-  process.once('SIGTERM', () => void stop(0));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0, `${signal} received`));
+  whenParentGone((why) => void stop(1, why));
+
   try {
+    say('start: bringing up the private tor network (about a minute and a half the first time)...');
+    testnet = await reuseOrStart(testnetDir, { log: say, timeoutMs: 300_000, ...(keepTestnet ? {} : { ownerPid: process.pid }) });
+    const desc = testnet.description;
+    const config = parseRelayConfig([
+      'Nickname telescopedemo',
+      'Address 127.0.0.1',
+      'ORPort 127.0.0.1:auto',
+      'WebSocketPort 127.0.0.1:auto',
+      `DataDirectory ${join(home, 'relay')}`,
+      'BridgeRelay 1',
+      'PublishServerDescriptor 0',
+      'ExitRelay 0',
+      'TestingTorNetwork 1',
+      'Log notice stdout',
+      ...desc.authorities.map((a) => a.dirAuthorityLine),
+      '',
+    ].join('\n'));
+    const log = loggerFromLogLines(['notice stdout']);
+    relay = await RelayBridge.start({ config, dataDirectory: join(home, 'relay'), log });
+    const bridgeLine = relay.bridgeLines().webSocket!;
+    say(`start: relay-bridge up: ${bridgeLine}`);
+    const headless = !process.env.DISPLAY || args.includes('--headless');
+    browser = await launchWithExtension(extensionDir, { headless, handleSignals: false });
+    say(`start: Chromium ${headless ? '(headless) ' : ''}with the extension ${browser.extensionId}`);
     const settings = { bridges: [bridgeLine], authorities: desc.authorities.map((a) => a.dirAuthorityLine) };
     const status = await browser.serviceWorker.evaluate(async (s) => (self as unknown as { telescope: { start(x: typeof s): Promise<{ percent: number; summary: string }> } }).telescope.start(s), settings);
     say(`start: the extension's Tor client bootstrapped ${status.percent}% (${status.summary})`);
@@ -93,11 +154,11 @@ export async function runStartCli(args: string[]): Promise<number> {
       say(`start: no display, Chromium runs headless; screenshots: ${shot} (status), ${tabShot} (onion tab), ${onionShot} (onion service)`);
     }
     say('start: running; press Ctrl-C to stop everything');
-    if (args.includes('--once')) await stop(0);
+    if (args.includes('--once')) await stop(0, '--once');
     await new Promise(() => {});
   } catch (e) {
     say(`start: failed: ${e instanceof Error ? e.message : String(e)}`);
-    await stop(1);
+    await stop(1, 'failed');
   }
   return 0;
 }
