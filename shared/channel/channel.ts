@@ -6,6 +6,7 @@ import type { ByteTransport } from './transport.ts';
 import { LinkHandshakeInitiator, type LinkHandshakeOptions, type OpenedLink } from './handshake.ts';
 import { LinkHandshakeResponder, type AcceptedLink, type LinkHandshakeResponderOptions } from './responder.ts';
 import type { VerifiedResponderIdentity } from '../crypto/link-certs.ts';
+import { UnexpectedErrors } from '../unexpected-errors.ts';
 
 /**
  * A channel: one authenticated link to one relay, carrying many circuits (tor-spec "Channels").
@@ -27,6 +28,8 @@ interface CommonOptions {
   readonly timeoutMs?: number;
   readonly log?: Logger;
   readonly random?: (n: number) => Uint8Array;
+  /** Where an error that is no TelescopeError, thrown while handling a cell, is counted (the channel closes). */
+  readonly unexpected?: UnexpectedErrors;
 }
 
 export interface ChannelOpenOptions extends Omit<LinkHandshakeOptions, 'now'>, CommonOptions {
@@ -70,6 +73,7 @@ export class Channel {
     readonly role: ChannelRole,
     private readonly log: Logger,
     private readonly random: (n: number) => Uint8Array,
+    private readonly unexpected: UnexpectedErrors,
   ) {}
 
   /** The relay identity the peer proved, on channels we initiated. */
@@ -129,7 +133,7 @@ export class Channel {
               if (opened) {
                 done = true;
                 clearTimeout(timer);
-                const channel = new Channel(transport, decoder, opened, role, log, random);
+                const channel = new Channel(transport, decoder, opened, role, log, random, opts.unexpected ?? new UnexpectedErrors(log));
                 log.info(`channel ${role === 'initiator' ? 'to' : 'from'} ${transport.description} open: link v${opened.linkVersion}, ${describe(opened)}`);
                 resolve(channel);
                 // Cells that arrived in the same chunk after NETINFO (a client often sends its
@@ -293,7 +297,17 @@ export class Channel {
     }
     for (const cell of cells) {
       if (this.closedWith) return;
-      this.dispatch(cell);
+      try {
+        this.dispatch(cell);
+      } catch (e) {
+        // Circuits and the relay's switch handle their own failures; what still escapes is
+        // unexpected. It costs this channel, never the process (nor the transport's event loop).
+        const expected = e instanceof TelescopeError;
+        if (expected) this.log.warn(`closing channel to ${this.description}: ${e.message}`);
+        else this.unexpected.record(`channel to ${this.description}, channel closed`, e);
+        this.close(expected ? 'closed: a cell could not be handled' : 'closed: internal error');
+        return;
+      }
     }
   }
 

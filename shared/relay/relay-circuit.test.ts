@@ -22,8 +22,8 @@ import { MemoryTransport } from '../channel/memory-transport.ts';
 import { Circuit, type RelayTarget } from '../circuit/circuit.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { RelaySwitch, type RelaySwitchOptions } from './switch.ts';
-import type { ExitOutcome, RelayCircuitServices } from './relay-circuit.ts';
-import { serveDirectoryStream } from './dir-server.ts';
+import { MAX_DIR_STREAMS_PER_CHANNEL, MAX_DIR_STREAMS_PER_CIRCUIT, type ExitOutcome, type RelayCircuitServices } from './relay-circuit.ts';
+import { DirectoryServer } from './dir-server.ts';
 import { parseAuthCerts } from '../directory/authcert.ts';
 import { DirectoryState } from '../directory/bootstrap.ts';
 import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -31,6 +31,7 @@ import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';
 import { rejection } from '../testing/thrown.ts';
+import { UNEXPECTED_ERROR_MARKER, UnexpectedErrors, unexpectedErrorsIn } from '../unexpected-errors.ts';
 
 /**
  * The relay core end to end, in memory: a client's Circuit (shared/circuit) talks over real
@@ -693,7 +694,7 @@ describe('RelayCircuit: streams', () => {
     dir.addCerts(td2Certs, now);
     expect(dir.addConsensus(td2Consensus, now)).toBe('accepted');
     const r1 = net.relay({
-      serveDirectory: (s) => void serveDirectoryStream(s, { directory: () => dir, ownDescriptor: () => undefined, fingerprint: 'F'.repeat(40) }, net.relays[0]!.log),
+      serveDirectory: (s) => void new DirectoryServer({ directory: () => dir, ownDescriptor: () => undefined, fingerprint: 'F'.repeat(40) }, net.relays[0]!.log).serve(s),
     });
     const { circuit } = await build(net, [r1]);
     const fetch = async (path: string, headers = '') => {
@@ -828,5 +829,139 @@ describe('RelaySwitch with a channel that dies', () => {
     expect(e.reason).toBe(DestroyReason.CHANNEL_CLOSED);
     expect(e.cause).toBeInstanceOf(ChannelError);
     await eventually(() => r1.switch.openCircuits === 0, 'the relay circuit to go');
+  });
+});
+
+describe('RelayCircuit: an unexpected error costs only its circuit or stream, and is counted', () => {
+  /** A relay whose unexpected errors go to a counter the test reads. */
+  function counted(net: TestNet, services: Services = {}): { relay: TestRelay; unexpected: UnexpectedErrors } {
+    const log = new RecordingLog();
+    const unexpected = new UnexpectedErrors(log);
+    const relay = net.relay({ ...services, unexpected });
+    return { relay, unexpected };
+  }
+
+  it('an exit that throws a TypeError: END MISC on that stream, the circuit carries on, counted once', async () => {
+    const net = new TestNet();
+    let mode: 'bug' | 'echo' = 'bug';
+    const r1 = net.relay();
+    const { relay: r2, unexpected } = counted(net, {
+      openExit: async (b) => {
+        if (mode === 'bug') throw new TypeError("Cannot read properties of undefined (reading 'port')");
+        return echoExit()(b);
+      },
+    });
+    const { circuit } = await build(net, [r1, r2]);
+    const e = await rejection(circuit.openStream('example.com', 80));
+    expect((e as StreamError).reason).toBe(EndReason.MISC);
+    expect(unexpected.count).toBe(1);
+    mode = 'echo';
+    const s = await circuit.openStream('example.com', 80);
+    await s.write(utf8('still here'));
+    expect(new TextDecoder().decode((await s.read())!)).toBe('still here');
+    expect(r2.switch.openCircuits).toBe(1);
+  });
+
+  it('an attach() that throws ends that stream only', async () => {
+    const net = new TestNet();
+    const r1 = net.relay();
+    const { relay: r2, unexpected } = counted(net, {
+      openExit: async () => ({ ok: true, connected: new Connected(), attach: () => { throw new RangeError('bad socket state'); } }),
+    });
+    const { circuit } = await build(net, [r1, r2]);
+    const stream = await circuit.openStream('example.com', 80);
+    const e = await rejection(stream.read());
+    expect((e as StreamError).reason).toBe(EndReason.MISC);
+    expect(unexpected.count).toBe(1);
+    expect(circuit.isOpen).toBe(true);
+  });
+
+  it('a resolver that throws a TypeError: END MISC, counted; the circuit carries on', async () => {
+    const net = new TestNet();
+    const r1 = net.relay();
+    const { relay: r2, unexpected } = counted(net, { resolve: async () => { throw new TypeError('x is not a function'); } });
+    const { circuit } = await build(net, [r1, r2]);
+    const e = await rejection(circuit.resolve('example.com', { timeoutMs: 2000 }));
+    expect((e as StreamError).reason).toBe(EndReason.MISC);
+    expect(unexpected.count).toBe(1);
+    expect(circuit.isOpen).toBe(true);
+  });
+
+  it('an extend that throws a TypeError destroys that circuit (INTERNAL), not the relay\'s others', async () => {
+    const net = new TestNet();
+    const { relay: r1, unexpected } = counted(net, { extend: async () => { throw new TypeError('undefined is not iterable'); } });
+    const r2 = net.relay();
+    const other = await build(net, [r1]);
+    const { circuit } = await build(net, [r1]);
+    const closed = new Promise<CircuitError>((resolve) => circuit.onClose(resolve));
+    void circuit.extend(r2.target).catch(() => {});
+    expect((await closed).reason).toBe(DestroyReason.INTERNAL);
+    expect(unexpected.count).toBe(1);
+    expect(other.circuit.isOpen).toBe(true);
+    await eventually(() => r1.switch.openCircuits === 1, 'only the failed circuit to go');
+  });
+
+  it('a directory service that throws synchronously destroys that circuit (INTERNAL); the channel stays', async () => {
+    const net = new TestNet();
+    const { relay: r1, unexpected } = counted(net, { serveDirectory: () => { throw new TypeError('boom'); } });
+    const { circuit, channel } = await build(net, [r1]);
+    const closed = new Promise<CircuitError>((resolve) => circuit.onClose(resolve));
+    void circuit.openDirStream().catch(() => {});
+    expect((await closed).reason).toBe(DestroyReason.INTERNAL);
+    expect(unexpected.count).toBe(1);
+    expect(channel.isOpen).toBe(true);
+  });
+
+  it('the log line carries the marker, the place and the running count', async () => {
+    const log = new RecordingLog();
+    const unexpected = new UnexpectedErrors(log);
+    unexpected.record('relay circuit 1: exit stream 3', new TypeError('oops'));
+    expect(log.lines[0]).toMatch(new RegExp(`^${UNEXPECTED_ERROR_MARKER} caught in relay circuit 1: exit stream 3 \\(unexpected errors caught: 1\\): TypeError: oops`));
+    expect(unexpectedErrorsIn(`x\n${unexpected.summary()}\n`)).toBe(1);
+  });
+});
+
+describe('RelayCircuit: directory streams are capped per circuit and per channel', () => {
+  /** A directory service that holds every stream open until the test releases it. */
+  function holdingDirectory(): { held: TorStream[]; serveDirectory: (s: TorStream) => void } {
+    const held: TorStream[] = [];
+    return { held, serveDirectory: (s) => { held.push(s); } };
+  }
+
+  it(`BEGIN_DIR beyond ${MAX_DIR_STREAMS_PER_CIRCUIT} open on one circuit gets END RESOURCELIMIT; a finished one makes room`, async () => {
+    const net = new TestNet();
+    const dir = holdingDirectory();
+    const r1 = net.relay({ serveDirectory: dir.serveDirectory });
+    const { circuit } = await build(net, [r1]);
+    const streams = await Promise.all(Array.from({ length: MAX_DIR_STREAMS_PER_CIRCUIT }, () => circuit.openDirStream()));
+    expect(streams.length).toBe(MAX_DIR_STREAMS_PER_CIRCUIT);
+    const refused = await rejection(circuit.openDirStream());
+    expect(refused).toBeInstanceOf(StreamError);
+    expect((refused as StreamError).reason).toBe(EndReason.RESOURCELIMIT);
+    expect(circuit.isOpen).toBe(true);
+    dir.held[0]!.close();
+    await eventually(() => !streams[0]!.isOpen, 'the END to reach the client');
+    const again = await circuit.openDirStream();
+    expect(again.isOpen).toBe(true);
+    expect(dir.held.length).toBe(MAX_DIR_STREAMS_PER_CIRCUIT + 1);
+  });
+
+  it(`at most ${MAX_DIR_STREAMS_PER_CHANNEL} over all circuits of one channel; another client's channel is not affected`, async () => {
+    const net = new TestNet();
+    const dir = holdingDirectory();
+    const r1 = net.relay({ serveDirectory: dir.serveDirectory });
+    const channel = await net.clientChannel(r1);
+    const circuits = await Promise.all([0, 1, 2].map(() => Circuit.create(channel, r1.target)));
+    const perCircuit = MAX_DIR_STREAMS_PER_CHANNEL / 2;
+    for (const c of circuits.slice(0, 2)) await Promise.all(Array.from({ length: perCircuit }, () => c.openDirStream()));
+    const refused = await rejection(circuits[2]!.openDirStream());
+    expect((refused as StreamError).reason).toBe(EndReason.RESOURCELIMIT);
+    // Another client, on its own channel, still gets directory streams.
+    const other = await build(net, [r1]);
+    expect((await other.circuit.openDirStream()).isOpen).toBe(true);
+    // Destroying a circuit gives its directory streams back to the channel.
+    circuits[0]!.destroy();
+    await eventually(() => dir.held.filter((s) => s.isOpen).length === perCircuit + 1, 'the relay to close the destroyed circuit\'s streams');
+    expect((await circuits[2]!.openDirStream()).isOpen).toBe(true);
   });
 });

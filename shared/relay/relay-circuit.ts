@@ -6,12 +6,13 @@ import { packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
 import { Begin, BeginDir, Connected, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncated } from '../cells/relay/messages.ts';
 import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { RelayHopCrypto } from '../crypto/tor1.ts';
-import { CircuitError, ProtocolError, TelescopeError } from '../errors.ts';
+import { CircuitError, ProtocolError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
 import { CircuitWindows } from '../circuit/flow.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
 import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
+import { UnexpectedErrors, isExpectedError } from '../unexpected-errors.ts';
 
 /**
  * One circuit as a relay sees it (tor-spec "Routing relay cells"): the hop shared with the client
@@ -40,6 +41,12 @@ export interface RelayCircuitServices {
   resolve?(msg: Resolve): Promise<Resolved>;
   /** Called once when the circuit is gone, for accounting. */
   closed(circuit: RelayCircuit): void;
+  /**
+   * Where errors that are no TelescopeError (bugs, unplanned cases) are counted and logged; the
+   * circuit or stream they happened on is closed (DESTROY INTERNAL / END MISC), nothing else.
+   * Default: a counter of this circuit's own.
+   */
+  readonly unexpected?: UnexpectedErrors;
 }
 
 /**
@@ -59,6 +66,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   private readonly windows: CircuitWindows;
   private readonly streams = new Map<number, TorStream>();
   private closed = false;
+  private readonly unexpected: UnexpectedErrors;
 
   constructor(
     private readonly prev: Channel,
@@ -67,6 +75,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     private readonly services: RelayCircuitServices,
   ) {
     this.windows = new CircuitWindows(`relay circuit ${circId.toString(16)}`);
+    this.unexpected = services.unexpected ?? new UnexpectedErrors(services.log);
   }
 
   get id(): string {
@@ -178,7 +187,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     switch (command) {
       case RelayCmd.EXTEND2:
         if (!early) throw new ProtocolError(`relay circuit ${this.id}`, 'EXTEND2 outside a RELAY_EARLY cell');
-        void this.extend(msg as Extend2);
+        void this.extend(msg as Extend2).catch((e: unknown) => this.fail(e));
         return;
       case RelayCmd.TRUNCATE: {
         const next = this.next;
@@ -211,13 +220,13 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     }
     switch (msg.command) {
       case RelayCmd.BEGIN:
-        void this.begin(streamId, msg as Begin);
+        void this.begin(streamId, msg as Begin).catch((e: unknown) => this.streamFailed(streamId, 'BEGIN', e));
         return;
       case RelayCmd.BEGIN_DIR:
         this.beginDir(streamId);
         return;
       case RelayCmd.RESOLVE:
-        void this.answerResolve(streamId, msg as Resolve);
+        void this.answerResolve(streamId, msg as Resolve).catch((e: unknown) => this.streamFailed(streamId, 'RESOLVE', e));
         return;
       default:
         // DATA/END for a stream already closed here: in flight, harmless.
@@ -239,7 +248,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
       channel.send({ circId, command: ChanCmd.CREATE2, body: new Create2(msg.handshakeType, msg.handshakeData).encode() });
     } catch (e) {
       this.extending = false;
-      if (!(e instanceof TelescopeError)) throw e;
+      if (!isExpectedError(e)) {
+        this.fail(e);
+        return;
+      }
       this.services.log.info(`relay circuit ${this.id}: cannot extend: ${e.message}`);
       if (!this.closed) this.originate(0, new Truncated(DestroyReason.CONNECTFAILED));
     }
@@ -273,8 +285,8 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     try {
       outcome = await this.services.openExit(begin);
     } catch (e) {
-      if (!(e instanceof TelescopeError)) throw e;
-      this.services.log.info(`relay circuit ${this.id}: exit failed: ${e.message}`);
+      if (isExpectedError(e)) this.services.log.info(`relay circuit ${this.id}: exit failed: ${e.message}`);
+      else this.unexpected.record(`relay circuit ${this.id}: exit stream ${streamId}, stream ended (END MISC)`, e);
       outcome = { ok: false, end: new End(EndReason.MISC) };
     }
     if (this.closed) {
@@ -312,9 +324,13 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     try {
       answer = await this.services.resolve(msg);
     } catch (e) {
-      if (!(e instanceof TelescopeError)) throw e;
-      this.services.log.info(`relay circuit ${this.id}: resolve failed: ${e.message}`);
-      answer = new End(EndReason.RESOLVEFAILED);
+      if (isExpectedError(e)) {
+        this.services.log.info(`relay circuit ${this.id}: resolve failed: ${e.message}`);
+        answer = new End(EndReason.RESOLVEFAILED);
+      } else {
+        this.unexpected.record(`relay circuit ${this.id}: RESOLVE on stream ${streamId}, answered END MISC`, e);
+        answer = new End(EndReason.MISC);
+      }
     }
     if (!this.closed) this.originate(streamId, answer);
   }
@@ -354,10 +370,32 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     this.destroy(DestroyReason.RESOURCELIMIT);
   }
 
+  /**
+   * The circuit cannot go on: a protocol violation (DESTROY PROTOCOL) or an unexpected error
+   * (counted, DESTROY INTERNAL). Either way only this circuit pays.
+   */
   private fail(e: unknown): void {
-    if (!(e instanceof TelescopeError)) throw e;
+    if (!isExpectedError(e)) {
+      this.unexpected.record(`relay circuit ${this.id}, circuit destroyed (INTERNAL)`, e);
+      this.destroy(DestroyReason.INTERNAL);
+      return;
+    }
     this.services.log.info(`relay circuit ${this.id}: ${e.message}; destroying it`);
     this.destroy(DestroyReason.PROTOCOL);
+  }
+
+  /** A BEGIN or RESOLVE whose handling threw where nothing else caught it: end that stream only. */
+  private streamFailed(streamId: number, what: string, e: unknown): void {
+    if (isExpectedError(e)) this.services.log.info(`relay circuit ${this.id}: ${what} on stream ${streamId} failed: ${e.message}`);
+    else this.unexpected.record(`relay circuit ${this.id}: ${what} on stream ${streamId}, stream ended (END MISC)`, e);
+    const stream = this.streams.get(streamId);
+    this.streams.delete(streamId);
+    try {
+      if (stream) stream.close(EndReason.MISC);
+      else if (!this.closed) this.originate(streamId, new End(EndReason.MISC));
+    } catch (again) {
+      this.fail(again);
+    }
   }
 
   /** Destroy in both directions with `reason`. */

@@ -10,6 +10,7 @@ import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
 import { HandshakeError, ProtocolError } from '../errors.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { RelayCircuit, type RelayCircuitServices } from './relay-circuit.ts';
+import { UnexpectedErrors } from '../unexpected-errors.ts';
 
 /**
  * The relay's circuit switch: answers CREATE2 (ntor) and CREATE_FAST on every channel it is given,
@@ -101,7 +102,12 @@ export class RelaySwitch {
         return;
       }
     } catch (e) {
-      if (!(e instanceof HandshakeError || e instanceof ProtocolError)) throw e;
+      if (!(e instanceof HandshakeError || e instanceof ProtocolError)) {
+        // Not the peer's fault as far as we know, but only its circuit pays: counted, refused.
+        (this.opts.services.unexpected ?? new UnexpectedErrors(this.opts.services.log)).record(`answering a CREATE from ${channel.description}, circuit refused (INTERNAL)`, e);
+        refuse(DestroyReason.INTERNAL, 'internal error');
+        return;
+      }
       refuse(DestroyReason.PROTOCOL, e.message);
       return;
     }
