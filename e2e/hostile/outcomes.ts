@@ -27,6 +27,13 @@ export class Tally {
     return n;
   }
 
+  /** Sum over labels that match `re`. */
+  matching(re: RegExp): number {
+    let n = 0;
+    for (const [k, v] of this.counts) if (re.test(k)) n += v;
+    return n;
+  }
+
   get total(): number {
     let n = 0;
     for (const v of this.counts.values()) n += v;
@@ -42,6 +49,9 @@ export class Tally {
     return [...this.counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join(', ');
   }
 }
+
+/** Labels of a RESOLVE that came back with an address or a name: a leaked answer. */
+export const ANSWERED = /^RESOLVED (?!error)/;
 
 /** The label for an error a stream, resolve or circuit operation failed with. */
 export function failureLabel(e: unknown): string {
