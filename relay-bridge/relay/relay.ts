@@ -10,7 +10,7 @@ import { TorClient, type DirAuthorityInfo } from '../../shared/client/tor-client
 import { TelescopeError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { fingerprintOf, relayTarget } from '../../shared/path/netdir.ts';
-import { serveDirectoryStream } from '../../shared/relay/dir-server.ts';
+import { DirectoryServer } from '../../shared/relay/dir-server.ts';
 import type { ExitOutcome } from '../../shared/relay/relay-circuit.ts';
 import type { Begin } from '../../shared/cells/relay/messages.ts';
 import { RelaySwitch } from '../../shared/relay/switch.ts';
@@ -65,6 +65,8 @@ export class RelayBridge {
   private trafficTimer: ReturnType<typeof setInterval> | undefined;
   readonly switch: RelaySwitch;
   readonly directoryClient: TorClient;
+  /** BEGIN_DIR service: documents encoded and compressed once per version, stalled streams closed. */
+  readonly directoryServer: DirectoryServer;
   private linkCerts: LinkCertificates;
   /** BandwidthRate/BandwidthBurst: one relay-wide bucket for everything read. */
   private readonly limits: RelayRateLimits;
@@ -103,6 +105,11 @@ export class RelayBridge {
         return tls instanceof TlsTransport ? this.authenticatorFor(tls) : undefined;
       },
     });
+    this.directoryServer = new DirectoryServer({
+      directory: () => this.directoryClient.directory,
+      ownDescriptor: () => this.descriptor().text,
+      fingerprint: keys.fingerprint,
+    }, log);
     this.switch = new RelaySwitch({
       identity: keys.rsaIdentityDigest,
       onionKeys: () => keys.ntorKeys,
@@ -116,11 +123,7 @@ export class RelayBridge {
         // A non-exit answers BEGIN/RESOLVE too, with the END reasons tor gives (exit.ts).
         openExit: (begin) => this.openExit(begin),
         resolve: (msg) => answerResolve(msg, { isExit: config.isExit }),
-        serveDirectory: (stream) => void serveDirectoryStream(stream, {
-          directory: () => this.directoryClient.directory,
-          ownDescriptor: () => this.descriptor().text,
-          fingerprint: keys.fingerprint,
-        }, log),
+        serveDirectory: (stream) => void this.directoryServer.serve(stream),
       },
     });
   }

@@ -7,7 +7,9 @@ import { DirectoryState } from '../directory/bootstrap.ts';
 import { parseConsensus } from '../directory/consensus.ts';
 import { parseMicrodescs } from '../directory/microdesc.ts';
 import type { TorStream } from '../stream/stream.ts';
-import { lookupDocument, parseDirRequest, serveDirectoryStream, type DirectoryCacheSource } from './dir-server.ts';
+import { DIR_STALL_TIMEOUT_MS, DirectoryServer, lookupDocument, parseDirRequest, type DirectoryCacheSource } from './dir-server.ts';
+import { EndReason } from '../cells/relay/messages.ts';
+import { FakeTime } from '../testing/fake-time.ts';
 import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
 import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
 import td2Microdescs from '../directory/fixtures/testdata2/cached-microdescs.txt?raw';
@@ -189,16 +191,25 @@ describe('lookupDocument', () => {
   });
 });
 
-/** Enough of a TorStream for serveDirectoryStream: scripted reads, recorded writes. */
+/** Enough of a TorStream for the directory server: scripted reads, recorded writes. */
 class FakeStream {
   readonly written: Uint8Array[] = [];
   closed = false;
+  closeReason: number | undefined;
+  readonly streamId = 7;
+  bytesRead = 0;
+  bytesWritten = 0;
   private readonly incoming: (Uint8Array | null | Error)[];
+  /** Writes held while the client "reads nothing"; close() fails them, as TorStream does. */
+  private readonly held: (() => void)[] = [];
 
-  constructor(request: string | Uint8Array[], opts: { end?: boolean; failRead?: Error } = {}) {
+  constructor(request: string | Uint8Array[], opts: { end?: boolean; failRead?: Error; clientReads?: boolean } = {}) {
     const chunks = typeof request === 'string' ? [new TextEncoder().encode(request)] : request;
     this.incoming = [...chunks, ...(opts.failRead ? [opts.failRead] : []), ...(opts.end === false ? [] : [null])];
+    this.clientReads = opts.clientReads ?? true;
   }
+
+  private readonly clientReads: boolean;
 
   get isOpen(): boolean {
     return !this.closed;
@@ -207,17 +218,30 @@ class FakeStream {
   async read(): Promise<Uint8Array | null> {
     const next = this.incoming.shift();
     if (next instanceof Error) throw next;
-    if (next === undefined) return new Promise(() => {}); // the client waits forever
+    if (next === undefined) {
+      // The client waits forever (until the stream is closed under it).
+      await new Promise<void>((resolve) => this.held.push(resolve));
+      throw new StreamError('stream is closed');
+    }
+    if (next) this.bytesRead += next.length;
     return next;
   }
 
   async write(data: Uint8Array): Promise<void> {
     if (this.closed) throw new StreamError('stream is closed');
+    if (!this.clientReads) {
+      await new Promise<void>((resolve) => this.held.push(resolve));
+      throw new StreamError('stream is closed');
+    }
     this.written.push(data.slice());
+    this.bytesWritten += data.length;
   }
 
-  close(): void {
+  close(reason?: number): void {
+    if (this.closed) return;
     this.closed = true;
+    this.closeReason = reason;
+    for (const h of this.held.splice(0)) h();
   }
 
   asStream(): TorStream {
@@ -248,10 +272,10 @@ async function inflate(data: Uint8Array): Promise<string> {
 }
 
 async function serve(stream: FakeStream, src: DirectoryCacheSource = source): Promise<void> {
-  await serveDirectoryStream(stream.asStream(), src, silentLogger);
+  await new DirectoryServer(src, silentLogger).serve(stream.asStream());
 }
 
-describe('serveDirectoryStream', () => {
+describe('DirectoryServer', () => {
   it('answers 200 with the document as identity, then closes the stream', async () => {
     const s = new FakeStream(req(`GET ${CONSENSUS} HTTP/1.0`), { end: false });
     await serve(s);
@@ -328,12 +352,124 @@ describe('serveDirectoryStream', () => {
         try {
           await serve(s);
         } catch (e) {
-          expect.unreachable(`serveDirectoryStream threw ${e instanceof TelescopeError ? 'a TelescopeError' : 'an exception'}: ${String(e)}`);
+          expect.unreachable(`DirectoryServer.serve threw ${e instanceof TelescopeError ? 'a TelescopeError' : 'an exception'}: ${String(e)}`);
         }
         expect([200, 400, 404]).toContain(s.response().status);
         expect(s.closed).toBe(true);
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+/** A directory whose consensus text the test swaps (only what the server reads of it). */
+function swappableSource(): { source: DirectoryCacheSource; setConsensus(text: string): void } {
+  let consensus = td2Consensus;
+  const dir = { consensusText: () => consensus, certificateTexts: () => state.certificateTexts(), microdescTexts: (d: readonly string[]) => state.microdescTexts(d) } as unknown as DirectoryState;
+  return { source: { directory: () => dir, ownDescriptor: () => OWN_DESCRIPTOR, fingerprint: OWN_FP }, setConsensus: (t) => { consensus = t; } };
+}
+
+describe('DirectoryServer: no work per request for whole documents', () => {
+  it('encodes and compresses the consensus once per version, however many requests ask for it', async () => {
+    const { source: src, setConsensus } = swappableSource();
+    const server = new DirectoryServer(src, silentLogger);
+    const ask = async (compressed: boolean) => {
+      const s = new FakeStream(req(`GET ${CONSENSUS}${compressed ? '.z' : ''} HTTP/1.0`), { end: false });
+      await server.serve(s.asStream());
+      return s.response();
+    };
+    // Concurrent requests too: they share the compression in progress.
+    const answers = await Promise.all([ask(true), ask(false), ask(true), ask(true), ask(false), ask(true)]);
+    for (const a of answers) expect(a.status).toBe(200);
+    expect(await inflate(answers[0]!.body)).toBe(td2Consensus);
+    for (let i = 0; i < 20; i++) await ask(i % 2 === 0);
+    expect(server.cache.encodes).toBe(1);
+    expect(server.cache.compressions).toBe(1);
+
+    // A new consensus replaces the cached one: one more encoding and compression, then none.
+    const newer = td2Consensus.replace('valid-after', 'valid-after') + '\n';
+    setConsensus(newer);
+    const z = await ask(true);
+    expect(await inflate(z.body)).toBe(newer);
+    expect(new TextDecoder().decode((await ask(false)).body)).toBe(newer);
+    for (let i = 0; i < 10; i++) await ask(i % 2 === 0);
+    expect(server.cache.encodes).toBe(2);
+    expect(server.cache.compressions).toBe(2);
+  });
+
+  it('the relay descriptor and /tor/keys/all are cached the same way', async () => {
+    const server = new DirectoryServer(source, silentLogger);
+    for (let i = 0; i < 10; i++) {
+      for (const path of ['/tor/server/authority.z', '/tor/keys/all.z']) {
+        const s = new FakeStream(req(`GET ${path} HTTP/1.0`), { end: false });
+        await server.serve(s.asStream());
+        expect(s.response().status).toBe(200);
+      }
+    }
+    expect(server.cache.encodes).toBe(2);
+    expect(server.cache.compressions).toBe(2);
+  });
+});
+
+describe('DirectoryServer: stalled streams are closed', () => {
+  it('a client that reads nothing loses its stream after the stall timeout (END TIMEOUT)', async () => {
+    const time = new FakeTime();
+    const server = new DirectoryServer(source, silentLogger, { schedule: time.schedule });
+    const s = new FakeStream(req(`GET ${CONSENSUS} HTTP/1.0`), { end: false, clientReads: false });
+    const serving = server.serve(s.asStream());
+    await new Promise((r) => setTimeout(r, 0));
+    // The request arrived during the first period (progress); the response never moves.
+    time.advance(DIR_STALL_TIMEOUT_MS);
+    expect(s.closed).toBe(false);
+    time.advance(DIR_STALL_TIMEOUT_MS - 1);
+    expect(s.closed).toBe(false);
+    time.advance(1);
+    expect(s.closed).toBe(true);
+    expect(s.closeReason).toBe(EndReason.TIMEOUT);
+    await serving;
+    expect(server.stalledStreams).toBe(1);
+    expect(time.pendingTimers).toBe(0);
+  });
+
+  it('a stream that never gets its request is closed too', async () => {
+    const time = new FakeTime();
+    const server = new DirectoryServer(source, silentLogger, { schedule: time.schedule, stallTimeoutMs: 5_000 });
+    const s = new FakeStream('GET /tor/keys/all HTT', { end: false });
+    const serving = server.serve(s.asStream());
+    await new Promise((r) => setTimeout(r, 0));
+    time.advance(5_000); // part of a request arrived in this period
+    expect(s.closed).toBe(false);
+    time.advance(5_000);
+    expect(s.closeReason).toBe(EndReason.TIMEOUT);
+    await serving;
+    expect(s.written).toEqual([]);
+  });
+
+  it('a slow client that keeps reading is not closed: only no progress for a whole timeout counts', async () => {
+    const time = new FakeTime();
+    const server = new DirectoryServer(source, silentLogger, { schedule: time.schedule, stallTimeoutMs: 10_000 });
+    const s = new FakeStream(req(`GET ${CONSENSUS} HTTP/1.0`), { end: false, clientReads: false });
+    const serving = server.serve(s.asStream());
+    await new Promise((r) => setTimeout(r, 0));
+    for (let i = 0; i < 5; i++) {
+      time.advance(9_000);
+      s.bytesWritten += 498; // a cell left: the client sent a SENDME
+      time.advance(1_000);
+      expect(s.closed).toBe(false);
+    }
+    time.advance(10_000);
+    time.advance(10_000);
+    expect(s.closeReason).toBe(EndReason.TIMEOUT);
+    await serving;
+  });
+
+  it('a stream answered in time leaves no timer behind', async () => {
+    const time = new FakeTime();
+    const server = new DirectoryServer(source, silentLogger, { schedule: time.schedule });
+    const s = new FakeStream(req('GET /tor/keys/all HTTP/1.0'), { end: false });
+    await server.serve(s.asStream());
+    expect(s.response().status).toBe(200);
+    expect(time.pendingTimers).toBe(0);
+    expect(server.stalledStreams).toBe(0);
   });
 });

@@ -1,7 +1,9 @@
 import { ProtocolError, TelescopeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { DirectoryState } from '../directory/bootstrap.ts';
+import { EndReason } from '../cells/relay/messages.ts';
 import type { TorStream } from '../stream/stream.ts';
+import type { Scheduler } from './token-bucket.ts';
 
 /**
  * A directory cache on BEGIN_DIR streams (dir-spec "Directory cache operation"): one HTTP/1.0 GET
@@ -9,6 +11,13 @@ import type { TorStream } from '../stream/stream.ts';
  * certificates, microdescriptors — and the relay's own server descriptor, so that a browser can
  * bootstrap entirely through its bridge and tor clients can use the relay as a bridge. Bodies are
  * deflate-compressed when the client asks (Accept-Encoding or a ".z" path).
+ *
+ * A directory cache is an amplifier if it works per request: a few bytes of GET for 3.5 MB of
+ * consensus. So the whole documents (the consensus, all certificates, the own descriptor) are
+ * encoded and compressed once per version and every request is served from those shared buffers
+ * (DirectoryDocumentCache); a stream whose client stops reading is closed after a while
+ * (DIR_STALL_TIMEOUT_MS), and the circuit caps how many directory streams a client may hold
+ * (relay-circuit.ts).
  */
 
 export interface DirectoryCacheSource {
@@ -48,64 +57,187 @@ export function parseDirRequest(raw: string): DirRequestLine {
 
 /** The document for `path`, or undefined for 404. */
 export function lookupDocument(source: DirectoryCacheSource, path: string): string | undefined {
+  return findDocument(source, path)?.text;
+}
+
+/**
+ * A document found for a request. `key` names whole documents that many requests share (their
+ * bytes are cached per version); documents assembled for one request (a list of microdescriptors,
+ * some certificates) have none and are small: an 8 KiB request line bounds them.
+ */
+interface FoundDocument {
+  readonly key: 'consensus' | 'keys/all' | 'own-descriptor' | undefined;
+  readonly text: string;
+}
+
+function findDocument(source: DirectoryCacheSource, path: string): FoundDocument | undefined {
+  const found = (key: FoundDocument['key'], text: string | undefined): FoundDocument | undefined => (text ? { key, text } : undefined);
   const dir = source.directory();
   if (path === '/tor/status-vote/current/consensus-microdesc' || path.startsWith('/tor/status-vote/current/consensus-microdesc/')) {
-    return dir.consensusText();
+    return found('consensus', dir.consensusText());
   }
-  if (path === '/tor/keys/all') return dir.certificateTexts().map((c) => c.text).join('') || undefined;
+  if (path === '/tor/keys/all') return found('keys/all', dir.certificateTexts().map((c) => c.text).join(''));
   if (path.startsWith('/tor/keys/fp/')) {
     const wanted = new Set(path.slice('/tor/keys/fp/'.length).toUpperCase().split('+'));
-    return dir.certificateTexts().filter((c) => wanted.has(c.fingerprint)).map((c) => c.text).join('') || undefined;
+    return found(undefined, dir.certificateTexts().filter((c) => wanted.has(c.fingerprint)).map((c) => c.text).join(''));
   }
   if (path.startsWith('/tor/keys/fp-sk/')) {
     const wanted = new Set(path.slice('/tor/keys/fp-sk/'.length).toUpperCase().split('+'));
-    return dir.certificateTexts().filter((c) => wanted.has(`${c.fingerprint}-${c.signingKeyDigest}`)).map((c) => c.text).join('') || undefined;
+    return found(undefined, dir.certificateTexts().filter((c) => wanted.has(`${c.fingerprint}-${c.signingKeyDigest}`)).map((c) => c.text).join(''));
   }
   if (path.startsWith('/tor/micro/d/')) {
     const texts = dir.microdescTexts(path.slice('/tor/micro/d/'.length).split('-'));
-    return texts.length > 0 ? texts.join('') : undefined;
+    return found(undefined, texts.join(''));
   }
-  if (path === '/tor/server/authority' || path === `/tor/server/fp/${source.fingerprint}`) return source.ownDescriptor();
+  if (path === '/tor/server/authority' || path === `/tor/server/fp/${source.fingerprint}`) return found('own-descriptor', source.ownDescriptor());
   return undefined;
 }
 
-async function deflate(text: string): Promise<Uint8Array> {
-  const stream = new Blob([new TextEncoder().encode(text)]).stream().pipeThrough(new CompressionStream('deflate'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+
+/** The bytes of one document version, as served: identity, and deflate once someone asked. */
+interface CachedDocument {
+  readonly version: string;
+  readonly identity: Uint8Array;
+  deflated: Promise<Uint8Array> | undefined;
 }
 
-/** Serve one request on a BEGIN_DIR stream, then close it. */
-export async function serveDirectoryStream(stream: TorStream, source: DirectoryCacheSource, log: Logger): Promise<void> {
-  try {
-    let raw = '';
-    while (!raw.includes('\r\n\r\n')) {
-      const chunk = await stream.read();
-      if (!chunk) return;
-      raw += new TextDecoder('latin1').decode(chunk);
-      if (raw.length > MAX_REQUEST) throw new ProtocolError('directory request', `request over ${MAX_REQUEST} bytes`);
+/**
+ * Encoded and compressed bodies of the whole documents, made once per version and shared by every
+ * request (tor's directory caches keep their documents precompressed for the same reason). A new
+ * version (a new consensus, a new descriptor) replaces the old one under its key, so the cache
+ * holds at most one version of each. The counters say how much work requests caused.
+ */
+export class DirectoryDocumentCache {
+  private readonly entries = new Map<string, CachedDocument>();
+  /** Documents encoded to bytes, and compressed, since the cache was made. */
+  encodes = 0;
+  compressions = 0;
+
+  /** The body of `doc`, compressed or not: from the cache for whole documents. */
+  body(doc: FoundDocument, compress: boolean): Promise<Uint8Array> {
+    if (doc.key === undefined) {
+      // Assembled for this request only (bounded by the request's size): nothing to share.
+      this.encodes++;
+      const bytes = new TextEncoder().encode(doc.text);
+      return compress ? this.deflate(bytes) : Promise.resolve(bytes);
     }
-    const req = parseDirRequest(raw);
-    const doc = lookupDocument(source, req.path);
-    const date = new Date().toUTCString();
-    if (doc === undefined) {
-      await stream.write(new TextEncoder().encode(`HTTP/1.0 404 Not found\r\nDate: ${date}\r\n\r\n`));
-    } else {
-      const body = req.compress ? await deflate(doc) : new TextEncoder().encode(doc);
-      const head = `HTTP/1.0 200 OK\r\nDate: ${date}\r\nContent-Type: text/plain\r\nContent-Encoding: ${req.compress ? 'deflate' : 'identity'}\r\n\r\n`;
-      await stream.write(new TextEncoder().encode(head));
-      await stream.write(body);
+    let entry = this.entries.get(doc.key);
+    if (!entry || entry.version !== doc.text) {
+      this.encodes++;
+      entry = { version: doc.text, identity: new TextEncoder().encode(doc.text), deflated: undefined };
+      this.entries.set(doc.key, entry);
     }
-    stream.close();
-  } catch (e) {
-    if (!(e instanceof TelescopeError)) throw e;
-    log.info(`directory request refused: ${e.message}`);
-    if (e instanceof ProtocolError && stream.isOpen) {
-      try {
-        await stream.write(new TextEncoder().encode('HTTP/1.0 400 Bad request\r\n\r\n'));
-      } catch (writeError) {
-        log.debug(`could not answer 400: ${writeError instanceof Error ? writeError.message : String(writeError)}`);
+    if (!compress) return Promise.resolve(entry.identity);
+    // Concurrent requests share the one compression in progress.
+    entry.deflated ??= this.deflate(entry.identity);
+    return entry.deflated;
+  }
+
+  private async deflate(bytes: Uint8Array): Promise<Uint8Array> {
+    this.compressions++;
+    const stream = new Blob([bytes.slice()]).stream().pipeThrough(new CompressionStream('deflate'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+}
+
+/**
+ * How long a directory stream may make no progress (no request bytes arriving, no response bytes
+ * leaving because the client reads nothing and sends no SENDME) before it is closed. tor closes
+ * stalled directory connections too; a minute is ample for an honest client even on a slow link,
+ * since a window's worth of cells is always on its way.
+ */
+export const DIR_STALL_TIMEOUT_MS = 60_000;
+
+export interface DirectoryServerOptions {
+  /** Timer for the stall check (tests pass a fake clock's). Default: setTimeout. */
+  readonly schedule?: Scheduler;
+  readonly stallTimeoutMs?: number;
+  /** The cache to serve from (one per relay); a new one by default. */
+  readonly cache?: DirectoryDocumentCache;
+}
+
+const defaultScheduler: Scheduler = (fn, ms) => {
+  const id = globalThis.setTimeout(fn, ms);
+  return () => globalThis.clearTimeout(id);
+};
+
+/** A relay's directory service: one GET per BEGIN_DIR stream, served from the shared cache. */
+export class DirectoryServer {
+  readonly cache: DirectoryDocumentCache;
+  private readonly schedule: Scheduler;
+  private readonly stallTimeoutMs: number;
+  /** Streams closed because their client stopped reading (or never sent a request). */
+  stalledStreams = 0;
+
+  constructor(private readonly source: DirectoryCacheSource, private readonly log: Logger, opts: DirectoryServerOptions = {}) {
+    this.cache = opts.cache ?? new DirectoryDocumentCache();
+    this.schedule = opts.schedule ?? defaultScheduler;
+    this.stallTimeoutMs = opts.stallTimeoutMs ?? DIR_STALL_TIMEOUT_MS;
+  }
+
+  /** Serve one request on a BEGIN_DIR stream, then close it. Never throws for the peer's doing. */
+  async serve(stream: TorStream): Promise<void> {
+    const stopWatching = this.watchForStall(stream);
+    try {
+      await this.answer(stream);
+    } finally {
+      stopWatching();
+    }
+  }
+
+  /** Close `stream` once a stall timeout passes with no byte moving either way. */
+  private watchForStall(stream: TorStream): () => void {
+    const progress = () => stream.bytesRead + stream.bytesWritten;
+    let seen = progress();
+    let cancel = () => {};
+    const check = () => {
+      if (!stream.isOpen) return;
+      const now = progress();
+      if (now !== seen) {
+        seen = now;
+        cancel = this.schedule(check, this.stallTimeoutMs);
+        return;
       }
+      this.stalledStreams++;
+      this.log.info(`directory stream ${stream.streamId}: no progress for ${this.stallTimeoutMs / 1000} s; closing it`);
+      stream.close(EndReason.TIMEOUT);
+    };
+    cancel = this.schedule(check, this.stallTimeoutMs);
+    return () => cancel();
+  }
+
+  private async answer(stream: TorStream): Promise<void> {
+    try {
+      let raw = '';
+      while (!raw.includes('\r\n\r\n')) {
+        const chunk = await stream.read();
+        if (!chunk) return;
+        raw += new TextDecoder('latin1').decode(chunk);
+        if (raw.length > MAX_REQUEST) throw new ProtocolError('directory request', `request over ${MAX_REQUEST} bytes`);
+      }
+      const req = parseDirRequest(raw);
+      const doc = findDocument(this.source, req.path);
+      const date = new Date().toUTCString();
+      if (doc === undefined) {
+        await stream.write(new TextEncoder().encode(`HTTP/1.0 404 Not found\r\nDate: ${date}\r\n\r\n`));
+      } else {
+        const body = await this.cache.body(doc, req.compress);
+        const head = `HTTP/1.0 200 OK\r\nDate: ${date}\r\nContent-Type: text/plain\r\nContent-Encoding: ${req.compress ? 'deflate' : 'identity'}\r\n\r\n`;
+        await stream.write(new TextEncoder().encode(head));
+        await stream.write(body);
+      }
+      stream.close();
+    } catch (e) {
+      if (!(e instanceof TelescopeError)) throw e;
+      this.log.info(`directory request refused: ${e.message}`);
+      if (e instanceof ProtocolError && stream.isOpen) {
+        try {
+          await stream.write(new TextEncoder().encode('HTTP/1.0 400 Bad request\r\n\r\n'));
+        } catch (writeError) {
+          this.log.debug(`could not answer 400: ${writeError instanceof Error ? writeError.message : String(writeError)}`);
+        }
+      }
+      stream.close();
     }
-    stream.close();
   }
 }

@@ -59,12 +59,29 @@ export const MAX_LINK_QUEUE_BYTES = 16 * 1024 * 1024;
 const MAX_RELAY_EARLY = 8;
 const MAX_STREAMS_PER_CIRCUIT = 1024;
 
+/**
+ * Directory streams open at once on one circuit, and on all circuits of one channel (one client's
+ * link). A BEGIN_DIR beyond either gets END RESOURCELIMIT, the reason tor gives a stream it
+ * refuses under its stream-creation DoS defence; the client may ask again once one finishes.
+ * Generous on purpose: a client bootstrapping from a live-sized consensus asks for ~106 batches
+ * of microdescriptors at once. What a directory stream holds is bounded elsewhere (the documents
+ * are shared, cached buffers; the circuit's window and queue bound the cells; a stalled stream is
+ * closed by the directory server), so the caps only bound the number of stream objects.
+ */
+export const MAX_DIR_STREAMS_PER_CIRCUIT = 128;
+export const MAX_DIR_STREAMS_PER_CHANNEL = 256;
+
+/** Directory streams open per channel, over all its circuits. */
+const dirStreamsOnChannel = new WeakMap<Channel, number>();
+
 export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   private next: { channel: Channel; circId: number } | undefined;
   private extending = false;
   private relayEarlySeen = 0;
   private readonly windows: CircuitWindows;
   private readonly streams = new Map<number, TorStream>();
+  /** Open BEGIN_DIR streams on this circuit. */
+  private dirStreams = 0;
   private closed = false;
   private readonly unexpected: UnexpectedErrors;
 
@@ -307,8 +324,20 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
       this.originate(streamId, new End(EndReason.NOTDIRECTORY));
       return;
     }
+    const onChannel = dirStreamsOnChannel.get(this.prev) ?? 0;
+    if (this.dirStreams >= MAX_DIR_STREAMS_PER_CIRCUIT || onChannel >= MAX_DIR_STREAMS_PER_CHANNEL) {
+      this.services.log.info(`relay circuit ${this.id}: refusing BEGIN_DIR: ${this.dirStreams >= MAX_DIR_STREAMS_PER_CIRCUIT ? `${MAX_DIR_STREAMS_PER_CIRCUIT} directory streams on the circuit` : `${MAX_DIR_STREAMS_PER_CHANNEL} directory streams on its channel`}`);
+      this.originate(streamId, new End(EndReason.RESOURCELIMIT));
+      return;
+    }
     const stream = this.allocStream(streamId, 'directory stream');
     if (!stream) return;
+    this.dirStreams++;
+    dirStreamsOnChannel.set(this.prev, onChannel + 1);
+    stream.onClose(() => {
+      this.dirStreams--;
+      dirStreamsOnChannel.set(this.prev, (dirStreamsOnChannel.get(this.prev) ?? 1) - 1);
+    });
     this.originate(streamId, new Connected());
     this.services.serveDirectory(stream);
   }
