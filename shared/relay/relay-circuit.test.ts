@@ -22,8 +22,8 @@ import { MemoryTransport } from '../channel/memory-transport.ts';
 import { Circuit, type RelayTarget } from '../circuit/circuit.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { RelaySwitch, type RelaySwitchOptions } from './switch.ts';
-import { MAX_DIR_STREAMS_PER_CHANNEL, MAX_DIR_STREAMS_PER_CIRCUIT, type ExitOutcome, type RelayCircuitServices } from './relay-circuit.ts';
-import { DirectoryServer } from './dir-server.ts';
+import type { ExitOutcome, RelayCircuitServices } from './relay-circuit.ts';
+import { serveDirectoryStream } from './dir-server.ts';
 import { parseAuthCerts } from '../directory/authcert.ts';
 import { DirectoryState } from '../directory/bootstrap.ts';
 import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -694,7 +694,7 @@ describe('RelayCircuit: streams', () => {
     dir.addCerts(td2Certs, now);
     expect(dir.addConsensus(td2Consensus, now)).toBe('accepted');
     const r1 = net.relay({
-      serveDirectory: (s) => void new DirectoryServer({ directory: () => dir, ownDescriptor: () => undefined, fingerprint: 'F'.repeat(40) }, net.relays[0]!.log).serve(s),
+      serveDirectory: (s) => void serveDirectoryStream(s, { directory: () => dir, ownDescriptor: () => undefined, fingerprint: 'F'.repeat(40) }, net.relays[0]!.log),
     });
     const { circuit } = await build(net, [r1]);
     const fetch = async (path: string, headers = '') => {
@@ -918,50 +918,5 @@ describe('RelayCircuit: an unexpected error costs only its circuit or stream, an
     unexpected.record('relay circuit 1: exit stream 3', new TypeError('oops'));
     expect(log.lines[0]).toMatch(new RegExp(`^${UNEXPECTED_ERROR_MARKER} caught in relay circuit 1: exit stream 3 \\(unexpected errors caught: 1\\): TypeError: oops`));
     expect(unexpectedErrorsIn(`x\n${unexpected.summary()}\n`)).toBe(1);
-  });
-});
-
-describe('RelayCircuit: directory streams are capped per circuit and per channel', () => {
-  /** A directory service that holds every stream open until the test releases it. */
-  function holdingDirectory(): { held: TorStream[]; serveDirectory: (s: TorStream) => void } {
-    const held: TorStream[] = [];
-    return { held, serveDirectory: (s) => { held.push(s); } };
-  }
-
-  it(`BEGIN_DIR beyond ${MAX_DIR_STREAMS_PER_CIRCUIT} open on one circuit gets END RESOURCELIMIT; a finished one makes room`, async () => {
-    const net = new TestNet();
-    const dir = holdingDirectory();
-    const r1 = net.relay({ serveDirectory: dir.serveDirectory });
-    const { circuit } = await build(net, [r1]);
-    const streams = await Promise.all(Array.from({ length: MAX_DIR_STREAMS_PER_CIRCUIT }, () => circuit.openDirStream()));
-    expect(streams.length).toBe(MAX_DIR_STREAMS_PER_CIRCUIT);
-    const refused = await rejection(circuit.openDirStream());
-    expect(refused).toBeInstanceOf(StreamError);
-    expect((refused as StreamError).reason).toBe(EndReason.RESOURCELIMIT);
-    expect(circuit.isOpen).toBe(true);
-    dir.held[0]!.close();
-    await eventually(() => !streams[0]!.isOpen, 'the END to reach the client');
-    const again = await circuit.openDirStream();
-    expect(again.isOpen).toBe(true);
-    expect(dir.held.length).toBe(MAX_DIR_STREAMS_PER_CIRCUIT + 1);
-  });
-
-  it(`at most ${MAX_DIR_STREAMS_PER_CHANNEL} over all circuits of one channel; another client's channel is not affected`, async () => {
-    const net = new TestNet();
-    const dir = holdingDirectory();
-    const r1 = net.relay({ serveDirectory: dir.serveDirectory });
-    const channel = await net.clientChannel(r1);
-    const circuits = await Promise.all([0, 1, 2].map(() => Circuit.create(channel, r1.target)));
-    const perCircuit = MAX_DIR_STREAMS_PER_CHANNEL / 2;
-    for (const c of circuits.slice(0, 2)) await Promise.all(Array.from({ length: perCircuit }, () => c.openDirStream()));
-    const refused = await rejection(circuits[2]!.openDirStream());
-    expect((refused as StreamError).reason).toBe(EndReason.RESOURCELIMIT);
-    // Another client, on its own channel, still gets directory streams.
-    const other = await build(net, [r1]);
-    expect((await other.circuit.openDirStream()).isOpen).toBe(true);
-    // Destroying a circuit gives its directory streams back to the channel.
-    circuits[0]!.destroy();
-    await eventually(() => dir.held.filter((s) => s.isOpen).length === perCircuit + 1, 'the relay to close the destroyed circuit\'s streams');
-    expect((await circuits[2]!.openDirStream()).isOpen).toBe(true);
   });
 });
