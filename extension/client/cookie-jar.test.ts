@@ -5,8 +5,8 @@ import { TelescopeError } from '../../shared/errors.ts';
 import { CookieJar, defaultPath, domainMatch, parseCookieDate, parseSetCookie, pathMatch, splitSetCookie, type RequestContext } from './cookie-jar.ts';
 
 const T0 = Date.UTC(2030, 0, 1);
-const nav = (firstParty: string, method = 'GET'): RequestContext => ({ firstParty, sameSite: true, navigation: true, method });
-const sub = (firstParty: string, sameSite = true): RequestContext => ({ firstParty, sameSite, navigation: false, method: 'GET' });
+const nav = (firstParty: string, method = 'GET'): RequestContext => ({ firstParty, sameSite: true, topLevelNavigation: true, method });
+const sub = (firstParty: string, sameSite = true): RequestContext => ({ firstParty, sameSite, topLevelNavigation: false, method: 'GET' });
 
 function jarAt(time = T0) {
   const clock = { t: time };
@@ -157,8 +157,8 @@ describe('the jar', () => {
     const fp = 'site.test';
     jar.setFromResponse(https, ['st=1; SameSite=Strict', 'lx=2; SameSite=Lax', 'df=3', 'no=4; SameSite=None; Secure'], nav(fp));
     expect(jar.cookieHeader(https, nav(fp))).toBe('st=1; lx=2; df=3; no=4');
-    expect(jar.cookieHeader(https, { firstParty: fp, sameSite: false, navigation: true, method: 'GET' })).toBe('lx=2; df=3; no=4');
-    expect(jar.cookieHeader(https, { firstParty: fp, sameSite: false, navigation: true, method: 'POST' })).toBe('no=4');
+    expect(jar.cookieHeader(https, { firstParty: fp, sameSite: false, topLevelNavigation: true, method: 'GET' })).toBe('lx=2; df=3; no=4');
+    expect(jar.cookieHeader(https, { firstParty: fp, sameSite: false, topLevelNavigation: true, method: 'POST' })).toBe('no=4');
     expect(jar.cookieHeader(https, sub(fp, false))).toBe('no=4');
     expect(jar.setFromResponse(https, 'x=1; SameSite=Lax', sub(fp, false))).toBe(0);
     expect(jar.setFromResponse(https, 'x=1; SameSite=None; Secure', sub(fp, false))).toBe(1);

@@ -47,11 +47,38 @@ export interface SetCookie {
 export interface RequestContext {
   /** The first-party site the tab shows: the jar's partition. */
   readonly firstParty: string;
-  /** Whether the request's site is the first party's. */
+  /** Whether the request is same-site: see requestContext. */
   readonly sameSite: boolean;
-  /** A navigation of the page itself (a link followed, a form submitted), not a subresource. */
-  readonly navigation: boolean;
+  /** A navigation of the tab's top document (a link followed, a form submitted), not a frame or a subresource. */
+  readonly topLevelNavigation: boolean;
   readonly method: string;
+}
+
+/** An approximation of the registrable domain (there is no public-suffix list here), for SameSite. */
+export function siteOf(host: string): string {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[')) return host;
+  return host.split('.').slice(-2).join('.');
+}
+
+/**
+ * The SameSite context of a request, as browsers decide it (RFC 6265bis §5.2): a request is
+ * same-site when its URL, the tab's top-level site and the document that started it (the
+ * initiator) are all one site. A navigation nobody's page started (the person typed the address, or
+ * went back) has no initiator. An initiator that is not known (a page that withheld its referrer)
+ * counts as another site: the request is then cross-site, fail closed.
+ */
+export function requestContext(r: {
+  readonly url: URL;
+  /** The host of the tab's top document (for a top-level navigation: of the page being opened). */
+  readonly firstParty: string;
+  readonly topLevelNavigation: boolean;
+  readonly method: string;
+  /** The host of the document that made the request; null when the person did; undefined when unknown. */
+  readonly initiator: string | null | undefined;
+}): RequestContext {
+  const site = siteOf(r.firstParty);
+  const sameSite = siteOf(r.url.hostname) === site && r.initiator !== undefined && (r.initiator === null || siteOf(r.initiator) === site);
+  return { firstParty: r.firstParty, sameSite, topLevelNavigation: r.topLevelNavigation, method: r.method };
 }
 
 const MAX_NAME_VALUE = 4096;
@@ -234,7 +261,7 @@ export class CookieJar {
     if (parsed.secure && !secureUrl) return false;
     if (parsed.sameSite === 'none' && !parsed.secure) return false;
     // A cross-site subresource may not plant cookies meant for same-site use.
-    if (!ctx.sameSite && parsed.sameSite !== 'none' && !ctx.navigation) return false;
+    if (!ctx.sameSite && parsed.sameSite !== 'none' && !ctx.topLevelNavigation) return false;
     if (parsed.name.startsWith('__Secure-') && !(parsed.secure && secureUrl)) return false;
     if (parsed.name.startsWith('__Host-') && !(parsed.secure && secureUrl && hostOnly && parsed.path === '/')) return false;
     let expires: number | undefined;
@@ -297,7 +324,7 @@ export class CookieJar {
       if (!ctx.sameSite) {
         if (c.sameSite === 'strict') return false;
         // Lax, and Lax by default as in Chromium: only a safe top-level navigation carries it.
-        if (c.sameSite !== 'none' && !(ctx.navigation && SAFE_METHODS.test(ctx.method))) return false;
+        if (c.sameSite !== 'none' && !(ctx.topLevelNavigation && SAFE_METHODS.test(ctx.method))) return false;
       }
       return true;
     }).sort((a, b) => b.path.length - a.path.length || a.created - b.created);

@@ -1,33 +1,41 @@
 import browser from 'webextension-polyfill';
-import { proxyPath, rewriteCss, rewriteHtml, webUrlOf } from '../../shared/http/proxy-url.ts';
 import { TelescopeError } from '../../shared/errors.ts';
 import { OnionServiceError, type OnionFailure } from '../../shared/onion/client.ts';
 import type { KeyValueStore } from '../../shared/storage.ts';
-import { CookieJar, type RequestContext } from './cookie-jar.ts';
+import { CookieJar, requestContext } from './cookie-jar.ts';
+import { rewriteCss } from './rewrite-css.ts';
+import { rewriteHtml } from './rewrite-html.ts';
+import { firstPartyOf, mapUrl, parseTabPath, tabPath, type PageContext, type TabTarget } from './tab-path.ts';
 import type { ExtensionClient } from './service.ts';
 
 declare const self: ServiceWorkerGlobalScope;
 
 /**
- * The onion tab's network: the service worker answers every request for /web/… on its own origin
- * by fetching the page through Tor, and serves it with a strict Content-Security-Policy (no
- * scripts, nothing from elsewhere: DESIGN.md, the manifest CSP does not cover worker-built
- * responses). URLs in HTML and CSS are rewritten to /web/…; root-relative ones that escape the
- * rewriting arrive here as extension paths and are mapped with the referring page. Streams are
- * isolated by first-party site: a page and its subresources share circuits, two sites never do.
+ * The onion tab's network: the service worker answers every request for /web/… and /in/… on its
+ * own origin (tab-path.ts) by fetching the page through Tor, and serves it with a strict
+ * Content-Security-Policy that also sandboxes it (no scripts, no popups, no top navigation, nothing
+ * from elsewhere: DESIGN.md, the manifest CSP does not cover worker-built responses). HTML is
+ * rewritten by an HTML5 parser and CSS by a CSS tokenizer so that what a page names comes back
+ * here; root-relative URLs that escape the rewriting arrive as extension paths and are mapped with
+ * the document that asked. Everything in a tab (its frames, their subresources and forms) belongs
+ * to the tab's top-level site: one cookie partition and one circuit isolation key per first party.
  *
  * Requests go out with the method, body and Content-Type the page built (forms that post) and with
  * headers chosen here, never the browser's: no User-Agent, no Accept-Language, no Cookie from the
  * browser's jar. Cookies come from the worker's own jar (cookie-jar.ts), partitioned by first
- * party, and Set-Cookie never reaches the browser.
+ * party and sent by SameSite as browsers send them, and Set-Cookie never reaches the browser.
  */
 
 /**
  * Inline styles are allowed: CSS can only fetch through url(), which img-src and font-src keep on
- * the worker ('self'), and data: images and fonts cannot reach any network.
+ * the worker ('self'), and data: images and fonts cannot reach any network. `sandbox` without
+ * allow-scripts, allow-popups or allow-top-navigation: the page cannot run anything, open a window
+ * or replace the onion tab, whatever its markup; allow-same-origin keeps it on the extension's
+ * origin, where this worker serves it (an opaque-origin document would not be served by the worker,
+ * and the network rule that names the extension as initiator would not match its requests).
  */
 const CSP = "default-src 'self'; script-src 'none'; object-src 'none'; worker-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'; "
-  + "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:";
+  + "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; sandbox allow-same-origin allow-forms";
 
 /** What the onion tab accepts, by kind of request: fixed values, so they say nothing about the browser. */
 const ACCEPT: Partial<Record<RequestDestination, string>> = {
@@ -103,60 +111,89 @@ export async function clearCookies(): Promise<void> {
   await (await cookieJar()).clear();
 }
 
-/** An approximation of the registrable domain (there is no public-suffix list here), for SameSite. */
-function siteOf(host: string): string {
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[')) return host;
-  return host.split('.').slice(-2).join('.');
-}
-
 // --- requests ---
 
-/** The /web/ page a request comes from: its client (subresources), else its referrer (navigations). */
-async function referringPage(event: FetchEvent): Promise<URL | undefined> {
-  const client = event.clientId ? await self.clients.get(event.clientId) : undefined;
-  const candidates = [client?.url, event.request.referrer];
-  for (const c of candidates) {
-    if (!c || !URL.canParse(c)) continue;
-    const from = new URL(c);
-    if (from.origin !== self.location.origin) continue;
-    const web = webUrlOf(from.pathname + from.search);
-    if (web) return web;
-  }
-  return undefined;
+/** The onion-tab document a request comes from, or that the person made it (their own UI). */
+interface Requester {
+  /** The tab path of the document that asked (a subresource's client, a navigation's referrer). */
+  readonly doc: TabTarget | undefined;
+  /** A navigation started from the extension's own pages (the address field of the onion tab). */
+  readonly person: boolean;
 }
+
+async function requesterOf(event: FetchEvent): Promise<Requester> {
+  const navigation = event.request.mode === 'navigate';
+  if (!navigation && event.clientId) {
+    const client = await self.clients.get(event.clientId);
+    if (client && URL.canParse(client.url)) {
+      const from = new URL(client.url);
+      const doc = from.origin === self.location.origin ? parseTabPath(from.pathname + from.search) : undefined;
+      if (doc) return { doc, person: false };
+    }
+  }
+  const referrer = event.request.referrer;
+  if (referrer && URL.canParse(referrer)) {
+    const from = new URL(referrer);
+    if (from.origin === self.location.origin) {
+      const doc = parseTabPath(from.pathname + from.search);
+      // Only the extension's own pages (browse.html) have a referrer here that is no tab path.
+      return doc ? { doc, person: false } : { doc: undefined, person: navigation };
+    }
+  }
+  return { doc: undefined, person: false };
+}
+
+const redirect = (to: string, method: string) =>
+  // 307 keeps a form's method and body.
+  Response.redirect(new URL(to, self.location.href).href, /^(GET|HEAD)$/.test(method) ? 302 : 307);
 
 /** Handle a fetch event if it is the onion tab's; returns false to let the browser serve it. */
 export function handleWebFetch(event: FetchEvent, getClient: () => Promise<ExtensionClient>): boolean {
   const url = new URL(event.request.url);
   if (url.origin !== self.location.origin) return false;
-  if (!url.pathname.startsWith('/web/')) {
-    // A root-relative URL the rewriting did not see ("/style.css" built some other way) means that
-    // path on the referring page's site; the extension's own files are served as they are.
-    if (!event.clientId && !event.request.referrer) return false;
-    event.respondWith((async () => {
-      const site = await referringPage(event);
-      if (!site) return fetch(event.request);
-      // Concatenated, not resolved: a path such as "//x" must stay a path on that site.
-      const mapped = proxyPath(new URL(`${site.origin}${url.pathname}${url.search}`));
-      // A link followed must land on its /web/ address (so the page's own relative URLs resolve
-      // there), a form that posts too, with its body (307 keeps method and body); a subresource is
-      // simply served (Chromium does not follow a worker's redirect for it).
-      if (event.request.mode === 'navigate') return Response.redirect(`${self.location.origin}${mapped}`, /^(GET|HEAD)$/.test(event.request.method) ? 302 : 307);
-      return serve(event.request, new URL(mapped, self.location.origin), site, getClient);
-    })());
+  const target = parseTabPath(url.pathname + url.search);
+  if (target) {
+    event.respondWith((async () => serve(event.request, target, await requesterOf(event), getClient))());
     return true;
   }
-  event.respondWith((async () => serve(event.request, url, await referringPage(event), getClient))());
+  if (url.pathname.startsWith('/web/') || url.pathname.startsWith('/in/')) {
+    event.respondWith(Promise.resolve(page(400, 'Not a web address', `${url.pathname} does not name a page.`)));
+    return true;
+  }
+  // A root-relative URL the rewriting did not see ("/style.css" built some other way) means that
+  // path on the requesting document's site; the extension's own files are served as they are.
+  if (!event.clientId && !event.request.referrer) return false;
+  event.respondWith((async () => {
+    const from = await requesterOf(event);
+    if (!from.doc) return fetch(event.request);
+    // Concatenated, not resolved: a path such as "//x" must stay a path on that site.
+    const mapped = new URL(`${from.doc.url.origin}${url.pathname}${url.search}`);
+    const navigatesTop = event.request.mode === 'navigate' && from.doc.firstParty === undefined;
+    const t: TabTarget = { url: mapped, firstParty: navigatesTop ? undefined : firstPartyOf(from.doc) };
+    // A link followed must land on its tab path (so the page's own relative URLs resolve there); a
+    // subresource is simply served (Chromium does not follow a worker's redirect for it).
+    if (event.request.mode === 'navigate') return redirect(tabPath(t.url, t.firstParty), event.request.method);
+    return serve(event.request, t, from, getClient);
+  })());
   return true;
 }
 
-async function serve(request: Request, url: URL, fromWebPage: URL | undefined, getClient: () => Promise<ExtensionClient>): Promise<Response> {
-  const target = webUrlOf(url.pathname + url.search);
-  if (!target) return page(400, 'Not a web address', `${url.pathname} does not name a page.`);
+async function serve(request: Request, target: TabTarget, from: Requester, getClient: () => Promise<ExtensionClient>): Promise<Response> {
   const navigation = request.mode === 'navigate';
-  // First-party isolation: subresources ride with the page that asked for them.
-  const site = navigation || !fromWebPage ? target.hostname : fromWebPage.hostname;
   const method = request.method;
+  const url = target.url;
+  let firstParty: string;
+  const topLevel = navigation && target.firstParty === undefined;
+  if (topLevel) {
+    // A frame navigates only itself and the frames inside it (the sandbox forbids the rest), so a
+    // frame's page is never a top document: it stays in its tab's first party.
+    if (from.doc?.firstParty !== undefined) return redirect(tabPath(url, from.doc.firstParty), method);
+    firstParty = url.hostname;
+  } else {
+    firstParty = target.firstParty ?? (from.doc ? firstPartyOf(from.doc) : url.hostname);
+    // A page may not borrow another site's jar and circuits by naming its tab path.
+    if (from.doc && firstPartyOf(from.doc) !== firstParty) return page(403, 'Not this tab\'s address', `${url.href} was asked for as part of ${firstParty}, from a page of ${firstPartyOf(from.doc)}.`);
+  }
   const headers: Record<string, string> = { Accept: ACCEPT[request.destination] ?? '*/*' };
   let body: Uint8Array | undefined;
   if (method !== 'GET' && method !== 'HEAD') {
@@ -166,34 +203,34 @@ async function serve(request: Request, url: URL, fromWebPage: URL | undefined, g
     if (type) headers['Content-Type'] = type;
     // What a browser says on a post, so that CSRF checks pass; the page's own web origin, never
     // the extension's.
-    if (fromWebPage) headers.Origin = fromWebPage.origin;
+    if (from.doc) headers.Origin = from.doc.url.origin;
   }
   const cookies = await cookieJar();
-  const ctx: RequestContext = { firstParty: site, sameSite: siteOf(target.hostname) === siteOf(site), navigation, method };
+  const ctx = requestContext({ url, firstParty, topLevelNavigation: topLevel, method, initiator: from.person ? null : from.doc?.url.hostname });
   // The browser's own Cookie header (there is none for the extension's origin) is never read.
-  const cookie = cookies.cookieHeader(target, ctx);
+  const cookie = cookies.cookieHeader(url, ctx);
   if (cookie) headers.Cookie = cookie;
   let response;
   try {
-    response = await (await getClient()).request({ method, url: target, headers, ...(body ? { body } : {}) }, site);
+    response = await (await getClient()).request({ method, url, headers, ...(body ? { body } : {}) }, firstParty);
   } catch (e) {
     if (!(e instanceof TelescopeError) && !(e instanceof Error)) throw e;
     if (e instanceof OnionServiceError) return page(502, ONION_FAILURE_TITLES[e.kind], e.message);
-    return page(502, 'Could not reach the site through Tor', `${target.href}: ${e.message}`);
+    return page(502, 'Could not reach the site through Tor', `${url.href}: ${e.message}`);
   }
   // A response that redirects may set cookies too (a login answered with 303 does).
-  cookies.setFromResponse(target, response.headers.get('set-cookie'), ctx);
+  cookies.setFromResponse(url, response.headers.get('set-cookie'), ctx);
   // Built from nothing: no header of the site's reaches the browser unless named here, so
   // Set-Cookie, CSP relaxations, Refresh and the like never do.
   const out = new Headers({ 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin' });
-  if (response.status < 200 || response.status > 599) return page(502, 'Unusable answer', `${target.href} answered with status ${response.status}.`);
+  if (response.status < 200 || response.status > 599) return page(502, 'Unusable answer', `${url.href} answered with status ${response.status}.`);
   const location = response.headers.get('location');
   if (response.status >= 300 && response.status < 400 && location) {
     try {
-      out.set('Location', proxyPath(new URL(location, target)));
+      out.set('Location', tabPath(new URL(location, url), topLevel ? undefined : firstParty));
     } catch (e) {
       if (!(e instanceof TelescopeError) && !(e instanceof TypeError)) throw e;
-      return page(502, 'Redirect the tab cannot follow', `${target.href} redirects to ${location.slice(0, 200)}, which is not an http(s) address.`);
+      return page(502, 'Redirect the tab cannot follow', `${url.href} redirects to ${location.slice(0, 200)}, which is not an http(s) address.`);
     }
     // 303 and 302 after a post land on a GET of the new page; 307 and 308 post again, as the site asks.
     return new Response(null, { status: response.status, headers: out });
@@ -201,11 +238,17 @@ async function serve(request: Request, url: URL, fromWebPage: URL | undefined, g
   const rawType = response.headers.get('content-type') ?? 'application/octet-stream';
   const type = /^[\t\x20-\x7e]*$/.test(rawType) ? rawType : 'application/octet-stream';
   let data: Uint8Array = response.body;
-  if (/^(text\/(html|css)|application\/xhtml\+xml|image\/svg\+xml)/i.test(type)) {
+  const css = /^text\/css\s*(;|$)/i.test(type);
+  // A document in the tab is always HTML as parsed here: an XML one (XHTML, SVG, anything +xml) is
+  // read by the HTML parser too, so that no XML feature (xml-stylesheet, xml:base) is left unread.
+  // An SVG image stays as it is: an image loads nothing and runs nothing.
+  const html = /^text\/html\s*(;|$)/i.test(type) || (navigation && /^[^;]*[/+]xml\s*(;|$)/i.test(type));
+  if (css || html) {
     const text = decoderFor(type).decode(data);
-    const rewritten = /^text\/css/i.test(type) ? rewriteCss(text, target) : rewriteHtml(text, target);
+    const pageContext: PageContext = { url, firstParty, topLevel };
+    const rewritten = css ? rewriteCss(text, (u) => mapUrl(u, url, pageContext, 'load')) : rewriteHtml(text, pageContext);
     data = new TextEncoder().encode(rewritten);
-    out.set('Content-Type', `${type.split(';')[0]}; charset=utf-8`);
+    out.set('Content-Type', `${css ? 'text/css' : 'text/html'}; charset=utf-8`);
   } else {
     out.set('Content-Type', type);
   }
