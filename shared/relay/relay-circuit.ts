@@ -112,6 +112,11 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     return this.next !== undefined;
   }
 
+  /** Streams open at this hop (exit, directory); an idle circuit without any may be expired. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
   // ---- cells from the previous hop (towards the client) ----
 
   onCell(cell: ChannelCell): void {
