@@ -347,3 +347,53 @@ describe('relay config: properties', () => {
     );
   });
 });
+
+describe('relay config: connection caps and DoS defences', () => {
+  it('defaults: MaxConnections 4096, every DoS* option left to the consensus (or tor\'s default)', () => {
+    const c = parseRelayConfig(conf());
+    expect(c.maxConnections).toBe(4096);
+    expect(c.dos).toEqual({});
+  });
+
+  it('reads every DoS* option as an override; auto and 0 mean "not set", as in tor', () => {
+    const c = parseRelayConfig(conf(
+      'MaxConnections 500',
+      'DoSConnectionEnabled 1',
+      'DoSConnectionMaxConcurrentCount 8',
+      'DoSConnectionDefenseType 2',
+      'DoSConnectionConnectRate 5',
+      'DoSConnectionConnectBurst 10',
+      'DoSConnectionConnectDefenseTimePeriod 600',
+      'DoSCircuitCreationEnabled 0',
+      'DoSCircuitCreationMinConnections 2',
+      'DoSCircuitCreationRate 4',
+      'DoSCircuitCreationBurst 120',
+      'DoSCircuitCreationDefenseType 1',
+      'DoSCircuitCreationDefenseTimePeriod 0',
+    ));
+    expect(c.maxConnections).toBe(500);
+    expect(c.dos).toEqual({
+      connectionEnabled: 1,
+      connectionMaxConcurrentCount: 8,
+      connectionDefenseType: 2,
+      connectionConnectRate: 5,
+      connectionConnectBurst: 10,
+      connectionConnectDefenseTimePeriod: 600,
+      circuitCreationEnabled: 0,
+      circuitCreationMinConnections: 2,
+      circuitCreationRate: 4,
+      circuitCreationBurst: 120,
+      circuitCreationDefenseType: 1,
+    });
+    expect(parseRelayConfig(conf('DoSCircuitCreationEnabled auto')).dos).toEqual({});
+  });
+
+  it.each([
+    ['Enabled not a bool', conf('DoSConnectionEnabled yes'), /^line 3: DoSConnectionEnabled: 'yes' is not auto, 0 or 1/],
+    ['defense type 3', conf('DoSCircuitCreationDefenseType 3'), /^line 3: DoSCircuitCreationDefenseType: '3' is out of range/],
+    ['negative rate', conf('DoSCircuitCreationRate -1'), /^line 3: DoSCircuitCreationRate: '-1' is out of range/],
+    ['MaxConnections 0', conf('MaxConnections 0'), /^line 3: MaxConnections: '0' is out of range/],
+  ])('refuses %s', (_name, text, message) => {
+    expect(configError(text).message).toMatch(message);
+  });
+});

@@ -17,10 +17,39 @@
  *   MaxCircuits N          (default 8192) circuits open at once through this relay; CREATE cells
  *                          beyond it are refused.
  *   CreateRateLimit N      (default 100) CREATE/CREATE2/CREATE_FAST cells accepted per second on
- *                          one connection; 0 turns the limit off.
+ *                          one connection; 0 turns the limit off. Applies to clients' connections
+ *                          (not to relays in the consensus that authenticated).
+ *   MaxConnections N       (default 4096) connections open at once through the ORPorts and
+ *                          WebSocket ports together, handshakes included; beyond it new ones are
+ *                          closed at once. Keeps the process below its file-descriptor limit.
+ *
+ * Denial-of-service defences, tor's options of the same names (tor's dos.c; see
+ * shared/relay/dos.ts). Each numeric one set to 0 (the default), and each *Enabled one set to
+ * auto (the default), takes the value from the consensus' params line, else tor's default; a
+ * value here wins over the consensus, as in tor. Unlike tor, both defences default to on, also
+ * on a bridge. Addresses of relays in the consensus are exempt.
+ *
+ *   DoSConnectionEnabled auto|0|1              per-address connection limits (default on)
+ *   DoSConnectionMaxConcurrentCount N          connections open at once per address (100)
+ *   DoSConnectionDefenseType 1|2               1: only count; 2: refuse (2)
+ *   DoSConnectionConnectRate N                 connection attempts per second per address (20)
+ *   DoSConnectionConnectBurst N                ... in one burst (40); an address that goes over
+ *                                              is refused for the period below
+ *   DoSConnectionConnectDefenseTimePeriod N    seconds, plus up to half again at random (86400;
+ *                                              at least 10)
+ *   DoSCircuitCreationEnabled auto|0|1         per-address circuit creation limit (default on)
+ *   DoSCircuitCreationMinConnections N         only addresses with this many connections open
+ *                                              are limited (3)
+ *   DoSCircuitCreationRate N                   circuits per second per address (3)
+ *   DoSCircuitCreationBurst N                  ... in one burst (90)
+ *   DoSCircuitCreationDefenseType 1|2          1: only count; 2: refuse CREATE cells with
+ *                                              DESTROY RESOURCELIMIT (2)
+ *   DoSCircuitCreationDefenseTimePeriod N      seconds an address over the limit stays refused,
+ *                                              plus up to half again at random (3600)
  */
 import { ConfigError, parseTorrc, readTorrcEntries, type DirAuthority, type PortSetting, type Schema, type TorrcEntry } from '../../shared/config/torrc.ts';
 import { exitPolicyFromConfig, parseIpAddress, formatIpAddress, type ExitPolicy } from '../../shared/path/exit-policy.ts';
+import type { DosOverrides } from '../../shared/relay/dos.ts';
 
 export const RELAY_SCHEMA = [
   { name: 'Nickname', kind: 'string', default: 'Unnamed' },
@@ -45,6 +74,19 @@ export const RELAY_SCHEMA = [
   { name: 'TestingTorNetwork', kind: 'bool', default: '0' },
   { name: 'MaxCircuits', kind: 'int', default: '8192', min: 1 },
   { name: 'CreateRateLimit', kind: 'int', default: '100', min: 0 },
+  { name: 'MaxConnections', kind: 'int', default: '4096', min: 1 },
+  { name: 'DoSConnectionEnabled', kind: 'string', default: 'auto' },
+  { name: 'DoSConnectionMaxConcurrentCount', kind: 'int', default: '0', min: 0 },
+  { name: 'DoSConnectionDefenseType', kind: 'int', default: '0', min: 0, max: 2 },
+  { name: 'DoSConnectionConnectRate', kind: 'int', default: '0', min: 0 },
+  { name: 'DoSConnectionConnectBurst', kind: 'int', default: '0', min: 0 },
+  { name: 'DoSConnectionConnectDefenseTimePeriod', kind: 'int', default: '0', min: 0 },
+  { name: 'DoSCircuitCreationEnabled', kind: 'string', default: 'auto' },
+  { name: 'DoSCircuitCreationMinConnections', kind: 'int', default: '0', min: 0 },
+  { name: 'DoSCircuitCreationRate', kind: 'int', default: '0', min: 0 },
+  { name: 'DoSCircuitCreationBurst', kind: 'int', default: '0', min: 0 },
+  { name: 'DoSCircuitCreationDefenseType', kind: 'int', default: '0', min: 0, max: 2 },
+  { name: 'DoSCircuitCreationDefenseTimePeriod', kind: 'int', default: '0', min: 0 },
 ] as const satisfies Schema;
 
 /** An ORPort line (tor's manual: ORPort [address:]PORT|auto [flags]). */
@@ -110,6 +152,10 @@ export interface RelayConfig {
   readonly maxCircuits: number;
   /** CREATE cells per second per connection; 0: unlimited. */
   readonly createRateLimit: number;
+  /** Connections open at once over all listeners (MaxConnections). */
+  readonly maxConnections: number;
+  /** The DoS* options that were set (the rest come from the consensus or tor's defaults). */
+  readonly dos: DosOverrides;
   /** Things that are allowed but probably not meant; the host logs them at warn, as tor does. */
   readonly warnings: readonly string[];
 }
@@ -256,6 +302,41 @@ function checkBandwidthCap(value: number): number {
 
 function listenKey(address: string | undefined, port: number | 'auto'): string | undefined {
   return port === 'auto' ? undefined : `${address ?? '*'}:${port}`;
+}
+
+/**
+ * The DoS* options as overrides of the consensus: 'auto' and 0 mean "not set" (tor's meaning).
+ * DoSConnectionConnectDefenseTimePeriod below tor's minimum (10 s) is raised to it.
+ */
+function dosOverridesFrom(raw: ReturnType<typeof parseTorrc<typeof RELAY_SCHEMA>>, last: (name: string) => TorrcEntry | undefined): DosOverrides {
+  const out: Record<string, number> = {};
+  const autobool = (name: 'DoSConnectionEnabled' | 'DoSCircuitCreationEnabled', key: keyof DosOverrides) => {
+    const v = atEntry(name, last(name), () => {
+      const t = raw[name].toLowerCase();
+      if (t !== 'auto' && t !== '0' && t !== '1') fail(`'${raw[name]}' is not auto, 0 or 1`);
+      return t;
+    });
+    if (v !== 'auto') out[key] = Number(v);
+  };
+  autobool('DoSConnectionEnabled', 'connectionEnabled');
+  autobool('DoSCircuitCreationEnabled', 'circuitCreationEnabled');
+  const numbers: [keyof typeof raw & `DoS${string}`, keyof DosOverrides][] = [
+    ['DoSConnectionMaxConcurrentCount', 'connectionMaxConcurrentCount'],
+    ['DoSConnectionDefenseType', 'connectionDefenseType'],
+    ['DoSConnectionConnectRate', 'connectionConnectRate'],
+    ['DoSConnectionConnectBurst', 'connectionConnectBurst'],
+    ['DoSConnectionConnectDefenseTimePeriod', 'connectionConnectDefenseTimePeriod'],
+    ['DoSCircuitCreationMinConnections', 'circuitCreationMinConnections'],
+    ['DoSCircuitCreationRate', 'circuitCreationRate'],
+    ['DoSCircuitCreationBurst', 'circuitCreationBurst'],
+    ['DoSCircuitCreationDefenseType', 'circuitCreationDefenseType'],
+    ['DoSCircuitCreationDefenseTimePeriod', 'circuitCreationDefenseTimePeriod'],
+  ];
+  for (const [name, key] of numbers) {
+    const v = raw[name] as number;
+    if (v !== 0) out[key] = v;
+  }
+  return out as DosOverrides;
 }
 
 /**
@@ -435,6 +516,8 @@ export function parseRelayConfig(text: string): RelayConfig {
     testingTorNetwork: raw.TestingTorNetwork,
     maxCircuits: raw.MaxCircuits,
     createRateLimit: raw.CreateRateLimit,
+    maxConnections: raw.MaxConnections,
+    dos: dosOverridesFrom(raw, last),
     warnings,
   };
 }
