@@ -156,6 +156,25 @@ describe('relay config: exit policy', () => {
     expect(v6.exitPolicy.allows('fc00::1', 443)).toBe(false);
   });
 
+  it('rejects the addresses of its WebSocket listeners too (ExitPolicyRejectPrivate)', () => {
+    const c = parseRelayConfig(conf('ExitRelay 1', 'WebSocketPort 198.51.100.9:443', 'WebSocketPort [2001:db8::9]:443', 'IPv6Exit 1'));
+    expect(c.exitPolicy.allows('198.51.100.9', 443)).toBe(false);
+    expect(c.exitPolicy.allows('198.51.100.9', 80)).toBe(false);
+    expect(c.exitPolicy.allows('2001:db8::9', 443)).toBe(false);
+    expect(c.exitPolicy.allows('198.51.100.10', 443)).toBe(true);
+    const open = parseRelayConfig(conf('ExitRelay 1', 'ExitPolicyRejectPrivate 0', 'WebSocketPort 198.51.100.9:443'));
+    expect(open.exitPolicy.allows('198.51.100.9', 443)).toBe(true);
+  });
+
+  it('exit caps and the heartbeat: defaults, values, bounds', () => {
+    const d = parseRelayConfig(conf());
+    expect([d.maxExitSockets, d.maxConcurrentDnsLookups, d.heartbeatPeriod]).toEqual([4096, 64, 6 * 3600]);
+    const c = parseRelayConfig(conf('MaxExitSockets 10', 'MaxConcurrentDnsLookups 2', 'HeartbeatPeriod 30 seconds'));
+    expect([c.maxExitSockets, c.maxConcurrentDnsLookups, c.heartbeatPeriod]).toEqual([10, 2, 30]);
+    expect(() => parseRelayConfig(conf('MaxExitSockets 0'))).toThrow(/MaxExitSockets: '0' is out of range/);
+    expect(() => parseRelayConfig(conf('MaxConcurrentDnsLookups 0'))).toThrow(/out of range/);
+  });
+
   it('ExitPolicyRejectPrivate 0 lets private destinations through (a private test network)', () => {
     const c = parseRelayConfig(conf('ExitRelay 1', 'ExitPolicyRejectPrivate 0'));
     expect(c.exitPolicy.allows('127.0.0.1', 80)).toBe(true);

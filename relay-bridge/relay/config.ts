@@ -46,6 +46,24 @@
  *                                              DESTROY RESOURCELIMIT (2)
  *   DoSCircuitCreationDefenseTimePeriod N      seconds an address over the limit stays refused,
  *                                              plus up to half again at random (3600)
+ *
+ * Exit resources (Telescope's own; tor has no such caps). Over a cap a new exit stream is refused
+ * with END RESOURCELIMIT (BEGIN and RESOLVE alike), the reason tor gives when it runs out of
+ * sockets; streams already open are not touched:
+ *
+ *   MaxExitSockets N       (default 4096) exit TCP connections open or being opened at once,
+ *                          relay-wide. Each holds a file descriptor; without a cap a client could
+ *                          open them until the process runs out and the listeners fail.
+ *   MaxConcurrentDnsLookups N
+ *                          (default 64) exit DNS lookups (BEGIN to a name, RESOLVE) in flight at
+ *                          once. Node resolves through libuv's small thread pool (4 threads), which
+ *                          the relay's file I/O shares: lookups piled up behind slow names would
+ *                          stall it. A lookup counts until the resolver answers, even when the
+ *                          stream that asked is gone (a getaddrinfo call cannot be called back).
+ *
+ * And tor's HeartbeatPeriod N [seconds|minutes|hours] (default 6 hours; 0: none): how often the
+ * relay logs a status line at notice (circuits, channels, exit sockets and the count of
+ * unexpected errors caught). The same line is logged on shutdown.
  */
 import { ConfigError, parseTorrc, readTorrcEntries, type DirAuthority, type PortSetting, type Schema, type TorrcEntry } from '../../shared/config/torrc.ts';
 import { exitPolicyFromConfig, parseIpAddress, formatIpAddress, type ExitPolicy } from '../../shared/path/exit-policy.ts';
@@ -87,6 +105,9 @@ export const RELAY_SCHEMA = [
   { name: 'DoSCircuitCreationBurst', kind: 'int', default: '0', min: 0 },
   { name: 'DoSCircuitCreationDefenseType', kind: 'int', default: '0', min: 0, max: 2 },
   { name: 'DoSCircuitCreationDefenseTimePeriod', kind: 'int', default: '0', min: 0 },
+  { name: 'MaxExitSockets', kind: 'int', default: '4096', min: 1 },
+  { name: 'MaxConcurrentDnsLookups', kind: 'int', default: '64', min: 1 },
+  { name: 'HeartbeatPeriod', kind: 'interval', default: '6 hours' },
 ] as const satisfies Schema;
 
 /** An ORPort line (tor's manual: ORPort [address:]PORT|auto [flags]). */
@@ -156,6 +177,12 @@ export interface RelayConfig {
   readonly maxConnections: number;
   /** The DoS* options that were set (the rest come from the consensus or tor's defaults). */
   readonly dos: DosOverrides;
+  /** Exit TCP connections open or opening at once, relay-wide (MaxExitSockets). */
+  readonly maxExitSockets: number;
+  /** Exit DNS lookups in flight at once (MaxConcurrentDnsLookups). */
+  readonly maxConcurrentDnsLookups: number;
+  /** Seconds between status lines; 0: none (HeartbeatPeriod). */
+  readonly heartbeatPeriod: number;
   /** Things that are allowed but probably not meant; the host logs them at warn, as tor does. */
   readonly warnings: readonly string[];
 }
@@ -455,8 +482,9 @@ export function parseRelayConfig(text: string): RelayConfig {
   });
 
   // The relay's own addresses are rejected too under ExitPolicyRejectPrivate (tor: Address,
-  // ORPort and OutboundBindAddress addresses), so an exit cannot be used to reach itself.
-  const own = [...addresses, ...orPorts.map((p) => p.address), bind.ipv4, bind.ipv6].filter(
+  // ORPort and OutboundBindAddress addresses), so an exit cannot be used to reach itself; tor has
+  // no WebSocket listener, but the same goes for every address one listens on.
+  const own = [...addresses, ...orPorts.map((p) => p.address), ...webSocketPorts.map((p) => p.address), bind.ipv4, bind.ipv6].filter(
     (a): a is string => a !== undefined && familyOf(a) !== undefined,
   );
   // parseTorrc has checked every ExitPolicy line, and `own` holds IP literals only, so this
@@ -518,6 +546,9 @@ export function parseRelayConfig(text: string): RelayConfig {
     createRateLimit: raw.CreateRateLimit,
     maxConnections: raw.MaxConnections,
     dos: dosOverridesFrom(raw, last),
+    maxExitSockets: raw.MaxExitSockets,
+    maxConcurrentDnsLookups: raw.MaxConcurrentDnsLookups,
+    heartbeatPeriod: raw.HeartbeatPeriod,
     warnings,
   };
 }

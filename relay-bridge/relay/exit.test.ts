@@ -468,6 +468,13 @@ describe('openExitStream: properties', () => {
   });
 });
 
+/** answerResolve when the answer must be a RESOLVED (no cap in play). */
+async function answerResolved(...args: Parameters<typeof answerResolve>): Promise<Resolved> {
+  const r = await answerResolve(...args);
+  if (!(r instanceof Resolved)) throw new Error(`expected RESOLVED, got END ${EndReason.nameOf(r.reason)}`);
+  return r;
+}
+
 describe('answerResolve', () => {
   const resolve = fakeResolver({
     'dual.test': [
@@ -485,26 +492,26 @@ describe('answerResolve', () => {
   };
 
   it('answers the first IPv4 and, with IPv6 exit, the first IPv6 address, with fuzzed TTLs', async () => {
-    expect(answersOf(await answerResolve(new Resolve('Dual.Test'), { isExit: true, policy: open6, resolve, randomInt: lowest }))).toEqual([
+    expect(answersOf(await answerResolved(new Resolve('Dual.Test'), { isExit: true, policy: open6, resolve, randomInt: lowest }))).toEqual([
       { type: 'IPV4', value: '192.0.2.1', ttl: 60 },
       { type: 'IPV6', value: '2001:db8::1', ttl: 3360 },
     ]);
-    expect(answersOf(await answerResolve(new Resolve('dual.test'), { isExit: true, policy: open4, resolve, randomInt: lowest }))).toEqual([
+    expect(answersOf(await answerResolved(new Resolve('dual.test'), { isExit: true, policy: open4, resolve, randomInt: lowest }))).toEqual([
       { type: 'IPV4', value: '192.0.2.1', ttl: 60 },
     ]);
-    expect(answersOf(await answerResolve(new Resolve('dual.test'), { isExit: true, ipv6Exit: true, resolve, randomInt: lowest }))).toHaveLength(2);
+    expect(answersOf(await answerResolved(new Resolve('dual.test'), { isExit: true, ipv6Exit: true, resolve, randomInt: lowest }))).toHaveLength(2);
   });
 
   it('answers an error, non-transient, with TTL 0 on a relay that is no exit', async () => {
-    const r = await answerResolve(new Resolve('dual.test'), { isExit: false, resolve });
+    const r = await answerResolved(new Resolve('dual.test'), { isExit: false, resolve });
     expect(answersOf(r)).toEqual([{ type: 'ERROR_NONTRANSIENT', value: 'ERROR_NONTRANSIENT', ttl: 0 }]);
     expect(String.fromCharCode(...r.answers[0]!.value)).toBe('Error resolving hostname');
-    expect(answersOf(await answerResolve(new Resolve('dual.test'), { isExit: true, policy: nonExit, resolve }))[0]!.type).toBe('ERROR_NONTRANSIENT');
+    expect(answersOf(await answerResolved(new Resolve('dual.test'), { isExit: true, policy: nonExit, resolve }))[0]!.type).toBe('ERROR_NONTRANSIENT');
   });
 
   it('tells transient failures (server failure, timeout) from permanent ones (no such name, no address)', async () => {
     const o = { isExit: true, policy: open4, resolve, randomInt: lowest };
-    const type = async (name: string, extra = {}): Promise<string> => answersOf(await answerResolve(new Resolve(name), { ...o, ...extra }))[0]!.type;
+    const type = async (name: string, extra = {}): Promise<string> => answersOf(await answerResolved(new Resolve(name), { ...o, ...extra }))[0]!.type;
     expect(await type('nx.test')).toBe('ERROR_NONTRANSIENT');
     expect(await type('six.test')).toBe('ERROR_NONTRANSIENT'); // only IPv6, and no IPv6 exit
     expect(await type('again.test')).toBe('ERROR_TRANSIENT');
@@ -512,30 +519,30 @@ describe('answerResolve', () => {
     expect(await type('slow.test', { resolve: () => new Promise(() => {}), timeoutMs: 20 })).toBe('ERROR_TRANSIENT');
     expect(await type('bad name')).toBe('ERROR_NONTRANSIENT');
     // A failed lookup carries tor's clipped, fuzzed TTL for a failure: 300 ± 240.
-    const r = await answerResolve(new Resolve('nx.test'), o);
+    const r = await answerResolved(new Resolve('nx.test'), o);
     expect(r.answers[0]!.ttl).toBe(60);
   });
 
   it('answers an IP literal with itself', async () => {
-    expect(answersOf(await answerResolve(new Resolve('192.0.2.7'), { isExit: false }))).toEqual([
+    expect(answersOf(await answerResolved(new Resolve('192.0.2.7'), { isExit: false }))).toEqual([
       { type: 'IPV4', value: '192.0.2.7', ttl: DEFAULT_DNS_TTL },
     ]);
-    expect(answersOf(await answerResolve(new Resolve('2001:db8::7'), { isExit: true }))[0]!.type).toBe('IPV6');
+    expect(answersOf(await answerResolved(new Resolve('2001:db8::7'), { isExit: true }))[0]!.type).toBe('IPV6');
   });
 
   it('answers reverse lookups with a host name, never for internal addresses', async () => {
     const reverse = vi.fn(async (a: string) => (a === '192.0.2.1' ? ['host.example'] : []));
     const o = { isExit: true, policy: open4, resolve, reverse, randomInt: lowest };
-    expect(answersOf(await answerResolve(new Resolve('1.2.0.192.in-addr.arpa'), o))).toEqual([
+    expect(answersOf(await answerResolved(new Resolve('1.2.0.192.in-addr.arpa'), o))).toEqual([
       { type: 'HOSTNAME', value: 'host.example', ttl: 3360 },
     ]);
     expect(reverse).toHaveBeenCalledWith('192.0.2.1');
-    expect(answersOf(await answerResolve(new Resolve('9.2.0.192.in-addr.arpa'), o))[0]!.type).toBe('ERROR_NONTRANSIENT');
-    expect(answersOf(await answerResolve(new Resolve('1.0.0.127.in-addr.arpa'), o))[0]!.type).toBe('ERROR_NONTRANSIENT');
-    expect(answersOf(await answerResolve(new Resolve('1.168.192.in-addr.arpa'), o))[0]!.type).toBe('ERROR_NONTRANSIENT');
+    expect(answersOf(await answerResolved(new Resolve('9.2.0.192.in-addr.arpa'), o))[0]!.type).toBe('ERROR_NONTRANSIENT');
+    expect(answersOf(await answerResolved(new Resolve('1.0.0.127.in-addr.arpa'), o))[0]!.type).toBe('ERROR_NONTRANSIENT');
+    expect(answersOf(await answerResolved(new Resolve('1.168.192.in-addr.arpa'), o))[0]!.type).toBe('ERROR_NONTRANSIENT');
     expect(reverse).toHaveBeenCalledTimes(2);
     const failing = { ...o, reverse: async () => Promise.reject(errno('ETIMEOUT')) };
-    expect(answersOf(await answerResolve(new Resolve('1.2.0.192.in-addr.arpa'), failing))[0]!.type).toBe('ERROR_TRANSIENT');
+    expect(answersOf(await answerResolved(new Resolve('1.2.0.192.in-addr.arpa'), failing))[0]!.type).toBe('ERROR_TRANSIENT');
   });
 
   it('rejects with StreamError when cancelled', async () => {
@@ -552,7 +559,7 @@ describe('answerResolve', () => {
         fc.oneof(fc.array(fc.record({ address: fc.oneof(fc.ipV4(), fc.ipV6(), fc.string()), family: fc.constantFrom(4 as const, 6 as const) }), { maxLength: 3 }), fc.constantFrom('ENOTFOUND', 'EAI_AGAIN')),
         fc.boolean(),
         async (name, answers, isExit) => {
-          const r = await answerResolve(new Resolve(name), {
+          const r = await answerResolved(new Resolve(name), {
             isExit,
             policy: open6,
             resolve: async () => {

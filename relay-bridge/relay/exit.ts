@@ -21,6 +21,11 @@
  * - CONNECTED carries the address connected to and a TTL; DNS TTLs are clipped to 300 or 3600 s
  *   and fuzzed by ±240 s as tor does (against DNS-based correlation, "DefectTor").
  * - The socket gets TCP_NODELAY: cells arrive in bursts and delayed ACKs would stall them.
+ * - Relay-wide caps (ExitLimits: MaxExitSockets, MaxConcurrentDnsLookups): over one, a new stream
+ *   gets END RESOURCELIMIT, as tor answers when it runs out of sockets. A lookup holds its slot
+ *   until the resolver answers (getaddrinfo cannot be called back), a socket until it is closed.
+ * - When the stream or its circuit is gone (`signal`), the lookup is no longer waited for and the
+ *   connect is aborted: nothing is left open for a client that left.
  *
  * Three deliberate differences from tor, where tor's answer is an accident of its code rather than
  * a choice: a RESOLVE of an IP literal is answered with that address (tor answers an error, having
@@ -75,6 +80,8 @@ export type ReverseResolver = (address: string) => Promise<string[]>;
 export type Connector = (address: string, port: number, bindAddress: string | undefined, signal: AbortSignal) => Promise<net.Socket>;
 
 export interface ResolveOptions {
+  /** Relay-wide caps on exit sockets and DNS lookups; none without. */
+  readonly limits?: ExitLimits;
   /** Whether this relay exits at all; a relay that is none looks up no names. */
   readonly isExit: boolean;
   /** The relay's effective exit policy (RelayConfig.exitPolicy); only consulted for IPv6 here. */
@@ -110,6 +117,80 @@ export interface ExitOptions extends ResolveOptions {
 export type ExitResult =
   | { readonly ok: true; readonly socket: net.Socket; readonly connected: Connected }
   | { readonly ok: false; readonly end: End };
+
+// ---------------------------------------------------------------------------------------------
+// Relay-wide caps
+// ---------------------------------------------------------------------------------------------
+
+export const DEFAULT_MAX_EXIT_SOCKETS = 4096;
+export const DEFAULT_MAX_CONCURRENT_DNS_LOOKUPS = 64;
+
+/**
+ * What all exit streams together may hold: sockets open or being opened, and DNS lookups in
+ * flight. Slots are taken with tryX(), which gives the release function or undefined when full.
+ */
+export class ExitLimits {
+  private openSockets = 0;
+  private pendingLookups = 0;
+
+  constructor(
+    readonly maxSockets = DEFAULT_MAX_EXIT_SOCKETS,
+    readonly maxLookups = DEFAULT_MAX_CONCURRENT_DNS_LOOKUPS,
+  ) {
+    for (const [name, v] of [['maxSockets', maxSockets], ['maxLookups', maxLookups]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new UsageError(`ExitLimits ${name} must be a positive integer, not ${v}`);
+    }
+  }
+
+  get sockets(): number {
+    return this.openSockets;
+  }
+
+  get lookups(): number {
+    return this.pendingLookups;
+  }
+
+  trySocket(): (() => void) | undefined {
+    if (this.openSockets >= this.maxSockets) return undefined;
+    this.openSockets++;
+    return once(() => this.openSockets--);
+  }
+
+  tryLookup(): (() => void) | undefined {
+    if (this.pendingLookups >= this.maxLookups) return undefined;
+    this.pendingLookups++;
+    return once(() => this.pendingLookups--);
+  }
+}
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    f();
+  };
+}
+
+/** Run `lookup` under a lookup slot, freed when it settles; undefined when there is no slot. */
+function limitedLookup<T>(limits: ExitLimits | undefined, lookup: () => Promise<T>): Promise<T> | undefined {
+  const release = limits ? limits.tryLookup() : () => {};
+  if (!release) return undefined;
+  let p: Promise<T>;
+  try {
+    p = Promise.resolve(lookup());
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  p.then(release, release);
+  return p;
+}
+
+/** Free a socket slot once `socket` is closed (it may already be). */
+function releaseOnClose(socket: net.Socket, release: () => void): void {
+  if (socket.closed) release();
+  else socket.once('close', release);
+}
 
 // ---------------------------------------------------------------------------------------------
 // tor's tables
@@ -359,13 +440,12 @@ interface Lookup {
  * answer, with fuzzed TTLs. An answer that is no IP address is a resolver bug: ignored.
  */
 async function lookupName(
-  host: string,
-  resolver: Resolver,
+  answering: Promise<ResolvedAddress[]>,
   ipv6Exit: boolean,
   budget: Budget,
   randomInt: (max: number) => number,
 ): Promise<Lookup> {
-  const answers = await budget.race(resolver(host));
+  const answers = await budget.race(answering);
   let v4: Lookup['v4'];
   let v6: Lookup['v6'];
   for (const a of Array.isArray(answers) ? answers : []) {
@@ -432,9 +512,13 @@ export async function openExitStream(begin: Begin, opts: ExitOptions): Promise<E
       if (!isValidDestination(begin.host)) return refuse(EndReason.RESOLVEFAILED, 'not a valid name');
       // A reverse-lookup name is for RESOLVE, never a destination.
       if (parsePtrName(begin.host) !== undefined) return refuse(EndReason.RESOLVEFAILED, 'reverse-lookup name in BEGIN');
+      const resolver = opts.resolve ?? defaultResolve;
+      const name = begin.host.toLowerCase();
+      const answering = limitedLookup(opts.limits, () => resolver(name));
+      if (!answering) return refuse(EndReason.RESOURCELIMIT, 'too many DNS lookups in flight');
       let found: Lookup;
       try {
-        found = await lookupName(begin.host.toLowerCase(), opts.resolve ?? defaultResolve, ipv6Exit, budget, opts.randomInt ?? cryptoRandomInt);
+        found = await lookupName(answering, ipv6Exit, budget, opts.randomInt ?? cryptoRandomInt);
       } catch (e) {
         if (e instanceof GaveUp && e.why === 'cancelled') throw e;
         return refuse(EndReason.RESOLVEFAILED, e instanceof GaveUp ? 'lookup timed out' : `lookup failed: ${errorCode(e) ?? 'error'}`);
@@ -464,13 +548,16 @@ export async function openExitStream(begin: Begin, opts: ExitOptions): Promise<E
 
     const bind = bindFor(opts.bindAddress, target.family);
     const connect = opts.connect ?? defaultConnect;
+    const releaseSocket = opts.limits ? opts.limits.trySocket() : () => {};
+    if (!releaseSocket) return refuse(EndReason.RESOURCELIMIT, 'too many exit sockets open');
+    const connecting = Promise.resolve().then(() => connect(target.text, begin.port, bind, budget.controller.signal));
+    // The slot is the connector's until it fails, or until the socket it opened is closed, even
+    // when that happens after we gave up on it.
+    connecting.then((opened) => (opened ? releaseOnClose(opened, releaseSocket) : releaseSocket()), releaseSocket);
     let socket: net.Socket;
     try {
-      socket = await budget.race(
-        Promise.resolve().then(() => connect(target.text, begin.port, bind, budget.controller.signal)),
-        // A connector that finishes after we gave up: close what it opened.
-        (late) => late?.destroy(),
-      );
+      // A connector that finishes after we gave up: close what it opened.
+      socket = await budget.race(connecting, (late) => late?.destroy());
     } catch (e) {
       if (e instanceof GaveUp) {
         if (e.why === 'cancelled') throw e;
@@ -528,7 +615,7 @@ function addressAnswer(bytes: Uint8Array, ttl: number): ResolvedAnswer {
  * (0xF1). A relay that is no exit answers every name with an error. Rejects (StreamError) only when
  * `signal` fired.
  */
-export async function answerResolve(resolve: Resolve, opts: ResolveOptions): Promise<Resolved> {
+export async function answerResolve(resolve: Resolve, opts: ResolveOptions): Promise<Resolved | End> {
   const timeoutMs = checkTimeout(opts.timeoutMs);
   if (opts.signal?.aborted) throw cancelled('resolve', opts.signal.reason);
   const randomInt = opts.randomInt ?? cryptoRandomInt;
@@ -536,6 +623,10 @@ export async function answerResolve(resolve: Resolve, opts: ResolveOptions): Pro
   const fail = (type: number, why: string, ttl = 0): Resolved => {
     opts.log?.info(`resolve failed: ${why}`);
     return errorAnswer(type, ttl);
+  };
+  const busy = (): End => {
+    opts.log?.info('resolve refused: RESOURCELIMIT (too many DNS lookups in flight)');
+    return new End(EndReason.RESOURCELIMIT);
   };
 
   const literal = parseIpAddress(host);
@@ -550,9 +641,12 @@ export async function answerResolve(resolve: Resolve, opts: ResolveOptions): Pro
     if (ptr !== undefined) {
       // Nobody learns the names of the exit's own networks.
       if (isInternalAddress(ptr)) return fail(ResolvedType.ERROR_NONTRANSIENT, 'reverse lookup of an internal address');
+      const reverse = opts.reverse ?? defaultReverse;
+      const answering = limitedLookup(opts.limits, () => reverse(formatIpAddress(ptr)));
+      if (!answering) return busy();
       let names: string[];
       try {
-        names = await budget.race((opts.reverse ?? defaultReverse)(formatIpAddress(ptr)));
+        names = await budget.race(answering);
       } catch (e) {
         if (e instanceof GaveUp && e.why === 'cancelled') throw e;
         const transient = e instanceof GaveUp || isTransientDnsError(e);
@@ -564,9 +658,13 @@ export async function answerResolve(resolve: Resolve, opts: ResolveOptions): Pro
       return new Resolved([{ type: ResolvedType.HOSTNAME, value, ttl: fuzzyDnsTtl(DEFAULT_DNS_TTL, randomInt) }]);
     }
 
+    const resolver = opts.resolve ?? defaultResolve;
+    const name = host.toLowerCase();
+    const answering = limitedLookup(opts.limits, () => resolver(name));
+    if (!answering) return busy();
     let found: Lookup;
     try {
-      found = await lookupName(host.toLowerCase(), opts.resolve ?? defaultResolve, ipv6ExitOf(opts), budget, randomInt);
+      found = await lookupName(answering, ipv6ExitOf(opts), budget, randomInt);
     } catch (e) {
       if (e instanceof GaveUp && e.why === 'cancelled') throw e;
       const transient = e instanceof GaveUp || isTransientDnsError(e);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toBase64 } from '../../shared/bytes/util.ts';
+import { equalBytes, toBase64 } from '../../shared/bytes/util.ts';
 import { parseIp } from '../../shared/cells/address.ts';
 import type { TorAddress } from '../../shared/cells/address.ts';
 import { Channel } from '../../shared/channel/channel.ts';
@@ -29,7 +29,10 @@ import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shar
 import type { InitiatorAuthentication } from '../../shared/channel/responder.ts';
 import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 import type { RelayConfig } from './config.ts';
-import { answerResolve, endReasonForError, openExitStream } from './exit.ts';
+import { ExitLimits, answerResolve, endReasonForError, openExitStream } from './exit.ts';
+import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
+import { ConnectFailureCache } from '../../shared/relay/connect-failures.ts';
+import { formatIpAddress } from '../../shared/path/exit-policy.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
@@ -47,6 +50,8 @@ export interface RelayBridgeOptions {
   readonly config: RelayConfig;
   readonly dataDirectory: string;
   readonly log: Logger;
+  /** Where unexpected errors are counted (the CLI's process net shares it); default: its own. */
+  readonly unexpected?: UnexpectedErrors;
 }
 
 /** The `Bridge` line clients use for this relay (documented in the README). */
@@ -65,6 +70,13 @@ export class RelayBridge {
   private trafficTimer: ReturnType<typeof setInterval> | undefined;
   readonly switch: RelaySwitch;
   readonly directoryClient: TorClient;
+  /** Errors that are no TelescopeError, caught by circuits, channels and the process net. */
+  readonly unexpected: UnexpectedErrors;
+  /** MaxExitSockets, MaxConcurrentDnsLookups: what all exit streams together may hold. */
+  readonly exitLimits: ExitLimits;
+  /** Relays we recently failed to reach: EXTEND2s to them are refused for a minute. */
+  private readonly extendFailures = new ConnectFailureCache();
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   /** BEGIN_DIR service: documents encoded and compressed once per version, stalled streams closed. */
   readonly directoryServer: DirectoryServer;
   private linkCerts: LinkCertificates;
@@ -80,6 +92,8 @@ export class RelayBridge {
 
   private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys) {
     const { config, log } = opts;
+    this.unexpected = opts.unexpected ?? new UnexpectedErrors(log);
+    this.exitLimits = new ExitLimits(config.maxExitSockets, config.maxConcurrentDnsLookups);
     this.linkCerts = new LinkCertificates(keys, makeTlsCredentials(keys.identity));
     this.limits = relayRateLimits({ rate: config.bandwidthRate, burst: config.bandwidthBurst });
     const authorities: DirAuthorityInfo[] = config.dirAuthorities.map((a, i) => {
@@ -120,9 +134,12 @@ export class RelayBridge {
       services: {
         log,
         extend: (specs) => this.extend(specs),
+        unexpected: this.unexpected,
+        // Only previous hops that are relays in our consensus may have streams exit here.
+        isKnownRelay: (id) => this.knownRelays().fingerprints.has(fingerprintOf(id)),
         // A non-exit answers BEGIN/RESOLVE too, with the END reasons tor gives (exit.ts).
-        openExit: (begin) => this.openExit(begin),
-        resolve: (msg) => answerResolve(msg, { isExit: config.isExit }),
+        openExit: (begin, signal) => this.openExit(begin, signal),
+        resolve: (msg, signal) => answerResolve(msg, { isExit: config.isExit, policy: config.exitPolicy, limits: this.exitLimits, signal, log }),
         serveDirectory: (stream) => void this.directoryServer.serve(stream),
       },
     });
@@ -136,6 +153,10 @@ export class RelayBridge {
     relay.maintenanceTimer.unref();
     relay.trafficTimer = setInterval(() => relay.sampleTraffic(), 10_000);
     relay.trafficTimer.unref();
+    if (opts.config.heartbeatPeriod > 0) {
+      relay.heartbeatTimer = setInterval(() => opts.log.notice(relay.statusLine()), opts.config.heartbeatPeriod * 1000);
+      relay.heartbeatTimer.unref();
+    }
     if (opts.config.publishServerDescriptor && !opts.config.bridgeRelay) {
       void relay.publish();
       // tor republishes every 18 hours, or sooner when something in the descriptor changed.
@@ -203,6 +224,7 @@ export class RelayBridge {
       peerAddress: { type: 'ipv4', bytes: new Uint8Array(4) },
       myAddresses: mine,
       log: this.opts.log,
+      unexpected: this.unexpected,
       // Relays that extend to us prove who they are over TLS; WebSocket peers are clients.
       ...(raw instanceof TlsTransport ? { verifyAuthenticate: (auth: InitiatorAuthentication) => this.verifyInitiator(auth, raw, scert) } : {}),
     }).then((channel) => {
@@ -263,20 +285,65 @@ export class RelayBridge {
     const dir = this.directoryClient.netDir;
     if (!dir) throw new TelescopeError('no consensus yet: cannot check the next hop');
     const fp = fingerprintOf(id.rsaIdentity);
+    const ed = specs.find((s) => s.type === 'ed25519-id');
+    // tor (connection_or_connect): a relay asked to connect to itself refuses, by either identity.
+    if (fp === this.keys.fingerprint || (ed?.type === 'ed25519-id' && equalBytes(ed.ed25519Identity, this.keys.ed25519Identity))) {
+      throw new TelescopeError('EXTEND2 to this relay itself');
+    }
     const relay = dir.relays.find((r) => r.fingerprint === fp);
     if (!relay) throw new TelescopeError(`EXTEND2 to ${fp}, which the consensus does not list`);
-    const ed = specs.find((s) => s.type === 'ed25519-id');
     if (ed && ed.type === 'ed25519-id' && relay.ed25519Identity && toBase64(ed.ed25519Identity) !== toBase64(relay.ed25519Identity)) {
       throw new TelescopeError(`EXTEND2 to ${fp} with an Ed25519 identity the consensus does not give it`);
     }
-    return this.directoryClient.pool.get(relayTarget(relay));
+    const target = relayTarget(relay);
+    const address = formatIpAddress(relay.ipv4.address);
+    // tor's connect-failure cache: a relay we failed to reach in the last minute is not redialled.
+    if (!this.extendFailures.shouldConnect(fp, address, relay.ipv4.port)) {
+      throw new TelescopeError(`EXTEND2 to ${fp}: connecting to it failed less than a minute ago`);
+    }
+    try {
+      return await this.directoryClient.pool.get(target);
+    } catch (e) {
+      this.extendFailures.noteFailure(fp, address, relay.ipv4.port);
+      throw e;
+    }
   }
 
-  private async openExit(begin: Begin): Promise<ExitOutcome> {
+  /**
+   * The consensus' relays as sets, for the checks every BEGIN makes: identities (is the previous
+   * hop a known relay?) and ORPort address:port pairs (tor's network re-entry check). Rebuilt
+   * when a new consensus arrives.
+   */
+  private knownRelays(): { fingerprints: ReadonlySet<string>; orPorts: ReadonlySet<string> } {
+    const dir = this.directoryClient.netDir;
+    if (!dir) return { fingerprints: new Set(), orPorts: new Set() };
+    if (this.knownRelaySets?.dir !== dir) {
+      const orPorts = new Set<string>();
+      for (const r of dir.relays) {
+        orPorts.add(`${formatIpAddress(r.ipv4.address)}:${r.ipv4.port}`);
+        if (r.ipv6) orPorts.add(`${formatIpAddress(r.ipv6.address)}:${r.ipv6.port}`);
+      }
+      this.knownRelaySets = { dir, fingerprints: new Set(dir.relays.map((r) => r.fingerprint)), orPorts };
+    }
+    return this.knownRelaySets;
+  }
+  private knownRelaySets: { dir: object; fingerprints: ReadonlySet<string>; orPorts: ReadonlySet<string> } | undefined;
+
+  /** The status line of the heartbeat and of shutdown; it carries the unexpected-error count. */
+  statusLine(): string {
+    return `Heartbeat: ${this.switch.openCircuits} circuits open, ${this.channels.size} connections, ${this.exitLimits.sockets} exit sockets, ${this.exitLimits.lookups} DNS lookups in flight; ${this.unexpected.summary()}`;
+  }
+
+  private async openExit(begin: Begin, signal: AbortSignal): Promise<ExitOutcome> {
     const { config, log } = this.opts;
     const result = await openExitStream(begin, {
       policy: config.exitPolicy,
       isExit: config.isExit,
+      limits: this.exitLimits,
+      signal,
+      log,
+      // tor refuses connections back into the network: ORPorts of the relays in its consensus.
+      isRelayAddress: (address, port) => this.knownRelays().orPorts.has(`${address}:${port}`),
       bindAddress: { ...(config.outboundBindAddress.ipv4 ? { ipv4: config.outboundBindAddress.ipv4 } : {}), ...(config.outboundBindAddress.ipv6 ? { ipv6: config.outboundBindAddress.ipv6 } : {}) },
     });
     if (!result.ok) return result;
@@ -340,6 +407,7 @@ export class RelayBridge {
   }
 
   async stop(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
     if (this.trafficTimer) clearInterval(this.trafficTimer);
     if (this.published) clearInterval(this.published);

@@ -122,6 +122,8 @@ class TestRelay {
       services: {
         log: this.log,
         extend: (specs) => this.net.extendFrom(this, specs),
+        // The consensus: every relay of the net (links between them authenticate as relay 1).
+        isKnownRelay: (id) => this.net.relays.some((r) => equalBytes(r.identity, id)),
         ...services,
       },
       ...options,
@@ -729,7 +731,10 @@ describe('RelayCircuit: streams', () => {
     const answer = await circuit.resolve('example.com');
     expect(answer.describe()).toEqual(['192.0.2.7']);
     expect(asked).toEqual(['example.com']);
-    const e = await rejection(circuit.resolve('example.com', { hop: 0 }));
+    // The middle hop is no resolver: END EXITPOLICY (from a relay it knows).
+    const r3 = net.relay();
+    const { circuit: c2 } = await build(net, [r1, r3, r2]);
+    const e = await rejection(c2.resolve('example.com', { hop: 1 }));
     expect((e as StreamError).reason).toBe(EndReason.EXITPOLICY);
   });
 
@@ -918,5 +923,243 @@ describe('RelayCircuit: an unexpected error costs only its circuit or stream, an
     unexpected.record('relay circuit 1: exit stream 3', new TypeError('oops'));
     expect(log.lines[0]).toMatch(new RegExp(`^${UNEXPECTED_ERROR_MARKER} caught in relay circuit 1: exit stream 3 \\(unexpected errors caught: 1\\): TypeError: oops`));
     expect(unexpectedErrorsIn(`x\n${unexpected.summary()}\n`)).toBe(1);
+  });
+});
+
+describe('RelayCircuit: no one-hop exit (BEGIN and RESOLVE only from relays in the consensus)', () => {
+  it('RESOLVE on the first hop of a client\'s circuit gets END TORPROTOCOL; the resolver is never asked', async () => {
+    const net = new TestNet();
+    const asked: string[] = [];
+    const r1 = net.relay({
+      resolve: async (msg: Resolve) => {
+        asked.push(msg.hostname);
+        return new Resolved([{ type: ResolvedType.IPV4, value: Uint8Array.of(127, 0, 0, 1), ttl: 60 }]);
+      },
+    });
+    const { circuit } = await build(net, [r1]);
+    const e = await rejection(circuit.resolve('localhost', { timeoutMs: 2000 }));
+    expect((e as StreamError).reason).toBe(EndReason.TORPROTOCOL);
+    expect(asked).toEqual([]);
+    expect(circuit.isOpen).toBe(true);
+  });
+
+  it('BEGIN and RESOLVE from a previous hop that authenticated as a relay the consensus does not list: END MISC', async () => {
+    const net = new TestNet();
+    let exitCalls = 0;
+    const r1 = net.relay();
+    const r2 = net.relay({
+      openExit: async (b) => { exitCalls++; return echoExit()(b); },
+      resolve: async () => { exitCalls++; return new Resolved([{ type: ResolvedType.IPV4, value: Uint8Array.of(192, 0, 2, 7), ttl: 60 }]); },
+      // r1 proves an identity, but it is not in r2's consensus (throwaway relay keys).
+      isKnownRelay: () => false,
+    });
+    const { circuit } = await build(net, [r1, r2]);
+    const b = await rejection(circuit.openStream('example.com', 80));
+    expect((b as StreamError).reason).toBe(EndReason.MISC);
+    const r = await rejection(circuit.resolve('example.com', { timeoutMs: 2000 }));
+    expect((r as StreamError).reason).toBe(EndReason.MISC);
+    expect(exitCalls).toBe(0);
+    // BEGIN_DIR stays allowed (tor too): the same relay serves directory streams.
+    expect(circuit.isOpen).toBe(true);
+  });
+
+  it('without isKnownRelay nothing exits (fail closed), while BEGIN_DIR still works on a one-hop circuit', async () => {
+    const net = new TestNet();
+    let exitCalls = 0;
+    const r1 = net.relay({ serveDirectory: (st) => st.close() });
+    const r2 = net.relay({ openExit: async (b) => { exitCalls++; return echoExit()(b); }, isKnownRelay: undefined });
+    const { circuit } = await build(net, [r1, r2]);
+    const e = await rejection(circuit.openStream('example.com', 80));
+    expect((e as StreamError).reason).toBe(EndReason.MISC);
+    expect(exitCalls).toBe(0);
+    const { circuit: oneHop } = await build(net, [r1]);
+    const dir = await oneHop.openDirStream();
+    expect((await dir.readAll()).length).toBe(0);
+  });
+
+  it('a relay in the consensus gets its BEGIN served (the same circuit shape as above)', async () => {
+    const net = new TestNet();
+    const [r1, r2] = [net.relay(), net.relay({ openExit: echoExit() })];
+    const { circuit } = await build(net, [r1, r2]);
+    const s = await circuit.openStream('example.com', 80);
+    await s.write(utf8('hi'));
+    expect(new TextDecoder().decode((await s.read())!)).toBe('hi');
+  });
+});
+
+describe('RelayCircuit: pending exit work stops when its stream or circuit is gone', () => {
+  /** An exit that waits until told or until its signal fires; records what it saw. */
+  function waitingExit(): { openExit: (b: Begin, signal: AbortSignal) => Promise<ExitOutcome>; signals: AbortSignal[] } {
+    const signals: AbortSignal[] = [];
+    return {
+      signals,
+      openExit: (_b, signal) => {
+        signals.push(signal);
+        return new Promise<ExitOutcome>((_resolve, reject) => {
+          signal.addEventListener('abort', () => reject(new StreamError('cancelled')), { once: true });
+        });
+      },
+    };
+  }
+
+  it('destroying the circuit aborts the signal of a BEGIN still connecting, and of a RESOLVE still looking up', async () => {
+    const net = new TestNet();
+    const exit = waitingExit();
+    const resolveSignals: AbortSignal[] = [];
+    const r1 = net.relay();
+    const r2 = net.relay({
+      openExit: exit.openExit,
+      resolve: (_m, signal) => {
+        resolveSignals.push(signal);
+        return new Promise<Resolved>(() => {});
+      },
+    });
+    const { circuit } = await build(net, [r1, r2]);
+    const opening = rejection(circuit.openStream('example.com', 80));
+    const resolving = rejection(circuit.resolve('example.com', { timeoutMs: 30_000 }));
+    await eventually(() => exit.signals.length === 1 && resolveSignals.length === 1, 'the exit and the resolver to be asked');
+    expect(exit.signals[0]!.aborted || resolveSignals[0]!.aborted).toBe(false);
+    circuit.destroy();
+    await eventually(() => exit.signals[0]!.aborted && resolveSignals[0]!.aborted, 'both signals to fire');
+    await opening;
+    await resolving;
+  });
+
+  it('an END from the client before CONNECTED aborts that BEGIN\'s signal only', async () => {
+    const net = new TestNet();
+    const exit = waitingExit();
+    const r1 = net.relay({ openExit: exit.openExit });
+    // A relay's circuit (authenticated link): BEGIN is allowed on its first hop.
+    const { initiator, responder } = await linkUp({ authenticator: relayAuthenticator, seed: 3 });
+    r1.serve(responder);
+    const raw = await RawCircuit.create(initiator, r1.target);
+    raw.send(new Begin('example.com', 80), { streamId: 7 });
+    raw.send(new Begin('example.org', 80), { streamId: 8 });
+    await eventually(() => exit.signals.length === 2, 'both BEGINs to reach the exit');
+    raw.send(new End(EndReason.MISC), { streamId: 7 });
+    await eventually(() => exit.signals[0]!.aborted, 'stream 7\'s signal to fire');
+    expect(exit.signals[1]!.aborted).toBe(false);
+    // Nothing is sent for the stream the client ended.
+    await tick(20);
+    expect(raw.cells).toEqual([]);
+  });
+});
+
+describe('RelayCircuit: backpressure queues per circuit, never kills the next comer', () => {
+  /** Exactly `n` bytes from an echo stream (it only ends when we do). */
+  async function readBytes(stream: TorStream, n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    let pos = 0;
+    while (pos < n) {
+      const c = await stream.read();
+      if (!c) throw new Error(`stream ended after ${pos} of ${n} bytes`);
+      out.set(c, pos);
+      pos += c.length;
+    }
+    return out;
+  }
+
+  /** A client whose link to `r` the test can stop reading (pause its transport). */
+  async function clientLink(net: TestNet, r: TestRelay): Promise<{ channel: Channel; clientSide: MemoryTransport; relaySide: MemoryTransport }> {
+    const { initiator, responder, initiatorSide, responderSide } = await linkUp({ seed: 40 + net.relays.length });
+    r.serve(responder);
+    return { channel: initiator, clientSide: initiatorSide, relaySide: responderSide };
+  }
+
+  /** Circuit [r1, r2] on `channel`, with `streams` echo streams each sent `cellsPerStream` full DATA cells. */
+  async function echoFlood(channel: Channel, r1: TestRelay, r2: TestRelay, streams: number, cellsPerStream: number): Promise<{ circuit: Circuit; sent: Uint8Array[]; opened: TorStream[] }> {
+    const circuit = await Circuit.create(channel, r1.target);
+    await circuit.extend(r2.target);
+    const sent: Uint8Array[] = [];
+    const opened: TorStream[] = [];
+    for (let i = 0; i < streams; i++) {
+      const stream = await circuit.openStream('192.0.2.1', 80);
+      const data = pattern(cellsPerStream * RELAY_DATA_MAX, i + 1);
+      opened.push(stream);
+      sent.push(data);
+      void stream.write(data);
+    }
+    return { circuit, sent, opened };
+  }
+
+  /** r1 extends every circuit over one shared link to r2, as a relay reuses its channel. */
+  function sharedLinkNet(r1Services: Services = {}): { net: TestNet; r1: TestRelay; r2: TestRelay } {
+    const net = new TestNet();
+    let toR2: Promise<Channel> | undefined;
+    const r1: TestRelay = net.relay({ extend: (specs) => (toR2 ??= net.extendFrom(r1, specs)), ...r1Services });
+    const r2 = net.relay({ openExit: echoExit() });
+    return { net, r1, r2 };
+  }
+
+  it('a client that stops reading fills only its own circuit\'s queue; that circuit is closed, an honest one on the same link carries on', async () => {
+    const limit = 200;
+    const { net, r1, r2 } = sharedLinkNet({ cellQueueLimits: () => ({ inbound: limit, outbound: limit }) });
+    const attacker = await clientLink(net, r1);
+    const honest = await clientLink(net, r1);
+    // The attacker reads nothing from now on; it sends 900 cells for the exit to echo back.
+    attacker.clientSide.pause();
+    const flood = await echoFlood(attacker.channel, r1, r2, 2, 450);
+    const good = await echoFlood(honest.channel, r1, r2, 1, 300);
+    // The attacker's circuit dies at r1 (its queue passed the limit) and r1 tells r2 so.
+    await eventually(() => r1.log.lines.some((l) => l.includes('circ_max_cell_queue_size')), 'r1 to close the flooding circuit');
+    await eventually(() => r1.switch.openCircuits === 1 && r2.switch.openCircuits === 1, 'only the honest circuit to remain');
+    // The honest client gets every byte back through the same r2 -> r1 link, while the attacker still reads nothing.
+    const back = await readBytes(good.opened[0]!, good.sent[0]!.length);
+    expect(equalBytes(back, good.sent[0]!)).toBe(true);
+    expect(good.circuit.isOpen).toBe(true);
+    expect(attacker.clientSide.isPaused).toBe(true);
+    // The shared relay link was never paused: only the flooding circuit paid.
+    expect(r1.opened.length).toBe(1);
+    expect(r1.opened[0]!.readingPaused).toBe(false);
+    // When the attacker reads at last, it finds its circuit destroyed for RESOURCELIMIT.
+    const closed = new Promise<CircuitError>((resolve) => flood.circuit.onClose(resolve));
+    attacker.clientSide.resume();
+    expect((await closed).reason).toBe(DestroyReason.RESOURCELIMIT);
+  });
+
+  it('MaxMemInQueues: when all queues together pass the limit, the circuit with the oldest queued cell is destroyed', async () => {
+    let t = 0;
+    const memory = new CellQueueMemory({ maxBytes: 500 * 514, now: () => t, log: silentLogger });
+    const { net, r1, r2 } = sharedLinkNet({ queueMemory: memory });
+    const first = await clientLink(net, r1);
+    const second = await clientLink(net, r1);
+    first.clientSide.pause();
+    second.clientSide.pause();
+    t = 1;
+    const older = await echoFlood(first.channel, r1, r2, 2, 450);
+    // About 390 of its cells wait in its queue (the rest fill the link's transport buffer).
+    await eventually(() => memory.total >= 300 * 514, 'the first circuit\'s queue to fill');
+    expect(memory.oomRuns).toBe(0);
+    t = 2;
+    const newer = await echoFlood(second.channel, r1, r2, 2, 450);
+    await eventually(() => memory.oomRuns > 0 && r1.switch.openCircuits === 1, 'the OOM handler to run');
+    expect(memory.circuitsKilled).toBe(1);
+    expect(memory.total).toBeLessThanOrEqual(450 * 514);
+    // The older circuit went; the newer one still has its cells and gets all of them.
+    const olderClosed = new Promise<CircuitError>((resolve) => older.circuit.onClose(resolve));
+    first.clientSide.resume();
+    expect((await olderClosed).reason).toBe(DestroyReason.RESOURCELIMIT);
+    second.clientSide.resume();
+    for (const [i, s] of newer.opened.entries()) expect(equalBytes(await readBytes(s, newer.sent[i]!.length), newer.sent[i]!)).toBe(true);
+    expect(newer.circuit.isOpen).toBe(true);
+  });
+
+  it('a client link whose peer reads nothing is not read either (high-water mark), and is read again once it drains', async () => {
+    const { net, r1, r2 } = sharedLinkNet();
+    const client = await clientLink(net, r1);
+    client.clientSide.pause();
+    // Five circuits of echoed data: more than READ_PAUSE_HIGH_WATER_BYTES wait for the client.
+    const floods = [];
+    for (let i = 0; i < 5; i++) floods.push(await echoFlood(client.channel, r1, r2, 2, 450));
+    const relayChannel = r1.accepted.at(-1)!;
+    await eventually(() => client.relaySide.isPaused, 'r1 to stop reading the client');
+    expect(relayChannel.readingPaused).toBe(true);
+    expect(r1.switch.openCircuits).toBe(5);
+    // The client reads again: the backlog drains, r1 reads again, and every byte arrives intact.
+    client.clientSide.resume();
+    for (const f of floods) for (const [i, s] of f.opened.entries()) expect(equalBytes(await readBytes(s, f.sent[i]!.length), f.sent[i]!)).toBe(true);
+    expect(client.relaySide.isPaused).toBe(false);
+    expect(relayChannel.readingPaused).toBe(false);
+    expect(client.relaySide.resumes).toBeGreaterThan(0);
   });
 });

@@ -6,7 +6,7 @@ import { packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
 import { Begin, BeginDir, Connected, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncated } from '../cells/relay/messages.ts';
 import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { RelayHopCrypto } from '../crypto/tor1.ts';
-import { CircuitError, ProtocolError } from '../errors.ts';
+import { CircuitError, ProtocolError, StreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
 import { CircuitWindows } from '../circuit/flow.ts';
@@ -33,12 +33,21 @@ export interface RelayCircuitServices {
   readonly log: Logger;
   /** Open or reuse a channel to the relay EXTEND2 names; refuse (throw) relays not in the consensus. */
   extend(specs: readonly LinkSpecifier[]): Promise<Channel>;
-  /** BEGIN at this relay. Absent: this relay is not an exit. */
-  openExit?(begin: Begin): Promise<ExitOutcome>;
+  /**
+   * BEGIN at this relay. Absent: this relay is not an exit. `signal` fires when the stream or the
+   * circuit is gone before the answer: stop looking up and connecting then.
+   */
+  openExit?(begin: Begin, signal: AbortSignal): Promise<ExitOutcome>;
   /** Serve directory requests on a BEGIN_DIR stream. Absent: no directory service. */
   serveDirectory?(stream: TorStream): void;
-  /** Answer RESOLVE (exits only). */
-  resolve?(msg: Resolve): Promise<Resolved>;
+  /** Answer RESOLVE (exits only): RESOLVED, or an END when refused. `signal` as for openExit. */
+  resolve?(msg: Resolve, signal: AbortSignal): Promise<Resolved | End>;
+  /**
+   * Whether the relay with this RSA identity is in this relay's consensus. Streams that exit here
+   * (BEGIN, RESOLVE) are served only when the previous hop is such a relay, as tor does
+   * (connection_exit_begin_conn). Absent: no previous hop is known, so nothing exits.
+   */
+  isKnownRelay?(rsaIdentity: Uint8Array): boolean;
   /** Called once when the circuit is gone, for accounting. */
   closed(circuit: RelayCircuit): void;
   /**
@@ -84,6 +93,9 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   private dirStreams = 0;
   private closed = false;
   private readonly unexpected: UnexpectedErrors;
+  /** BEGINs waiting for the exit's answer, by stream id, and RESOLVEs waiting for theirs. */
+  private readonly pendingExits = new Map<number, AbortController>();
+  private readonly pendingResolves = new Set<AbortController>();
 
   constructor(
     private readonly prev: Channel,
@@ -99,9 +111,29 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     return this.circId.toString(16);
   }
 
-  /** Whether the previous hop is a relay (it authenticated, or we connected to it), not a client. */
-  private get prevIsRelay(): boolean {
-    return 'initiator' in this.prev.link ? this.prev.link.initiator !== undefined : true;
+  /**
+   * The RSA identity the previous hop proved: it authenticated on a link it opened to us, or we
+   * opened the link to it. Undefined for a client (no AUTHENTICATE; every WebSocket peer).
+   */
+  private get prevRelayIdentity(): Uint8Array | undefined {
+    const link = this.prev.link;
+    return 'initiator' in link ? link.initiator?.rsaIdentity : link.identity.rsaIdentity;
+  }
+
+  /**
+   * Why a stream may not exit here, as tor decides in connection_exit_begin_conn: a client on the
+   * first hop of its circuit gets END TORPROTOCOL (a one-hop exit would make the relay a plain
+   * proxy that sees both ends), a previous hop that proved a relay identity the consensus does not
+   * list gets END MISC (tor's refuseunknownexits, on by default: throwaway relay keys buy no
+   * one-hop exit). tor applies this to BEGIN only and answers a client's RESOLVE; here RESOLVE is
+   * refused the same way, or the first hop would be a DNS oracle into the operator's network.
+   * BEGIN_DIR stays allowed. Undefined: allowed.
+   */
+  private exitRefusal(): { reason: number; why: string } | undefined {
+    const peer = this.prevRelayIdentity;
+    if (!peer) return { reason: EndReason.TORPROTOCOL, why: 'on the first hop of a client\'s circuit' };
+    if (this.services.isKnownRelay?.(peer) !== true) return { reason: EndReason.MISC, why: 'from a relay the consensus does not list' };
+    return undefined;
   }
 
   get isOpen(): boolean {
@@ -290,10 +322,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   }
 
   private async begin(streamId: number, begin: Begin): Promise<void> {
-    if (this.prev.role === 'responder' && !this.prevIsRelay) {
-      // A client asking the first hop of its own circuit to exit: tor refuses (one-hop exits
-      // would make the relay a plain proxy that knows both ends). BEGIN_DIR stays allowed.
-      this.originate(streamId, new End(EndReason.TORPROTOCOL));
+    const refusal = this.exitRefusal();
+    if (refusal) {
+      this.services.log.info(`relay circuit ${this.id}: refusing BEGIN ${refusal.why}: END ${EndReason.nameOf(refusal.reason)}`);
+      this.originate(streamId, new End(refusal.reason));
       return;
     }
     if (!this.services.openExit) {
@@ -303,16 +335,21 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     }
     const stream = this.allocStream(streamId, 'exit stream');
     if (!stream) return;
+    // Aborted when the client ends the stream (streamClosed) or the circuit goes (teardown).
+    const gone = new AbortController();
+    this.pendingExits.set(streamId, gone);
     let outcome: ExitOutcome;
     try {
-      outcome = await this.services.openExit(begin);
+      outcome = await this.services.openExit(begin, gone.signal);
     } catch (e) {
       if (isExpectedError(e)) this.services.log.info(`relay circuit ${this.id}: exit failed: ${e.message}`);
       else this.unexpected.record(`relay circuit ${this.id}: exit stream ${streamId}, stream ended (END MISC)`, e);
       outcome = { ok: false, end: new End(EndReason.MISC) };
+    } finally {
+      if (this.pendingExits.get(streamId) === gone) this.pendingExits.delete(streamId);
     }
-    if (this.closed) {
-      if (outcome.ok) outcome.attach(stream); // the stream is already failed: the host closes its socket
+    if (this.closed || gone.signal.aborted) {
+      if (outcome.ok) outcome.attach(stream); // the stream is already over: the host closes its socket
       return;
     }
     if (!outcome.ok) {
@@ -348,6 +385,12 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   }
 
   private async answerResolve(streamId: number, msg: Resolve): Promise<void> {
+    const refusal = this.exitRefusal();
+    if (refusal) {
+      this.services.log.info(`relay circuit ${this.id}: refusing RESOLVE ${refusal.why}: END ${EndReason.nameOf(refusal.reason)}`);
+      this.originate(streamId, new End(refusal.reason));
+      return;
+    }
     if (!this.services.resolve) {
       this.originate(streamId, new End(EndReason.EXITPOLICY));
       return;
@@ -355,8 +398,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     // A failing resolver must cost the client its answer, not the relay an unhandled rejection
     // (and not leave the client waiting): END RESOLVEFAILED, as for BEGIN's failures.
     let answer: Resolved | End;
+    const gone = new AbortController();
+    this.pendingResolves.add(gone);
     try {
-      answer = await this.services.resolve(msg);
+      answer = await this.services.resolve(msg, gone.signal);
     } catch (e) {
       if (isExpectedError(e)) {
         this.services.log.info(`relay circuit ${this.id}: resolve failed: ${e.message}`);
@@ -365,6 +410,8 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
         this.unexpected.record(`relay circuit ${this.id}: RESOLVE on stream ${streamId}, answered END MISC`, e);
         answer = new End(EndReason.MISC);
       }
+    } finally {
+      this.pendingResolves.delete(gone);
     }
     if (!this.closed) this.originate(streamId, answer);
   }
@@ -381,6 +428,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
 
   streamClosed(streamId: number): void {
     this.streams.delete(streamId);
+    this.pendingExits.get(streamId)?.abort(new StreamError(`exit stream ${streamId} on relay circuit ${this.id} closed before it connected`));
   }
 
   protocolViolation(error: ProtocolError): void {
@@ -452,6 +500,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     const error = new CircuitError(`relay circuit ${this.id}: ${why}`, reason);
     for (const s of [...this.streams.values()]) s.fail(error);
     this.streams.clear();
+    // Lookups and connects for streams that can no longer be answered stop now.
+    for (const c of [...this.pendingExits.values(), ...this.pendingResolves]) c.abort(error);
+    this.pendingExits.clear();
+    this.pendingResolves.clear();
     this.windows.wake();
     this.services.closed(this);
   }
