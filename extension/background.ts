@@ -14,7 +14,7 @@ import { classifyBootstrapFailure, noBridgeProblem } from '../shared/client/boot
 import { ConfigError } from '../shared/config/torrc.ts';
 import { IdbStore } from './client/idb-store.ts';
 import browser from 'webextension-polyfill';
-import { installNetworkRules, listenToOmnibox } from './onion-routing.ts';
+import { installNetworkRules, listenToNavigations, listenToOmnibox, startedByPerson } from './onion-routing.ts';
 import { clearCookies, handleWebFetch } from './client/web-proxy.ts';
 // Benchmark hooks for `npm run bench -- extension`. Imported statically: import() is not allowed in
 // a service worker, and both modules only define functions, so startup pays nothing to evaluate them.
@@ -155,6 +155,10 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
   if (m.type === 'onion-phase' && typeof (m as { host?: unknown }).host === 'string') {
     return Promise.resolve(client?.onionPhase((m as { host: string }).host) ?? null);
   }
+  if (m.type === 'onion-landing' && typeof m.url === 'string') {
+    const intent = (m as { intent?: unknown }).intent;
+    return startedByPerson(sender.tab?.id, m.url, typeof intent === 'string' ? intent : undefined).then((byPerson) => ({ byPerson }));
+  }
   if (m.type === 'settings-get') return savedSettings().then((settings) => (settings ? { settings } : {}));
   if (m.type === 'settings-set') return applySettings((m as { settings?: unknown }).settings);
   if (m.type === 'popup') return popupState(typeof (m as { site?: unknown }).site === 'string' ? (m as { site: string }).site : undefined);
@@ -176,6 +180,7 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
 });
 
 listenToOmnibox();
+listenToNavigations();
 browser.runtime.onInstalled.addListener(() => {
   installNetworkRules().catch((e: unknown) => log.warn(`could not install the network rules: ${e instanceof Error ? e.message : String(e)}`));
 });

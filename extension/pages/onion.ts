@@ -2,9 +2,12 @@ import browser from 'webextension-polyfill';
 import { OnionAddressError, parseOnionAddress } from '../../shared/onion/address.ts';
 
 /**
- * Where `.onion` addresses typed in the address bar (or after the `onion` omnibox keyword) land.
- * The address is checked here, with a message a person can act on for a malformed one; a valid one
- * goes on to the onion tab, which reaches the service through Tor.
+ * Where `.onion` addresses typed in the address bar (or after the `onion` omnibox keyword) land,
+ * and where a web page that sends the browser to an onion address lands too. The address is
+ * checked here, with a message a person can act on for a malformed one. A valid one goes on to the
+ * onion tab, which reaches the service through Tor, at once only when the person started the
+ * navigation (onion-routing.ts decides); otherwise the person reads where a web page is sending
+ * them and nothing is fetched until they click.
  */
 const $ = (id: string) => document.getElementById(id)!;
 
@@ -31,9 +34,26 @@ if (!url) {
 } else {
   try {
     const onion = parseOnionAddress(url.hostname);
-    show('Opening the onion service', `${onion.hostname} is a well-formed v3 onion address; opening it in the onion tab.`, 'valid');
-    // The onion tab reaches it through Tor (descriptor, introduction, rendezvous).
-    location.replace(`${browser.runtime.getURL('extension/pages/browse.html')}?url=${encodeURIComponent(url.href)}`);
+    const browse = `${browser.runtime.getURL('extension/pages/browse.html')}?url=${encodeURIComponent(url.href)}`;
+    const intent = new URLSearchParams(location.search).get('intent') ?? undefined;
+    show('Opening the onion service', `${onion.hostname} is a well-formed v3 onion address.`, 'checking');
+    void (browser.runtime.sendMessage({ type: 'onion-landing', url: location.href, intent }) as Promise<{ byPerson?: boolean } | undefined>)
+      .catch(() => undefined)
+      .then((answer) => {
+        if (answer?.byPerson) {
+          show('Opening the onion service', `${onion.hostname} is a well-formed v3 onion address; opening it in the onion tab.`, 'valid');
+          // The onion tab reaches it through Tor (descriptor, introduction, rendezvous).
+          location.replace(browse);
+          return;
+        }
+        show('A web page is sending you to an onion site',
+          'You did not type this address: a link, a redirect or a form of a web page opened it. That page may want to recognize you when you '
+          + 'arrive (the address can carry an identifier). Nothing has been fetched yet. Open it through Tor only if you meant to visit it.',
+          'interstitial');
+        const open = $('open') as HTMLButtonElement;
+        open.hidden = false;
+        open.addEventListener('click', () => location.replace(browse), { once: true });
+      });
   } catch (e) {
     if (!(e instanceof OnionAddressError)) throw e;
     const why: Record<string, string> = {

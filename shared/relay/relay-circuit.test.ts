@@ -23,7 +23,7 @@ import { Circuit, type RelayTarget } from '../circuit/circuit.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { RelaySwitch, type RelaySwitchOptions } from './switch.ts';
 import type { ExitOutcome, RelayCircuitServices } from './relay-circuit.ts';
-import { serveDirectoryStream } from './dir-server.ts';
+import { DirectoryServer } from './dir-server.ts';
 import { parseAuthCerts } from '../directory/authcert.ts';
 import { DirectoryState } from '../directory/bootstrap.ts';
 import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -696,7 +696,7 @@ describe('RelayCircuit: streams', () => {
     dir.addCerts(td2Certs, now);
     expect(dir.addConsensus(td2Consensus, now)).toBe('accepted');
     const r1 = net.relay({
-      serveDirectory: (s) => void serveDirectoryStream(s, { directory: () => dir, ownDescriptor: () => undefined, fingerprint: 'F'.repeat(40) }, net.relays[0]!.log),
+      serveDirectory: (s) => void new DirectoryServer({ directory: () => dir, ownDescriptor: () => undefined, fingerprint: 'F'.repeat(40) }, net.relays[0]!.log).serve(s),
     });
     const { circuit } = await build(net, [r1]);
     const fetch = async (path: string, headers = '') => {
@@ -1042,124 +1042,5 @@ describe('RelayCircuit: pending exit work stops when its stream or circuit is go
     // Nothing is sent for the stream the client ended.
     await tick(20);
     expect(raw.cells).toEqual([]);
-  });
-});
-
-describe('RelayCircuit: backpressure queues per circuit, never kills the next comer', () => {
-  /** Exactly `n` bytes from an echo stream (it only ends when we do). */
-  async function readBytes(stream: TorStream, n: number): Promise<Uint8Array> {
-    const out = new Uint8Array(n);
-    let pos = 0;
-    while (pos < n) {
-      const c = await stream.read();
-      if (!c) throw new Error(`stream ended after ${pos} of ${n} bytes`);
-      out.set(c, pos);
-      pos += c.length;
-    }
-    return out;
-  }
-
-  /** A client whose link to `r` the test can stop reading (pause its transport). */
-  async function clientLink(net: TestNet, r: TestRelay): Promise<{ channel: Channel; clientSide: MemoryTransport; relaySide: MemoryTransport }> {
-    const { initiator, responder, initiatorSide, responderSide } = await linkUp({ seed: 40 + net.relays.length });
-    r.serve(responder);
-    return { channel: initiator, clientSide: initiatorSide, relaySide: responderSide };
-  }
-
-  /** Circuit [r1, r2] on `channel`, with `streams` echo streams each sent `cellsPerStream` full DATA cells. */
-  async function echoFlood(channel: Channel, r1: TestRelay, r2: TestRelay, streams: number, cellsPerStream: number): Promise<{ circuit: Circuit; sent: Uint8Array[]; opened: TorStream[] }> {
-    const circuit = await Circuit.create(channel, r1.target);
-    await circuit.extend(r2.target);
-    const sent: Uint8Array[] = [];
-    const opened: TorStream[] = [];
-    for (let i = 0; i < streams; i++) {
-      const stream = await circuit.openStream('192.0.2.1', 80);
-      const data = pattern(cellsPerStream * RELAY_DATA_MAX, i + 1);
-      opened.push(stream);
-      sent.push(data);
-      void stream.write(data);
-    }
-    return { circuit, sent, opened };
-  }
-
-  /** r1 extends every circuit over one shared link to r2, as a relay reuses its channel. */
-  function sharedLinkNet(r1Services: Services = {}): { net: TestNet; r1: TestRelay; r2: TestRelay } {
-    const net = new TestNet();
-    let toR2: Promise<Channel> | undefined;
-    const r1: TestRelay = net.relay({ extend: (specs) => (toR2 ??= net.extendFrom(r1, specs)), ...r1Services });
-    const r2 = net.relay({ openExit: echoExit() });
-    return { net, r1, r2 };
-  }
-
-  it('a client that stops reading fills only its own circuit\'s queue; that circuit is closed, an honest one on the same link carries on', async () => {
-    const limit = 200;
-    const { net, r1, r2 } = sharedLinkNet({ cellQueueLimits: () => ({ inbound: limit, outbound: limit }) });
-    const attacker = await clientLink(net, r1);
-    const honest = await clientLink(net, r1);
-    // The attacker reads nothing from now on; it sends 900 cells for the exit to echo back.
-    attacker.clientSide.pause();
-    const flood = await echoFlood(attacker.channel, r1, r2, 2, 450);
-    const good = await echoFlood(honest.channel, r1, r2, 1, 300);
-    // The attacker's circuit dies at r1 (its queue passed the limit) and r1 tells r2 so.
-    await eventually(() => r1.log.lines.some((l) => l.includes('circ_max_cell_queue_size')), 'r1 to close the flooding circuit');
-    await eventually(() => r1.switch.openCircuits === 1 && r2.switch.openCircuits === 1, 'only the honest circuit to remain');
-    // The honest client gets every byte back through the same r2 -> r1 link, while the attacker still reads nothing.
-    const back = await readBytes(good.opened[0]!, good.sent[0]!.length);
-    expect(equalBytes(back, good.sent[0]!)).toBe(true);
-    expect(good.circuit.isOpen).toBe(true);
-    expect(attacker.clientSide.isPaused).toBe(true);
-    // The shared relay link was never paused: only the flooding circuit paid.
-    expect(r1.opened.length).toBe(1);
-    expect(r1.opened[0]!.readingPaused).toBe(false);
-    // When the attacker reads at last, it finds its circuit destroyed for RESOURCELIMIT.
-    const closed = new Promise<CircuitError>((resolve) => flood.circuit.onClose(resolve));
-    attacker.clientSide.resume();
-    expect((await closed).reason).toBe(DestroyReason.RESOURCELIMIT);
-  });
-
-  it('MaxMemInQueues: when all queues together pass the limit, the circuit with the oldest queued cell is destroyed', async () => {
-    let t = 0;
-    const memory = new CellQueueMemory({ maxBytes: 500 * 514, now: () => t, log: silentLogger });
-    const { net, r1, r2 } = sharedLinkNet({ queueMemory: memory });
-    const first = await clientLink(net, r1);
-    const second = await clientLink(net, r1);
-    first.clientSide.pause();
-    second.clientSide.pause();
-    t = 1;
-    const older = await echoFlood(first.channel, r1, r2, 2, 450);
-    // About 390 of its cells wait in its queue (the rest fill the link's transport buffer).
-    await eventually(() => memory.total >= 300 * 514, 'the first circuit\'s queue to fill');
-    expect(memory.oomRuns).toBe(0);
-    t = 2;
-    const newer = await echoFlood(second.channel, r1, r2, 2, 450);
-    await eventually(() => memory.oomRuns > 0 && r1.switch.openCircuits === 1, 'the OOM handler to run');
-    expect(memory.circuitsKilled).toBe(1);
-    expect(memory.total).toBeLessThanOrEqual(450 * 514);
-    // The older circuit went; the newer one still has its cells and gets all of them.
-    const olderClosed = new Promise<CircuitError>((resolve) => older.circuit.onClose(resolve));
-    first.clientSide.resume();
-    expect((await olderClosed).reason).toBe(DestroyReason.RESOURCELIMIT);
-    second.clientSide.resume();
-    for (const [i, s] of newer.opened.entries()) expect(equalBytes(await readBytes(s, newer.sent[i]!.length), newer.sent[i]!)).toBe(true);
-    expect(newer.circuit.isOpen).toBe(true);
-  });
-
-  it('a client link whose peer reads nothing is not read either (high-water mark), and is read again once it drains', async () => {
-    const { net, r1, r2 } = sharedLinkNet();
-    const client = await clientLink(net, r1);
-    client.clientSide.pause();
-    // Five circuits of echoed data: more than READ_PAUSE_HIGH_WATER_BYTES wait for the client.
-    const floods = [];
-    for (let i = 0; i < 5; i++) floods.push(await echoFlood(client.channel, r1, r2, 2, 450));
-    const relayChannel = r1.accepted.at(-1)!;
-    await eventually(() => client.relaySide.isPaused, 'r1 to stop reading the client');
-    expect(relayChannel.readingPaused).toBe(true);
-    expect(r1.switch.openCircuits).toBe(5);
-    // The client reads again: the backlog drains, r1 reads again, and every byte arrives intact.
-    client.clientSide.resume();
-    for (const f of floods) for (const [i, s] of f.opened.entries()) expect(equalBytes(await readBytes(s, f.sent[i]!.length), f.sent[i]!)).toBe(true);
-    expect(client.relaySide.isPaused).toBe(false);
-    expect(relayChannel.readingPaused).toBe(false);
-    expect(client.relaySide.resumes).toBeGreaterThan(0);
   });
 });
