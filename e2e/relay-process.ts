@@ -7,6 +7,7 @@ import type { TestnetDescription } from './testnet/index.ts';
 import { stopChild } from './stop-child.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { fromHex, toBase64 } from '../shared/bytes/util.ts';
+import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/unexpected-errors.ts';
 
 /**
  * A relay-bridge started the way an operator starts it (`telescope relay -f FILE`), as its own
@@ -26,7 +27,21 @@ export interface RelayProcess {
   readonly dataDirectory: string;
   /** Resident memory of the relay process, in KiB (from /proc). */
   rssKiB(): number;
+  /**
+   * Stop the relay. Rejects when it caught any unexpected error (its process net and its
+   * circuits log them with the UNEXPECTED ERROR marker and count them in its last status line):
+   * the net keeps a relay up, it must not hide bugs from the tests.
+   */
   stop(): Promise<void>;
+}
+
+/** Throws if a relay's output shows unexpected errors caught (a marker line or a count above 0). */
+export function checkNoUnexpectedErrors(output: string, what = 'the relay-bridge'): void {
+  const lines = output.split('\n').filter((l) => l.includes(UNEXPECTED_ERROR_MARKER));
+  const count = unexpectedErrorsIn(output) ?? 0;
+  if (lines.length > 0 || count > 0) {
+    throw new Error(`${what} caught ${Math.max(count, lines.length)} unexpected error(s):\n${lines.slice(0, 10).join('\n')}`);
+  }
 }
 
 export async function startRelayProcess(desc: TestnetDescription, extraLines: readonly string[] = [], nickname = 'telescopebridge'): Promise<RelayProcess> {
@@ -76,6 +91,7 @@ export async function startRelayProcess(desc: TestnetDescription, extraLines: re
     async stop() {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });
+      checkNoUnexpectedErrors(out);
     },
   };
 }

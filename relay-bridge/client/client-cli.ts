@@ -6,6 +6,8 @@ import type { BridgeInfo, DirAuthorityInfo } from '../../shared/client/tor-clien
 import { TelescopeError } from '../../shared/errors.ts';
 import { fromBase64 } from '../../shared/bytes/util.ts';
 import { loggerFromLogLines } from '../cli/node-log.ts';
+import { installProcessNet } from '../cli/process-net.ts';
+import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
 import { SocksServer } from './socks.ts';
 import { readClientAuthKeys } from '../onion/service-dir.ts';
 import { createNodeTorClient, optionValue } from './node-client.ts';
@@ -92,6 +94,8 @@ export async function runClientCli(args: string[]): Promise<number> {
     }
     throw e;
   }
+  // A long-running process: an error nothing caught is logged (UNEXPECTED ERROR) and counted, not fatal.
+  installProcessNet(new UnexpectedErrors(log));
   const dataDir = resolve(config.DataDirectory ?? join(homedir(), '.telescope'));
   let onionClientAuth: Map<string, Uint8Array> | undefined;
   try {

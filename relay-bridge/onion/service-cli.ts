@@ -10,6 +10,8 @@ import { TelescopeError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { OnionService, type OnionStreamRequest, type PublishEvent } from '../../shared/onion/service.ts';
 import { loggerFromLogLines } from '../cli/node-log.ts';
+import { installProcessNet } from '../cli/process-net.ts';
+import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
 import { authoritiesFrom } from '../client/client-cli.ts';
 import { SocksServer } from '../client/socks.ts';
 import { pipeStream } from '../net/pipe.ts';
@@ -83,6 +85,8 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
     throw e;
   }
 
+  // A long-running process: an error nothing caught is logged (UNEXPECTED ERROR) and counted, not fatal.
+  installProcessNet(new UnexpectedErrors(log));
   const loaded = [];
   for (const s of services) {
     const dir = resolve(s.dir);

@@ -6,6 +6,8 @@ import { TelescopeError } from '../../shared/errors.ts';
 import { loggerFromLogLines } from '../cli/node-log.ts';
 import { parseRelayConfig, type RelayConfig } from './config.ts';
 import { RelayBridge } from './relay.ts';
+import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
+import { installProcessNet } from '../cli/process-net.ts';
 
 /**
  * `telescope relay -f FILE`: run the relay-bridge. On start it prints its fingerprint and the
@@ -31,10 +33,14 @@ export async function runRelayCli(args: string[]): Promise<number> {
     throw e;
   }
   for (const w of config.warnings) log.warn(w);
+  // From here on nothing one peer does may end the process: what no circuit or channel caught is
+  // logged (UNEXPECTED ERROR), counted with the rest, and the relay carries on.
+  const unexpected = new UnexpectedErrors(log);
+  installProcessNet(unexpected);
   const dataDirectory = resolve(config.dataDirectory ?? join(homedir(), '.telescope-relay'));
   let relay: RelayBridge;
   try {
-    relay = await RelayBridge.start({ config, dataDirectory, log });
+    relay = await RelayBridge.start({ config, dataDirectory, log, unexpected });
   } catch (e) {
     if (!(e instanceof TelescopeError) && !(e instanceof Error && 'code' in e)) throw e;
     log.warn(`could not start: ${(e as Error).message}`);
@@ -47,6 +53,8 @@ export async function runRelayCli(args: string[]): Promise<number> {
   const stop = async (signal: string) => {
     log.notice(`Caught ${signal}, exiting cleanly.`);
     await relay.stop();
+    // The last status line: tests read the unexpected-error count from it.
+    log.notice(relay.statusLine());
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
