@@ -14,12 +14,13 @@ import { DirectoryServer } from '../../shared/relay/dir-server.ts';
 import type { ExitOutcome } from '../../shared/relay/relay-circuit.ts';
 import type { Begin } from '../../shared/cells/relay/messages.ts';
 import { RelaySwitch } from '../../shared/relay/switch.ts';
+import { DosGuard, resolveDosParams } from '../../shared/relay/dos.ts';
 import { secureRandomBytes } from '../../shared/crypto/ntor.ts';
 import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
 import { nodeCurve25519 } from '../crypto/node-x25519.ts';
 import { dirPortGet } from '../client/dirport.ts';
 import { FileStore } from '../client/file-store.ts';
-import { listenTls, listenWebSocket, type Listener } from '../net/listeners.ts';
+import { listenTls, listenWebSocket, type Admission, type Listener, type PeerInfo } from '../net/listeners.ts';
 import { pipeStream } from '../net/pipe.ts';
 import { ThrottledTransport } from '../net/throttle.ts';
 import { relayRateLimits, type RelayRateLimits } from '../../shared/relay/token-bucket.ts';
@@ -66,6 +67,13 @@ export class RelayBridge {
   private readonly listeners: Listener[] = [];
   private orListener: (Listener & { setCredentials(c: { key: string; cert: string }): void }) | undefined;
   private readonly channels = new Set<Channel>();
+  /** tor's per-address DoS defences (DoS* options over the consensus params); addresses in memory only. */
+  readonly dos: DosGuard;
+  /** Connections open now over all listeners, handshakes included (MaxConnections). */
+  private openConnections = 0;
+  /** Connections the gate refused (MaxConnections, DoS), for the status line. */
+  private refusedConnections = 0;
+  private housekeepingTimer: ReturnType<typeof setInterval> | undefined;
   private maintenanceTimer: ReturnType<typeof setInterval> | undefined;
   private trafficTimer: ReturnType<typeof setInterval> | undefined;
   readonly switch: RelaySwitch;
@@ -124,13 +132,17 @@ export class RelayBridge {
       ownDescriptor: () => this.descriptor().text,
       fingerprint: keys.fingerprint,
     }, log);
+    this.dos = new DosGuard({ params: resolveDosParams(undefined, config.dos), isRelayAddress: (a) => this.relayAddresses().has(a) });
     this.switch = new RelaySwitch({
       identity: keys.rsaIdentityDigest,
       onionKeys: () => keys.ntorKeys,
       aes: nodeAesCtr,
       curve: nodeCurve25519,
       maxCircuits: config.maxCircuits,
-      createRate: config.createRateLimit > 0 ? config.createRateLimit : Number.MAX_SAFE_INTEGER,
+      createRate: config.createRateLimit,
+      dos: this.dos,
+      // A channel is a client's unless its peer authenticated as a relay our consensus lists.
+      isKnownRelay: (fp) => this.knownRelays().fingerprints.has(fp),
       services: {
         log,
         extend: (specs) => this.extend(specs),
@@ -153,6 +165,8 @@ export class RelayBridge {
     relay.maintenanceTimer.unref();
     relay.trafficTimer = setInterval(() => relay.sampleTraffic(), 10_000);
     relay.trafficTimer.unref();
+    relay.housekeepingTimer = setInterval(() => relay.housekeeping(), HOUSEKEEPING_INTERVAL_MS);
+    relay.housekeepingTimer.unref();
     if (opts.config.heartbeatPeriod > 0) {
       relay.heartbeatTimer = setInterval(() => opts.log.notice(relay.statusLine()), opts.config.heartbeatPeriod * 1000);
       relay.heartbeatTimer.unref();
@@ -179,14 +193,14 @@ export class RelayBridge {
   private async listen(): Promise<void> {
     const { config, log } = this.opts;
     for (const or of config.orPorts) {
-      const l = await listenTls({ host: or.address ?? '0.0.0.0', port: or.port === 'auto' ? 0 : or.port, credentials: tlsServerOptions(this.linkCerts.tls) }, (t) => this.accept(t));
+      const l = await listenTls({ host: or.address ?? '0.0.0.0', port: or.port === 'auto' ? 0 : or.port, credentials: tlsServerOptions(this.linkCerts.tls) }, (t, peer) => this.accept(t, peer, 'tls'), { gate: (p) => this.admit(p), log });
       this.orListener ??= l;
       this.listeners.push(l);
       log.notice(`ORPort listening on ${or.address ?? '0.0.0.0'}:${l.port}`);
     }
     for (const ws of config.webSocketPorts) {
       const tls = ws.tls ? { cert: readPem(ws.tls.cert, 'cert'), key: readPem(ws.tls.key, 'key') } : undefined;
-      const l = await listenWebSocket({ host: ws.address ?? '127.0.0.1', port: ws.port === 'auto' ? 0 : ws.port, path: ws.path, ...(tls ? { tls } : {}) }, (t) => this.accept(t));
+      const l = await listenWebSocket({ host: ws.address ?? '127.0.0.1', port: ws.port === 'auto' ? 0 : ws.port, path: ws.path, ...(tls ? { tls } : {}) }, (t, peer) => this.accept(t, peer, 'websocket'), { gate: (p) => this.admit(p), log });
       this.listeners.push(l);
       log.notice(`WebSocketPort listening on ${ws.tls ? 'wss' : 'ws'}://${ws.address ?? '127.0.0.1'}:${l.port}`);
     }
@@ -210,7 +224,57 @@ export class RelayBridge {
     };
   }
 
-  private accept(raw: ByteTransport): void {
+  /**
+   * Every TCP connection, before TLS or HTTP: refused over MaxConnections, or when tor's
+   * per-address connection defence says so (dos.ts). The address is used as a key, never logged.
+   */
+  private admit(peer: PeerInfo): Admission | undefined {
+    if (this.openConnections >= this.opts.config.maxConnections) {
+      this.refusedConnections++;
+      return undefined;
+    }
+    const address = canonicalAddress(peer.address);
+    const verdict = address === undefined ? undefined : this.dos.admitConnection(address);
+    if (verdict && !verdict.ok) {
+      this.refusedConnections++;
+      return undefined;
+    }
+    this.openConnections++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.openConnections--;
+        if (verdict?.ok) verdict.release();
+      },
+    };
+  }
+
+  /** Close idle circuits and channels, forget idle addresses, follow the consensus' DoS params. */
+  private housekeeping(): void {
+    this.dos.setParams(resolveDosParams(this.directoryClient.netDir?.params, this.opts.config.dos));
+    this.switch.housekeeping();
+    this.dos.sweep();
+  }
+
+  /** Addresses of the relays in the consensus (exempt from the DoS defences, as in tor). */
+  private relayAddresses(): ReadonlySet<string> {
+    const dir = this.directoryClient.netDir;
+    if (!dir) return new Set();
+    if (this.relayAddressSet?.dir !== dir) {
+      const addresses = new Set<string>();
+      for (const r of dir.relays) {
+        addresses.add(formatIpAddress(r.ipv4.address));
+        if (r.ipv6) addresses.add(formatIpAddress(r.ipv6.address));
+      }
+      this.relayAddressSet = { dir, addresses };
+    }
+    return this.relayAddressSet.addresses;
+  }
+  private relayAddressSet: { dir: object; addresses: ReadonlySet<string> } | undefined;
+
+  private accept(raw: ByteTransport, peer: PeerInfo = { address: undefined }, kind: 'tls' | 'websocket' = 'tls'): void {
     const transport = new ThrottledTransport(raw, this.limits.read);
     // The TLS certificate this connection was made with (it may rotate while the handshake runs).
     const scert = this.linkCerts.tls.certDigest;
@@ -225,6 +289,8 @@ export class RelayBridge {
       myAddresses: mine,
       log: this.opts.log,
       unexpected: this.unexpected,
+      // VERSIONS to NETINFO; the TLS handshake or HTTP upgrade before it had its own bound.
+      timeoutMs: LINK_HANDSHAKE_TIMEOUT_MS,
       // Relays that extend to us prove who they are over TLS; WebSocket peers are clients.
       ...(raw instanceof TlsTransport ? { verifyAuthenticate: (auth: InitiatorAuthentication) => this.verifyInitiator(auth, raw, scert) } : {}),
     }).then((channel) => {
@@ -233,7 +299,8 @@ export class RelayBridge {
         this.channels.delete(channel);
         this.closedChannelBytes.value += channel.bytesIn + channel.bytesOut;
       });
-      this.switch.attach(channel);
+      const address = canonicalAddress(peer.address);
+      this.switch.attach(channel, { ...(address !== undefined ? { address } : {}), transport: kind });
     }, (e: unknown) => {
       this.opts.log.info(`link handshake with ${transport.description} failed: ${e instanceof Error ? e.message : String(e)}`);
     });
@@ -331,7 +398,7 @@ export class RelayBridge {
 
   /** The status line of the heartbeat and of shutdown; it carries the unexpected-error count. */
   statusLine(): string {
-    return `Heartbeat: ${this.switch.openCircuits} circuits open, ${this.channels.size} connections, ${this.exitLimits.sockets} exit sockets, ${this.exitLimits.lookups} DNS lookups in flight; ${this.unexpected.summary()}`;
+    return `Heartbeat: ${this.switch.openCircuits} circuits open, ${this.channels.size} connections, ${this.exitLimits.sockets} exit sockets, ${this.exitLimits.lookups} DNS lookups in flight; ${this.refusedConnections} connections refused, ${this.dos.stats.circuitsRefused} CREATE cells refused by the DoS defences, ${this.switch.stats.expiredCircuits} idle circuits and ${this.switch.stats.idleChannelsClosed} idle connections closed; ${this.unexpected.summary()}`;
   }
 
   private async openExit(begin: Begin, signal: AbortSignal): Promise<ExitOutcome> {
@@ -407,6 +474,7 @@ export class RelayBridge {
   }
 
   async stop(): Promise<void> {
+    if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
     if (this.trafficTimer) clearInterval(this.trafficTimer);
@@ -418,6 +486,18 @@ export class RelayBridge {
     this.limits.read.close();
     this.limits.write.close();
   }
+}
+
+/** How often idle circuits, channels and DoS entries are looked at. */
+const HOUSEKEEPING_INTERVAL_MS = 10_000;
+/** The Tor link handshake (VERSIONS to NETINFO) must be done within this after the link is up. */
+const LINK_HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/** A socket's remote address as the consensus writes it (no IPv4-mapped IPv6 form). */
+function canonicalAddress(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? mapped[1] : address;
 }
 
 /** A PEM file named by WebSocketPort cert=/key=, with an error that says which and why. */
