@@ -52,6 +52,7 @@ async function clearnet(pages: Record<string, string>): Promise<{ origin: string
   const server = createServer((req, res) => {
     hits.push(req.url ?? '');
     const body = pages[(req.url ?? '/').split('?')[0]!];
+    if (body?.startsWith('redirect:')) return res.writeHead(302, { Location: body.slice('redirect:'.length) }).end();
     if (body === undefined) return res.writeHead(404).end();
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(`<!doctype html>${body}`);
   });
@@ -126,12 +127,14 @@ describe('.onion addresses in the address bar', () => {
       '/noreferrer': `<meta name="referrer" content="no-referrer"><a id="go" rel="noreferrer" href="${target}">go</a>`,
       '/refresh': `<meta http-equiv="refresh" content="0; url=${target}">`,
       '/script': `<script>location.href = ${JSON.stringify(target)}</script>`,
+      // Typed by the person, but the server redirects: the onion address is the server's choice.
+      '/redirect': `redirect:${target}`,
     });
     try {
-      for (const path of ['/link', '/noreferrer', '/refresh', '/script']) {
+      for (const path of ['/link', '/noreferrer', '/refresh', '/script', '/redirect']) {
         const page = await browser.context.newPage();
         try {
-          await page.goto(`${web.origin}${path}`);
+          await page.goto(`${web.origin}${path}`).catch(() => undefined);
           if (path.endsWith('link') || path === '/noreferrer') await page.click('#go');
           await page.waitForSelector('body[data-state="interstitial"]', { timeout: 15_000 });
           expect(page.url(), path).toMatch(/\/extension\/pages\/onion\.html/);

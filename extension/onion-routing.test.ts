@@ -9,7 +9,9 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 const ID = 'abcdefghijklmnop';
 const BASE = `chrome-extension://${ID}/`;
 type CommitListener = (d: { tabId: number; frameId: number; url: string; transitionType: string; transitionQualifiers: string[] }) => void;
+type StartListener = (d: { tabId: number; frameId: number; url: string }) => void;
 let commit: CommitListener;
+let start: StartListener;
 let omnibox: (text: string) => void;
 const updated: string[] = [];
 let routing: typeof import('./onion-routing.ts');
@@ -19,7 +21,10 @@ beforeAll(async () => {
   vi.stubGlobal('chrome', { runtime });
   vi.stubGlobal('browser', {
     runtime,
-    webNavigation: { onCommitted: { addListener: (l: CommitListener) => { commit = l; } } },
+    webNavigation: {
+      onCommitted: { addListener: (l: CommitListener) => { commit = l; } },
+      onBeforeNavigate: { addListener: (l: StartListener) => { start = l; } },
+    },
     tabs: { onRemoved: { addListener: () => {} }, update: async (u: { url: string }) => { updated.push(u.url); } },
     omnibox: { onInputEntered: { addListener: (l: (t: string) => void) => { omnibox = l; } } },
   });
@@ -50,16 +55,22 @@ describe('network rules', () => {
 
 describe('who started a navigation to an onion address', () => {
   it('the person, when the address bar committed it as typed', async () => {
+    start({ tabId: 7, frameId: 0, url: 'http://x.onion/' });
     const asked = routing.startedByPerson(7, LANDING, undefined);
     commit({ tabId: 7, frameId: 0, url: LANDING, transitionType: 'typed', transitionQualifiers: ['server_redirect'] });
     expect(await asked).toBe(true);
   });
 
   it('a web page, when it was a link, a form or a refresh, or when nothing is reported', async () => {
+    start({ tabId: 8, frameId: 0, url: 'http://x.onion/' });
     commit({ tabId: 8, frameId: 0, url: LANDING, transitionType: 'link', transitionQualifiers: ['server_redirect'] });
     expect(await routing.startedByPerson(8, LANDING, undefined)).toBe(false);
     commit({ tabId: 9, frameId: 0, url: LANDING, transitionType: 'typed', transitionQualifiers: ['client_redirect', 'server_redirect'] });
     expect(await routing.startedByPerson(9, LANDING, undefined)).toBe(false);
+    // A typed clearnet address whose server redirects to the onion address: the server's doing.
+    start({ tabId: 12, frameId: 0, url: 'http://clearnet.test/' });
+    commit({ tabId: 12, frameId: 0, url: LANDING, transitionType: 'typed', transitionQualifiers: ['server_redirect'] });
+    expect(await routing.startedByPerson(12, LANDING, undefined)).toBe(false);
     // A typed commit of another address in that tab says nothing about this one.
     commit({ tabId: 10, frameId: 0, url: `${BASE}extension/pages/onion.html#other`, transitionType: 'typed', transitionQualifiers: [] });
     vi.useFakeTimers();

@@ -99,12 +99,25 @@ const destinationOf = (url: string) => {
   return `${u.search}${u.hash}`;
 };
 
+/** Where each tab's latest top-level navigation started (before any redirect). */
+const starts = new Map<number, string>();
+
+/** An http(s) URL whose host is an onion address. */
+const isOnionUrl = (url: string) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol) && new URL(url).hostname.endsWith('.onion');
+
 /** Must be called at the worker's top level, so that the event wakes a stopped worker. */
 export function listenToNavigations(): void {
+  browser.webNavigation.onBeforeNavigate.addListener((d) => {
+    if (d.frameId === 0) starts.set(d.tabId, d.url);
+  });
   browser.webNavigation.onCommitted.addListener((d) => {
     if (d.frameId !== 0 || !isLanding(d.url)) return;
+    // Typed in the address bar, and typed as the onion address itself: a typed clearnet address
+    // that redirects to an onion address is the clearnet site's doing (its server redirect).
+    const started = starts.get(d.tabId);
     const byPerson = PERSON_TRANSITIONS.has(d.transitionType)
-      && !d.transitionQualifiers.includes('client_redirect') && !d.transitionQualifiers.includes('forward_back');
+      && !d.transitionQualifiers.includes('client_redirect') && !d.transitionQualifiers.includes('forward_back')
+      && started !== undefined && isOnionUrl(started);
     const commit = { url: d.url, byPerson };
     commits.set(d.tabId, commit);
     for (const resolve of waiting.get(d.tabId) ?? []) resolve(commit);
@@ -112,6 +125,7 @@ export function listenToNavigations(): void {
   });
   browser.tabs.onRemoved.addListener((tabId) => {
     commits.delete(tabId);
+    starts.delete(tabId);
   });
 }
 

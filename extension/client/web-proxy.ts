@@ -121,26 +121,26 @@ interface Requester {
   readonly person: boolean;
 }
 
+/**
+ * Who asked: the request's client is the document that made it (a navigation's too: the fetch
+ * event names the initiating document, and a page cannot withhold that as it can its referrer);
+ * the referrer is only the fallback when that document is gone.
+ */
 async function requesterOf(event: FetchEvent): Promise<Requester> {
   const navigation = event.request.mode === 'navigate';
-  if (!navigation && event.clientId) {
-    const client = await self.clients.get(event.clientId);
-    if (client && URL.canParse(client.url)) {
-      const from = new URL(client.url);
-      const doc = from.origin === self.location.origin ? parseTabPath(from.pathname + from.search) : undefined;
-      if (doc) return { doc, person: false };
-    }
-  }
-  const referrer = event.request.referrer;
-  if (referrer && URL.canParse(referrer)) {
-    const from = new URL(referrer);
-    if (from.origin === self.location.origin) {
-      const doc = parseTabPath(from.pathname + from.search);
-      // Only the extension's own pages (browse.html) have a referrer here that is no tab path.
-      return doc ? { doc, person: false } : { doc: undefined, person: navigation };
-    }
-  }
-  return { doc: undefined, person: false };
+  const own = (address: string): Requester | undefined => {
+    if (!URL.canParse(address)) return undefined;
+    const from = new URL(address);
+    if (from.origin !== self.location.origin) return undefined;
+    const doc = parseTabPath(from.pathname + from.search);
+    // Only the extension's own pages (the onion tab's address field) are of this origin and no tab path.
+    return doc ? { doc, person: false } : { doc: undefined, person: navigation };
+  };
+  const client = event.clientId ? await self.clients.get(event.clientId) : undefined;
+  const fromClient = client ? own(client.url) : undefined;
+  if (fromClient) return fromClient;
+  const fromReferrer = event.request.referrer ? own(event.request.referrer) : undefined;
+  return fromReferrer ?? { doc: undefined, person: false };
 }
 
 const redirect = (to: string, method: string) =>
