@@ -174,6 +174,36 @@ describe('relay-bridge', () => {
   }, 120_000);
 });
 
+describe('relay-bridge DoS defences', () => {
+  it('refuses an address over DoSConnectionMaxConcurrentCount (100) while another address still connects', async () => {
+    // 127.0.0.1 is the testnet relays' address, exempt as in tor: the abuser and the honest
+    // client come from other loopback addresses.
+    const open = (from: string) => new Promise<WebSocket | undefined>((resolve) => {
+      const ws = new WebSocket(relay.webSocketUrl, { localAddress: from });
+      ws.once('open', () => resolve(ws));
+      ws.once('error', () => resolve(undefined));
+      ws.once('close', () => resolve(undefined));
+    });
+    const held: WebSocket[] = [];
+    try {
+      let refused = 0;
+      for (let i = 0; i < 110; i++) {
+        const ws = await open('127.0.0.2');
+        if (ws) held.push(ws);
+        else refused++;
+      }
+      // Never more than the cap at once (the connect-rate mark may refuse earlier).
+      expect(held.length).toBeLessThanOrEqual(100);
+      expect(refused).toBeGreaterThanOrEqual(10);
+      const honest = await open('127.0.0.3');
+      expect(honest).toBeDefined();
+      honest!.terminate();
+    } finally {
+      for (const ws of held) ws.terminate();
+    }
+  }, 60_000);
+});
+
 function sendOverWebSocket(data: Uint8Array): Promise<void> {
   return new Promise((resolve) => {
     const ws = new WebSocket(relay.webSocketUrl);
