@@ -6,7 +6,7 @@ import type { TestnetDescription } from '../testnet/index.ts';
 import { exitReset, startResettingServer, type ResettingServer } from './attacks/exit-reset.ts';
 import { oneHopExit } from './attacks/one-hop-exit.ts';
 import { exitHygiene } from './attacks/exit-hygiene.ts';
-import { relayTail, summaryTable, underAttack } from './harness.ts';
+import { expectHeld, summaryTable, underAttack } from './harness.ts';
 import { waitUntilUsable } from './honest.ts';
 import { ANSWERED } from './outcomes.ts';
 import { attackerAddress } from './peer.ts';
@@ -64,15 +64,13 @@ afterAll(async () => {
 describe('hostile peers against the bridge as exit', () => {
   it('1. a destination that resets the exit connection costs only that stream', async () => {
     const run = await underAttack('exit TCP reset', { desc, relay }, exitReset(resetting), { route: 'exit', address: attackerAddress(0), warmupMs: 3000 });
-    expect(run.relayAlive, relayTail(relay)).toBe(true);
-    expect(run.during, relayTail(relay)).toHaveProperty('ms');
+    expectHeld(run, relay);
     expect(resetting.resets(), run.report.summary).toBeGreaterThan(0);
   });
 
   it('2. one-hop exit: neither BEGIN nor RESOLVE, over WebSocket or with throwaway relay keys', async () => {
     const run = await underAttack('one-hop exit', { desc, relay }, oneHopExit(), { route: 'exit', address: attackerAddress(1), warmupMs: 1000 });
-    expect(run.relayAlive, relayTail(relay)).toBe(true);
-    expect(run.during, relayTail(relay)).toHaveProperty('ms');
+    expectHeld(run, relay);
     const r = run.report;
     // The probes ran (links opened, circuits built) ...
     expect(r.webSocketBegin.total + r.authenticatedBegin.total, r.summary).toBeGreaterThan(0);
@@ -85,8 +83,7 @@ describe('hostile peers against the bridge as exit', () => {
 
   it('7. exit hygiene: no re-entry into the network, a DNS burst, no EXTEND2 to itself or back', async () => {
     const run = await underAttack('exit hygiene', { desc, relay }, exitHygiene(), { route: 'exit', address: attackerAddress(2), warmupMs: 2000 });
-    expect(run.relayAlive, relayTail(relay)).toBe(true);
-    expect(run.during, relayTail(relay)).toHaveProperty('ms');
+    expectHeld(run, relay);
     const r = run.report;
     expect(r.circuits.get('built'), r.summary).toBeGreaterThan(0);
     for (const [target, tally] of r.reentry) {

@@ -1,3 +1,5 @@
+import { UNEXPECTED_ERROR_MARKER } from '../../shared/unexpected-errors.ts';
+import { expect } from 'vitest';
 import type { RelayProcess } from '../relay-process.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { honestDownload, type HonestResult, type HonestRoute } from './honest.ts';
@@ -38,6 +40,8 @@ export interface HostileRun<R extends AttackReport> {
   readonly during: HonestResult | { readonly error: string };
   readonly ratio: number | undefined;
   readonly relayAlive: boolean;
+  /** Errors the relay's safety net caught during the run (bugs it survived): must stay 0. */
+  readonly unexpectedErrors: number;
   readonly rssKiB: { readonly before: number; readonly after: number };
 }
 
@@ -68,8 +72,11 @@ export async function underAttack<R extends AttackReport>(
   const first = await honestDownload(desc, relay, opts.route);
   const second = await honestDownload(desc, relay, opts.route);
   const baseline = first.ms <= second.ms ? first : second;
+  const unexpectedBefore = unexpectedErrors(relay);
   const controller = new AbortController();
-  const cap = setTimeout(() => controller.abort(), opts.maxMs ?? 45_000);
+  const maxMs = opts.maxMs ?? 45_000;
+  let capped = false;
+  const cap = setTimeout(() => { capped = true; controller.abort(); }, maxMs);
   let attackError: unknown;
   const running = attack({ desc, relay, address: opts.address, signal: controller.signal }).catch((e: unknown) => {
     attackError = e;
@@ -77,8 +84,11 @@ export async function underAttack<R extends AttackReport>(
   });
   let during: HonestResult | { error: string };
   try {
-    await Promise.race([sleep(opts.warmupMs ?? 2000), running]);
-    during = await honestDownload(desc, relay, opts.route);
+    const warmup = opts.warmupMs ?? 2000;
+    await Promise.race([sleep(warmup), running]);
+    const result = await honestDownload(desc, relay, opts.route, { timeoutMs: Math.max(5000, maxMs - warmup) });
+    // Completed only once the attack had been stopped: that is not "during" it.
+    during = capped ? { error: `still not done when the attack's ${maxMs / 1000} s were up (it completed ${seconds(result.ms)} s after it started, with the attack stopped)` } : result;
   } catch (e) {
     during = { error: e instanceof Error ? e.message : String(e) };
   } finally {
@@ -90,15 +100,27 @@ export async function underAttack<R extends AttackReport>(
   const alive = processAlive(relay.pid);
   const rssAfter = alive ? relay.rssKiB() : NaN;
   const ratio = 'ms' in during ? during.ms / baseline.ms : undefined;
-  const run: HostileRun<R> = { name, report, baseline, during, ratio, relayAlive: alive, rssKiB: { before: rssBefore, after: rssAfter } };
+  const unexpected = unexpectedErrors(relay) - unexpectedBefore;
+  const run: HostileRun<R> = { name, report, baseline, during, ratio, relayAlive: alive, unexpectedErrors: unexpected, rssKiB: { before: rssBefore, after: rssAfter } };
   runs.push(run);
   console.log([
     `hostile ${name}: honest 1 MiB (bridge as ${opts.route}) ${seconds(baseline.ms)} s without the attack, `,
     'ms' in during ? `${seconds(during.ms)} s during it (ratio ${ratio!.toFixed(2)}${during.attempts > 1 ? `, ${during.attempts} attempts: ${during.failures.join(' | ')}` : ''})` : `FAILED during it: ${during.error}`,
     `; relay ${alive ? `alive, RSS ${Math.round(rssBefore / 1024)} → ${Math.round(rssAfter / 1024)} MiB` : 'PROCESS EXITED'}`,
+    unexpected > 0 ? `, ${unexpected} UNEXPECTED ERRORS caught` : '',
     `\n  attacker: ${report.summary}`,
   ].join(''));
   return run;
+}
+
+/**
+ * What every attack must leave true: the relay process lives, its safety net caught nothing (a
+ * caught bug is still a bug), and the honest download got its bytes while the attack went on.
+ */
+export function expectHeld(run: HostileRun<AttackReport>, relay: RelayProcess): void {
+  expect(run.relayAlive, `${run.name}: the relay process exited\n${relayTail(relay)}`).toBe(true);
+  expect(run.unexpectedErrors, `${run.name}: the relay caught unexpected errors\n${relayTail(relay)}`).toBe(0);
+  expect('ms' in run.during ? 'completed' : run.during.error, `${run.name}: ${run.report.summary}\n${relayTail(relay, 1500)}`).toBe('completed');
 }
 
 /** The table of every run so far, one line each. */
@@ -108,6 +130,11 @@ export function summaryTable(): string {
     return `${r.name.padEnd(44)} ${seconds(r.baseline.ms).padStart(6)} s ${during} ${(r.ratio === undefined ? '-' : r.ratio.toFixed(2)).padStart(6)}  ${r.relayAlive ? 'alive' : 'EXITED'}`;
   });
   return [`${'attack'.padEnd(44)} ${'alone'.padStart(8)} ${'during'.padStart(8)} ${'ratio'.padStart(6)}  relay`, ...rows].join('\n');
+}
+
+/** Lines of the relay's log where its safety net caught an error that is not a TelescopeError. */
+export function unexpectedErrors(relay: RelayProcess): number {
+  return relay.output().split(UNEXPECTED_ERROR_MARKER).length - 1;
 }
 
 /** What the relay printed, for failure messages: its last lines. */

@@ -90,8 +90,13 @@ export function boundWebSocket(localAddress: string): WebSocketConstructor {
 
 /** An open link to the bridge over WebSocket from `localAddress` (link handshake done). */
 export async function webSocketChannel(relay: RelayProcess, localAddress: string, timeoutMs = 20_000): Promise<Channel> {
+  return (await webSocketLink(relay, localAddress, timeoutMs)).channel;
+}
+
+/** The same, with its transport, for attackers that stop reading (pause()) under the channel. */
+export async function webSocketLink(relay: RelayProcess, localAddress: string, timeoutMs = 20_000): Promise<{ transport: WebSocketTransport; channel: Channel }> {
   const transport = await WebSocketTransport.connect(relay.webSocketUrl, { WebSocket: boundWebSocket(localAddress), timeoutMs });
-  return Channel.open(transport, { expected: { rsaIdentity: fromHex(relay.fingerprint) }, timeoutMs });
+  return { transport, channel: await Channel.open(transport, { expected: { rsaIdentity: fromHex(relay.fingerprint) }, timeoutMs }) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { StreamError, TelescopeError } from '../../shared/errors.ts';
 import { defaultExitPolicy, exitPolicyFromConfig } from '../../shared/path/exit-policy.ts';
 import {
   DEFAULT_DNS_TTL,
+  ExitLimits,
   answerResolve,
   clipDnsTtl,
   defaultConnect,
@@ -412,6 +413,90 @@ describe('openExitStream: cancellation', () => {
 
   it('refuses a nonsense timeout', async () => {
     await expect(openExitStream(new Begin('127.0.0.1', 80), base({ timeoutMs: 0 }))).rejects.toThrow(/timeout/);
+  });
+});
+
+describe('ExitLimits: relay-wide caps on exit sockets and DNS lookups', () => {
+  /** A resolver whose answers the test releases by hand. */
+  function heldResolver(): Resolver & { release(): void; asked: number } {
+    const waiting: (() => void)[] = [];
+    const f = Object.assign(
+      (_host: string) => {
+        f.asked++;
+        return new Promise<ResolvedAddress[]>((resolve) => waiting.push(() => resolve([{ address: '127.0.0.1', family: 4 }])));
+      },
+      { asked: 0, release: () => waiting.shift()?.() },
+    );
+    return f;
+  }
+
+  it('over MaxConcurrentDnsLookups, BEGIN to a name and RESOLVE get END RESOURCELIMIT; an IP literal needs no lookup', async () => {
+    const limits = new ExitLimits(100, 2);
+    const resolve = heldResolver();
+    const first = openExitStream(new Begin('a.test', echoPort), base({ limits, resolve }));
+    const second = openExitStream(new Begin('b.test', echoPort), base({ limits, resolve }));
+    await vi.waitFor(() => expect(resolve.asked).toBe(2));
+    expect(limits.lookups).toBe(2);
+    await expectEnd(openExitStream(new Begin('c.test', echoPort), base({ limits, resolve })), EndReason.RESOURCELIMIT);
+    const busy = await answerResolve(new Resolve('d.test'), { isExit: true, policy: open4, resolve, limits });
+    expect(busy).toBeInstanceOf(End);
+    expect(EndReason.nameOf((busy as End).reason)).toBe('RESOURCELIMIT');
+    expect(resolve.asked).toBe(2);
+    const literal = await expectConnected(openExitStream(new Begin('127.0.0.1', echoPort), base({ limits, resolve })));
+    literal.socket.destroy();
+    resolve.release();
+    resolve.release();
+    for (const p of [first, second]) (await expectConnected(p)).socket.destroy();
+    expect(limits.lookups).toBe(0);
+  });
+
+  it('a lookup keeps its slot until the resolver answers, even after its stream gave up', async () => {
+    const limits = new ExitLimits(100, 1);
+    const resolve = heldResolver();
+    const ac = new AbortController();
+    const gaveUp = openExitStream(new Begin('slow.test', echoPort), base({ limits, resolve, signal: ac.signal }));
+    await vi.waitFor(() => expect(resolve.asked).toBe(1));
+    ac.abort();
+    await expect(gaveUp).rejects.toBeInstanceOf(StreamError);
+    // getaddrinfo cannot be called back: its thread is still busy, so the slot is too.
+    expect(limits.lookups).toBe(1);
+    await expectEnd(openExitStream(new Begin('next.test', echoPort), base({ limits, resolve })), EndReason.RESOURCELIMIT);
+    resolve.release();
+    await vi.waitFor(() => expect(limits.lookups).toBe(0));
+    const after = openExitStream(new Begin('next.test', echoPort), base({ limits, resolve }));
+    await vi.waitFor(() => expect(resolve.asked).toBe(2));
+    resolve.release();
+    (await expectConnected(after)).socket.destroy();
+  });
+
+  it('over MaxExitSockets a BEGIN gets END RESOURCELIMIT; a closed socket, or a failed connect, frees its slot', async () => {
+    const limits = new ExitLimits(1, 10);
+    const one = await expectConnected(openExitStream(new Begin('127.0.0.1', echoPort), base({ limits })));
+    expect(limits.sockets).toBe(1);
+    await expectEnd(openExitStream(new Begin('127.0.0.1', echoPort), base({ limits })), EndReason.RESOURCELIMIT);
+    one.socket.destroy();
+    await vi.waitFor(() => expect(limits.sockets).toBe(0));
+    await expectEnd(openExitStream(new Begin('127.0.0.1', closedPort), base({ limits })), EndReason.CONNECTREFUSED);
+    expect(limits.sockets).toBe(0);
+    const two = await expectConnected(openExitStream(new Begin('127.0.0.1', echoPort), base({ limits })));
+    two.socket.destroy();
+  });
+
+  it('a stream that goes away while connecting aborts the connect and frees the slot', async () => {
+    const limits = new ExitLimits(1, 10);
+    const seen: AbortSignal[] = [];
+    const connect: Connector = (_a, _p, _b, signal) => {
+      seen.push(signal);
+      return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(errno('ECANCELED')), { once: true }));
+    };
+    const ac = new AbortController();
+    const p = openExitStream(new Begin('127.0.0.1', echoPort), base({ limits, connect, signal: ac.signal }));
+    await vi.waitFor(() => expect(seen).toHaveLength(1));
+    expect(limits.sockets).toBe(1);
+    ac.abort();
+    await expect(p).rejects.toBeInstanceOf(StreamError);
+    expect(seen[0]!.aborted).toBe(true);
+    await vi.waitFor(() => expect(limits.sockets).toBe(0));
   });
 });
 

@@ -1044,3 +1044,26 @@ describe('RelayCircuit: pending exit work stops when its stream or circuit is go
     expect(raw.cells).toEqual([]);
   });
 });
+
+describe('RelayCircuit: EXTEND2 back to the previous hop', () => {
+  it('is a protocol violation (tor: circuit_extend_lspec_valid_helper): the circuit is destroyed, nothing is dialled', async () => {
+    const net = new TestNet();
+    const [r1, r2] = [net.relay(), net.relay()];
+    const { circuit } = await build(net, [r1, r2]);
+    const dialsBefore = net.extendCalls;
+    // r2's previous hop is r1 (its link proved r1's identity): extending to r1 goes back.
+    const e = await rejection(circuit.extend(r1.target));
+    expect(e).toBeInstanceOf(CircuitError);
+    expect((e as CircuitError).reason).toBe(DestroyReason.PROTOCOL);
+    expect(net.extendCalls).toBe(dialsBefore);
+    await eventually(() => r2.switch.openCircuits === 0, 'r2 to destroy its circuit');
+    expect(r2.log.lines.some((l) => l.includes('EXTEND2 back to the previous hop (by RSA identity)'))).toBe(true);
+  });
+
+  it('a client\'s first hop names no previous relay: extending from it works as before', async () => {
+    const net = new TestNet();
+    const [r1, r2] = [net.relay(), net.relay()];
+    const { circuit } = await build(net, [r1, r2]);
+    expect(circuit.isOpen).toBe(true);
+  });
+});

@@ -13,6 +13,7 @@ import { CircuitWindows } from '../circuit/flow.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
 import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { UnexpectedErrors, isExpectedError } from '../unexpected-errors.ts';
+import { equalBytes } from '../bytes/util.ts';
 
 /**
  * One circuit as a relay sees it (tor-spec "Routing relay cells"): the hop shared with the client
@@ -118,6 +119,18 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   private get prevRelayIdentity(): Uint8Array | undefined {
     const link = this.prev.link;
     return 'initiator' in link ? link.initiator?.rsaIdentity : link.identity.rsaIdentity;
+  }
+
+  /** Which identity of the previous hop `specs` name ('RSA' or 'Ed25519'), if any. */
+  private namesPreviousHop(specs: readonly LinkSpecifier[]): string | undefined {
+    const link = this.prev.link;
+    const prev = 'initiator' in link ? link.initiator : link.identity;
+    if (!prev) return undefined; // a client has no identity to name
+    for (const s of specs) {
+      if (s.type === 'legacy-id' && equalBytes(s.rsaIdentity, prev.rsaIdentity)) return 'RSA';
+      if (s.type === 'ed25519-id' && equalBytes(s.ed25519Identity, prev.ed25519Identity)) return 'Ed25519';
+    }
+    return undefined;
   }
 
   /**
@@ -291,6 +304,13 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   private async extend(msg: Extend2): Promise<void> {
     if (this.next || this.extending) {
       this.fail(new ProtocolError(`relay circuit ${this.id}`, 'EXTEND2 on a circuit that is already extended'));
+      return;
+    }
+    // tor (circuit_extend_lspec_valid_helper): extending back to the hop the EXTEND2 came from has
+    // no use and helps circular-path attacks; the circuit is closed as a protocol violation.
+    const back = this.namesPreviousHop(msg.linkSpecifiers);
+    if (back) {
+      this.fail(new ProtocolError(`relay circuit ${this.id}`, `EXTEND2 back to the previous hop (by ${back} identity)`));
       return;
     }
     this.extending = true;

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRelayProcess, type RelayProcess } from '../relay-process.ts';
+import { sharedTestnet } from '../shared-testnet.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { floodTowardsNextHop, slowReader } from './attacks/backpressure.ts';
+import { circuitExhaustion } from './attacks/circuit-exhaustion.ts';
+import { dirAmplification } from './attacks/dir-amplification.ts';
+import { byteByByteVersions, idleConnections, slowloris, unfinishedTls } from './attacks/pre-handshake.ts';
+import { expectHeld, summaryTable, underAttack } from './harness.ts';
+import { waitUntilUsable } from './honest.ts';
+import { attackerAddress } from './peer.ts';
+
+/**
+ * The relay-bridge as a browser's bridge, attacked on its resources: attacks 3 (circuit-table
+ * exhaustion), 4 (directory amplification), 5 (backpressure) and 6 (before the handshake) of issue
+ * 11. One bridge for the file (each attack cleans up after itself, and each comes from a source
+ * address of its own, so per-address state does not carry over); the honest client enters the
+ * network through the bridge over WebSocket, from 127.0.0.1, on a new link and circuit each time.
+ */
+
+/** Connections one address may hold open at once, set as an operator would (tor's default is 50). */
+const MAX_CONCURRENT = 50;
+
+let desc: TestnetDescription;
+let relay: RelayProcess;
+
+beforeAll(async () => {
+  desc = sharedTestnet();
+  relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0', `DoSConnectionMaxConcurrentCount ${MAX_CONCURRENT}`], 'hostilebridge');
+  await waitUntilUsable(desc, relay, 'entry');
+}, 150_000);
+
+afterAll(async () => {
+  console.log(`hostile resource attacks, honest 1 MiB download time alone and during each attack:\n${summaryTable()}`);
+  await relay?.stop();
+});
+
+describe('hostile peers against the bridge\'s resources', () => {
+  it('3. circuit-table exhaustion: 40 WebSocket links sending CREATE_FAST / CREATE2 as fast as they can', async () => {
+    const run = await underAttack('circuit-table exhaustion', { desc, relay }, circuitExhaustion({ connections: 40 }), { route: 'entry', address: attackerAddress(10), warmupMs: 3000 });
+    expect(run.report.sent, run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+    // The abuser is the one refused (the honest client, above, was not).
+    expect(run.report.answers.startingWith('DESTROY'), run.report.summary).toBeGreaterThan(0);
+  });
+
+  it('4. directory amplification: many BEGIN_DIR streams per circuit asking for the consensus, never read', async () => {
+    const run = await underAttack('directory amplification', { desc, relay }, dirAmplification(), { route: 'entry', address: attackerAddress(11), warmupMs: 3000 });
+    expect(run.report.circuits.get('built'), run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+  });
+
+  it('5a. backpressure: a client that stops reading with 5 MiB downloads in flight', async () => {
+    const run = await underAttack('backpressure: slow reader', { desc, relay }, slowReader(), { route: 'entry', address: attackerAddress(12), warmupMs: 3000 });
+    expect(run.report.circuits.get('built'), run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+  });
+
+  it('5b. backpressure: a flood of cells towards the next hop the honest client also uses', async () => {
+    const run = await underAttack('backpressure: flood to next hop', { desc, relay }, floodTowardsNextHop(), { route: 'entry', address: attackerAddress(13), warmupMs: 3000 });
+    expect(run.report.cellsSent, run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+  });
+
+  it('6a. a 64 KB VERSIONS cell, one byte per WebSocket message', async () => {
+    const run = await underAttack('pre-handshake: byte-by-byte VERSIONS', { desc, relay }, byteByByteVersions(), { route: 'entry', address: attackerAddress(14), warmupMs: 3000 });
+    expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+  });
+
+  it('6b. slowloris: HTTP upgrade headers that never end', async () => {
+    const run = await underAttack('pre-handshake: slowloris upgrades', { desc, relay }, slowloris(), { route: 'entry', address: attackerAddress(15), warmupMs: 3000 });
+    expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+    expect(run.report.stillOpen, `at most ${MAX_CONCURRENT} connections from one address: ${run.report.summary}`).toBeLessThanOrEqual(MAX_CONCURRENT);
+  });
+
+  it('6c. TLS connections that never finish the handshake', async () => {
+    const run = await underAttack('pre-handshake: unfinished TLS', { desc, relay }, unfinishedTls(), { route: 'entry', address: attackerAddress(16), warmupMs: 2000 });
+    expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+    expect(run.report.stillOpen, `at most ${MAX_CONCURRENT} connections from one address: ${run.report.summary}`).toBeLessThanOrEqual(MAX_CONCURRENT);
+  });
+
+  it('6d. hundreds of idle connections on both listeners', async () => {
+    const run = await underAttack('pre-handshake: idle connections', { desc, relay }, idleConnections(), { route: 'entry', address: attackerAddress(17), warmupMs: 2000 });
+    expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
+    expectHeld(run, relay);
+    expect(run.report.stillOpen, `at most ${MAX_CONCURRENT} connections from one address: ${run.report.summary}`).toBeLessThanOrEqual(MAX_CONCURRENT);
+  });
+});
