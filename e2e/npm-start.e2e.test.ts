@@ -95,9 +95,10 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs: number): Prom
 
 const describeProcs = (procs: readonly Proc[]): string => procs.map((p) => `${p.pid} ${p.cmd.slice(0, 160)}`).join('\n  ');
 
-/** Everything any run started, killed at the end whatever happened. */
+/** Everything any run started (seen while it ran), killed at the end whatever happened. */
 const started: Proc[] = [];
 const homes: string[] = [];
+const runs: StartRun[] = [];
 
 /** One `npm start` in its own process group (as a terminal would run it). */
 class StartRun {
@@ -115,12 +116,15 @@ class StartRun {
     this.npm.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
     this.npm.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
     this.exited = new Promise((r) => this.npm.once('exit', (code, signal) => r({ code, signal })));
+    runs.push(this);
   }
 
   async waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.output)) {
+    for (let i = 0; !pattern.test(this.output); i++) {
       if (this.npm.exitCode !== null || Date.now() > deadline) throw new Error(`npm start: no ${pattern} within ${timeoutMs / 1000} s:\n${this.output}`);
+      // Remember what runs now, for the clean-up should the test fail before its own snapshot.
+      if (i % 8 === 0) this.snapshot();
       await sleep(250);
     }
   }
@@ -180,6 +184,9 @@ describe('npm start leaves no process behind', () => {
   let home = '';
 
   afterAll(async () => {
+    for (const run of runs) {
+      if (run.npm.exitCode === null && run.npm.signalCode === null) run.snapshot();
+    }
     for (const p of stillRunning(started)) {
       try {
         process.kill(p.pid, 'SIGKILL');
@@ -209,8 +216,8 @@ describe('npm start leaves no process behind', () => {
   it('Ctrl-C (SIGINT to npm\'s process group)', async () => {
     const run = new StartRun(home, { TELESCOPE_KEEP_TESTNET: '1' });
     await run.waitForOutput(/start: running; press Ctrl-C/, 150_000);
-    expect(run.output).toMatch(/testnet: reusing the network/);
     await expectNothingLeft(run, () => process.kill(-run.npm.pid!, 'SIGINT'), { networkStays: true, timeoutMs: 30_000 });
+    expect(run.output).toMatch(/testnet: reusing the network/);
     expect(run.output).toMatch(/start: SIGINT received; stopping/);
   }, 200_000);
 
