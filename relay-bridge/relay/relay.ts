@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { equalBytes, toBase64 } from '../../shared/bytes/util.ts';
 import { parseIp } from '../../shared/cells/address.ts';
 import type { TorAddress } from '../../shared/cells/address.ts';
@@ -206,6 +207,22 @@ export class RelayBridge {
     }
   }
 
+  /**
+   * Whether address:port reaches one of our own listeners: the port of a listener, at the address
+   * it is bound to, or at any address of this host when it is bound to all of them.
+   */
+  private isOwnListener(address: string, port: number): boolean {
+    const { config } = this.opts;
+    const hosts = [...config.orPorts.map((p) => p.address ?? '0.0.0.0'), ...config.webSocketPorts.map((p) => p.address ?? '127.0.0.1')];
+    return this.listeners.some((l, i) => {
+      if (l.port !== port) return false;
+      const host = hosts[i];
+      if (host === undefined) return false;
+      if (host === '0.0.0.0' || host === '::') return isLocalAddress(address);
+      return host === address;
+    });
+  }
+
   /** Ports actually bound (port 0 in the config means "any"). */
   get ports(): { orPort: number | undefined; webSocketPort: number | undefined } {
     const or = this.opts.config.orPorts.length > 0 ? this.listeners[0]?.port : undefined;
@@ -410,7 +427,9 @@ export class RelayBridge {
       signal,
       log,
       // tor refuses connections back into the network: ORPorts of the relays in its consensus.
-      isRelayAddress: (address, port) => this.knownRelays().orPorts.has(`${address}:${port}`),
+      // And our own listeners: a bridge is in no consensus, and with ExitPolicyRejectPrivate 0 its
+      // own addresses are not rejected by the policy either.
+      isRelayAddress: (address, port) => this.knownRelays().orPorts.has(`${address}:${port}`) || this.isOwnListener(address, port),
       bindAddress: { ...(config.outboundBindAddress.ipv4 ? { ipv4: config.outboundBindAddress.ipv4 } : {}), ...(config.outboundBindAddress.ipv6 ? { ipv6: config.outboundBindAddress.ipv6 } : {}) },
     });
     if (!result.ok) return result;
@@ -498,6 +517,12 @@ function canonicalAddress(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return mapped ? mapped[1] : address;
+}
+
+/** An address of this host: loopback, or one of its interfaces'. */
+function isLocalAddress(address: string): boolean {
+  if (/^127\./.test(address) || address === '::1') return true;
+  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((i) => i.address === address));
 }
 
 /** A PEM file named by WebSocketPort cert=/key=, with an error that says which and why. */
