@@ -313,11 +313,12 @@ export function captureClientHello(): Promise<Uint8Array> {
         socket.destroy();
         server.close();
       });
-      socket.on('error', () => {});
+      socket.on('error', (e) => reject(e));
     });
     server.listen(0, '127.0.0.1', () => {
       const c = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, rejectUnauthorized: false });
-      c.on('error', () => {});
+      // The listener hangs up after the first flight: the client's handshake is meant to fail.
+      c.on('error', () => c.destroy());
     });
     server.on('error', reject);
   });

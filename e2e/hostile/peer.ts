@@ -215,7 +215,8 @@ export function rawConnect(port: number, localAddress: string, timeoutMs = 10_00
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: '127.0.0.1', port, localAddress });
     const timer = setTimeout(() => { s.destroy(); reject(new Error(`TCP to ${port} timed out`)); }, timeoutMs);
-    s.once('connect', () => { clearTimeout(timer); s.removeAllListeners('error'); s.on('error', () => {}); resolve(s); });
+    // Once connected, a reset by the relay is an answer, not a failure: callers watch 'close'.
+    s.once('connect', () => { clearTimeout(timer); s.removeAllListeners('error'); s.on('error', () => s.destroy()); resolve(s); });
     s.once('error', (e) => { clearTimeout(timer); reject(e); });
   });
 }

@@ -48,6 +48,8 @@ describe('hostile peers against the bridge\'s resources', () => {
     const run = await underAttack('directory amplification', { desc, relay }, dirAmplification(), { route: 'entry', address: attackerAddress(11), warmupMs: 3000 });
     expect(run.report.circuits.get('built'), run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
+    // One client asked for 1000 directory streams on one link (200 per circuit): it must not get them all.
+    expect(run.report.streams.startingWith('END'), `directory streams of one client are capped: ${run.report.summary}`).toBeGreaterThan(0);
   });
 
   it('5a. backpressure: a client that stops reading with 5 MiB downloads in flight', async () => {

@@ -80,8 +80,9 @@ export function exitReset(server: ResettingServer, opts: { parallel?: number; ma
           try {
             const stream = await circuit.openStream('127.0.0.1', server.port, { timeoutMs: 10_000 });
             streams.add('CONNECTED');
-            await stream.write(new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n')).catch(() => {});
-            const reply = await stream.readAll().then(() => 'ended cleanly', failureLabel);
+            // The server may reset before the request is out: then the write fails, as it should.
+            const wrote = await stream.write(new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n')).then(() => '', (e: unknown) => `write: ${failureLabel(e)}, `);
+            const reply = wrote + await stream.readAll().then(() => 'ended cleanly', failureLabel);
             streams.add(`then ${reply}`);
           } catch (e) {
             streams.add(failureLabel(e));
