@@ -24,9 +24,12 @@ const NO_NAVIGATION_OUT_RULE_ID = 3;
 
 const LANDING_PAGE = 'extension/pages/onion.html';
 
-/** The hosts extension pages' requests name as their initiator (Chromium: the id; Firefox: the per-install UUID). */
+/**
+ * The host extension pages' requests name as their initiator: the worker's own origin (Chromium:
+ * the extension id; Firefox: the per-install UUID, not runtime.id, which is no host name).
+ */
 function ownHosts(): string[] {
-  return [...new Set([browser.runtime.id, globalThis.location.host].filter((h) => /^[a-z0-9.@_-]+$/i.test(h)))];
+  return [globalThis.location.host];
 }
 
 /**
