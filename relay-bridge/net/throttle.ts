@@ -6,6 +6,9 @@ import type { RateLimiter } from '../../shared/relay/token-bucket.ts';
  * relay-wide read bucket shared by every connection): a connection whose bytes exceed the budget
  * is paused until the bucket refills, so the relay forwards at most what the operator allows.
  * Reading is what is limited; what a relay writes is what it read, so that is bounded too.
+ *
+ * The channel above may pause reading too (its peer does not read what it is sent): the inner
+ * transport reads again only when neither the budget nor the channel holds it back.
  */
 export class ThrottledTransport implements ByteTransport {
   onData: ((data: Uint8Array) => void) | undefined;
@@ -14,6 +17,10 @@ export class ThrottledTransport implements ByteTransport {
   /** The limiter was closed (the relay is shutting down): nothing more is delivered. */
   private failed = false;
   private closeReported = false;
+  /** Chunks waiting for tokens (the inner transport is paused while there are any). */
+  private waitingForTokens = 0;
+  /** pause() from the channel above is in force. */
+  private pausedByReader = false;
 
   constructor(readonly inner: ByteTransport, private readonly read: RateLimiter) {
     inner.onData = (data) => this.arrive(data);
@@ -46,6 +53,24 @@ export class ThrottledTransport implements ByteTransport {
     return this.inner.peerCertificate;
   }
 
+  get onDrain(): (() => void) | undefined {
+    return this.inner.onDrain;
+  }
+
+  set onDrain(fn: (() => void) | undefined) {
+    this.inner.onDrain = fn;
+  }
+
+  pause(): void {
+    this.pausedByReader = true;
+    this.inner.pause?.();
+  }
+
+  resume(): void {
+    this.pausedByReader = false;
+    if (this.waitingForTokens === 0) this.inner.resume?.();
+  }
+
   private arrive(data: Uint8Array): void {
     // A chunk larger than the burst is never granted at once: it takes the slow path, which pays
     // for every byte in burst-sized pieces.
@@ -53,12 +78,14 @@ export class ThrottledTransport implements ByteTransport {
       this.queue = this.queue.then(() => { if (this.delivering) this.onData?.(data); });
       return;
     }
-    // Over budget: stop reading, wait for the tokens, deliver in order, read on.
+    // Over budget: stop reading, wait for the tokens, deliver in order, read on (unless the
+    // channel has paused reading meanwhile).
+    this.waitingForTokens++;
     this.inner.pause?.();
     this.queue = this.queue.then(async () => {
       for (let need = data.length; need > 0 && !this.failed; ) need -= await this.read.acquire(need);
       if (this.delivering) this.onData?.(data);
-      this.inner.resume?.();
+      if (--this.waitingForTokens === 0 && !this.pausedByReader) this.inner.resume?.();
     }).catch((e: unknown) => {
       // The limiter was closed (the relay is shutting down): this connection goes with it.
       this.failed = true;

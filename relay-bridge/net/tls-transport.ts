@@ -11,12 +11,15 @@ import { ChannelError } from '../../shared/errors.ts';
 export class TlsTransport implements ByteTransport {
   onData: ((data: Uint8Array) => void) | undefined;
   onClose: ((error?: Error) => void) | undefined;
+  onDrain: (() => void) | undefined;
   private closed = false;
 
   private constructor(private readonly socket: tls.TLSSocket, readonly description: string, readonly peerCertificate: Uint8Array | undefined) {
     socket.on('data', (chunk: Buffer) => this.onData?.(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
     socket.on('error', (e) => this.finish(e));
     socket.on('close', () => this.finish());
+    // Node emits 'drain' once a write buffer that was over its high-water mark has emptied.
+    socket.on('drain', () => this.onDrain?.());
   }
 
   /** Wrap a socket a TLS server accepted (the relay's ORPort). */

@@ -14,7 +14,113 @@ import { UnexpectedErrors } from '../unexpected-errors.ts';
  * (the initiator sets the high bit) and routes each incoming cell to its circuit. Outgoing cells
  * queued in one turn of the event loop go out as one transport write: over a WebSocket that means
  * several cells per message, which DESIGN.md measured as the dominant cost.
+ *
+ * A relay queues the cells it forwards per circuit (CircuitQueue, tor's circuit cell queues):
+ * the channel takes one cell from each circuit with cells waiting, in turn, while its transport
+ * holds less than LINK_HIGH_WATER_BYTES, and goes on when the transport drains. A circuit whose
+ * cells cannot leave fills its own queue, where its relay can see it and close it (the circuit,
+ * not the link nor whichever circuit comes next). On a client's link the channel also stops
+ * reading while more than READ_PAUSE_HIGH_WATER_BYTES wait to go out to that client, and reads on
+ * below READ_PAUSE_LOW_WATER_BYTES: a peer that does not read what we send it is not read either.
  */
+
+/** Bytes a channel keeps in its transport's write buffer; more wait in the circuits' queues. */
+export const LINK_HIGH_WATER_BYTES = 256 * 1024;
+/**
+ * A client's link is no longer read while this much waits to go out to it (in circuit queues and
+ * the transport), and is read again below the low-water mark. Only links from clients: between
+ * relays both sides pausing on full buffers could wait for each other forever (tor does not pause
+ * relay links either), and per-circuit queue limits and the OOM handler bound those.
+ */
+export const READ_PAUSE_HIGH_WATER_BYTES = 2 * 1024 * 1024;
+export const READ_PAUSE_LOW_WATER_BYTES = 512 * 1024;
+
+/** Where a relay accounts queued cells (the MaxMemInQueues handler); optional. */
+export interface QueueAccounting {
+  /** Milliseconds on a monotonic clock, stamped on each queued cell. */
+  now(): number;
+  added(bytes: number): void;
+  removed(bytes: number): void;
+}
+
+/**
+ * Cells one circuit has waiting to go out on one channel (tor's per-circuit cell queue). Made by
+ * the channel (Channel.circuitQueue); the circuit checks `length` against its limit before push().
+ */
+export class CircuitQueue {
+  private cells: Uint8Array[] = [];
+  private stamps: number[] = [];
+  private head = 0;
+  /** Bytes waiting. */
+  bytes = 0;
+  /** In the channel's round of queues to serve. */
+  scheduled = false;
+
+  constructor(private readonly channel: Channel, readonly circId: number, private readonly accounting: QueueAccounting | undefined) {}
+
+  /** Cells waiting. */
+  get length(): number {
+    return this.cells.length - this.head;
+  }
+
+  /** When the oldest waiting cell was queued (the accounting's clock); undefined when empty. */
+  get oldestQueuedAt(): number | undefined {
+    return this.head < this.cells.length ? this.stamps[this.head] : undefined;
+  }
+
+  /** Queue a cell; the channel sends it when its turn comes. Throws if the channel is closed. */
+  push(cell: ChannelCell): void {
+    this.channel.queueFromCircuit(this, cell);
+  }
+
+  /**
+   * Send what the channel can now, instead of at the end of this turn: a burst queued within one
+   * turn is not a backlog, so a circuit checks its limit against what is left after this.
+   */
+  flush(): void {
+    this.channel.flushNow();
+  }
+
+  /** Drop every waiting cell (the circuit is gone). */
+  clear(): void {
+    if (this.length === 0) return;
+    const bytes = this.bytes;
+    this.cells = [];
+    this.stamps = [];
+    this.head = 0;
+    this.bytes = 0;
+    this.channel.dropped(bytes);
+    this.accounting?.removed(bytes);
+  }
+
+  /** @internal (Channel) */
+  append(bytes: Uint8Array): void {
+    this.cells.push(bytes);
+    this.stamps.push(this.accounting ? this.accounting.now() : 0);
+    this.bytes += bytes.length;
+    this.accounting?.added(bytes.length);
+  }
+
+  /** @internal (Channel) */
+  take(): Uint8Array | undefined {
+    if (this.head >= this.cells.length) return undefined;
+    const cell = this.cells[this.head]!;
+    this.cells[this.head] = undefined as unknown as Uint8Array;
+    this.head++;
+    if (this.head === this.cells.length) {
+      this.cells = [];
+      this.stamps = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.cells.length) {
+      this.cells = this.cells.slice(this.head);
+      this.stamps = this.stamps.slice(this.head);
+      this.head = 0;
+    }
+    this.bytes -= cell.length;
+    this.accounting?.removed(cell.length);
+    return cell;
+  }
+}
 
 /** What a circuit registers to receive its cells. */
 export interface CircuitEndpoint {
@@ -55,6 +161,12 @@ export class Channel {
   private outgoing: Uint8Array[] = [];
   private outgoingBytes = 0;
   private flushScheduled = false;
+  /** Circuit queues with cells waiting, in the order they are served next. */
+  private ready: CircuitQueue[] = [];
+  /** Bytes in all circuit queues of this channel. */
+  private circuitQueueBytes = 0;
+  /** Reading is paused because too much waits to go out to this (client) peer. */
+  private readPaused = false;
   private closedWith: TelescopeError | undefined;
   private readonly closeListeners: ((error: TelescopeError) => void)[] = [];
   /** Last time a cell arrived or left, for idle-channel expiry. */
@@ -159,6 +271,7 @@ export class Channel {
     const held: Uint8Array[] = [];
     this.transport.onData = (data) => held.push(data);
     this.transport.onClose = (error) => this.closed(new ChannelError(`channel to ${this.transport.description} closed${error ? `: ${error.message}` : ''}`, { cause: error }));
+    this.transport.onDrain = () => this.scheduleFlush();
     // A macrotask runs after every promise reaction, so whoever awaited the handshake is ready.
     setTimeout(() => {
       if (this.closedWith) return;
@@ -180,9 +293,60 @@ export class Channel {
     return this.transport.description;
   }
 
-  /** Bytes waiting to go out on this link (ours, and the transport's own buffer when known). */
+  /** Bytes waiting to go out on this link (ours, the circuits' queues, and the transport's buffer when known). */
   get queuedBytes(): number {
-    return this.outgoingBytes + (this.transport.bufferedAmount ?? 0);
+    return this.outgoingBytes + this.circuitQueueBytes + (this.transport.bufferedAmount ?? 0);
+  }
+
+  /** Whether reading from the peer is paused because it does not read what we send it. */
+  get readingPaused(): boolean {
+    return this.readPaused;
+  }
+
+  /** A queue for circuit `circId`'s cells on this channel (see CircuitQueue). */
+  circuitQueue(circId: number, accounting?: QueueAccounting): CircuitQueue {
+    return new CircuitQueue(this, circId, accounting);
+  }
+
+  /** @internal (CircuitQueue.push) */
+  queueFromCircuit(queue: CircuitQueue, cell: ChannelCell): void {
+    if (this.closedWith) throw this.closedWith;
+    const bytes = encodeCell(cell, this.link.linkVersion);
+    queue.append(bytes);
+    this.circuitQueueBytes += bytes.length;
+    if (!queue.scheduled) {
+      queue.scheduled = true;
+      this.ready.push(queue);
+    }
+    this.lastActivity = Date.now();
+    this.scheduleFlush();
+  }
+
+  /** @internal (CircuitQueue.clear) */
+  dropped(bytes: number): void {
+    this.circuitQueueBytes -= bytes;
+  }
+
+  /**
+   * Whether we read from this peer while its data backs up: not on links a client opened to us
+   * (see READ_PAUSE_HIGH_WATER_BYTES); always on links to and from relays.
+   */
+  private get pausesReading(): boolean {
+    return this.role === 'responder' && !('initiator' in this.link && this.link.initiator !== undefined);
+  }
+
+  private checkReadPause(): void {
+    if (!this.pausesReading || this.closedWith) return;
+    const backlog = this.queuedBytes;
+    if (!this.readPaused && backlog > READ_PAUSE_HIGH_WATER_BYTES) {
+      this.readPaused = true;
+      this.log.debug(`channel ${this.description}: ${backlog} bytes wait for a peer that does not read; reading paused`);
+      this.transport.pause?.();
+    } else if (this.readPaused && backlog < READ_PAUSE_LOW_WATER_BYTES) {
+      this.readPaused = false;
+      this.log.debug(`channel ${this.description}: the peer reads again; reading resumed`);
+      this.transport.resume?.();
+    }
   }
 
   get circuitCount(): number {
@@ -232,6 +396,15 @@ export class Channel {
     this.outgoing.push(bytes);
     this.outgoingBytes += bytes.length;
     this.lastActivity = Date.now();
+    this.scheduleFlush();
+  }
+
+  /** @internal (CircuitQueue.flush) */
+  flushNow(): void {
+    if (this.flushScheduled) this.flush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
@@ -240,22 +413,57 @@ export class Channel {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.closedWith || this.outgoing.length === 0) return;
+    if (this.closedWith) return;
     const parts = this.outgoing;
-    const total = this.outgoingBytes;
+    let total = this.outgoingBytes;
     this.outgoing = [];
     this.outgoingBytes = 0;
-    if (parts.length === 1) {
-      this.transport.send(parts[0]!);
-      return;
+    if (this.ready.length > 0) total = this.takeFromCircuits(parts, total);
+    if (parts.length > 0) {
+      if (parts.length === 1) {
+        this.transport.send(parts[0]!);
+      } else {
+        const joined = new Uint8Array(total);
+        let pos = 0;
+        for (const p of parts) {
+          joined.set(p, pos);
+          pos += p.length;
+        }
+        this.transport.send(joined);
+      }
     }
-    const joined = new Uint8Array(total);
-    let pos = 0;
-    for (const p of parts) {
-      joined.set(p, pos);
-      pos += p.length;
+    // Cells left in circuit queues go when the transport drains (onDrain schedules a flush).
+    this.checkReadPause();
+  }
+
+  /** Move cells from the circuits' queues into `parts`, one per circuit in turn, while there is room. */
+  private takeFromCircuits(parts: Uint8Array[], total: number): number {
+    let room = LINK_HIGH_WATER_BYTES - (this.transport.bufferedAmount ?? 0) - total;
+    let taken = 0;
+    while (room > 0 && this.ready.length > 0) {
+      const round = this.ready;
+      this.ready = [];
+      for (let i = 0; i < round.length; i++) {
+        if (room <= 0) {
+          // Those not served this round go first next time.
+          this.ready = round.slice(i).concat(this.ready);
+          break;
+        }
+        const queue = round[i]!;
+        const cell = queue.take();
+        if (cell) {
+          parts.push(cell);
+          total += cell.length;
+          taken += cell.length;
+          room -= cell.length;
+        }
+        if (queue.length > 0) this.ready.push(queue);
+        else queue.scheduled = false;
+      }
     }
-    this.transport.send(joined);
+    this.circuitQueueBytes -= taken;
+    this.bytesOut += taken;
+    return total;
   }
 
   onClose(listener: (error: TelescopeError) => void): void {
@@ -276,6 +484,8 @@ export class Channel {
     this.closedWith = error;
     this.transport.onData = undefined;
     this.transport.onClose = undefined;
+    this.transport.onDrain = undefined;
+    this.ready = [];
     const circuits = [...this.circuits.values()];
     this.circuits.clear();
     for (const c of circuits) c.onChannelClosed(error);

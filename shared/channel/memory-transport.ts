@@ -9,6 +9,10 @@ import type { ByteTransport } from './transport.ts';
  * generator, so a failure can be replayed) or, with `chunking: 'whole'`, as one chunk. That
  * shakes out framing bugs: cells split across chunks, several cells (of different handshake
  * phases) in one chunk.
+ *
+ * Like a socket's, a sender's bufferedAmount counts what the receiving side has not taken yet,
+ * and onDrain fires when the receiver took it: pausing one side (a peer that does not read) makes
+ * the other side's buffer grow, which is how tests model backpressure.
  */
 
 export interface MemoryTransportOptions {
@@ -23,6 +27,7 @@ export interface MemoryTransportOptions {
 export class MemoryTransport implements ByteTransport {
   onData: ((data: Uint8Array) => void) | undefined;
   onClose: ((error?: Error) => void) | undefined;
+  onDrain: (() => void) | undefined;
   /** Every send() call's bytes, in order (copies). */
   readonly sent: Uint8Array[] = [];
   /** Number of pause()/resume() calls, for tests of throttling. */
@@ -31,6 +36,8 @@ export class MemoryTransport implements ByteTransport {
   private peer: MemoryTransport | undefined;
   /** Bytes the peer sent that we have not delivered yet. */
   private inbox: Uint8Array[] = [];
+  /** Bytes in the inbox: the peer's bufferedAmount. */
+  private inboxBytes = 0;
   private deliveryScheduled = false;
   private paused = false;
   private closing = false;
@@ -62,6 +69,16 @@ export class MemoryTransport implements ByteTransport {
     return this.closing;
   }
 
+  /** Bytes sent that the peer has not taken yet (it is paused, or delivery is still scheduled). */
+  get bufferedAmount(): number {
+    return this.closing ? 0 : (this.peer?.inboxBytes ?? 0);
+  }
+
+  /** Whether pause() is in force (a peer "not reading"). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
   send(data: Uint8Array): void {
     if (!this.peer) throw new UsageError('memory transport is not paired');
     this.sent.push(data.slice());
@@ -79,6 +96,7 @@ export class MemoryTransport implements ByteTransport {
     this.closing = true;
     this.closedHere = true;
     this.inbox = [];
+    this.inboxBytes = 0;
     this.pendingCloseError = error;
     this.scheduleDelivery();
     this.peer?.remoteClosed(error);
@@ -106,6 +124,7 @@ export class MemoryTransport implements ByteTransport {
   private enqueue(data: Uint8Array): void {
     if (this.closing) return;
     this.inbox.push(data);
+    this.inboxBytes += data.length;
     this.scheduleDelivery();
   }
 
@@ -117,7 +136,11 @@ export class MemoryTransport implements ByteTransport {
 
   private deliver(): void {
     this.deliveryScheduled = false;
+    const before = this.inboxBytes;
     if (!this.closedHere && !this.paused) this.deliverInbox();
+    this.inboxBytes = this.inbox.reduce((n, p) => n + p.length, 0);
+    // What we took off the inbox no longer counts in the sender's buffer.
+    if (this.inboxBytes < before && !this.closing) this.peer?.onDrain?.();
     if (this.closing && !this.closeNotified && (this.closedHere || this.inbox.length === 0)) {
       this.closeNotified = true;
       this.onClose?.(this.pendingCloseError);

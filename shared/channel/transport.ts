@@ -15,9 +15,19 @@ export interface ByteTransport {
   readonly peerCertificate?: Uint8Array;
   /** Human-readable peer description for logs (never a client's address). */
   readonly description: string;
-  /** Bytes handed to send() that the connection has not written out yet, when it can tell. */
+  /**
+   * Bytes handed to send() that the connection has not written out yet, when it can tell. A
+   * transport that reports it also calls `onDrain` once it has fallen back (at the latest when it
+   * reaches 0), so a sender that stopped at a high-water mark knows when to go on.
+   */
   readonly bufferedAmount?: number;
-  /** Stop delivering data for a while (a relay over its bandwidth budget); optional. */
+  /** Set by the channel: what was buffered has been written out (see bufferedAmount). */
+  onDrain?: (() => void) | undefined;
+  /**
+   * Stop delivering data until resume() (backpressure: a relay over its bandwidth budget, or a
+   * peer that does not read what we send it). Data may still arrive for a moment (what was
+   * already read); nothing is lost. Calls do not nest: one resume() undoes any number of pause().
+   */
   pause?(): void;
   resume?(): void;
 }

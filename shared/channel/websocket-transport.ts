@@ -13,7 +13,8 @@ export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
   readonly bufferedAmount?: number;
-  send(data: Uint8Array): void;
+  /** `ws` (Node) calls `cb` once the message is written to the socket; browsers take no callback. */
+  send(data: Uint8Array, cb?: (err?: Error) => void): void;
   close(code?: number, reason?: string): void;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
@@ -27,11 +28,17 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 const OPEN = 1;
+/** How often a browser WebSocket's bufferedAmount is looked at while it is above 0 (it has no event). */
+const DRAIN_POLL_MS = 20;
 
 export class WebSocketTransport implements ByteTransport {
   onData: ((data: Uint8Array) => void) | undefined;
   onClose: ((error?: Error) => void) | undefined;
+  onDrain: (() => void) | undefined;
   private finished = false;
+  /** Messages handed to `ws` whose write callback has not come yet. */
+  private unwritten = 0;
+  private drainPoll: ReturnType<typeof setInterval> | undefined;
   /** Set by close(): the socket's closing handshake may still bring messages, which nobody wants. */
   private closing = false;
 
@@ -85,7 +92,31 @@ export class WebSocketTransport implements ByteTransport {
   }
 
   send(data: Uint8Array): void {
-    if (!this.finished && this.ws.readyState === OPEN) this.ws.send(data);
+    if (this.finished || this.ws.readyState !== OPEN) return;
+    if (this.ws.pause) {
+      // Node's `ws`: its write callback says when the buffer has gone out.
+      this.unwritten++;
+      this.ws.send(data, this.written);
+      return;
+    }
+    this.ws.send(data);
+    this.watchDrain();
+  }
+
+  private readonly written = (): void => {
+    if (--this.unwritten === 0 && !this.finished) this.onDrain?.();
+  };
+
+  /** A browser's WebSocket has no drain event: look at bufferedAmount until it is 0. */
+  private watchDrain(): void {
+    if (this.drainPoll !== undefined || !this.ws.bufferedAmount) return;
+    this.drainPoll = setInterval(() => {
+      if (this.finished || !this.ws.bufferedAmount) {
+        clearInterval(this.drainPoll);
+        this.drainPoll = undefined;
+        if (!this.finished) this.onDrain?.();
+      }
+    }, DRAIN_POLL_MS);
   }
 
   close(): void {
@@ -114,6 +145,8 @@ export class WebSocketTransport implements ByteTransport {
   private finish(error?: Error): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.drainPoll !== undefined) clearInterval(this.drainPoll);
+    this.drainPoll = undefined;
     this.onClose?.(error);
   }
 }

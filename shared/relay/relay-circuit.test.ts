@@ -22,7 +22,9 @@ import { MemoryTransport } from '../channel/memory-transport.ts';
 import { Circuit, type RelayTarget } from '../circuit/circuit.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { RelaySwitch, type RelaySwitchOptions } from './switch.ts';
-import type { ExitOutcome, RelayCircuitServices } from './relay-circuit.ts';
+import { MAX_DIR_STREAMS_PER_CHANNEL, MAX_DIR_STREAMS_PER_CIRCUIT, type ExitOutcome, type RelayCircuitServices } from './relay-circuit.ts';
+import { CellQueueMemory } from './queue-memory.ts';
+import { silentLogger } from '../log.ts';
 import { DirectoryServer } from './dir-server.ts';
 import { parseAuthCerts } from '../directory/authcert.ts';
 import { DirectoryState } from '../directory/bootstrap.ts';
@@ -86,7 +88,7 @@ class RecordingLog implements Logger {
 }
 
 /** A channel pair over memory transports; authenticating initiators are accepted as relays. */
-async function linkUp(opts: { authenticator?: LinkAuthenticator; seed?: number } = {}): Promise<{ initiator: Channel; responder: Channel }> {
+async function linkUp(opts: { authenticator?: LinkAuthenticator; seed?: number } = {}): Promise<{ initiator: Channel; responder: Channel; initiatorSide: MemoryTransport; responderSide: MemoryTransport }> {
   const [a, b] = MemoryTransport.pair({ seed: opts.seed ?? 5 });
   const [initiator, responder] = await Promise.all([
     Channel.open(a, { now: () => certsValidAt, ...(opts.authenticator ? { authenticator: opts.authenticator } : {}) }),
@@ -99,7 +101,7 @@ async function linkUp(opts: { authenticator?: LinkAuthenticator; seed?: number }
       verifyAuthenticate: () => stubInitiator,
     }),
   ]);
-  return { initiator, responder };
+  return { initiator, responder, initiatorSide: a, responderSide: b };
 }
 
 type Services = Partial<Omit<RelayCircuitServices, 'closed' | 'log'>>;
@@ -926,6 +928,51 @@ describe('RelayCircuit: an unexpected error costs only its circuit or stream, an
   });
 });
 
+describe('RelayCircuit: directory streams are capped per circuit and per channel', () => {
+  /** A directory service that holds every stream open until the test releases it. */
+  function holdingDirectory(): { held: TorStream[]; serveDirectory: (s: TorStream) => void } {
+    const held: TorStream[] = [];
+    return { held, serveDirectory: (s) => { held.push(s); } };
+  }
+
+  it(`BEGIN_DIR beyond ${MAX_DIR_STREAMS_PER_CIRCUIT} open on one circuit gets END RESOURCELIMIT; a finished one makes room`, async () => {
+    const net = new TestNet();
+    const dir = holdingDirectory();
+    const r1 = net.relay({ serveDirectory: dir.serveDirectory });
+    const { circuit } = await build(net, [r1]);
+    const streams = await Promise.all(Array.from({ length: MAX_DIR_STREAMS_PER_CIRCUIT }, () => circuit.openDirStream()));
+    expect(streams.length).toBe(MAX_DIR_STREAMS_PER_CIRCUIT);
+    const refused = await rejection(circuit.openDirStream());
+    expect(refused).toBeInstanceOf(StreamError);
+    expect((refused as StreamError).reason).toBe(EndReason.RESOURCELIMIT);
+    expect(circuit.isOpen).toBe(true);
+    dir.held[0]!.close();
+    await eventually(() => !streams[0]!.isOpen, 'the END to reach the client');
+    const again = await circuit.openDirStream();
+    expect(again.isOpen).toBe(true);
+    expect(dir.held.length).toBe(MAX_DIR_STREAMS_PER_CIRCUIT + 1);
+  });
+
+  it(`at most ${MAX_DIR_STREAMS_PER_CHANNEL} over all circuits of one channel; another client's channel is not affected`, async () => {
+    const net = new TestNet();
+    const dir = holdingDirectory();
+    const r1 = net.relay({ serveDirectory: dir.serveDirectory });
+    const channel = await net.clientChannel(r1);
+    const circuits = await Promise.all([0, 1, 2].map(() => Circuit.create(channel, r1.target)));
+    const perCircuit = MAX_DIR_STREAMS_PER_CHANNEL / 2;
+    for (const c of circuits.slice(0, 2)) await Promise.all(Array.from({ length: perCircuit }, () => c.openDirStream()));
+    const refused = await rejection(circuits[2]!.openDirStream());
+    expect((refused as StreamError).reason).toBe(EndReason.RESOURCELIMIT);
+    // Another client, on its own channel, still gets directory streams.
+    const other = await build(net, [r1]);
+    expect((await other.circuit.openDirStream()).isOpen).toBe(true);
+    // Destroying a circuit gives its directory streams back to the channel.
+    circuits[0]!.destroy();
+    await eventually(() => dir.held.filter((s) => s.isOpen).length === perCircuit + 1, 'the relay to close the destroyed circuit\'s streams');
+    expect((await circuits[2]!.openDirStream()).isOpen).toBe(true);
+  });
+});
+
 describe('RelayCircuit: no one-hop exit (BEGIN and RESOLVE only from relays in the consensus)', () => {
   it('RESOLVE on the first hop of a client\'s circuit gets END TORPROTOCOL; the resolver is never asked', async () => {
     const net = new TestNet();
@@ -1042,6 +1089,132 @@ describe('RelayCircuit: pending exit work stops when its stream or circuit is go
     // Nothing is sent for the stream the client ended.
     await tick(20);
     expect(raw.cells).toEqual([]);
+  });
+});
+
+describe('RelayCircuit: backpressure queues per circuit, never kills the next comer', () => {
+  /** Exactly `n` bytes from an echo stream (it only ends when we do). */
+  async function readBytes(stream: TorStream, n: number): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    let pos = 0;
+    while (pos < n) {
+      const c = await stream.read();
+      if (!c) throw new Error(`stream ended after ${pos} of ${n} bytes`);
+      out.set(c, pos);
+      pos += c.length;
+    }
+    return out;
+  }
+
+  /** A client whose link to `r` the test can stop reading (pause its transport). */
+  async function clientLink(net: TestNet, r: TestRelay): Promise<{ channel: Channel; clientSide: MemoryTransport; relaySide: MemoryTransport }> {
+    const { initiator, responder, initiatorSide, responderSide } = await linkUp({ seed: 40 + net.relays.length });
+    r.serve(responder);
+    return { channel: initiator, clientSide: initiatorSide, relaySide: responderSide };
+  }
+
+  /**
+   * Circuit [r1, r2] on `channel` with `streams` echo streams; send() writes `cellsPerStream` full
+   * DATA cells on each (set up first: a client that stops reading cannot finish a handshake).
+   */
+  async function echoCircuit(channel: Channel, r1: TestRelay, r2: TestRelay, streams: number, cellsPerStream: number): Promise<{ circuit: Circuit; sent: Uint8Array[]; opened: TorStream[]; send(): void }> {
+    const circuit = await Circuit.create(channel, r1.target);
+    await circuit.extend(r2.target);
+    const sent: Uint8Array[] = [];
+    const opened: TorStream[] = [];
+    for (let i = 0; i < streams; i++) {
+      opened.push(await circuit.openStream('192.0.2.1', 80));
+      sent.push(pattern(cellsPerStream * RELAY_DATA_MAX, i + 1));
+    }
+    return { circuit, sent, opened, send: () => opened.forEach((s, i) => void s.write(sent[i]!).catch(() => {})) };
+  }
+
+  /** r1 extends every circuit over one shared link to r2, as a relay reuses its channel. */
+  function sharedLinkNet(r1Services: Services = {}): { net: TestNet; r1: TestRelay; r2: TestRelay } {
+    const net = new TestNet();
+    let toR2: Promise<Channel> | undefined;
+    const r1: TestRelay = net.relay({ extend: (specs) => (toR2 ??= net.extendFrom(r1, specs)), ...r1Services });
+    const r2 = net.relay({ openExit: echoExit() });
+    return { net, r1, r2 };
+  }
+
+  it('a client that stops reading fills only its own circuit\'s queue; that circuit is closed, an honest one on the same link carries on', async () => {
+    const limit = 200;
+    // A low limit towards the client, so that a short flood shows it; the default towards the exit.
+    const { net, r1, r2 } = sharedLinkNet({ cellQueueLimits: () => ({ inbound: limit, outbound: 1250 }) });
+    const attacker = await clientLink(net, r1);
+    const honest = await clientLink(net, r1);
+    const flood = await echoCircuit(attacker.channel, r1, r2, 2, 450);
+    const good = await echoCircuit(honest.channel, r1, r2, 1, 300);
+    // The attacker reads nothing from now on; it sends 900 cells for the exit to echo back.
+    attacker.clientSide.pause();
+    flood.send();
+    good.send();
+    // The attacker's circuit dies at r1 (its queue passed the limit) and r1 tells r2 so.
+    await eventually(() => r1.log.lines.some((l) => l.includes('circ_max_cell_queue_size')), 'r1 to close the flooding circuit');
+    await eventually(() => r1.switch.openCircuits === 1 && r2.switch.openCircuits === 1, 'only the honest circuit to remain');
+    // The honest client gets every byte back through the same r2 -> r1 link, while the attacker still reads nothing.
+    const back = await readBytes(good.opened[0]!, good.sent[0]!.length);
+    expect(equalBytes(back, good.sent[0]!)).toBe(true);
+    expect(good.circuit.isOpen).toBe(true);
+    expect(attacker.clientSide.isPaused).toBe(true);
+    // The shared relay link was never paused: only the flooding circuit paid.
+    expect(r1.opened.length).toBe(1);
+    expect(r1.opened[0]!.readingPaused).toBe(false);
+    // When the attacker reads at last, it finds its circuit destroyed for RESOURCELIMIT.
+    const closed = new Promise<CircuitError>((resolve) => flood.circuit.onClose(resolve));
+    attacker.clientSide.resume();
+    expect((await closed).reason).toBe(DestroyReason.RESOURCELIMIT);
+  });
+
+  it('MaxMemInQueues: when all queues together pass the limit, the circuit with the oldest queued cell is destroyed', async () => {
+    let t = 0;
+    const memory = new CellQueueMemory({ maxBytes: 500 * 514, now: () => t, log: silentLogger });
+    const { net, r1, r2 } = sharedLinkNet({ queueMemory: memory });
+    const first = await clientLink(net, r1);
+    const second = await clientLink(net, r1);
+    const older = await echoCircuit(first.channel, r1, r2, 2, 450);
+    const newer = await echoCircuit(second.channel, r1, r2, 2, 450);
+    first.clientSide.pause();
+    second.clientSide.pause();
+    t = 1;
+    older.send();
+    // Its 900 cells come back: about 510 fill the link's transport buffer, the rest wait in its queue.
+    await eventually(() => r1.accepted[0]!.queuedBytes >= 880 * 514, 'the first circuit\'s echo to back up');
+    expect(memory.total).toBeGreaterThanOrEqual(300 * 514);
+    expect(memory.oomRuns).toBe(0);
+    t = 2;
+    newer.send();
+    await eventually(() => memory.oomRuns > 0 && r1.switch.openCircuits === 1, 'the OOM handler to run');
+    expect(memory.circuitsKilled).toBe(1);
+    expect(memory.total).toBeLessThanOrEqual(450 * 514);
+    // The older circuit went; the newer one still has its cells and gets all of them.
+    const olderClosed = new Promise<CircuitError>((resolve) => older.circuit.onClose(resolve));
+    first.clientSide.resume();
+    expect((await olderClosed).reason).toBe(DestroyReason.RESOURCELIMIT);
+    second.clientSide.resume();
+    for (const [i, s] of newer.opened.entries()) expect(equalBytes(await readBytes(s, newer.sent[i]!.length), newer.sent[i]!)).toBe(true);
+    expect(newer.circuit.isOpen).toBe(true);
+  });
+
+  it('a client link whose peer reads nothing is not read either (high-water mark), and is read again once it drains', async () => {
+    const { net, r1, r2 } = sharedLinkNet();
+    const client = await clientLink(net, r1);
+    // Five circuits of echoed data: more than READ_PAUSE_HIGH_WATER_BYTES wait for the client.
+    const floods = [];
+    for (let i = 0; i < 5; i++) floods.push(await echoCircuit(client.channel, r1, r2, 2, 450));
+    client.clientSide.pause();
+    for (const f of floods) f.send();
+    const relayChannel = r1.accepted.at(-1)!;
+    await eventually(() => client.relaySide.isPaused, 'r1 to stop reading the client');
+    expect(relayChannel.readingPaused).toBe(true);
+    expect(r1.switch.openCircuits).toBe(5);
+    // The client reads again: the backlog drains, r1 reads again, and every byte arrives intact.
+    client.clientSide.resume();
+    for (const f of floods) for (const [i, s] of f.opened.entries()) expect(equalBytes(await readBytes(s, f.sent[i]!.length), f.sent[i]!)).toBe(true);
+    expect(client.relaySide.isPaused).toBe(false);
+    expect(relayChannel.readingPaused).toBe(false);
+    expect(client.relaySide.resumes).toBeGreaterThan(0);
   });
 });
 

@@ -8,7 +8,8 @@ import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { RelayHopCrypto } from '../crypto/tor1.ts';
 import { CircuitError, ProtocolError, StreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
+import type { Channel, CircuitEndpoint, CircuitQueue } from '../channel/channel.ts';
+import type { CellQueueMemory, QueueOwner } from './queue-memory.ts';
 import { CircuitWindows } from '../circuit/flow.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
 import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
@@ -52,6 +53,14 @@ export interface RelayCircuitServices {
   /** Called once when the circuit is gone, for accounting. */
   closed(circuit: RelayCircuit): void;
   /**
+   * How many cells a circuit may have waiting per direction (tor's consensus parameters
+   * circ_max_cell_queue_size, towards the client, and circ_max_cell_queue_size_out, towards the
+   * exit). Read for every queued cell: return a kept object. Default: DEFAULT_CIRCUIT_CELL_QUEUE_LIMITS.
+   */
+  cellQueueLimits?(): CircuitCellQueueLimits;
+  /** MaxMemInQueues: where every circuit's queued cells are accounted (and the oldest killed). */
+  readonly queueMemory?: CellQueueMemory;
+  /**
    * Where errors that are no TelescopeError (bugs, unplanned cases) are counted and logged; the
    * circuit or stream they happened on is closed (DESTROY INTERNAL / END MISC), nothing else.
    * Default: a counter of this circuit's own.
@@ -59,11 +68,21 @@ export interface RelayCircuitServices {
   readonly unexpected?: UnexpectedErrors;
 }
 
+/** Cells one circuit may have waiting to go out, towards the client and towards the exit. */
+export interface CircuitCellQueueLimits {
+  readonly inbound: number;
+  readonly outbound: number;
+}
+
 /**
- * A link whose unsent bytes exceed this is congested past what flow control allows for honest
- * peers; the circuit that would add more is destroyed (RESOURCELIMIT) rather than let memory grow.
+ * tor closes a circuit whose own cell queue reaches circ_max_cell_queue_size (relay.c,
+ * append_cell_to_circuit_queue): the circuit that floods, not the link it floods. tor's built-in
+ * default is 50000 and expects the consensus to set it; the live network sets 1250. Without
+ * congestion control (which this relay does not negotiate) an honest circuit never has more than
+ * its window of 1000 DATA cells plus a few others in flight, so 1250 is the default here too.
  */
-export const MAX_LINK_QUEUE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT = 1250;
+export const DEFAULT_CIRCUIT_CELL_QUEUE_LIMITS: CircuitCellQueueLimits = { inbound: DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, outbound: DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT };
 
 /** tor-spec: at most 8 RELAY_EARLY cells per circuit from the client side. */
 const MAX_RELAY_EARLY = 8;
@@ -84,8 +103,10 @@ export const MAX_DIR_STREAMS_PER_CHANNEL = 256;
 /** Directory streams open per channel, over all its circuits. */
 const dirStreamsOnChannel = new WeakMap<Channel, number>();
 
-export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
-  private next: { channel: Channel; circId: number } | undefined;
+export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner {
+  private next: { channel: Channel; circId: number; queue: CircuitQueue } | undefined;
+  /** Cells waiting to go to the previous hop (towards the client). */
+  private readonly toPrev: CircuitQueue;
   private extending = false;
   private relayEarlySeen = 0;
   private readonly windows: CircuitWindows;
@@ -106,6 +127,31 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
   ) {
     this.windows = new CircuitWindows(`relay circuit ${circId.toString(16)}`);
     this.unexpected = services.unexpected ?? new UnexpectedErrors(services.log);
+    this.toPrev = prev.circuitQueue(circId, services.queueMemory);
+    services.queueMemory?.register(this);
+  }
+
+  /** When the oldest cell this circuit has queued (either way) was queued; undefined if none. */
+  get oldestQueuedAt(): number | undefined {
+    const a = this.toPrev.oldestQueuedAt;
+    const b = this.next?.queue.oldestQueuedAt;
+    return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  }
+
+  /** Cells waiting to go out, towards the client and towards the exit. */
+  get queuedCells(): { inbound: number; outbound: number } {
+    return { inbound: this.toPrev.length, outbound: this.next?.queue.length ?? 0 };
+  }
+
+  flushQueues(): void {
+    this.toPrev.flush();
+    this.next?.queue.flush();
+  }
+
+  /** The MaxMemInQueues handler picked this circuit: its cells are the oldest. */
+  killForMemory(): void {
+    this.services.log.info(`relay circuit ${this.id}: destroyed to free memory (its queued cells were the oldest)`);
+    this.destroy(DestroyReason.RESOURCELIMIT);
   }
 
   get id(): string {
@@ -182,11 +228,13 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
         return;
       }
       if (!this.next) throw new ProtocolError(`relay circuit ${this.id}`, 'unrecognized relay cell at the last hop');
-      if (this.next.channel.queuedBytes > MAX_LINK_QUEUE_BYTES) {
-        this.overflow('the next hop');
+      const queue = this.next.queue;
+      const limit = (this.services.cellQueueLimits?.() ?? DEFAULT_CIRCUIT_CELL_QUEUE_LIMITS).outbound;
+      if (queue.length >= limit && (queue.flush(), queue.length >= limit)) {
+        this.overflow('the next hop', limit);
         return;
       }
-      this.next.channel.send({ circId: this.next.circId, command: msg.early ? ChanCmd.RELAY_EARLY : ChanCmd.RELAY, body });
+      queue.push({ circId: this.next.circId, command: msg.early ? ChanCmd.RELAY_EARLY : ChanCmd.RELAY, body });
     } catch (e) {
       this.fail(e);
     }
@@ -214,18 +262,17 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
           const next = this.next;
           this.next = undefined;
           this.extending = false;
-          if (next) next.channel.releaseCircuit(next.circId);
+          if (next) {
+            next.queue.clear();
+            next.channel.releaseCircuit(next.circId);
+          }
           this.originate(0, new Truncated(msg.reason));
           return;
         }
         if (msg instanceof Relay && !msg.early) {
-          if (this.prev.queuedBytes > MAX_LINK_QUEUE_BYTES) {
-            this.overflow('the previous hop');
-            return;
-          }
           const body = msg.body.slice();
           this.crypto.encryptInbound(body, false);
-          this.prev.send({ circId: this.circId, command: ChanCmd.RELAY, body });
+          this.queueToPrev(body);
           return;
         }
         throw new ProtocolError(`relay circuit ${this.id}`, `unexpected ${ChanCmd.nameOf(cell.command)} from the next hop`);
@@ -235,6 +282,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     },
     onChannelClosed: () => {
       if (this.closed || !this.next) return;
+      this.next.queue.clear();
       this.next = undefined;
       this.extending = false;
       this.originate(0, new Truncated(DestroyReason.CHANNEL_CLOSED));
@@ -261,6 +309,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
         this.next = undefined;
         this.extending = false;
         if (next) {
+          next.queue.clear();
           next.channel.send({ circId: next.circId, command: ChanCmd.DESTROY, body: new Destroy(DestroyReason.REQUESTED).encode() });
           next.channel.releaseCircuit(next.circId);
         }
@@ -318,7 +367,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
       const channel = await this.services.extend(msg.linkSpecifiers);
       if (this.closed) return;
       const circId = channel.registerCircuit(this.nextEndpoint);
-      this.next = { channel, circId };
+      this.next = { channel, circId, queue: channel.circuitQueue(circId, this.services.queueMemory) };
       channel.send({ circId, command: ChanCmd.CREATE2, body: new Create2(msg.handshakeType, msg.handshakeData).encode() });
     } catch (e) {
       this.extending = false;
@@ -464,11 +513,22 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     const digest = isData ? new Uint8Array(20) : undefined;
     this.crypto.encryptInbound(body, true, digest);
     if (isData) this.windows.packaged(digest!);
-    this.prev.send({ circId: this.circId, command: ChanCmd.RELAY, body });
+    this.queueToPrev(body);
   }
 
-  private overflow(towards: string): void {
-    this.services.log.info(`relay circuit ${this.id}: the link to ${towards} holds more than ${MAX_LINK_QUEUE_BYTES} unsent bytes; destroying the circuit`);
+  /** Queue a RELAY cell towards the client, unless this circuit already has its limit waiting. */
+  private queueToPrev(body: Uint8Array): void {
+    const limit = (this.services.cellQueueLimits?.() ?? DEFAULT_CIRCUIT_CELL_QUEUE_LIMITS).inbound;
+    if (this.toPrev.length >= limit && (this.toPrev.flush(), this.toPrev.length >= limit)) {
+      this.overflow('the previous hop', limit);
+      return;
+    }
+    this.toPrev.push({ circId: this.circId, command: ChanCmd.RELAY, body });
+  }
+
+  /** This circuit's own queue is full: its far end does not read, or it floods. It alone goes. */
+  private overflow(towards: string, limit: number): void {
+    this.services.log.info(`relay circuit ${this.id}: ${limit} cells wait to go to ${towards} (circ_max_cell_queue_size); destroying the circuit`);
     this.destroy(DestroyReason.RESOURCELIMIT);
   }
 
@@ -513,6 +573,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier {
     this.closed = true;
     const next = this.next;
     this.next = undefined;
+    // What waited to go out either way is dropped with the circuit (as tor clears its queues).
+    this.toPrev.clear();
+    next?.queue.clear();
+    this.services.queueMemory?.unregister(this);
     if (next && next.channel.isOpen) {
       next.channel.send({ circId: next.circId, command: ChanCmd.DESTROY, body: new Destroy(reason).encode() });
       next.channel.releaseCircuit(next.circId);
