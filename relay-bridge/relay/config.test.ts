@@ -416,3 +416,34 @@ describe('relay config: connection caps and DoS defences', () => {
     expect(configError(text).message).toMatch(message);
   });
 });
+
+describe('relay config: MaxMemInQueues', () => {
+  it('defaults to 256 MB; 0 means the default', () => {
+    expect(parseRelayConfig(conf()).maxMemInQueues).toBe(256 * 2 ** 20);
+    expect(parseRelayConfig(conf('MaxMemInQueues 0')).maxMemInQueues).toBe(256 * 2 ** 20);
+  });
+
+  it("reads tor's size units", () => {
+    expect(parseRelayConfig(conf('MaxMemInQueues 512 MB')).maxMemInQueues).toBe(512 * 2 ** 20);
+    expect(parseRelayConfig(conf('MaxMemInQueues 2 GB')).maxMemInQueues).toBe(2 * 2 ** 30);
+    expect(parseRelayConfig(conf('MaxMemInQueues 300000 KBytes')).maxMemInQueues).toBe(300000 * 1024);
+    const c = parseRelayConfig(conf('MaxMemInQueues 1073741824 bytes'));
+    expect(c.maxMemInQueues).toBe(2 ** 30);
+    expect(c.warnings.some((w) => w.includes('MaxMemInQueues'))).toBe(false);
+  });
+
+  it('below 64 MB is raised to 64 MB, below 256 MB is warned about, as tor does on a relay', () => {
+    const tiny = parseRelayConfig(conf('MaxMemInQueues 1 MB'));
+    expect(tiny.maxMemInQueues).toBe(64 * 2 ** 20);
+    expect(tiny.warnings.some((w) => w.includes('at least 64 MB'))).toBe(true);
+    const low = parseRelayConfig(conf('MaxMemInQueues 100 MB'));
+    expect(low.maxMemInQueues).toBe(100 * 2 ** 20);
+    expect(low.warnings.some((w) => w.includes('MaxMemInQueues is low'))).toBe(true);
+  });
+
+  it('a malformed size is a ConfigError naming the line', () => {
+    const e = configError(conf('MaxMemInQueues lots'));
+    expect(e.line).toBe(3);
+    expect(e.message).toContain('MaxMemInQueues');
+  });
+});

@@ -61,6 +61,19 @@
  *                          stall it. A lookup counts until the resolver answers, even when the
  *                          stream that asked is gone (a getaddrinfo call cannot be called back).
  *
+ * Queued cells (tor's option and rules, see shared/relay/queue-memory.ts):
+ *
+ *   MaxMemInQueues N bytes|KB|MB|GB
+ *                          (default 256 MB; 0: the default) memory for cells waiting to go out,
+ *                          over all circuits. When it is reached, the circuits whose oldest queued
+ *                          cell is oldest are destroyed until at most 90% is in use. As on a tor
+ *                          relay, less than 64 MB is raised to 64 MB (with a warning), and less
+ *                          than 256 MB is warned about. tor's default is 3/4 of the memory (at most
+ *                          8 GB); 256 MB, tor's floor, suits a small server and a Node process.
+ *   (Each circuit may also queue at most circ_max_cell_queue_size cells towards the client and
+ *   circ_max_cell_queue_size_out towards the exit, from the consensus' params, 1250 without them;
+ *   a circuit over it is destroyed. Not a torrc option, as in tor.)
+ *
  * And tor's HeartbeatPeriod N [seconds|minutes|hours] (default 6 hours; 0: none): how often the
  * relay logs a status line at notice (circuits, channels, exit sockets and the count of
  * unexpected errors caught). The same line is logged on shutdown.
@@ -108,7 +121,12 @@ export const RELAY_SCHEMA = [
   { name: 'MaxExitSockets', kind: 'int', default: '4096', min: 1 },
   { name: 'MaxConcurrentDnsLookups', kind: 'int', default: '64', min: 1 },
   { name: 'HeartbeatPeriod', kind: 'interval', default: '6 hours' },
+  { name: 'MaxMemInQueues', kind: 'bytes', default: '0' },
 ] as const satisfies Schema;
+
+/** MaxMemInQueues: Telescope's default, and tor's floor and warning level for relays (config.c). */
+export const DEFAULT_MAX_MEM_IN_QUEUES = 256 * 2 ** 20;
+export const MIN_MAX_MEM_IN_QUEUES = 64 * 2 ** 20;
 
 /** An ORPort line (tor's manual: ORPort [address:]PORT|auto [flags]). */
 export interface OrPortConfig {
@@ -183,6 +201,8 @@ export interface RelayConfig {
   readonly maxConcurrentDnsLookups: number;
   /** Seconds between status lines; 0: none (HeartbeatPeriod). */
   readonly heartbeatPeriod: number;
+  /** Bytes of queued cells over all circuits before the oldest are destroyed (MaxMemInQueues). */
+  readonly maxMemInQueues: number;
   /** Things that are allowed but probably not meant; the host logs them at warn, as tor does. */
   readonly warnings: readonly string[];
 }
@@ -515,6 +535,13 @@ export function parseRelayConfig(text: string): RelayConfig {
   if (raw.TestingTorNetwork && !raw.AssumeReachable) {
     warnings.push('TestingTorNetwork 1 without AssumeReachable 1: tor 0.4.9 relays only publish once they find themselves reachable');
   }
+  let maxMemInQueues = raw.MaxMemInQueues === 0 ? DEFAULT_MAX_MEM_IN_QUEUES : raw.MaxMemInQueues;
+  if (maxMemInQueues < MIN_MAX_MEM_IN_QUEUES) {
+    warnings.push(`MaxMemInQueues must be at least ${MIN_MAX_MEM_IN_QUEUES / 2 ** 20} MB on a relay; using that`);
+    maxMemInQueues = MIN_MAX_MEM_IN_QUEUES;
+  } else if (maxMemInQueues < DEFAULT_MAX_MEM_IN_QUEUES) {
+    warnings.push(`MaxMemInQueues is low (${Math.floor(maxMemInQueues / 2 ** 20)} MB): under load, circuits will be destroyed to stay under it`);
+  }
   if (raw.ContactInfo === undefined && !raw.BridgeRelay && !raw.TestingTorNetwork) {
     warnings.push('no ContactInfo: the network operators cannot reach you if the relay misbehaves');
   }
@@ -549,6 +576,7 @@ export function parseRelayConfig(text: string): RelayConfig {
     maxExitSockets: raw.MaxExitSockets,
     maxConcurrentDnsLookups: raw.MaxConcurrentDnsLookups,
     heartbeatPeriod: raw.HeartbeatPeriod,
+    maxMemInQueues,
     warnings,
   };
 }

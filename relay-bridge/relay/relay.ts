@@ -39,6 +39,8 @@ import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
 import { postDescriptor } from './publish.ts';
+import { CellQueueMemory } from '../../shared/relay/queue-memory.ts';
+import { DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, type CircuitCellQueueLimits } from '../../shared/relay/relay-circuit.ts';
 
 /**
  * The relay-bridge: a Tor relay in Node. Browsers reach it over WebSocket, relays and tor
@@ -88,6 +90,9 @@ export class RelayBridge {
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   /** BEGIN_DIR service: documents encoded and compressed once per version, stalled streams closed. */
   readonly directoryServer: DirectoryServer;
+  /** MaxMemInQueues: every circuit's queued cells, and the handler that kills the oldest. */
+  readonly queueMemory: CellQueueMemory;
+  private queueLimits: { params: ReadonlyMap<string, number> | undefined; limits: CircuitCellQueueLimits } | undefined;
   private linkCerts: LinkCertificates;
   /** BandwidthRate/BandwidthBurst: one relay-wide bucket for everything read. */
   private readonly limits: RelayRateLimits;
@@ -128,6 +133,7 @@ export class RelayBridge {
         return tls instanceof TlsTransport ? this.authenticatorFor(tls) : undefined;
       },
     });
+    this.queueMemory = new CellQueueMemory({ maxBytes: config.maxMemInQueues, log });
     this.directoryServer = new DirectoryServer({
       directory: () => this.directoryClient.directory,
       ownDescriptor: () => this.descriptor().text,
@@ -154,6 +160,8 @@ export class RelayBridge {
         openExit: (begin, signal) => this.openExit(begin, signal),
         resolve: (msg, signal) => answerResolve(msg, { isExit: config.isExit, policy: config.exitPolicy, limits: this.exitLimits, signal, log }),
         serveDirectory: (stream) => void this.directoryServer.serve(stream),
+        queueMemory: this.queueMemory,
+        cellQueueLimits: () => this.cellQueueLimits(),
       },
     });
   }
@@ -434,6 +442,20 @@ export class RelayBridge {
     });
     if (!result.ok) return result;
     return { ok: true, connected: result.connected, attach: (stream) => pipeStream(result.socket, stream, new Uint8Array(0), log, { endReasonFor: endReasonForError }) };
+  }
+
+  /**
+   * circ_max_cell_queue_size (towards the client) and circ_max_cell_queue_size_out (towards the
+   * exit, default the former) from the consensus, clamped as tor does (at least 50); 1250 without.
+   * Worked out once per consensus: it is read for every queued cell.
+   */
+  private cellQueueLimits(): CircuitCellQueueLimits {
+    const params = this.directoryClient.directory.current?.params;
+    if (this.queueLimits && this.queueLimits.params === params) return this.queueLimits.limits;
+    const param = (name: string, fallback: number) => Math.min(2 ** 31 - 1, Math.max(50, params?.get(name) ?? fallback));
+    const inbound = param('circ_max_cell_queue_size', DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT);
+    this.queueLimits = { params, limits: { inbound, outbound: param('circ_max_cell_queue_size_out', inbound) } };
+    return this.queueLimits.limits;
   }
 
   private sampleTraffic(): void {
