@@ -212,3 +212,48 @@ describe('ThrottledTransport', () => {
     expect(b.paused).toBe(false);
   });
 });
+
+describe('ThrottledTransport under a channel that pauses reading', () => {
+  it('a pause from the channel holds while tokens come back: the budget does not resume what the channel paused', async () => {
+    const { time, inner, throttled, got } = setup(1000, 1000);
+    inner.arrive(1000, 1); // the whole budget
+    inner.arrive(500, 2); // over budget: the throttle pauses and waits
+    await flush();
+    expect(inner.paused).toBe(true);
+    throttled.pause(); // the channel's peer stopped reading
+    time.advance(500);
+    await flush();
+    // The waiting chunk is paid for and delivered, but reading stays paused for the channel.
+    expect(got.map((d) => d[0])).toEqual([1, 2]);
+    expect(inner.paused).toBe(true);
+    throttled.resume();
+    expect(inner.paused).toBe(false);
+  });
+
+  it('a resume from the channel does not undo a pause for the budget', async () => {
+    const { time, inner, throttled, got } = setup(1000, 1000);
+    throttled.pause();
+    throttled.resume();
+    expect(inner.paused).toBe(false);
+    inner.arrive(1000, 1);
+    inner.arrive(500, 2);
+    await flush();
+    expect(inner.paused).toBe(true);
+    throttled.pause();
+    throttled.resume(); // the channel is happy again, but the budget still waits
+    expect(inner.paused).toBe(true);
+    time.advance(500);
+    await flush();
+    expect(got.map((d) => d[0])).toEqual([1, 2]);
+    expect(inner.paused).toBe(false);
+  });
+
+  it('passes onDrain through to the connection', () => {
+    const { inner, throttled } = setup();
+    let drains = 0;
+    throttled.onDrain = () => drains++;
+    (inner as ByteTransport).onDrain?.();
+    expect(drains).toBe(1);
+    expect(throttled.onDrain).toBe((inner as ByteTransport).onDrain);
+  });
+});

@@ -315,3 +315,78 @@ describe('WebSocketTransport once open', () => {
     );
   });
 });
+
+/** A `ws`-like socket whose send takes a write callback, called when the test says the bytes went out. */
+class NodeWebSocket extends PausableWebSocket {
+  readonly callbacks: ((err?: Error) => void)[] = [];
+  bufferedAmount = 0;
+  override send(data: Uint8Array, cb?: (err?: Error) => void): void {
+    super.send(data);
+    this.bufferedAmount += data.length;
+    if (cb) this.callbacks.push(cb);
+  }
+  written(): void {
+    this.bufferedAmount = 0;
+    for (const cb of this.callbacks.splice(0)) cb();
+  }
+}
+
+describe('WebSocketTransport: drain signal (for the channel\'s high-water mark)', () => {
+  it('with `ws` in Node: onDrain once every message handed over has been written', () => {
+    const ws = new NodeWebSocket('ws://x/');
+    ws.readyState = 1;
+    const t = WebSocketTransport.fromOpen(ws, 'client');
+    let drains = 0;
+    t.onDrain = () => drains++;
+    t.send(Uint8Array.of(1, 2, 3));
+    t.send(Uint8Array.of(4));
+    expect(t.bufferedAmount).toBe(4);
+    expect(drains).toBe(0);
+    ws.written();
+    expect(drains).toBe(1);
+    expect(t.bufferedAmount).toBe(0);
+  });
+
+  it('in a browser (no write callback): bufferedAmount is watched until it is 0, then onDrain', async () => {
+    vi.useFakeTimers();
+    try {
+      const ws = new FakeWebSocket('ws://x/') as FakeWebSocket & { bufferedAmount: number };
+      ws.bufferedAmount = 0;
+      ws.readyState = 1;
+      const t = WebSocketTransport.fromOpen(ws, 'bridge');
+      let drains = 0;
+      t.onDrain = () => drains++;
+      ws.bufferedAmount = 100;
+      t.send(Uint8Array.of(1));
+      vi.advanceTimersByTime(100);
+      expect(drains).toBe(0);
+      ws.bufferedAmount = 0;
+      vi.advanceTimersByTime(100);
+      expect(drains).toBe(1);
+      vi.advanceTimersByTime(1000);
+      expect(drains).toBe(1); // the watch stopped
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('no drain watch is left behind when the socket closes', () => {
+    vi.useFakeTimers();
+    try {
+      const ws = new FakeWebSocket('ws://x/') as FakeWebSocket & { bufferedAmount: number };
+      ws.bufferedAmount = 50;
+      ws.readyState = 1;
+      const t = WebSocketTransport.fromOpen(ws, 'bridge');
+      let drains = 0;
+      t.onDrain = () => drains++;
+      t.send(Uint8Array.of(1));
+      expect(vi.getTimerCount()).toBe(1);
+      ws.closed(1006);
+      expect(vi.getTimerCount()).toBe(0);
+      expect(drains).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
