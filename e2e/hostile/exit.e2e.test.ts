@@ -3,10 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelayProcess, type RelayProcess } from '../relay-process.ts';
 import { sharedTestnet } from '../shared-testnet.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
-import { exitReset, startResettingServer, type ResettingServer } from './attacks/exit-reset.ts';
-import { oneHopExit } from './attacks/one-hop-exit.ts';
-import { exitHygiene } from './attacks/exit-hygiene.ts';
-import { expectHeld, summaryTable, underAttack } from './harness.ts';
+import { startResettingServer, type ResettingServer } from './attacks/exit-reset.ts';
+import { attack } from './attacks/index.ts';
+import { expectHeld, relayTail, summaryTable, underAttack } from './harness.ts';
 import { waitUntilUsable } from './honest.ts';
 import { ANSWERED } from './outcomes.ts';
 import { attackerAddress } from './peer.ts';
@@ -47,7 +46,7 @@ beforeAll(async () => {
     restoreEnv('TELESCOPE_HOSTILE_DNS_PORT', saved.port);
   }
   expect(relay.output(), 'the bridge must look names up on loopback only').toContain(`loopback-resolver: host names are looked up at 127.0.0.1:${desc.web.dnsPort} only`);
-  await waitUntilUsable(desc, relay, 'exit');
+  await waitUntilUsable(desc, relay, 'exit').catch((e: unknown) => { throw new Error(`${String(e)}\n${relayTail(relay)}`); });
 }, 150_000);
 
 function restoreEnv(name: string, value: string | undefined): void {
@@ -63,13 +62,14 @@ afterAll(async () => {
 
 describe('hostile peers against the bridge as exit', () => {
   it('1. a destination that resets the exit connection costs only that stream', async () => {
-    const run = await underAttack('exit TCP reset', { desc, relay }, exitReset(resetting), { route: 'exit', address: attackerAddress(0), warmupMs: 3000 });
+    const run = await underAttack('exit TCP reset', { desc, relay }, attack('exitReset', { port: resetting.port }), { route: 'exit', address: attackerAddress(0), warmupMs: 3000 });
     expectHeld(run, relay);
+    console.log(`  the destination reset ${resetting.resets()} connections`);
     expect(resetting.resets(), run.report.summary).toBeGreaterThan(0);
   });
 
   it('2. one-hop exit: neither BEGIN nor RESOLVE, over WebSocket or with throwaway relay keys', async () => {
-    const run = await underAttack('one-hop exit', { desc, relay }, oneHopExit(), { route: 'exit', address: attackerAddress(1), warmupMs: 1000 });
+    const run = await underAttack('one-hop exit', { desc, relay }, attack('oneHopExit', {}), { route: 'exit', address: attackerAddress(1), warmupMs: 1000 });
     expectHeld(run, relay);
     const r = run.report;
     // The probes ran (links opened, circuits built) ...
@@ -82,7 +82,7 @@ describe('hostile peers against the bridge as exit', () => {
   });
 
   it('7. exit hygiene: no re-entry into the network, a DNS burst, no EXTEND2 to itself or back', async () => {
-    const run = await underAttack('exit hygiene', { desc, relay }, exitHygiene(), { route: 'exit', address: attackerAddress(2), warmupMs: 2000 });
+    const run = await underAttack('exit hygiene', { desc, relay }, attack('exitHygiene', {}), { route: 'exit', address: attackerAddress(2), warmupMs: 2000 });
     expectHeld(run, relay);
     const r = run.report;
     expect(r.circuits.get('built'), r.summary).toBeGreaterThan(0);

@@ -6,7 +6,7 @@ import type { TestnetDescription } from '../testnet/index.ts';
 import { captureClientHello, fuzzListener, type FuzzTarget } from './fuzz.ts';
 import { relayTail, unexpectedErrors } from './harness.ts';
 import { honestDownload, waitUntilUsable } from './honest.ts';
-import { attackerAddress, processAlive } from './peer.ts';
+import { attackerAddress, bridgeEndpoint, processAlive } from './peer.ts';
 
 /**
  * The fuzz run of issue 11: random and mutated cells, WebSocket frames, HTTP upgrade requests and
@@ -28,7 +28,7 @@ beforeAll(async () => {
   desc = sharedTestnet();
   clientHello = await captureClientHello();
   relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0'], 'hostilefuzz');
-  await waitUntilUsable(desc, relay, 'entry');
+  await waitUntilUsable(desc, relay, 'entry').catch((e: unknown) => { throw new Error(`${String(e)}\n${relayTail(relay)}`); });
 }, 150_000);
 
 afterAll(async () => {
@@ -39,7 +39,7 @@ describe(`fuzzing both listeners (seed ${SEED}; replay with HOSTILE_FUZZ_SEED=${
   for (const listener of ['websocket', 'orport'] as const) {
     it(`${listener === 'websocket' ? 'WebSocketPort' : 'ORPort'}: ${SECONDS} s of broken input, then a normal client works`, async () => {
       expect(Number.isInteger(SEED), `HOSTILE_FUZZ_SEED must be an integer, not ${process.env.HOSTILE_FUZZ_SEED}`).toBe(true);
-      const target: FuzzTarget = { relay, listener, clientHello };
+      const target: FuzzTarget = { relay: bridgeEndpoint(relay), listener, clientHello };
       const seed = listener === 'websocket' ? SEED : SEED + 1000;
       const rssBefore = relay.rssKiB();
       const unexpectedBefore = unexpectedErrors(relay);

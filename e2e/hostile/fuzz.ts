@@ -8,9 +8,8 @@ import { Channel } from '../../shared/channel/channel.ts';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
 import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
 import { Circuit } from '../../shared/circuit/circuit.ts';
-import type { RelayProcess } from '../relay-process.ts';
 import { Tally } from './outcomes.ts';
-import { BoundTlsTransport, ThrowawayRelay, boundWebSocket, bridgeTarget, circuitOptions, rawConnect, rawWebSocket, sleep, upgradeRequest, within, wsFrame } from './peer.ts';
+import { BoundTlsTransport, type BridgeEndpoint, ThrowawayRelay, boundWebSocket, bridgeTarget, circuitOptions, rawConnect, rawWebSocket, sleep, upgradeRequest, within, wsFrame } from './peer.ts';
 
 /**
  * The fuzz run: for a bounded time, many short connections to one listener of the relay-bridge,
@@ -102,7 +101,7 @@ class RecordingTransport implements ByteTransport {
 }
 
 export interface FuzzTarget {
-  readonly relay: RelayProcess;
+  readonly relay: BridgeEndpoint;
   readonly listener: 'websocket' | 'orport';
   /** A real ClientHello, captured from Node's TLS client (for garbage after it). */
   readonly clientHello: Uint8Array;

@@ -1,10 +1,9 @@
 import { Circuit } from '../../shared/circuit/circuit.ts';
 import type { Channel } from '../../shared/channel/channel.ts';
 import { readResponse } from '../../shared/http/http1.ts';
-import type { RelayProcess } from '../relay-process.ts';
 import { sha256 } from '../shared-testnet.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
-import { HONEST_ADDRESS, bridgeTarget, circuitOptions, sleep, testnetTarget, tlsChannel, webSocketChannel, within } from './peer.ts';
+import { HONEST_ADDRESS, bridgeTarget, type BridgeEndpoint, circuitOptions, sleep, testnetTarget, tlsChannel, webSocketChannel, within } from './peer.ts';
 
 /**
  * The honest client of the hostile tests: from 127.0.0.1, a new link and a new circuit for every
@@ -29,7 +28,7 @@ export interface HonestResult {
   readonly failures: readonly string[];
 }
 
-async function attempt(desc: TestnetDescription, relay: RelayProcess, route: HonestRoute): Promise<void> {
+async function attempt(desc: TestnetDescription, relay: BridgeEndpoint, route: HonestRoute): Promise<void> {
   let channel: Channel;
   let circuit: Circuit;
   if (route === 'entry') {
@@ -60,7 +59,7 @@ async function attempt(desc: TestnetDescription, relay: RelayProcess, route: Hon
  * One honest 1 MiB download along `route`; up to `attempts` tries (a real client retries a failed
  * circuit) within `timeoutMs` overall. Throws with every failure's reason when none succeeded.
  */
-export async function honestDownload(desc: TestnetDescription, relay: RelayProcess, route: HonestRoute, opts: { attempts?: number; timeoutMs?: number } = {}): Promise<HonestResult> {
+export async function honestDownload(desc: TestnetDescription, relay: BridgeEndpoint, route: HonestRoute, opts: { attempts?: number; timeoutMs?: number } = {}): Promise<HonestResult> {
   const maxAttempts = opts.attempts ?? 3;
   const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
   const failures: string[] = [];
@@ -80,7 +79,7 @@ export async function honestDownload(desc: TestnetDescription, relay: RelayProce
 }
 
 /** Until the bridge can extend (it bootstraps its directory in the background after starting). */
-export async function waitUntilUsable(desc: TestnetDescription, relay: RelayProcess, route: HonestRoute, timeoutMs = 90_000): Promise<void> {
+export async function waitUntilUsable(desc: TestnetDescription, relay: BridgeEndpoint, route: HonestRoute, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -92,5 +91,5 @@ export async function waitUntilUsable(desc: TestnetDescription, relay: RelayProc
       await sleep(1000);
     }
   }
-  throw new Error(`the bridge did not carry an honest download (${route}) within ${timeoutMs} ms: ${last}\n${relay.output().slice(-3000)}`);
+  throw new Error(`the bridge did not carry an honest download (${route}) within ${timeoutMs} ms: ${last}`);
 }

@@ -44,6 +44,17 @@ export class Tally {
     return [...this.counts.keys()];
   }
 
+  /** As plain data (for a report that crosses processes); Tally.from reads it back. */
+  toJSON(): [string, number][] {
+    return [...this.counts];
+  }
+
+  static from(entries: readonly (readonly [string, number])[]): Tally {
+    const t = new Tally();
+    for (const [k, v] of entries) t.add(k, v);
+    return t;
+  }
+
   toString(): string {
     if (this.counts.size === 0) return 'nothing';
     return [...this.counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join(', ');

@@ -49,8 +49,15 @@ export const circuitOptions = { aes: nodeAesCtr, hopTimeoutMs: 20_000 } as const
 // Who is who
 // ---------------------------------------------------------------------------------------------
 
+/** What a peer needs to know of the bridge (what it printed): plain data, so it crosses processes. */
+export type BridgeEndpoint = Pick<RelayProcess, 'fingerprint' | 'webSocketUrl' | 'webSocketLine' | 'orPort' | 'webSocketPort' | 'ntorKey'>;
+
+export function bridgeEndpoint(relay: RelayProcess): BridgeEndpoint {
+  return { fingerprint: relay.fingerprint, webSocketUrl: relay.webSocketUrl, webSocketLine: relay.webSocketLine, orPort: relay.orPort, webSocketPort: relay.webSocketPort, ntorKey: relay.ntorKey };
+}
+
 /** The relay-bridge as a circuit hop, from the bridge line it printed. */
-export function bridgeTarget(relay: RelayProcess): RelayTarget {
+export function bridgeTarget(relay: BridgeEndpoint): RelayTarget {
   const ed = /ed25519=(\S+)/.exec(relay.webSocketLine)?.[1];
   return {
     nickname: 'bridge',
@@ -89,12 +96,12 @@ export function boundWebSocket(localAddress: string): WebSocketConstructor {
 }
 
 /** An open link to the bridge over WebSocket from `localAddress` (link handshake done). */
-export async function webSocketChannel(relay: RelayProcess, localAddress: string, timeoutMs = 20_000): Promise<Channel> {
+export async function webSocketChannel(relay: BridgeEndpoint, localAddress: string, timeoutMs = 20_000): Promise<Channel> {
   return (await webSocketLink(relay, localAddress, timeoutMs)).channel;
 }
 
 /** The same, with its transport, for attackers that stop reading (pause()) under the channel. */
-export async function webSocketLink(relay: RelayProcess, localAddress: string, timeoutMs = 20_000): Promise<{ transport: WebSocketTransport; channel: Channel }> {
+export async function webSocketLink(relay: BridgeEndpoint, localAddress: string, timeoutMs = 20_000): Promise<{ transport: WebSocketTransport; channel: Channel }> {
   const transport = await WebSocketTransport.connect(relay.webSocketUrl, { WebSocket: boundWebSocket(localAddress), timeoutMs });
   return { transport, channel: await Channel.open(transport, { expected: { rsaIdentity: fromHex(relay.fingerprint) }, timeoutMs }) };
 }

@@ -2,11 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelayProcess, type RelayProcess } from '../relay-process.ts';
 import { sharedTestnet } from '../shared-testnet.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
-import { floodTowardsNextHop, slowReader } from './attacks/backpressure.ts';
-import { circuitExhaustion } from './attacks/circuit-exhaustion.ts';
-import { dirAmplification } from './attacks/dir-amplification.ts';
-import { byteByByteVersions, idleConnections, slowloris, unfinishedTls } from './attacks/pre-handshake.ts';
-import { expectHeld, summaryTable, underAttack } from './harness.ts';
+import { attack } from './attacks/index.ts';
+import { expectHeld, relayTail, summaryTable, underAttack } from './harness.ts';
 import { waitUntilUsable } from './honest.ts';
 import { attackerAddress } from './peer.ts';
 
@@ -27,7 +24,7 @@ let relay: RelayProcess;
 beforeAll(async () => {
   desc = sharedTestnet();
   relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0', `DoSConnectionMaxConcurrentCount ${MAX_CONCURRENT}`], 'hostilebridge');
-  await waitUntilUsable(desc, relay, 'entry');
+  await waitUntilUsable(desc, relay, 'entry').catch((e: unknown) => { throw new Error(`${String(e)}\n${relayTail(relay)}`); });
 }, 150_000);
 
 afterAll(async () => {
@@ -37,7 +34,7 @@ afterAll(async () => {
 
 describe('hostile peers against the bridge\'s resources', () => {
   it('3. circuit-table exhaustion: 40 WebSocket links sending CREATE_FAST / CREATE2 as fast as they can', async () => {
-    const run = await underAttack('circuit-table exhaustion', { desc, relay }, circuitExhaustion({ connections: 40 }), { route: 'entry', address: attackerAddress(10), warmupMs: 3000 });
+    const run = await underAttack('circuit-table exhaustion', { desc, relay }, attack('circuitExhaustion', { connections: 40 }), { route: 'entry', address: attackerAddress(10), warmupMs: 3000 });
     expect(run.report.sent, run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
     // The abuser is the one refused (the honest client, above, was not).
@@ -45,7 +42,7 @@ describe('hostile peers against the bridge\'s resources', () => {
   });
 
   it('4. directory amplification: many BEGIN_DIR streams per circuit asking for the consensus, never read', async () => {
-    const run = await underAttack('directory amplification', { desc, relay }, dirAmplification(), { route: 'entry', address: attackerAddress(11), warmupMs: 3000 });
+    const run = await underAttack('directory amplification', { desc, relay }, attack('dirAmplification', {}), { route: 'entry', address: attackerAddress(11), warmupMs: 3000 });
     expect(run.report.circuits.get('built'), run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
     // One client asked for 1000 directory streams on one link (200 per circuit): it must not get them all.
@@ -53,39 +50,39 @@ describe('hostile peers against the bridge\'s resources', () => {
   });
 
   it('5a. backpressure: a client that stops reading with 5 MiB downloads in flight', async () => {
-    const run = await underAttack('backpressure: slow reader', { desc, relay }, slowReader(), { route: 'entry', address: attackerAddress(12), warmupMs: 3000 });
+    const run = await underAttack('backpressure: slow reader', { desc, relay }, attack('slowReader', {}), { route: 'entry', address: attackerAddress(12), warmupMs: 3000 });
     expect(run.report.circuits.get('built'), run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
   });
 
   it('5b. backpressure: a flood of cells towards the next hop the honest client also uses', async () => {
-    const run = await underAttack('backpressure: flood to next hop', { desc, relay }, floodTowardsNextHop(), { route: 'entry', address: attackerAddress(13), warmupMs: 3000 });
+    const run = await underAttack('backpressure: flood to next hop', { desc, relay }, attack('floodTowardsNextHop', {}), { route: 'entry', address: attackerAddress(13), warmupMs: 3000 });
     expect(run.report.cellsSent, run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
   });
 
   it('6a. a 64 KB VERSIONS cell, one byte per WebSocket message', async () => {
-    const run = await underAttack('pre-handshake: byte-by-byte VERSIONS', { desc, relay }, byteByByteVersions(), { route: 'entry', address: attackerAddress(14), warmupMs: 3000 });
+    const run = await underAttack('pre-handshake: byte-by-byte VERSIONS', { desc, relay }, attack('byteByByteVersions', {}), { route: 'entry', address: attackerAddress(14), warmupMs: 3000 });
     expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
   });
 
   it('6b. slowloris: HTTP upgrade headers that never end', async () => {
-    const run = await underAttack('pre-handshake: slowloris upgrades', { desc, relay }, slowloris(), { route: 'entry', address: attackerAddress(15), warmupMs: 3000 });
+    const run = await underAttack('pre-handshake: slowloris upgrades', { desc, relay }, attack('slowloris', {}), { route: 'entry', address: attackerAddress(15), warmupMs: 3000 });
     expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
     expect(run.report.stillOpen, `at most ${MAX_CONCURRENT} connections from one address: ${run.report.summary}`).toBeLessThanOrEqual(MAX_CONCURRENT);
   });
 
   it('6c. TLS connections that never finish the handshake', async () => {
-    const run = await underAttack('pre-handshake: unfinished TLS', { desc, relay }, unfinishedTls(), { route: 'entry', address: attackerAddress(16), warmupMs: 2000 });
+    const run = await underAttack('pre-handshake: unfinished TLS', { desc, relay }, attack('unfinishedTls', {}), { route: 'entry', address: attackerAddress(16), warmupMs: 2000 });
     expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
     expect(run.report.stillOpen, `at most ${MAX_CONCURRENT} connections from one address: ${run.report.summary}`).toBeLessThanOrEqual(MAX_CONCURRENT);
   });
 
   it('6d. hundreds of idle connections on both listeners', async () => {
-    const run = await underAttack('pre-handshake: idle connections', { desc, relay }, idleConnections(), { route: 'entry', address: attackerAddress(17), warmupMs: 2000 });
+    const run = await underAttack('pre-handshake: idle connections', { desc, relay }, attack('idleConnections', {}), { route: 'entry', address: attackerAddress(17), warmupMs: 2000 });
     expect(run.report.connections.get('opened'), run.report.summary).toBeGreaterThan(0);
     expectHeld(run, relay);
     expect(run.report.stillOpen, `at most ${MAX_CONCURRENT} connections from one address: ${run.report.summary}`).toBeLessThanOrEqual(MAX_CONCURRENT);

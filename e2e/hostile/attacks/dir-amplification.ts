@@ -2,10 +2,11 @@ import { Circuit } from '../../../shared/circuit/circuit.ts';
 import type { TorStream } from '../../../shared/stream/stream.ts';
 import type { Attack, AttackReport } from '../harness.ts';
 import { Tally, failureLabel } from '../outcomes.ts';
-import { circuitOptions, sleep, webSocketLink } from '../peer.ts';
+import { bridgeTarget, circuitOptions, sleep, webSocketLink } from '../peer.ts';
 
 /**
- * Attack 4, directory amplification: a few WebSocket links, several one-hop circuits each, and on
+ * Attack 4, directory amplification: a few WebSocket links, several one-hop circuits each (ntor:
+ * the bridge refuses CREATE_FAST over WebSocket), and on
  * every circuit as many BEGIN_DIR streams as the bridge grants, each asking for the whole consensus
  * (half of them compressed: the bridge deflates it per request) and none ever read. Once every
  * request is out the attacker stops reading its sockets altogether, so whatever the bridge made
@@ -42,8 +43,7 @@ export function dirAmplification(opts: { connections?: number; circuitsPerLink?:
       for (let c = 0; c < (opts.circuitsPerLink ?? 5) && !signal.aborted && link.channel.isOpen; c++) {
         let circuit: Circuit;
         try {
-          // CREATE_FAST: no onion key needed, the cheapest circuit there is.
-          circuit = await Circuit.createFast(link.channel, circuitOptions);
+          circuit = await Circuit.create(link.channel, bridgeTarget(relay), circuitOptions);
           circuits.add('built');
         } catch (e) {
           circuits.add(failureLabel(e));
@@ -70,7 +70,7 @@ export function dirAmplification(opts: { connections?: number; circuitsPerLink?:
     while (!signal.aborted) await sleep(100);
     for (const t of transports) t.close();
     return {
-      summary: `${opts.connections ?? 4} WebSocket links from ${address}, one-hop CREATE_FAST circuits: ${circuits}; BEGIN_DIR streams for the consensus, never read: ${streams}; links: ${links}`,
+      summary: `${opts.connections ?? 4} WebSocket links from ${address}, one-hop circuits: ${circuits}; BEGIN_DIR streams for the consensus, never read: ${streams}; links: ${links}`,
       streams,
       circuits,
       links,
