@@ -161,10 +161,15 @@ async function startAttacker<R>(spec: AttackSpec, ctx: Omit<AttackerStart, 'name
   });
   // A rejection nobody awaits yet (the attacker died early) is read where the report is awaited.
   report.catch(() => undefined);
-  await within(new Promise<void>((resolve, reject) => {
-    child.on('message', (m: AttackerMessage) => { if (m === 'ready') resolve(); });
-    child.once('exit', (code) => reject(new Error(`the attacker process exited (${code}) before it was ready`)));
-  }), 30_000, 'starting the attacker process');
+  try {
+    await within(new Promise<void>((resolve, reject) => {
+      child.on('message', (m: AttackerMessage) => { if (m === 'ready') resolve(); });
+      child.once('exit', (code) => reject(new Error(`the attacker process exited (${code}) before it was ready`)));
+    }), 30_000, 'starting the attacker process');
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
   child.send({ name: spec.name, options: spec.options, ...ctx } satisfies AttackerStart);
   return {
     report,
