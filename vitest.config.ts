@@ -54,6 +54,8 @@ export default defineConfig({
           name: 'e2e',
           include: ['e2e/**/*.e2e.test.ts'],
           globalSetup: ['e2e/global-setup.ts'],
+          // A worker exits when vitest's main process dies (e.g. SIGKILL), instead of lingering.
+          setupFiles: ['e2e/worker-lifeline.ts'],
           environment: 'node',
           testTimeout: 180_000,
           hookTimeout: 300_000,
