@@ -6,7 +6,7 @@ import type { TestnetDescription } from '../testnet/index.ts';
 import { HONEST_ADDRESS, bridgeTarget, type BridgeEndpoint, circuitOptions, sleep, testnetTarget, tlsChannel, webSocketChannel, within } from './peer.ts';
 
 /**
- * The honest client of the hostile tests: from 127.0.0.1, a new link and a new circuit for every
+ * The honest client of the hostile tests: from its own address (HONEST_ADDRESS), a new link and a new circuit for every
  * download (the "next comer" an attacker must not lock out), 1 MiB from the private network's web
  * server, checked against its known SHA-256.
  *

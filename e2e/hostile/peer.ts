@@ -20,11 +20,16 @@ import type { TestnetDescription } from '../testnet/index.ts';
  * chosen source address, optionally authenticated with throwaway relay keys, built on the
  * project's own codecs so an attacker speaks real Tor where it has to.
  *
- * The whole of 127.0.0.0/8 is loopback on Linux. The honest client keeps 127.0.0.1; every attacker
- * binds an address of its own, so per-address defences can tell the abuser from the next comer.
+ * The whole of 127.0.0.0/8 is loopback on Linux. Every peer binds an address of its own, so
+ * per-address defences can tell the abuser from the next comer.
  */
 
-export const HONEST_ADDRESS = '127.0.0.1';
+/**
+ * The honest client's address. Not 127.0.0.1: the private network's relays all live there, and a
+ * relay exempts its fellow relays' addresses from its DoS defences, so a client at 127.0.0.1
+ * would pass them whatever they did to everyone else.
+ */
+export const HONEST_ADDRESS = '127.0.0.2';
 
 /** A loopback source address for attacker `n` (127.0.0.66, 127.0.0.67, ...). */
 export function attackerAddress(n: number): string {

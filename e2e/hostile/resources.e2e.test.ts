@@ -12,7 +12,7 @@ import { attackerAddress } from './peer.ts';
  * exhaustion), 4 (directory amplification), 5 (backpressure) and 6 (before the handshake) of issue
  * 11. One bridge for the file (each attack cleans up after itself, and each comes from a source
  * address of its own, so per-address state does not carry over); the honest client enters the
- * network through the bridge over WebSocket, from 127.0.0.1, on a new link and circuit each time.
+ * network through the bridge over WebSocket, from an address of its own, on a new link and circuit each time.
  */
 
 /** Connections one address may hold open at once, set as an operator would (tor's default is 50). */
