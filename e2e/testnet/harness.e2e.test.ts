@@ -8,6 +8,13 @@ import { encodeConnectRequest, httpGetViaSocks, parseHttpResponse, parseSocksRep
 import { NETWORK_PLAN, bandwidthFile, clientTorrc, dirAuthorityLine, onionServiceTorrc, relayTorrc, resolvConf } from './config.ts';
 import { BYTE_PATHS, HELLO_TEXT, bodyFor, counterStream, describeWebPaths, sha256Hex } from './web-content.ts';
 import { startWebServer } from './web-server.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isProcessAlive } from './process-watch.ts';
 
 /**
  * The harness's own pieces without tor: DNS responder, SOCKS client, HTTP parsing, torrc text,
@@ -260,4 +267,83 @@ describe('web content', () => {
       server.close();
     }
   });
+});
+
+describe('process lifelines', () => {
+  const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const until = async (what: string, ok: () => boolean, timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(100);
+    }
+  };
+  const killAll = (pids: readonly (number | undefined)[]): void => {
+    for (const pid of pids) {
+      if (pid !== undefined && isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  };
+  const output = (child: ChildProcess): (() => string) => {
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    return () => out;
+  };
+
+  it('the web server exits once its --owner-pid is gone (an owner killed with SIGKILL runs no handler)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'telescope-lifeline-'));
+    const owner = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const web = spawn(process.execPath, ['--import', 'tsx', 'e2e/testnet/web-server.ts', '--port', '0', '--port-file', join(dir, 'ports.json'), '--owner-pid', String(owner.pid)], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = output(web);
+    const exited = new Promise<number | null>((r) => web.once('exit', (code) => r(code)));
+    try {
+      await until('the web server to listen', () => existsSync(join(dir, 'ports.json')), 30_000);
+      owner.kill('SIGKILL');
+      await until('the web server to exit', () => web.exitCode !== null, 30_000);
+      expect(await exited).toBe(0);
+      expect(out()).toMatch(new RegExp(`owner ${owner.pid} is gone`));
+    } finally {
+      killAll([owner.pid, web.pid]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  // npm runs a script through `sh -c`, and when npm is killed the shell stays, waiting for us.
+  it.each([
+    ['directly', false, /our parent\) exited/],
+    ['through sh -c', true, /our parent's parent\) exited/],
+  ])('whenParentGone: a process started %s notices when its starter is SIGKILLed', async (_, viaShell, why) => {
+    const dir = await mkdtemp(join(tmpdir(), 'telescope-lifeline-'));
+    const child = join(dir, 'child.mjs');
+    await writeFile(child, [
+      `import { whenParentGone } from ${JSON.stringify(join(projectRoot, 'e2e/testnet/process-watch.ts'))};`,
+      "whenParentGone((why) => { console.log(`gone: ${why}`); process.exit(0); });",
+      'console.log(`watching ${process.pid}`);',
+      'setInterval(() => {}, 1000);',
+    ].join('\n'));
+    const childCommand = [process.execPath, '--import', 'tsx', child];
+    const command = viaShell ? ['sh', '-c', childCommand.join(' ')] : childCommand;
+    // The starter: spawns the command and waits, like npm.
+    const starter = spawn(process.execPath, ['-e', "require('node:child_process').spawn(process.argv[1], process.argv.slice(2), { stdio: 'inherit' }); setInterval(() => {}, 1000);", ...command], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = output(starter);
+    let childPid: number | undefined;
+    try {
+      await until('the child to watch', () => /watching (\d+)/.test(out()), 30_000);
+      childPid = Number(/watching (\d+)/.exec(out())![1]);
+      starter.kill('SIGKILL');
+      await until('the child to notice', () => /gone: /.test(out()), 15_000);
+      expect(out()).toMatch(why);
+      await until('the child to exit', () => !isProcessAlive(childPid!), 15_000);
+    } finally {
+      killAll([starter.pid, childPid]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -106,7 +106,7 @@ export function whenParentGone(onGone: (why: string) => void, intervalMs = 1000)
     for (const w of watched) {
       const now = parentPid(w.child);
       // The child itself gone (the wrapper shell was killed) counts as well: we are orphaned next.
-      if (now === w.parent) continue;
+      if (now === w.parent && isProcessAlive(w.parent)) continue;
       clearInterval(timer);
       onGone(`process ${w.parent} (${w.child === process.pid ? 'our parent' : "our parent's parent"}) exited`);
       return;

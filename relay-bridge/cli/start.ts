@@ -151,7 +151,7 @@ export async function runStartCli(args: string[]): Promise<number> {
       await page.screenshot({ path: shot, fullPage: true });
       await tab.screenshot({ path: tabShot });
       await onionTab.screenshot({ path: onionShot });
-      say(`start: no display, Chromium runs headless; screenshots: ${shot} (status), ${tabShot} (onion tab), ${onionShot} (onion service)`);
+      say(`start: Chromium runs headless (${process.env.DISPLAY ? '--headless' : 'no display'}); screenshots: ${shot} (status), ${tabShot} (onion tab), ${onionShot} (onion service)`);
     }
     say('start: running; press Ctrl-C to stop everything');
     if (args.includes('--once')) await stop(0, '--once');
