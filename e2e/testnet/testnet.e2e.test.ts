@@ -25,7 +25,8 @@ describe('private tor network', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'telescope-testnet-'));
-    net = await startTestnet({ dir, log: (l) => progress.push(l) });
+    // Owned by this test worker: killed mid-run, the worker takes the network with it.
+    net = await startTestnet({ dir, log: (l) => progress.push(l), ownerPid: process.pid });
   });
 
   afterAll(async () => {
@@ -73,6 +74,10 @@ describe('private tor network', () => {
     expect(d.web.paths['/bytes/5m'].size).toBe(5_242_880);
     expect(d.pids).toHaveLength(11); // web server + 10 tors
     for (const pid of d.pids) expect(alive(pid)).toBe(true);
+    expect(d.ownerPid).toBe(process.pid);
+    for (const p of d.processes) {
+      expect(readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').join(' ')).toMatch(new RegExp(`(__OwningControllerProcess|--owner-pid) ${process.pid} $`));
+    }
   });
 
   it('fetches /hello and /bytes/1m through the client via an exit', async () => {
@@ -126,6 +131,8 @@ describe('private tor network', () => {
     expect(alive(now.pid)).toBe(true);
     expect(updated.pids).toContain(now.pid);
     expect(updated.pids).not.toContain(victim.pid);
+    // It keeps the network's owner.
+    expect(readFileSync(`/proc/${now.pid}/cmdline`, 'utf8')).toContain(`__OwningControllerProcess\0${process.pid}\0`);
     expect(readDescription(dir)).toEqual(updated);
     expect(updated.relays).toEqual(net.description.relays);
     const res = await httpGetViaSocks({ socksPort: updated.client.socksPort, host: '127.0.0.1', port: updated.web.port, path: '/hello' });
