@@ -10,6 +10,7 @@
  * extension does) and fetch through 3-hop circuits, four streams per circuit, then tear the circuit
  * down; and one tor 0.4.9 client using the bridge as its bridge over the TLS ORPort, with
  * MaxCircuitDirtiness 10 s so it keeps building new circuits. Every body is checked by SHA-256.
+ * Each comes from a loopback address of its own (127.0.0.11-14).
  *
  * The flooder is a process of its own (this file run as a script with --flood), so its busy loop
  * does not slow the honest clients' event loop: from source address 127.0.0.66 (all of 127/8 is
@@ -47,13 +48,19 @@ import { startTorClient, type TorClientProcess } from '../e2e/tor-process.ts';
 
 /** The flooder's own loopback source address, so per-address defences can tell it apart. */
 const FLOOD_ADDRESS = '127.0.0.66';
+/**
+ * Each honest client has a source address of its own too, and none is 127.0.0.1: the network's
+ * relays all live there, and the bridge exempts relay addresses from its DoS defences, so a client
+ * there would be measured without the defences that an honest client on the Internet meets.
+ */
+const TELESCOPE_ADDRESSES = ['127.0.0.11', '127.0.0.12', '127.0.0.13'];
+const TOR_CLIENT_ADDRESS = '127.0.0.14';
 const FLOOD_CHANNELS = 4;
 const FLOOD_OPEN_PER_CHANNEL = 100;
 /** Circuit creations in flight per flood channel. */
 const FLOOD_CONCURRENCY = 16;
 /** A CREATE the bridge leaves unanswered this long ends the flood channel (a new one follows). */
 const FLOOD_CREATE_TIMEOUT_MS = 10_000;
-const TELESCOPE_CLIENTS = 3;
 const STREAMS_PER_CIRCUIT = 4;
 /** An honest operation that takes longer than this counts as failed. */
 const OPERATION_TIMEOUT_MS = 60_000;
@@ -272,11 +279,21 @@ function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function telescopeClient(desc: TestnetDescription, relay: RelayProcess): TorClient {
+/** `ws`'s WebSocket with its connections made from `address`. */
+function webSocketFrom(address: string): WebSocketConstructor {
+  return class extends WebSocket {
+    constructor(url: string) {
+      super(url, { localAddress: address });
+    }
+  } as unknown as WebSocketConstructor;
+}
+
+function telescopeClient(desc: TestnetDescription, relay: RelayProcess, address: string): TorClient {
+  const BoundWebSocket = webSocketFrom(address);
   return new TorClient({
     authorities: authoritiesOf(desc),
     transports: (t) => (t.port === relay.orPort
-      ? WebSocketTransport.connect(relay.webSocketUrl, { WebSocket: WebSocket as unknown as WebSocketConstructor })
+      ? WebSocketTransport.connect(relay.webSocketUrl, { WebSocket: BoundWebSocket })
       : tlsTransportFactory(t)),
     store: new MemoryStore(),
     bridges: [{ address: '127.0.0.1', port: relay.orPort, fingerprint: relay.fingerprint, ntorOnionKey: fromBase64(relay.ntorKey) }],
@@ -350,18 +367,14 @@ async function floodMain(args: readonly string[]): Promise<void> {
   // Never outlive the bench, even if it is SIGKILLed.
   whenProcessGone(owner, () => process.exit(0));
   const target = { rsaIdentity: fromHex(fingerprint), ntorOnionKey: fromBase64(ntor) };
-  const BoundWebSocket = class extends WebSocket {
-    constructor(address: string) {
-      super(address, { localAddress: FLOOD_ADDRESS });
-    }
-  };
+  const BoundWebSocket = webSocketFrom(FLOOD_ADDRESS);
   const stats = { channels: 0, created: 0, refused: 0 };
   setInterval(() => process.stdout.write(`${JSON.stringify(stats)}\n`), 1000);
   const floodOne = async (): Promise<void> => {
     for (;;) {
       let channel: Channel | undefined;
       try {
-        const transport = await WebSocketTransport.connect(url, { WebSocket: BoundWebSocket as unknown as WebSocketConstructor, timeoutMs: 10_000 });
+        const transport = await WebSocketTransport.connect(url, { WebSocket: BoundWebSocket, timeoutMs: 10_000 });
         channel = await Channel.open(transport, { expected: { rsaIdentity: target.rsaIdentity } });
         stats.channels++;
         const open: Circuit[] = [];
@@ -457,10 +470,10 @@ export async function benchSoak(args: readonly string[] = process.argv.slice(2))
   try {
     relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0'], 'telescopesoak');
     console.log(`soak: relay-bridge pid ${relay.pid}, ${relay.webSocketUrl}, ORPort ${relay.orPort}`);
-    for (let i = 0; i < TELESCOPE_CLIENTS; i++) clients.push(telescopeClient(desc, relay));
+    for (const address of TELESCOPE_ADDRESSES) clients.push(telescopeClient(desc, relay, address));
     await Promise.all(clients.map((c) => c.bootstrap()));
-    tor = await startTorClient(desc, ['UseBridges 1', `Bridge 127.0.0.1:${relay.orPort} ${relay.fingerprint}`, 'MaxCircuitDirtiness 10']);
-    console.log(`soak: ${TELESCOPE_CLIENTS} Telescope clients (WebSocket) and a tor client (TLS) bootstrapped through the bridge`);
+    tor = await startTorClient(desc, ['UseBridges 1', `Bridge 127.0.0.1:${relay.orPort} ${relay.fingerprint}`, 'MaxCircuitDirtiness 10', `OutboundBindAddress ${TOR_CLIENT_ADDRESS}`]);
+    console.log(`soak: ${TELESCOPE_ADDRESSES.length} Telescope clients (WebSocket, from ${TELESCOPE_ADDRESSES.join(', ')}) and a tor client (TLS, from ${TOR_CLIENT_ADDRESS}) bootstrapped through the bridge`);
     const relayPid = relay.pid;
     const ownPorts = new Set([relay.orPort, relay.webSocketPort]);
     const relayPorts = new Set([...desc.relays, ...desc.authorities].map((r) => r.orPort));
