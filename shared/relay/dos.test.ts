@@ -154,6 +154,57 @@ describe('DosGuard: circuit creation', () => {
     }
   });
 
+  it('refuses new connections from an address the circuit-creation defence marked, while the mark lasts, and only from it', () => {
+    const { g, time } = guard({ circuitCreationBurst: 5, circuitCreationRate: 1, circuitCreationMinConnections: 3, circuitCreationDefenseTimePeriod: 60 });
+    const open = connect(g, '198.51.100.7', 3);
+    for (let i = 0; i < 5; i++) g.admitCreate('198.51.100.7');
+    expect(g.stats.markedAddresses).toBe(1);
+    // Far below its connection limits, yet refused: its CREATEs would all be refused.
+    expect(g.admitConnection('198.51.100.7')).toEqual({ ok: false, reason: 'circuit-creation-marked' });
+    for (const release of open) release();
+    expect(g.admitConnection('198.51.100.7')).toMatchObject({ ok: false, reason: 'circuit-creation-marked' });
+    expect(g.stats.markedConnectionsRefused).toBe(2);
+    // Another address is welcome.
+    expect(g.admitConnection('203.0.113.9').ok).toBe(true);
+    // The mark is 60 s plus a random part of up to 30 s (the largest here): then it connects again.
+    time.advance(89_000);
+    expect(g.admitConnection('198.51.100.7').ok).toBe(false);
+    time.advance(2_000);
+    expect(g.admitConnection('198.51.100.7').ok).toBe(true);
+    // DefenseType 1 (count only) refuses no CREATE, so no connection either.
+    const counting = guard({ circuitCreationBurst: 5, circuitCreationMinConnections: 1, circuitCreationDefenseType: 1 }).g;
+    connect(counting, '198.51.100.7', 1);
+    for (let i = 0; i < 10; i++) counting.admitCreate('198.51.100.7');
+    expect(counting.stats.markedAddresses).toBe(1);
+    expect(counting.admitConnection('198.51.100.7').ok).toBe(true);
+  });
+
+  it('draws the random part of a mark once, not for every CREATE that keeps the address marked', () => {
+    const time = new FakeTime();
+    time.t = 1_000_000;
+    let draws = 0;
+    const g = new DosGuard({
+      params: { ...resolveDosParams(undefined), circuitCreationBurst: 2, circuitCreationRate: 1, circuitCreationMinConnections: 1, circuitCreationDefenseTimePeriod: 60 },
+      now: time.now,
+      randomInt: (n) => { draws++; return n - 1; },
+    });
+    connect(g, '198.51.100.7', 1);
+    for (let i = 0; i < 10_000; i++) g.admitCreate('198.51.100.7');
+    expect(g.stats.circuitsRefused).toBe(9_999);
+    expect(draws).toBe(1);
+    // Still extended by every CREATE over the limit (tor): marked until 60 s + 30 s after the last.
+    time.advance(50_000);
+    for (let i = 0; i < 3; i++) expect(g.admitCreate('198.51.100.7')).toBe(false);
+    time.advance(89_000);
+    expect(g.admitCreate('198.51.100.7')).toBe(false);
+    time.advance(2_000);
+    expect(g.admitCreate('198.51.100.7')).toBe(true);
+    expect(draws).toBe(1);
+    // A new mark draws anew.
+    g.admitCreate('198.51.100.7');
+    expect(draws).toBe(2);
+  });
+
   it('refills at the rate: after the burst, DoSCircuitCreationRate per second', () => {
     const { g, time } = guard({ circuitCreationBurst: 4, circuitCreationRate: 2, circuitCreationMinConnections: 99 });
     connect(g, '198.51.100.7', 1);

@@ -12,6 +12,7 @@
  *   second, up to `DoSCircuitCreationBurst`); an address that has emptied it while holding at
  *   least `DoSCircuitCreationMinConnections` connections is marked, and every CREATE from it is
  *   refused (DESTROY RESOURCELIMIT) for `DoSCircuitCreationDefenseTimePeriod` (plus up to half).
+ *   While it is marked, its new connections are refused too (see below).
  *
  * Under pressure the abuser's address is refused, never the next comer's: the state is per
  * address. Addresses of relays in the consensus are exempt, as in tor (a relay carries many
@@ -30,6 +31,16 @@
  *   apply to bridges too. The numeric defaults are tor's.
  * - buckets refill continuously from an injected millisecond clock instead of in whole seconds.
  * - at most N concurrent connections are allowed (tor lets the N+1st in, and refuses beyond).
+ * - an address marked by the circuit-creation defence (with DefenseType 2) cannot open new
+ *   connections while the mark lasts; tor lets them in and refuses their CREATEs one by one. A
+ *   connection from a marked address could create no circuit, so no one, not even a client
+ *   behind the same NAT address as the abuser, loses anything a connection could have given
+ *   them, and refusing it at accept costs less than a TLS or WebSocket handshake followed by
+ *   refused cells. Connections already open stay open (their circuits keep working); the switch
+ *   closes those that keep creating past their refusals (switch.ts).
+ * - the random part of the circuit-creation mark is drawn once when the address is marked;
+ *   marking it again (every CREATE over the limit, as in tor) keeps that part, so a flood of
+ *   CREATEs does not draw a random number per cell.
  *
  * Pure and portable: the clock and the random source are handed in.
  */
@@ -103,7 +114,7 @@ export function resolveDosParams(consensusParams: ReadonlyMap<string, number> | 
 }
 
 /** Why a connection was refused. */
-export type ConnectionRefusal = 'concurrent-connections' | 'connect-rate' | 'address-table-full';
+export type ConnectionRefusal = 'concurrent-connections' | 'connect-rate' | 'circuit-creation-marked' | 'address-table-full';
 
 /** A connection the guard counts until `release()` (call it once, when the connection closes). */
 export interface ConnectionTicket {
@@ -138,6 +149,8 @@ interface AddressEntry {
   connectMarkedUntil: number;
   circuits: Bucket;
   circuitMarkedUntil: number;
+  /** The random part of the current circuit-creation mark, in ms (drawn when it is first marked). */
+  circuitMarkJitterMs: number;
 }
 
 export interface DosStats {
@@ -147,6 +160,8 @@ export interface DosStats {
   connectRateRefused: number;
   /** CREATE cells refused because their address was marked. */
   circuitsRefused: number;
+  /** Connections refused because their address was marked by the circuit-creation defence. */
+  markedConnectionsRefused: number;
   /** Times an address was newly marked by the circuit-creation defence. */
   markedAddresses: number;
 }
@@ -159,7 +174,7 @@ export class DosGuard {
   private readonly isRelayAddress: (address: string) => boolean;
   /** In least-recently-seen order (an entry is re-inserted when touched). */
   private readonly table = new Map<string, AddressEntry>();
-  readonly stats: DosStats = { concurrentRefused: 0, connectRateRefused: 0, circuitsRefused: 0, markedAddresses: 0 };
+  readonly stats: DosStats = { concurrentRefused: 0, connectRateRefused: 0, circuitsRefused: 0, markedConnectionsRefused: 0, markedAddresses: 0 };
 
   constructor(opts: DosGuardOptions) {
     this.paramsValue = opts.params;
@@ -189,7 +204,8 @@ export class DosGuard {
 
   /**
    * A connection from `address` arrives. Refused when the address is marked for its connect rate
-   * or already has the most concurrent connections allowed; otherwise counted until released.
+   * or by the circuit-creation defence, or already has the most concurrent connections allowed;
+   * otherwise counted until released.
    * The connection that empties the connect bucket is let in; the address is marked and the
    * following ones are refused.
    */
@@ -200,6 +216,11 @@ export class DosGuard {
     const now = this.now();
     const entry = this.entryFor(address, now);
     if (!entry) return { ok: false, reason: 'address-table-full' };
+    // Its CREATEs would all be refused: the connection is worth nothing to anyone (module comment).
+    if (p.circuitCreationEnabled && p.circuitCreationDefenseType === 2 && entry.circuitMarkedUntil >= now) {
+      this.stats.markedConnectionsRefused++;
+      return { ok: false, reason: 'circuit-creation-marked' };
+    }
     if (p.connectionEnabled) {
       const refuse = p.connectionDefenseType === 2;
       if (entry.connectMarkedUntil >= now) {
@@ -250,8 +271,12 @@ export class DosGuard {
     if (entry.circuits.milli >= 1000) entry.circuits.milli -= 1000;
     // tor marks again on every CREATE over the limit: an address that keeps going stays marked.
     if (entry.circuits.milli < 1000 && entry.concurrent >= p.circuitCreationMinConnections) {
-      if (entry.circuitMarkedUntil < now) this.stats.markedAddresses++;
-      entry.circuitMarkedUntil = this.markUntil(now, p.circuitCreationDefenseTimePeriod);
+      const period = p.circuitCreationDefenseTimePeriod * 1000;
+      if (entry.circuitMarkedUntil < now) {
+        this.stats.markedAddresses++;
+        entry.circuitMarkJitterMs = this.markUntil(now, p.circuitCreationDefenseTimePeriod) - now - period;
+      }
+      entry.circuitMarkedUntil = now + period + entry.circuitMarkJitterMs;
     }
     if (entry.circuitMarkedUntil >= now) {
       this.stats.circuitsRefused++;
@@ -300,6 +325,7 @@ export class DosGuard {
       connectMarkedUntil: 0,
       circuits: { milli: p.circuitCreationBurst * 1000, at: now },
       circuitMarkedUntil: 0,
+      circuitMarkJitterMs: 0,
     };
     this.table.set(address, entry);
     return entry;
