@@ -23,7 +23,8 @@ import { TelescopeError } from '../shared/errors.ts';
 import { launchWithExtension, type ExtensionBrowser } from '../e2e/chromium.ts';
 import { startRelayProcess, type RelayProcess } from '../e2e/relay-process.ts';
 import { curl } from '../e2e/curl.ts';
-import { reuseOrStart, type Testnet, type TestnetDescription } from '../e2e/testnet/index.ts';
+import type { Testnet, TestnetDescription } from '../e2e/testnet/index.ts';
+import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
 import { benchCrypto, WORKER_ENGINES, type CryptoBenchResult } from '../extension/bench-crypto.ts';
 import type { TimedFetchResult } from '../extension/bench-fetch.ts';
 import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
@@ -59,10 +60,6 @@ function withTimeout<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
     timer = setTimeout(() => reject(new ExtensionBenchError(`${what}: no answer after ${ms / 1000} s`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function testnetDir(): string {
-  return process.env.TESTNET_DIR ?? join(tmpdir(), 'telescope-bench-testnet');
 }
 
 function runs(): number {
@@ -213,7 +210,7 @@ export async function benchExtension(): Promise<void> {
     // Before any network work, so the crypto loops do not share the CPUs with a bootstrap.
     await cryptoFigures(browser);
 
-    testnet = await reuseOrStart(testnetDir(), { log: (line) => console.log(line) });
+    testnet = await benchTestnet();
     const desc = testnet.description;
     relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0'], 'benchbridge');
     console.log(`relay-bridge: ${relay.webSocketUrl} (pid ${relay.pid})`);
@@ -228,9 +225,6 @@ export async function benchExtension(): Promise<void> {
     await browser?.close();
     await relay?.stop();
     await rm(extensionDir, { recursive: true, force: true });
-    if (testnet && !testnet.reused && process.env.TESTNET_KEEP !== '1') {
-      await testnet.stop();
-      console.log(`testnet: stopped the network in ${testnet.dir}`);
-    }
+    await releaseBenchTestnet(testnet);
   }
 }

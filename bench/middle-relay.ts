@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fromBase64, fromHex } from '../shared/bytes/util.ts';
 import { Circuit, type RelayTarget } from '../shared/circuit/circuit.ts';
 import { ChannelPool } from '../shared/client/channel-pool.ts';
 import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
-import { reuseOrStart, type TestnetDescription } from '../e2e/testnet/index.ts';
+import type { TestnetDescription } from '../e2e/testnet/index.ts';
+import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
 import { startRelayProcess, waitForConsensusListing } from '../e2e/relay-process.ts';
 
 /**
@@ -76,7 +75,7 @@ async function measureRelay(name: string, guard: RelayTarget, middle: RelayTarge
 
 export async function benchMiddleRelay(): Promise<void> {
   console.log('\n## Cells forwarded as a middle relay: Telescope relay-bridge vs tor 0.4.9 relay');
-  const testnet = await reuseOrStart(process.env.TESTNET_DIR ?? join(tmpdir(), 'telescope-bench-testnet'), { log: (l) => console.log(l) });
+  const testnet = await benchTestnet();
   const desc = testnet.description;
   const relay = await startRelayProcess(desc, ['ExitRelay 0', 'PublishServerDescriptor 1'], 'telescopemiddle');
   try {
@@ -108,6 +107,6 @@ export async function benchMiddleRelay(): Promise<void> {
     console.log(`ratio Telescope/tor: wall ${((t.cells / t.seconds) / (o.cells / o.seconds)).toFixed(2)}, per CPU-second ${((t.cells / Math.max(t.cpu, 0.01)) / (o.cells / Math.max(o.cpu, 0.01))).toFixed(2)} (above 1: Telescope forwards more)`);
   } finally {
     await relay.stop();
-    if (!testnet.reused && process.env.TESTNET_KEEP !== '1') await testnet.stop();
+    await releaseBenchTestnet(testnet);
   }
 }

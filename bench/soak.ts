@@ -40,7 +40,7 @@ import { readResponse } from '../shared/http/http1.ts';
 import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import { reuseOrStart, type Testnet, type TestnetDescription } from '../e2e/testnet/index.ts';
 import { httpGetViaSocks } from '../e2e/testnet/socks.ts';
-import { isProcessAlive, whenProcessGone } from '../e2e/testnet/process-watch.ts';
+import { isProcessAlive, whenProcessGone } from '../relay-bridge/cli/process-watch.ts';
 import type { WebPath } from '../e2e/testnet/web-content.ts';
 import { startRelayProcess, type RelayProcess } from '../e2e/relay-process.ts';
 import { authoritiesOf } from '../e2e/telescope-client.ts';

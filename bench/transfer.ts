@@ -17,7 +17,8 @@ import { TelescopeError } from '../shared/errors.ts';
 import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import { describeRelay } from '../shared/path/netdir.ts';
 import { SocksServer } from '../relay-bridge/client/socks.ts';
-import { reuseOrStart, type Testnet, type TestnetDescription } from '../e2e/testnet/index.ts';
+import type { Testnet, TestnetDescription } from '../e2e/testnet/index.ts';
+import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
 import { encodeConnectRequest, parseSocksReply, SocksError } from '../e2e/testnet/socks.ts';
 import type { WebPath } from '../e2e/testnet/web-content.ts';
 import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
@@ -367,10 +368,6 @@ function printMemory(rss: RssWatch, telescopePid: number, torPid: number): void 
 // ---------------------------------------------------------------------------------------------
 // The benchmark
 
-function testnetDir(): string {
-  return process.env.TESTNET_DIR ?? join(tmpdir(), 'telescope-bench-testnet');
-}
-
 function runsPerPath(): number {
   const raw = process.env.BENCH_RUNS ?? '5';
   const n = Number(raw);
@@ -418,7 +415,7 @@ async function measure(
 
 export async function benchTransfer(): Promise<void> {
   console.log('\n## HTTP transfers over the private tor network: Telescope client vs tor 0.4.9 client (ConfluxEnabled 0)');
-  const testnet: Testnet = await reuseOrStart(testnetDir(), { log: (line) => console.log(line) });
+  const testnet: Testnet = await benchTestnet();
   let telescope: TelescopeHandle | undefined;
   try {
     const desc = testnet.description;
@@ -442,9 +439,6 @@ export async function benchTransfer(): Promise<void> {
     }
   } finally {
     await telescope?.close();
-    if (!testnet.reused && process.env.TESTNET_KEEP !== '1') {
-      await testnet.stop();
-      console.log(`testnet: stopped the network in ${testnet.dir}`);
-    }
+    await releaseBenchTestnet(testnet);
   }
 }

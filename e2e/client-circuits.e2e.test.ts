@@ -17,6 +17,7 @@ import type { TestnetDescription } from './testnet/index.ts';
 import { authoritiesOf, startTelescopeClient, type RunningClient } from './telescope-client.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
 import { readResponse } from '../shared/http/http1.ts';
+import { ownedByThisProcess } from './stop-child.ts';
 
 /**
  * Circuit-level behaviour against tor 0.4.9 relays (leaky pipe, TRUNCATE and re-extend, DROP,
@@ -153,7 +154,7 @@ describe('bridges', () => {
 
 describe('telescope client -f FILE', () => {
   const run = (torrc: string, until: RegExp | undefined, timeoutMs = 90_000) => new Promise<{ code: number | null; out: string; kill: () => Promise<void> }>((resolve) => {
-    const child = spawn(process.execPath, ['bin/telescope.js', 'client', '-f', torrc], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/telescope.js', 'client', '-f', torrc], { env: ownedByThisProcess(), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     // Stopping waits for the exit, so the caller can delete the data directory afterwards.
     const kill = () => new Promise<void>((r) => {

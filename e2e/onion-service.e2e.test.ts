@@ -16,7 +16,7 @@ import { authoritiesOf, startTelescopeClient, type RunningClient } from './teles
 import { startTorClient, type TorClientProcess } from './tor-process.ts';
 import { curl } from './curl.ts';
 import { sharedTestnet } from './shared-testnet.ts';
-import { stopChild } from './stop-child.ts';
+import { ownedByThisProcess, stopChild } from './stop-child.ts';
 import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
 
 /**
@@ -101,7 +101,7 @@ beforeAll(async () => {
     '',
   ].join('\n'));
   const started = Date.now();
-  child = spawn(process.execPath, ['bin/telescope.js', 'onion-service', '-f', torrc], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, ['bin/telescope.js', 'onion-service', '-f', torrc], { env: ownedByThisProcess(), stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
   child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
 

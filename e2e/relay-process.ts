@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestnetDescription } from './testnet/index.ts';
-import { stopChild } from './stop-child.ts';
+import { ownedByThisProcess, stopChild } from './stop-child.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { fromHex, toBase64 } from '../shared/bytes/util.ts';
 import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/unexpected-errors.ts';
@@ -60,7 +60,7 @@ export async function startRelayProcess(desc: TestnetDescription, extraLines: re
     ...extraLines,
     '',
   ].join('\n'));
-  const child: ChildProcess = spawn(process.execPath, ['bin/telescope.js', 'relay', '-f', torrc], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['bin/telescope.js', 'relay', '-f', torrc], { env: ownedByThisProcess(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
   child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });

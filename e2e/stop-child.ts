@@ -9,3 +9,11 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
+
+/**
+ * The environment for a `telescope` command a test starts: TELESCOPE_OWNER_PID makes it stop once
+ * this test process is gone, even when a SIGKILL gave the test no chance to run stopChild.
+ */
+export function ownedByThisProcess(): NodeJS.ProcessEnv {
+  return { ...process.env, TELESCOPE_OWNER_PID: String(process.pid) };
+}

@@ -2,6 +2,7 @@
  * The `telescope` command line: one entry with subcommands. Each subcommand is its own module and
  * is loaded only when asked for, so `telescope selfcheck` does not pull in network code.
  */
+import { whenProcessGone } from './process-watch.ts';
 
 interface Command {
   readonly summary: string;
@@ -69,5 +70,26 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`telescope: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  const owner = process.env.TELESCOPE_OWNER_PID;
+  if (owner !== undefined && owner !== '') {
+    if (!/^[1-9][0-9]*$/.test(owner)) {
+      console.error(`telescope: TELESCOPE_OWNER_PID must be a process id, not '${owner}'`);
+      return 2;
+    }
+    exitWithOwner(Number(owner));
+  }
   return command.run(rest);
+}
+
+/**
+ * TELESCOPE_OWNER_PID=PID: stop (as on SIGTERM, so the command shuts down cleanly) once that
+ * process is gone, as tor's __OwningControllerProcess does. A supervisor that is SIGKILLed runs
+ * no handler, so what it started has to notice by itself; tests and benches set it to their own
+ * pid so that no relay, client or onion service outlives them.
+ */
+function exitWithOwner(pid: number): void {
+  whenProcessGone(pid, () => {
+    console.error(`telescope: owning process ${pid} is gone; stopping`);
+    process.kill(process.pid, 'SIGTERM');
+  });
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reuseOrStart, stopTestnet, type Testnet } from '../../e2e/testnet/index.ts';
-import { whenParentGone } from '../../e2e/testnet/process-watch.ts';
+import { whenParentGone } from './process-watch.ts';
 import { launchWithExtension, type ExtensionBrowser } from '../../e2e/chromium.ts';
 import { TelescopeError } from '../../shared/errors.ts';
 import { parseRelayConfig } from '../relay/config.ts';
