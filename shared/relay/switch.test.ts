@@ -3,19 +3,19 @@ import { fromHex, utf8 } from '../bytes/util.ts';
 import { ChanCmd } from '../cells/channel/command.ts';
 import type { ChannelCell } from '../cells/channel/framing.ts';
 import { CertsCell } from '../cells/channel/certs.ts';
-import { CreateFast, Destroy, DestroyReason } from '../cells/channel/messages.ts';
-import { generateNtorKeyPair, secureRandomBytes } from '../crypto/ntor.ts';
+import { Create2, CreateFast, Destroy, DestroyReason, HandshakeType } from '../cells/channel/messages.ts';
+import { NtorClient, generateNtorKeyPair, secureRandomBytes } from '../crypto/ntor.ts';
 import { RsaPublicKey } from '../crypto/rsa.ts';
 import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
 import type { TelescopeError } from '../errors.ts';
-import { silentLogger } from '../log.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { Channel, type CircuitEndpoint } from '../channel/channel.ts';
 import type { LinkAuthenticator } from '../channel/handshake.ts';
 import { MemoryTransport } from '../channel/memory-transport.ts';
 import { Circuit, type RelayTarget } from '../circuit/circuit.ts';
 import { FakeTime } from '../testing/fake-time.ts';
 import { DosGuard, resolveDosParams, type DosParams } from './dos.ts';
-import { RelaySwitch, type ChannelPeer, type RelaySwitchOptions } from './switch.ts';
+import { REFUSED_CREATE_BURST, RelaySwitch, type ChannelPeer, type RelaySwitchOptions } from './switch.ts';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';
 
@@ -51,7 +51,7 @@ class Relay {
   readonly target: RelayTarget;
   readonly served: Channel[] = [];
 
-  constructor(opts: { dos?: Partial<DosParams>; switch?: Partial<RelaySwitchOptions> } = {}) {
+  constructor(opts: { dos?: Partial<DosParams>; switch?: Partial<RelaySwitchOptions>; log?: Logger } = {}) {
     this.time.t = 1_000_000;
     this.dos = opts.dos ? new DosGuard({ params: { ...resolveDosParams(undefined), ...opts.dos }, now: this.time.now, randomInt: (n) => n - 1 }) : undefined;
     this.target = { rsaIdentity: identity, ntorOnionKey: this.onion.public };
@@ -59,7 +59,7 @@ class Relay {
       identity,
       onionKeys: () => [this.onion],
       services: {
-        log: silentLogger,
+        log: opts.log ?? silentLogger,
         extend: () => Promise.reject(new Error('no extends here')),
         serveDirectory: (s) => void s.write(utf8('x')),
       },
@@ -167,15 +167,138 @@ describe('RelaySwitch: the circuit table under attack', () => {
     await Circuit.create(attackers[0]!, relay.target);
   });
 
-  it('refuses CREATE_FAST over WebSocket, answers it over TLS', async () => {
+});
+
+/**
+ * A flood of CREATE cells sent by hand in one turn (one transport write), and what came back: the
+ * relay's answers per kind, and whether it closed the link. Waits until the answers stop coming.
+ */
+async function flood(channel: Channel, n: number, make: (circId: number) => ChannelCell): Promise<{ created: number; destroyed: Map<number, number>; closed: boolean }> {
+  const out = { created: 0, destroyed: new Map<number, number>(), closed: false };
+  channel.onClose(() => { out.closed = true; });
+  for (let i = 0; i < n; i++) {
+    const endpoint: CircuitEndpoint = {
+      onCell: (cell) => {
+        if (cell.command === ChanCmd.DESTROY) {
+          const reason = Destroy.decode(cell.body).reason;
+          out.destroyed.set(reason, (out.destroyed.get(reason) ?? 0) + 1);
+        } else out.created++;
+      },
+      onChannelClosed: () => {},
+    };
+    const circId = channel.registerCircuit(endpoint);
+    channel.send(make(circId));
+  }
+  let seen = -1;
+  for (let quiet = 0; quiet < 3;) {
+    await tick(5);
+    const now = out.created + [...out.destroyed.values()].reduce((a, b) => a + b, 0) + (out.closed ? 1 : 0);
+    quiet = now === seen ? quiet + 1 : 0;
+    seen = now;
+  }
+  return out;
+}
+
+const createFast = (circId: number): ChannelCell => ({ circId, command: ChanCmd.CREATE_FAST, body: new CreateFast(secureRandomBytes(20)).encode() });
+/** A CREATE2 with a real ntor onionskin: the relay does the whole server handshake for each. */
+const create2 = (relay: Relay) => {
+  const onionskin = NtorClient.start(relay.target.rsaIdentity, relay.target.ntorOnionKey).onionskin;
+  return (circId: number): ChannelCell => ({ circId, command: ChanCmd.CREATE2, body: new Create2(HandshakeType.NTOR, onionskin).encode() });
+};
+
+describe('RelaySwitch: refusing costs less than what it refuses, and hits the abuser', () => {
+  it('closes a WebSocket link that sends CREATE_FAST (a link protocol violation) at the first one, instead of a DESTROY for each; answers it over TLS', async () => {
     const relay = new Relay();
     const ws = (await relay.connect({ address: '203.0.113.5', transport: 'websocket' }))!;
-    const r = await RawCircuit.createFast(ws);
-    expect(r).toMatchObject({ ok: false, reason: DestroyReason.PROTOCOL });
+    await Circuit.create(ws, relay.target); // CREATE2 (ntor) is what a WebSocket client sends
+    const r = await flood(ws, 200, createFast);
+    expect(r).toEqual({ created: 0, destroyed: new Map(), closed: true });
     expect(relay.switch.stats.createFastRefused).toBe(1);
-    await Circuit.create(ws, relay.target); // CREATE2 (ntor) works
+    expect(relay.switch.stats.linksClosedForProtocol).toBe(1);
+    // Another WebSocket link from the same address is not held to it.
+    const again = (await relay.connect({ address: '203.0.113.5', transport: 'websocket' }))!;
+    await Circuit.create(again, relay.target);
     const tls = (await relay.connect({ address: '203.0.113.6', transport: 'tls' }))!;
     expect((await RawCircuit.createFast(tls)).ok).toBe(true);
+  });
+
+  it('closes a link whose CREATE carries a circuit id of the wrong side (high bit clear from the initiator) or 0', async () => {
+    const relay = new Relay();
+    for (const wrong of [0x00001234, 0]) {
+      const ch = (await relay.connect({ address: '203.0.113.5', transport: 'tls' }))!;
+      const make = create2(relay);
+      let sent = 0;
+      const r = await flood(ch, 50, () => make(sent++ === 0 ? wrong : 0x80000000 + sent));
+      expect(r.closed).toBe(true);
+      expect(r.destroyed.size).toBe(0);
+    }
+    expect(relay.switch.stats.linksClosedForProtocol).toBe(2);
+    // The cells behind the bad one were never worked on: no circuit was made.
+    expect(relay.switch.created).toBe(0);
+  });
+
+  it('a link from a marked address that keeps creating gets REFUSED_CREATE_BURST DESTROYs, then is closed; its address cannot connect while marked; a link from it that stopped keeps its circuits', async () => {
+    const relay = new Relay({ dos: { circuitCreationBurst: 20, circuitCreationRate: 1, circuitCreationMinConnections: 3, circuitCreationDefenseTimePeriod: 60 } });
+    const abuser = '198.51.100.66';
+    // Someone behind the same NAT address, with a circuit built before the flood.
+    const neighbour = (await relay.connect({ address: abuser, transport: 'websocket' }))!;
+    const neighbourCircuit = await Circuit.create(neighbour, relay.target);
+    const links = await Promise.all([1, 2].map(() => relay.connect({ address: abuser, transport: 'websocket' })));
+    const honest = (await relay.connect({ address: '203.0.113.5', transport: 'websocket' }))!;
+    const r = await flood(links[0]!, 1000, create2(relay));
+    // The burst less the one that empties the bucket (the neighbour's circuit took one)...
+    expect(r.created).toBe(18);
+    // ...then tor's answer, DESTROY RESOURCELIMIT, for as long as the link may be told so...
+    expect(r.destroyed).toEqual(new Map([[DestroyReason.RESOURCELIMIT, REFUSED_CREATE_BURST]]));
+    // ...and the link is closed at the next one: the rest of the 1000 is never looked at.
+    expect(r.closed).toBe(true);
+    expect(relay.switch.stats.linksClosedForFlooding).toBe(1);
+    expect(relay.dos!.stats.circuitsRefused).toBe(REFUSED_CREATE_BURST + 1);
+    expect(relay.switch.stats.refusedDos).toBe(REFUSED_CREATE_BURST + 1);
+    // Marked: a new connection from the address is refused before any handshake...
+    expect(await relay.connect({ address: abuser, transport: 'websocket' })).toBeUndefined();
+    expect(relay.dos!.stats.markedConnectionsRefused).toBe(1);
+    // ...while the neighbour's open link keeps its circuit, and a refused CREATE now and then does
+    // not close it.
+    await expect(Circuit.create(neighbour, relay.target)).rejects.toThrow();
+    expect(neighbour.isOpen).toBe(true);
+    expect(neighbourCircuit.isOpen).toBe(true);
+    neighbourCircuit.sendDrop(0, 1);
+    // Other addresses are served all along.
+    await Circuit.create(honest, relay.target);
+    // Once the mark has run out (60 s + 30 s), the address connects and creates again.
+    relay.time.advance(91_000);
+    const back = (await relay.connect({ address: abuser, transport: 'websocket' }))!;
+    await Circuit.create(back, relay.target);
+  });
+
+  it("a client link over CreateRateLimit is closed past its refusals; a relay's link is never closed for refusals (it carries others' circuits)", async () => {
+    const relay = new Relay({ switch: { createRate: 10, maxCircuits: 30, isKnownRelay: () => true } });
+    const client = (await relay.connect({ address: '203.0.113.5', transport: 'tls' }))!;
+    const r = await flood(client, 500, create2(relay));
+    expect(r.created).toBe(20);
+    expect(r.destroyed).toEqual(new Map([[DestroyReason.RESOURCELIMIT, REFUSED_CREATE_BURST]]));
+    expect(r.closed).toBe(true);
+    expect(relay.switch.stats.refusedRate).toBe(REFUSED_CREATE_BURST + 1);
+    // A relay filling the table (a relay is not held to CreateRateLimit) is refused, not closed.
+    const peerRelay = (await relay.connect({ address: '192.0.2.1', transport: 'tls' }, { asRelay: true }))!;
+    const fromRelay = await flood(peerRelay, 100, create2(relay));
+    expect(fromRelay.created).toBe(30);
+    expect(fromRelay.destroyed).toEqual(new Map([[DestroyReason.RESOURCELIMIT, 70]]));
+    expect(fromRelay.closed).toBe(false);
+    expect(relay.switch.stats.linksClosedForFlooding).toBe(1);
+  });
+
+  it('logs nothing per refused CREATE (the counts are in stats for status lines)', async () => {
+    const lines: string[] = [];
+    const log: Logger = { debug: (m) => lines.push(m), info: (m) => lines.push(m), notice: (m) => lines.push(m), warn: (m) => lines.push(m) };
+    const relay = new Relay({ log, switch: { createRate: 1, maxCircuits: 1 } });
+    const client = (await relay.connect({ address: '203.0.113.5', transport: 'tls' }))!;
+    const r = await flood(client, 30, create2(relay));
+    expect(r.created).toBe(1);
+    expect(r.destroyed.get(DestroyReason.RESOURCELIMIT)).toBe(29);
+    expect(relay.switch.stats.refusedRate + relay.switch.stats.refusedFull).toBe(29);
+    expect(lines).toEqual([]);
   });
 });
 

@@ -34,8 +34,28 @@ import { UnexpectedErrors } from '../unexpected-errors.ts';
  * CREATE_FAST: tor 0.4.9 relays still answer it (tor clients send it to a bridge whose onion key
  * they do not know yet, to fetch its descriptor, and so does Telescope's Node client for a plain
  * `Bridge` line), so it is answered on TLS links, and counts against the same limits as CREATE2.
- * It is refused on WebSocket links: no Telescope client sends it there (the extension's bridge
- * lines carry the ntor key), and over a plain ws:// listener its keys would travel in the clear.
+ * It is not accepted on WebSocket links: no Telescope client sends it there (the extension's
+ * bridge lines carry the ntor key), and over a plain ws:// listener its keys would travel in the
+ * clear.
+ *
+ * Refusing must cost less than what it refuses (a flood of refused CREATEs once took a whole core):
+ *
+ * - a CREATE that only a hostile or broken peer sends on its link — CREATE_FAST over WebSocket, a
+ *   circuit id with the wrong high bit, or 0 — is a violation of the link protocol: the link is
+ *   closed, once, instead of answering each such cell with a DESTROY (tor answers DESTROY and
+ *   carries on; a peer that breaks the link protocol gets nothing more from this relay);
+ * - a client link refused for its rate (DoS mark, CreateRateLimit, or holding the most of a full
+ *   table) gets DESTROY RESOURCELIMIT as in tor, up to REFUSED_CREATE_BURST refusals and then
+ *   REFUSED_CREATE_RATE a second; a link that goes on faster ignores what it is told and is
+ *   closed. Its address, marked, then cannot connect again while the mark lasts (dos.ts). A
+ *   client behind the same NAT address is not hurt by this beyond what the mark itself does: its
+ *   own links stay open unless they too keep creating after refusals (an honest client retries a
+ *   refused circuit now and then, not hundreds of times a second), and a new connection from a
+ *   marked address could not have created a circuit anyway. Pausing the link instead was the
+ *   other choice: it would keep the socket and its buffers for the abuser, and on resume the
+ *   relay would read the flood it had buffered meanwhile;
+ * - nothing is logged per refused cell: refusals are counted (`stats`), and the host prints the
+ *   counts in its status lines, never an address.
  *
  * Clients' addresses are handed in by the host (`attach`), used as keys of the DoS tables, and
  * never logged or put into descriptions.
@@ -77,6 +97,14 @@ export interface RelaySwitchOptions {
   readonly randomInt?: (n: number) => number;
 }
 
+/**
+ * Refused CREATE cells a client link may receive at once before it is closed for ignoring them,
+ * then per second (see the class comment). A client that retries a refused circuit a few times
+ * stays far below; a flood from one link passes the burst within one read.
+ */
+export const REFUSED_CREATE_BURST = 32;
+export const REFUSED_CREATE_RATE = 1;
+
 /** tor's IDLE_ONE_HOP_CIRC_TIMEOUT (circuituse.c). */
 export const CIRCUIT_IDLE_TIMEOUT_MS = 60_000;
 /** tor's channel idle timeouts (channelpadding.c): base, plus a random part of up to half of it. */
@@ -93,7 +121,12 @@ interface ChannelState {
   /** Last time a circuit opened or closed on it (or it was attached). */
   lastCircuitChange: number;
   bucket: TokenBucket | undefined;
+  /** Refusals left before the link is closed for flooding (REFUSED_CREATE_*), made at the first. */
+  refusals: TokenBucket | undefined;
 }
+
+/** Why a CREATE was answered with DESTROY RESOURCELIMIT. */
+type RateRefusal = 'dos' | 'rate' | 'full';
 
 interface CircuitState {
   readonly channel: Channel;
@@ -114,7 +147,25 @@ export class RelaySwitch {
   /** Circuits opened since start, for status lines. */
   created = 0;
   /** What the limits did, for heartbeat lines and tests. */
-  readonly stats = { expiredCircuits: 0, idleChannelsClosed: 0, evictedForNewcomers: 0, refusedFull: 0, createFastRefused: 0 };
+  readonly stats = {
+    expiredCircuits: 0,
+    idleChannelsClosed: 0,
+    evictedForNewcomers: 0,
+    /** CREATEs refused RESOURCELIMIT because the table was full and their side held the most. */
+    refusedFull: 0,
+    /** ... because their address is marked by the DoS defence. */
+    refusedDos: 0,
+    /** ... because their link went over CreateRateLimit. */
+    refusedRate: 0,
+    /** CREATEs answered DESTROY PROTOCOL (a handshake that failed, TAP, an unknown handshake type). */
+    refusedProtocol: 0,
+    /** Links closed for a CREATE_FAST over WebSocket. */
+    createFastRefused: 0,
+    /** Links closed for breaking the link protocol (CREATE_FAST over WebSocket, a wrong circuit id). */
+    linksClosedForProtocol: 0,
+    /** Client links closed because they kept sending CREATEs past their refusals. */
+    linksClosedForFlooding: 0,
+  };
 
   constructor(private readonly opts: RelaySwitchOptions) {
     this.services = { ...opts.services, closed: (c) => this.forget(c) };
@@ -139,7 +190,7 @@ export class RelaySwitch {
     const base = isClient ? CLIENT_CHANNEL_IDLE_BASE_MS : RELAY_CHANNEL_IDLE_BASE_MS;
     // tor: clients 180 s + up to 90 s; relays 75% of the base + up to 50% of it.
     const idleTimeoutMs = isClient ? base + this.randomInt(base / 2) : (3 * base) / 4 + this.randomInt(base / 2);
-    this.channels.set(channel, { peer, isClient, owner, idleTimeoutMs, lastCircuitChange: this.now(), bucket: undefined });
+    this.channels.set(channel, { peer, isClient, owner, idleTimeoutMs, lastCircuitChange: this.now(), bucket: undefined, refusals: undefined });
     channel.onClose(() => this.channels.delete(channel));
     channel.onIncomingCircuit = (cell, ch) => this.create(cell, ch);
   }
@@ -152,42 +203,30 @@ export class RelaySwitch {
   }
 
   private create(cell: ChannelCell, channel: Channel): void {
-    const refuse = (reason: number, why: string) => {
-      this.opts.services.log.info(`refusing a circuit from ${channel.description}: ${why}`);
-      channel.send({ circId: cell.circId, command: ChanCmd.DESTROY, body: new Destroy(reason).encode() });
-    };
     const state = this.channels.get(channel);
-    if (!state) return refuse(DestroyReason.INTERNAL, 'channel not attached');
+    if (!state) return destroy(channel, cell.circId, DestroyReason.INTERNAL);
+    // tor's order: the per-address defence hears of every CREATE from a client first, valid or not.
+    const dos = this.opts.dos;
+    const admitted = !state.isClient || !dos || state.peer.address === undefined || dos.admitCreate(state.peer.address);
     // tor-spec: circuit ids chosen by the peer must carry the peer's high-bit convention.
     const peerIsInitiator = channel.role === 'responder';
     if (cell.circId === 0 || ((cell.circId & 0x80000000) !== 0) !== peerIsInitiator) {
-      refuse(DestroyReason.PROTOCOL, `circuit id ${cell.circId.toString(16)} has the wrong high bit`);
-      return;
+      return this.closeForProtocol(channel, `a CREATE on circuit id ${cell.circId.toString(16)} (0, or the wrong high bit for its side)`);
     }
     if (cell.command === ChanCmd.CREATE_FAST && state.peer.transport === 'websocket') {
       this.stats.createFastRefused++;
-      refuse(DestroyReason.PROTOCOL, 'CREATE_FAST is not accepted over WebSocket (use CREATE2 with ntor)');
-      return;
+      return this.closeForProtocol(channel, 'CREATE_FAST over WebSocket (use CREATE2 with ntor)');
     }
     if (state.isClient) {
-      // tor's order: the per-address defence sees every CREATE, then the channel's own rate.
-      if (this.opts.dos && state.peer.address !== undefined && !this.opts.dos.admitCreate(state.peer.address)) {
-        refuse(DestroyReason.RESOURCELIMIT, 'its address creates circuits too fast (DoS defence)');
-        return;
-      }
+      if (!admitted) return this.refuseForRate(channel, state, cell.circId, 'dos');
       const rate = this.opts.createRate ?? 100;
       if (rate > 0) {
         state.bucket ??= new TokenBucket({ rate, burst: 2 * rate, now: this.now });
-        if (state.bucket.take(1) < 1) {
-          refuse(DestroyReason.RESOURCELIMIT, 'too many CREATE cells per second');
-          return;
-        }
+        if (state.bucket.take(1) < 1) return this.refuseForRate(channel, state, cell.circId, 'rate');
       }
     }
     if (this.circuits.size >= (this.opts.maxCircuits ?? 8192) && !this.makeRoomFor(state.owner)) {
-      this.stats.refusedFull++;
-      refuse(DestroyReason.RESOURCELIMIT, 'too many open circuits, and its side holds the most');
-      return;
+      return this.refuseForRate(channel, state, cell.circId, 'full');
     }
     let keyMaterial: Uint8Array;
     let reply: ChannelCell;
@@ -195,8 +234,8 @@ export class RelaySwitch {
       if (cell.command === ChanCmd.CREATE2) {
         const create = Create2.decode(cell.body);
         if (create.handshakeType !== HandshakeType.NTOR) {
-          refuse(DestroyReason.PROTOCOL, `handshake type ${HandshakeType.nameOf(create.handshakeType)} is not supported`);
-          return;
+          this.stats.refusedProtocol++;
+          return destroy(channel, cell.circId, DestroyReason.PROTOCOL);
         }
         const r = ntorServerHandshake(create.handshakeData, { identity: this.opts.identity, onionKeys: this.opts.onionKeys() }, this.opts.curve ? { curve: this.opts.curve } : {});
         keyMaterial = r.keyMaterial;
@@ -208,18 +247,18 @@ export class RelaySwitch {
         reply = { circId: cell.circId, command: ChanCmd.CREATED_FAST, body: new CreatedFast(r.y, r.kh).encode() };
       } else {
         // CREATE (TAP) is gone from tor 0.4.9.
-        refuse(DestroyReason.PROTOCOL, 'TAP CREATE is not supported');
-        return;
+        this.stats.refusedProtocol++;
+        return destroy(channel, cell.circId, DestroyReason.PROTOCOL);
       }
     } catch (e) {
       if (!(e instanceof HandshakeError || e instanceof ProtocolError)) {
         // Not the peer's fault as far as we know, but only its circuit pays: counted, refused.
         (this.opts.services.unexpected ?? new UnexpectedErrors(this.opts.services.log)).record(`answering a CREATE from ${channel.description}, circuit refused (INTERNAL)`, e);
-        refuse(DestroyReason.INTERNAL, 'internal error');
-        return;
+        return destroy(channel, cell.circId, DestroyReason.INTERNAL);
       }
-      refuse(DestroyReason.PROTOCOL, e.message);
-      return;
+      // A bad onionskin (wrong key, bad point): the peer's fault, its circuit refused.
+      this.stats.refusedProtocol++;
+      return destroy(channel, cell.circId, DestroyReason.PROTOCOL);
     }
     const circuit = new RelayCircuit(channel, cell.circId, new RelayHopCrypto(tor1KeysFrom(keyMaterial), this.opts.aes), this.services);
     const now = this.now();
@@ -239,6 +278,32 @@ export class RelaySwitch {
     state.lastCircuitChange = now;
     this.created++;
     channel.send(reply);
+  }
+
+  /** The peer broke the link protocol: close its link (every circuit on it learns why). */
+  private closeForProtocol(channel: Channel, why: string): void {
+    this.stats.linksClosedForProtocol++;
+    channel.close(`closed: protocol violation: ${why}`);
+  }
+
+  /**
+   * DESTROY RESOURCELIMIT for a CREATE over a limit, as tor answers; a client link that goes on
+   * creating past REFUSED_CREATE_BURST refusals (refilled at REFUSED_CREATE_RATE a second) is
+   * closed instead. Relays' links are never closed for this: they carry many clients' circuits.
+   */
+  private refuseForRate(channel: Channel, state: ChannelState, circId: number, why: RateRefusal): void {
+    if (why === 'dos') this.stats.refusedDos++;
+    else if (why === 'rate') this.stats.refusedRate++;
+    else this.stats.refusedFull++;
+    if (state.isClient) {
+      state.refusals ??= new TokenBucket({ rate: REFUSED_CREATE_RATE, burst: REFUSED_CREATE_BURST, now: this.now });
+      if (state.refusals.take(1) < 1) {
+        this.stats.linksClosedForFlooding++;
+        channel.close('closed: it kept sending CREATE cells after they were refused');
+        return;
+      }
+    }
+    destroy(channel, circId, DestroyReason.RESOURCELIMIT);
   }
 
   /**
@@ -303,4 +368,14 @@ export class RelaySwitch {
   closeAll(): void {
     for (const c of [...this.circuits.keys()]) c.destroy(DestroyReason.HIBERNATING);
   }
+}
+
+/** DESTROY bodies by reason, encoded once: refusals are the path a flood drives. */
+const destroyBodies = new Map<number, Uint8Array>();
+
+/** Answer a CREATE with DESTROY `reason` (nothing logged: the callers count). */
+function destroy(channel: Channel, circId: number, reason: number): void {
+  let body = destroyBodies.get(reason);
+  if (!body) destroyBodies.set(reason, (body = new Destroy(reason).encode()));
+  channel.send({ circId, command: ChanCmd.DESTROY, body });
 }
