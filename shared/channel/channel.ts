@@ -35,9 +35,12 @@ export const LINK_HIGH_WATER_BYTES = 256 * 1024;
 export const READ_PAUSE_HIGH_WATER_BYTES = 2 * 1024 * 1024;
 export const READ_PAUSE_LOW_WATER_BYTES = 512 * 1024;
 
+/** Cells one circuit may send in its turn before the next circuit's turn (fair, yet few rounds). */
+const CELLS_PER_TURN = 16;
+
 /** Where a relay accounts queued cells (the MaxMemInQueues handler); optional. */
 export interface QueueAccounting {
-  /** Milliseconds on a monotonic clock, stamped on each queued cell. */
+  /** A stamp for a cell queued now: later cells get larger stamps (a clock or a sequence). */
   now(): number;
   added(bytes: number): void;
   removed(bytes: number): void;
@@ -436,7 +439,10 @@ export class Channel {
     this.checkReadPause();
   }
 
-  /** Move cells from the circuits' queues into `parts`, one per circuit in turn, while there is room. */
+  /**
+   * Move cells from the circuits' queues into `parts`, up to CELLS_PER_TURN from each circuit in
+   * turn (round robin), while the transport has room.
+   */
   private takeFromCircuits(parts: Uint8Array[], total: number): number {
     let room = LINK_HIGH_WATER_BYTES - (this.transport.bufferedAmount ?? 0) - total;
     let taken = 0;
@@ -450,8 +456,9 @@ export class Channel {
           break;
         }
         const queue = round[i]!;
-        const cell = queue.take();
-        if (cell) {
+        for (let n = 0; n < CELLS_PER_TURN && room > 0; n++) {
+          const cell = queue.take();
+          if (!cell) break;
           parts.push(cell);
           total += cell.length;
           taken += cell.length;
