@@ -347,7 +347,7 @@ describe('WebSocketTransport: drain signal (for the channel\'s high-water mark)'
     expect(t.bufferedAmount).toBe(0);
   });
 
-  it('in a browser (no write callback): bufferedAmount is watched until it is 0, then onDrain', async () => {
+  it('without a write callback (as in browsers): bufferedAmount is watched until it is 0, then onDrain', async () => {
     vi.useFakeTimers();
     try {
       const ws = new FakeWebSocket('ws://x/') as FakeWebSocket & { bufferedAmount: number };
