@@ -281,6 +281,7 @@ export class RelayBridge {
     this.dos.setParams(resolveDosParams(this.directoryClient.netDir?.params, this.opts.config.dos));
     this.switch.housekeeping();
     this.dos.sweep();
+    this.logDosActivity();
   }
 
   /** Addresses of the relays in the consensus (exempt from the DoS defences, as in tor). */
@@ -423,8 +424,29 @@ export class RelayBridge {
 
   /** The status line of the heartbeat and of shutdown; it carries the unexpected-error count. */
   statusLine(): string {
-    return `Heartbeat: ${this.switch.openCircuits} circuits open, ${this.channels.size} connections, ${this.exitLimits.sockets} exit sockets, ${this.exitLimits.lookups} DNS lookups in flight; ${this.refusedConnections} connections refused, ${this.dos.stats.circuitsRefused} CREATE cells refused by the DoS defences, ${this.switch.stats.expiredCircuits} idle circuits and ${this.switch.stats.idleChannelsClosed} idle connections closed; ${this.unexpected.summary()}`;
+    return `Heartbeat: ${this.switch.openCircuits} circuits open, ${this.channels.size} connections, ${this.exitLimits.sockets} exit sockets, ${this.exitLimits.lookups} DNS lookups in flight; ${this.refusedConnections} connections refused, ${this.dosSummary()}; ${this.switch.stats.expiredCircuits} idle circuits and ${this.switch.stats.idleChannelsClosed} idle connections closed; ${this.unexpected.summary()}`;
   }
+
+  /** What the DoS defences did since start: counts only, never an address (tor's DoS heartbeat). */
+  private dosSummary(): string {
+    const sw = this.switch.stats;
+    const dos = this.dos.stats;
+    return `${sw.refusedDos + sw.refusedRate + sw.refusedFull + sw.refusedProtocol} CREATE cells refused (${sw.refusedDos} by the DoS defences, ${sw.refusedRate} over CreateRateLimit, ${sw.refusedFull} with the circuit table full, ${sw.refusedProtocol} bad handshakes), ${dos.markedAddresses} addresses marked for creating circuits and ${dos.markedConnectionsRefused} of their connections refused, ${sw.linksClosedForProtocol} links closed for breaking the link protocol and ${sw.linksClosedForFlooding} for creating past their refusals`;
+  }
+
+  /**
+   * Under attack the heartbeat (6 hours by default) says too little too late: when the defences
+   * refused something, a notice at most once a minute gives the counts since start (no address).
+   */
+  private logDosActivity(): void {
+    const sw = this.switch.stats;
+    const activity = this.refusedConnections + sw.refusedDos + sw.refusedRate + sw.refusedFull + sw.refusedProtocol + sw.linksClosedForProtocol + sw.linksClosedForFlooding;
+    const now = Date.now();
+    if (activity === this.dosActivity.logged || now - this.dosActivity.at < DOS_NOTICE_INTERVAL_MS) return;
+    this.dosActivity = { logged: activity, at: now };
+    this.opts.log.notice(`DoS defences since start: ${this.refusedConnections} connections refused, ${this.dosSummary()}`);
+  }
+  private dosActivity = { logged: 0, at: 0 };
 
   private async openExit(begin: Begin, signal: AbortSignal): Promise<ExitOutcome> {
     const { config, log } = this.opts;
@@ -531,6 +553,8 @@ export class RelayBridge {
 
 /** How often idle circuits, channels and DoS entries are looked at. */
 const HOUSEKEEPING_INTERVAL_MS = 10_000;
+/** At most one notice about the DoS defences' refusals per this (when they refused anything). */
+const DOS_NOTICE_INTERVAL_MS = 60_000;
 /** The Tor link handshake (VERSIONS to NETINFO) must be done within this after the link is up. */
 const LINK_HANDSHAKE_TIMEOUT_MS = 15_000;
 
