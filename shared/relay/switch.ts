@@ -256,8 +256,10 @@ export class RelaySwitch {
         (this.opts.services.unexpected ?? new UnexpectedErrors(this.opts.services.log)).record(`answering a CREATE from ${channel.description}, circuit refused (INTERNAL)`, e);
         return destroy(channel, cell.circId, DestroyReason.INTERNAL);
       }
-      // A bad onionskin (wrong key, bad point): the peer's fault, its circuit refused.
+      // A bad onionskin (wrong key, bad point): the peer's fault, its circuit refused. At debug
+      // (a client with a stale onion key shows here); the count is in the status line.
       this.stats.refusedProtocol++;
+      this.opts.services.log.debug(`refusing a circuit from ${channel.description}: ${e.message}`);
       return destroy(channel, cell.circId, DestroyReason.PROTOCOL);
     }
     const circuit = new RelayCircuit(channel, cell.circId, new RelayHopCrypto(tor1KeysFrom(keyMaterial), this.opts.aes), this.services);
@@ -283,6 +285,8 @@ export class RelaySwitch {
   /** The peer broke the link protocol: close its link (every circuit on it learns why). */
   private closeForProtocol(channel: Channel, why: string): void {
     this.stats.linksClosedForProtocol++;
+    // Once per link (new links from one address are bounded by the connection defence).
+    this.opts.services.log.info(`closing the link from ${channel.description}: protocol violation: ${why}`);
     channel.close(`closed: protocol violation: ${why}`);
   }
 
