@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { fromBase64, toHex } from '../bytes/util.ts';
 import { TelescopeError } from '../errors.ts';
@@ -347,6 +347,25 @@ describe('DirectoryState with a large (synthetic, correctly signed) directory', 
     expect(dir.relays.length).toBe(150);
     expect(dir.relays.some((r) => r.flags.has('Guard'))).toBe(true);
     expect(dir.relays.filter((r) => r.flags.has('Exit')).every((r) => r.exitPolicy.allowsPort(443))).toBe(true);
+  });
+
+  it('asking for the network view again costs no scan of the relays (a relay asks on every connection)', () => {
+    const s = new DirectoryState(big.authorities, { random: () => 0 });
+    s.addCerts(big.cert, now);
+    s.addConsensus(big.consensus, now);
+    s.addMicrodescs(big.microdescs.join(''));
+    const scans = vi.spyOn(s, 'missingMicrodescs');
+    const first = s.netDir(now);
+    for (let i = 0; i < 1000; i++) expect(s.netDir(now)).toBe(first);
+    expect(scans.mock.calls.length).toBeLessThanOrEqual(1);
+    // New microdescriptors are seen: the coverage is worked out again once.
+    const fresh = new DirectoryState(big.authorities, { random: () => 0 });
+    fresh.addCerts(big.cert, now);
+    fresh.addConsensus(big.consensus, now);
+    fresh.addMicrodescs(big.microdescs.slice(0, 10).join(''));
+    expect(fresh.phase(now)).toBe('need-microdescs');
+    fresh.addMicrodescs(big.microdescs.slice(10).join(''));
+    expect(fresh.phase(now)).toBe('ready');
   });
 
   it('a newer consensus replaces the old one and drops microdescriptors it no longer lists', () => {

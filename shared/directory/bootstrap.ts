@@ -44,6 +44,12 @@ export class DirectoryState {
   /** When to fetch the next consensus: a random point between fresh-until and valid-until. */
   private refreshAt = 0;
   private netDirCache: NetDir | undefined;
+  /**
+   * Microdescriptor coverage of the current consensus, kept until either changes: phase() needs it
+   * on every netDir() call, and a relay asks for netDir on every connection it admits (a scan of
+   * ~9,700 relays per connection would make each one an amplifier).
+   */
+  private coverageCache: { have: number; total: number } | undefined;
 
   constructor(
     private readonly authorities: readonly AuthorityId[],
@@ -166,7 +172,10 @@ export class DirectoryState {
       if (!this.microdescs.has(md.digestBase64)) added++;
       this.microdescs.set(md.digestBase64, md);
     }
-    if (added > 0) this.netDirCache = undefined;
+    if (added > 0) {
+      this.netDirCache = undefined;
+      this.coverageCache = undefined;
+    }
     return { added, unknown };
   }
 
@@ -178,8 +187,11 @@ export class DirectoryState {
 
   /** Share of listed relays whose microdescriptors we have (for progress reports). */
   microdescCoverage(): { have: number; total: number } {
-    const total = this.consensus?.verified.routers.length ?? 0;
-    return { have: total - this.missingMicrodescs().length, total };
+    if (!this.coverageCache) {
+      const total = this.consensus?.verified.routers.length ?? 0;
+      this.coverageCache = { have: total - this.missingMicrodescs().length, total };
+    }
+    return this.coverageCache;
   }
 
   /** The usable network view, once ready. */
@@ -250,6 +262,7 @@ export class DirectoryState {
     this.consensus = { verified, text };
     this.pending = undefined;
     this.netDirCache = undefined;
+    this.coverageCache = undefined;
     // Forget microdescriptors the new consensus no longer lists.
     const wanted = this.wantedDigests();
     for (const d of [...this.microdescs.keys()]) if (!wanted.has(d)) this.microdescs.delete(d);
