@@ -9,7 +9,7 @@ import { WebSocketTransport, type WebSocketConstructor } from '../../shared/chan
 import type { RelayTarget } from '../../shared/circuit/circuit.ts';
 import { ChannelError } from '../../shared/errors.ts';
 import { nodeAesCtr } from '../../relay-bridge/crypto/node-aes-ctr.ts';
-import { LinkCertificates, authIdentityDigest, buildAuthenticate, exportAuthTlsSecrets } from '../../relay-bridge/relay/certs-cell.ts';
+import { LinkCertificates, initiatorAuthenticator } from '../../relay-bridge/relay/certs-cell.ts';
 import { RelayKeys } from '../../relay-bridge/relay/keys.ts';
 import { makeTlsCredentials } from '../../relay-bridge/relay/tls-cert.ts';
 import type { RelayProcess } from '../relay-process.ts';
@@ -183,24 +183,7 @@ export class ThrowawayRelay {
 
   /** CERTS + AUTHENTICATE for a link we open over `transport` (tor-spec link auth type 3). */
   authenticator(transport: BoundTlsTransport): LinkAuthenticator {
-    const now = new Date();
-    const cid = authIdentityDigest(this.keys.identity.publicDer);
-    return {
-      certsBody: this.certs.initiatorCerts(now).encode(),
-      authenticate: ({ slog, clog, responder }) => {
-        const cell = buildAuthenticate({
-          cid,
-          sid: authIdentityDigest(responder.rsaKey.der),
-          cidEd: this.keys.ed25519Identity,
-          sidEd: responder.ed25519Identity,
-          slog,
-          clog,
-          scert: responder.tlsCertDigest,
-          tlsSecrets: exportAuthTlsSecrets(transport.socket, cid),
-        }, this.certs.authKey(now).key);
-        return { authType: cell.authType, body: cell.authentication };
-      },
-    };
+    return initiatorAuthenticator(this.certs, transport.socket);
   }
 }
 

@@ -12,6 +12,7 @@ import { HandshakeError, UsageError } from '../../shared/errors.ts';
 import { Ed25519Signer, issueEd25519Cert } from './ed25519-signer.ts';
 import type { RelayKeys } from './keys.ts';
 import type { TlsCredentials } from './tls-cert.ts';
+import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 
 /**
  * The relay's side of link authentication (tor-spec §4.2–4.4):
@@ -235,4 +236,29 @@ export function authIdentityDigest(rsaPublicDer: Uint8Array): Uint8Array {
 export function exportAuthTlsSecrets(socket: Pick<TLSSocket, 'exportKeyingMaterial'>, cid: Uint8Array): Uint8Array {
   need('CID', cid, 32);
   return new Uint8Array(socket.exportKeyingMaterial(32, AUTH0003_EXPORTER_LABEL, Buffer.from(cid)));
+}
+
+/**
+ * CERTS and AUTHENTICATE for a link this relay opens over `socket` (tor-spec link authentication
+ * type 3), so the relay at the other end treats us as a relay and not as a client.
+ */
+export function initiatorAuthenticator(certs: LinkCertificates, socket: Pick<TLSSocket, 'exportKeyingMaterial'>): LinkAuthenticator {
+  const now = new Date();
+  const cid = authIdentityDigest(certs.keys.identity.publicDer);
+  return {
+    certsBody: certs.initiatorCerts(now).encode(),
+    authenticate: ({ slog, clog, responder }) => {
+      const cell = buildAuthenticate({
+        cid,
+        sid: authIdentityDigest(responder.rsaKey.der),
+        cidEd: certs.keys.ed25519Identity,
+        sidEd: responder.ed25519Identity,
+        slog,
+        clog,
+        scert: responder.tlsCertDigest,
+        tlsSecrets: exportAuthTlsSecrets(socket, cid),
+      }, certs.authKey(now).key);
+      return { authType: cell.authType, body: cell.authentication };
+    },
+  };
 }

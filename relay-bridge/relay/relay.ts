@@ -26,7 +26,7 @@ import { pipeStream } from '../net/pipe.ts';
 import { ThrottledTransport } from '../net/throttle.ts';
 import { relayRateLimits, type RelayRateLimits } from '../../shared/relay/token-bucket.ts';
 import { TlsTransport, tlsTransportFactory } from '../net/tls-transport.ts';
-import { LinkCertificates, authIdentityDigest, buildAuthenticate, checkAuthenticate, exportAuthTlsSecrets } from './certs-cell.ts';
+import { LinkCertificates, authIdentityDigest, checkAuthenticate, exportAuthTlsSecrets, initiatorAuthenticator } from './certs-cell.ts';
 import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/link-certs.ts';
 import type { InitiatorAuthentication } from '../../shared/channel/responder.ts';
 import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
@@ -333,25 +333,7 @@ export class RelayBridge {
   }
 
   private authenticatorFor(transport: TlsTransport): LinkAuthenticator {
-    const now = new Date();
-    const certs = this.linkCerts;
-    const cid = authIdentityDigest(this.keys.identity.publicDer);
-    return {
-      certsBody: certs.initiatorCerts(now).encode(),
-      authenticate: ({ slog, clog, responder }) => {
-        const cell = buildAuthenticate({
-          cid,
-          sid: authIdentityDigest(responder.rsaKey.der),
-          cidEd: this.keys.ed25519Identity,
-          sidEd: responder.ed25519Identity,
-          slog,
-          clog,
-          scert: responder.tlsCertDigest,
-          tlsSecrets: exportAuthTlsSecrets(transport.tlsSocket, cid),
-        }, certs.authKey(now).key);
-        return { authType: cell.authType, body: cell.authentication };
-      },
-    };
+    return initiatorAuthenticator(this.linkCerts, transport.tlsSocket);
   }
 
   /** Check a relay's AUTHENTICATE on a link it opened to us (tor-spec "Link authentication type 3"). */
