@@ -406,7 +406,7 @@ export class RelayBridge {
 
   /** The status line of the heartbeat and of shutdown; it carries the unexpected-error count. */
   statusLine(): string {
-    return `Heartbeat: ${this.switch.openCircuits} circuits open, ${this.channels.size} connections, ${this.exitLimits.sockets} exit sockets, ${this.exitLimits.lookups} DNS lookups in flight; ${this.refusedConnections} connections refused, ${this.dosSummary()}; ${this.switch.stats.expiredCircuits} idle circuits and ${this.switch.stats.idleChannelsClosed} idle connections closed; ${this.unexpected.summary()}`;
+    return `Heartbeat: ${this.switch.openCircuits} circuits open, ${this.channels.size} connections, ${this.exitLimits.sockets} exit sockets, ${this.exitLimits.lookups} DNS lookups in flight; ${this.refusedConnections} connections refused, ${this.dosSummary()}; ${this.switch.stats.expiredCircuits} idle circuits and ${this.switch.stats.idleChannelsClosed} idle connections closed; ${Math.round(this.queueMemory.total / 1024)} KiB of cells queued, ${this.queueMemory.circuitsKilled} circuits closed by MaxMemInQueues in ${this.queueMemory.oomRuns} runs; ${this.unexpected.summary()}`;
   }
 
   /** What the DoS defences did since start: counts only, never an address (tor's DoS heartbeat). */
