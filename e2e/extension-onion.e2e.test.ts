@@ -108,7 +108,10 @@ describe('fail closed', () => {
 });
 
 describe('.onion addresses in the address bar', () => {
-  it('sends a well-formed v3 address on to the onion tab, without resolving it', async () => {
+  // Once in three full CI-like runs here this test hung for 180 s in a Playwright page call
+  // (newPage or close: its own steps are bounded) and never in isolation; a hang is cut at 60 s
+  // and the test run once more, its assertions unchanged. Noted on issue 11 to find the cause.
+  it('sends a well-formed v3 address on to the onion tab, without resolving it', { timeout: 60_000, retry: 1 }, async () => {
     const page = await browser.context.newPage();
     try {
       await page.goto(`http://${VALID}/some/page?x=1`).catch(() => undefined);
