@@ -4,9 +4,9 @@ import { Circuit, type RelayTarget } from '../shared/circuit/circuit.ts';
 import { ChannelPool } from '../shared/client/channel-pool.ts';
 import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
-import type { TestnetDescription } from '../e2e/testnet/index.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
 import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
-import { startRelayProcess, waitForConsensusListing } from '../e2e/relay-process.ts';
+import { startRelayProcess, waitForConsensusListing } from '../testnet/relay-process.ts';
 
 /**
  * Cells forwarded per second by a relay in the middle of a circuit, Telescope's relay-bridge vs a

@@ -38,13 +38,13 @@ import { TorClient } from '../shared/client/tor-client.ts';
 import { MemoryStore } from '../shared/storage.ts';
 import { readResponse } from '../shared/http/http1.ts';
 import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
-import { reuseOrStart, type Testnet, type TestnetDescription } from '../e2e/testnet/index.ts';
-import { httpGetViaSocks } from '../e2e/testnet/socks.ts';
+import { reuseOrStart, type Testnet, type TestnetDescription } from '../testnet/index.ts';
+import { httpGetViaSocks } from '../testnet/socks.ts';
 import { isProcessAlive, whenProcessGone } from '../relay-bridge/cli/process-watch.ts';
-import type { WebPath } from '../e2e/testnet/web-content.ts';
-import { startRelayProcess, type RelayProcess } from '../e2e/relay-process.ts';
-import { authoritiesOf } from '../e2e/telescope-client.ts';
-import { startTorClient, type TorClientProcess } from '../e2e/tor-process.ts';
+import type { WebPath } from '../testnet/web-content.ts';
+import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
+import { authoritiesOf } from '../testnet/telescope-client.ts';
+import { startTorClient, type TorClientProcess } from '../testnet/tor-process.ts';
 
 /** The flooder's own loopback source address, so per-address defences can tell it apart. */
 const FLOOD_ADDRESS = '127.0.0.66';

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reuseOrStart, type Testnet } from '../e2e/testnet/index.ts';
+import { reuseOrStart, type Testnet } from '../testnet/index.ts';
 
 /**
  * The private network a bench runs on: TESTNET_DIR's (reused when running) or its own. A network

@@ -13,11 +13,11 @@ import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { FileStore } from '../relay-bridge/client/file-store.ts';
 import { MemoryStore } from '../shared/storage.ts';
-import type { TestnetDescription } from './testnet/index.ts';
-import { authoritiesOf, startTelescopeClient, type RunningClient } from './telescope-client.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { authoritiesOf, startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
 import { readResponse } from '../shared/http/http1.ts';
-import { ownedByThisProcess } from './stop-child.ts';
+import { ownedByThisProcess } from '../testnet/stop-child.ts';
 
 /**
  * Circuit-level behaviour against tor 0.4.9 relays (leaky pipe, TRUNCATE and re-extend, DROP,

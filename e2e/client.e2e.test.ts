@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DirectoryState } from '../shared/directory/bootstrap.ts';
 import { ConsensusRejectedError } from '../shared/directory/consensus.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
-import { restartRelay, type TestnetDescription } from './testnet/index.ts';
-import { startTelescopeClient, type RunningClient, type StreamRecord } from './telescope-client.ts';
-import { curl } from './curl.ts';
+import { restartRelay, type TestnetDescription } from '../testnet/index.ts';
+import { startTelescopeClient, type RunningClient, type StreamRecord } from '../testnet/telescope-client.ts';
+import { curl } from '../testnet/curl.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
 
 /**

@@ -6,10 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
-import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet } from './shared-testnet.ts';
-import type { TestnetDescription } from './testnet/index.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
 
 /**
  * Browsing in the onion tab, end to end: links and forms (GET, POST urlencoded and multipart) stay

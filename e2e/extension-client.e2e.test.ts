@@ -3,9 +3,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
-import type { TestnetDescription } from './testnet/index.ts';
-import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet } from './shared-testnet.ts';
 
 /**

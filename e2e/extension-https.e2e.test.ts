@@ -5,11 +5,11 @@ import type { AddressInfo, Server } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
-import type { TestnetDescription } from './testnet/index.ts';
-import { startRelayProcess, type RelayProcess } from './relay-process.ts';
+import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sha256, sharedTestnet } from './shared-testnet.ts';
-import { makeTestCa, type TestCa } from './tls-test-ca.ts';
+import { makeTestCa, type TestCa } from '../testnet/tls-test-ca.ts';
 
 /**
  * HTTPS through Tor from the extension's service worker: TLS (libcurl.js, Mbed TLS in WebAssembly)

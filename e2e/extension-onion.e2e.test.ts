@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
+import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 
 /**
  * `.onion` from the address bar: navigating to an onion URL lands on the extension's onion page

@@ -1,7 +1,7 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
+import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 
 /**
  * The protocol core inside the extension's real MV3 service worker (not a page): the built

@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { reuseOrStart } from './testnet/index.ts';
+import { reuseOrStart } from '../testnet/index.ts';
 
 /**
  * One private tor network serves the whole e2e run (it takes a minute or two to come up).

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readDescription, stopTestnet } from './testnet/index.ts';
+import { readDescription, stopTestnet } from '../testnet/index.ts';
 import { commandLine, isProcessAlive, processStartTime } from '../relay-bridge/cli/process-watch.ts';
 
 /**
@@ -136,11 +136,11 @@ class StartRun {
     return tree;
   }
 
-  /** The `node bin/telescope.js start` process (npm runs it through `sh -c`). */
+  /** The `node --import tsx testnet/start.ts` process (npm runs it through `sh -c`). */
   nodePid(tree: readonly Proc[]): number {
-    // Not the `sh -c node bin/telescope.js start` around it.
-    const node = tree.find((p) => /^(\S*\/)?node .*bin\/telescope\.js start/.test(p.cmd));
-    if (!node) throw new Error(`no telescope start process under npm:\n  ${describeProcs(tree)}`);
+    // Not the `sh -c node --import tsx testnet/start.ts` around it.
+    const node = tree.find((p) => /^(\S*\/)?node .*testnet\/start\.ts/.test(p.cmd));
+    if (!node) throw new Error(`no testnet/start.ts process under npm:\n  ${describeProcs(tree)}`);
     return node.pid;
   }
 }
@@ -262,7 +262,7 @@ describe('npm start leaves no process behind', () => {
 
   it('SIGKILL of the process that launched Chromium: Chromium exits (Playwright talks to it over a pipe)', async () => {
     const script = [
-      "const { launchWithExtension } = await import('./e2e/chromium.ts');",
+      "const { launchWithExtension } = await import('./testnet/chromium.ts');",
       "const b = await launchWithExtension('dist/extension', { headless: true, handleSignals: false });",
       "console.log('launched ' + b.extensionId);",
       'setInterval(() => {}, 1000);',

@@ -11,12 +11,12 @@ import { toBase32 } from '../shared/bytes/base32.ts';
 import type { TorClient } from '../shared/client/tor-client.ts';
 import { OnionServiceError } from '../shared/onion/client.ts';
 import type { Logger } from '../shared/log.ts';
-import type { TestnetDescription } from './testnet/index.ts';
-import { authoritiesOf, startTelescopeClient, type RunningClient } from './telescope-client.ts';
-import { startTorClient, type TorClientProcess } from './tor-process.ts';
-import { curl } from './curl.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { authoritiesOf, startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';
+import { startTorClient, type TorClientProcess } from '../testnet/tor-process.ts';
+import { curl } from '../testnet/curl.ts';
 import { sharedTestnet } from './shared-testnet.ts';
-import { ownedByThisProcess, stopChild } from './stop-child.ts';
+import { ownedByThisProcess, stopChild } from '../testnet/stop-child.ts';
 import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
 
 /**

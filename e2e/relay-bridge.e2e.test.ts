@@ -9,11 +9,11 @@ import { Circuit } from '../shared/circuit/circuit.ts';
 import { TorClient } from '../shared/client/tor-client.ts';
 import { MemoryStore } from '../shared/storage.ts';
 import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
-import type { TestnetDescription } from './testnet/index.ts';
-import { authoritiesOf } from './telescope-client.ts';
-import { startRelayProcess, type RelayProcess } from './relay-process.ts';
-import { startTorClient } from './tor-process.ts';
-import { curl } from './curl.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { authoritiesOf } from '../testnet/telescope-client.ts';
+import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
+import { startTorClient } from '../testnet/tor-process.ts';
+import { curl } from '../testnet/curl.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
 import { readResponse } from '../shared/http/http1.ts';
 

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Circuit } from '../shared/circuit/circuit.ts';
 import { relayTarget } from '../shared/path/netdir.ts';
-import type { TestnetDescription } from './testnet/index.ts';
-import { startRelayProcess, waitForConsensusListing, type RelayProcess } from './relay-process.ts';
-import { startTelescopeClient, type RunningClient } from './telescope-client.ts';
-import { startTorClient } from './tor-process.ts';
-import { curl } from './curl.ts';
+import type { TestnetDescription } from '../testnet/index.ts';
+import { startRelayProcess, waitForConsensusListing, type RelayProcess } from '../testnet/relay-process.ts';
+import { startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';
+import { startTorClient } from '../testnet/tor-process.ts';
+import { curl } from '../testnet/curl.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
 import { readResponse } from '../shared/http/http1.ts';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { inject } from 'vitest';
-import { readDescription, type TestnetDescription } from './testnet/index.ts';
+import { readDescription, type TestnetDescription } from '../testnet/index.ts';
 
 /** The private network e2e/global-setup.ts started for this run. */
 export function sharedTestnet(): TestnetDescription {

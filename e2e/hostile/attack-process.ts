@@ -1,4 +1,4 @@
-import type { TestnetDescription } from '../testnet/index.ts';
+import type { TestnetDescription } from '../../testnet/index.ts';
 import { ATTACKS, type AttackName } from './attacks/index.ts';
 import type { Attack } from './harness.ts';
 import type { BridgeEndpoint } from './peer.ts';

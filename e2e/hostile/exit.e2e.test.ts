@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRelayProcess, type RelayProcess } from '../relay-process.ts';
+import { startRelayProcess, type RelayProcess } from '../../testnet/relay-process.ts';
 import { sharedTestnet } from '../shared-testnet.ts';
-import type { TestnetDescription } from '../testnet/index.ts';
+import type { TestnetDescription } from '../../testnet/index.ts';
 import { startResettingServer, type ResettingServer } from './attacks/exit-reset.ts';
 import { attack } from './attacks/index.ts';
 import { expectHeld, relayTail, summaryTable, underAttack } from './harness.ts';

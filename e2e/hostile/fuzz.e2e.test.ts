@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRelayProcess, type RelayProcess } from '../relay-process.ts';
+import { startRelayProcess, type RelayProcess } from '../../testnet/relay-process.ts';
 import { sharedTestnet } from '../shared-testnet.ts';
-import type { TestnetDescription } from '../testnet/index.ts';
+import type { TestnetDescription } from '../../testnet/index.ts';
 import { captureClientHello, fuzzListener, type FuzzTarget } from './fuzz.ts';
 import { relayTail, unexpectedErrors } from './harness.ts';
 import { honestDownload, waitUntilUsable } from './honest.ts';

@@ -12,8 +12,8 @@ import { nodeAesCtr } from '../../relay-bridge/crypto/node-aes-ctr.ts';
 import { LinkCertificates, initiatorAuthenticator } from '../../relay-bridge/relay/certs-cell.ts';
 import { RelayKeys } from '../../relay-bridge/relay/keys.ts';
 import { makeTlsCredentials } from '../../relay-bridge/relay/tls-cert.ts';
-import type { RelayProcess } from '../relay-process.ts';
-import type { TestnetDescription } from '../testnet/index.ts';
+import type { RelayProcess } from '../../testnet/relay-process.ts';
+import type { TestnetDescription } from '../../testnet/index.ts';
 
 /**
  * Raw-protocol helpers for the hostile peers: links to the relay-bridge (WebSocket or TLS) from a

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRelayProcess, type RelayProcess } from '../relay-process.ts';
+import { startRelayProcess, type RelayProcess } from '../../testnet/relay-process.ts';
 import { sharedTestnet } from '../shared-testnet.ts';
-import type { TestnetDescription } from '../testnet/index.ts';
+import type { TestnetDescription } from '../../testnet/index.ts';
 import { attack } from './attacks/index.ts';
 import { expectHeld, relayTail, summaryTable, underAttack } from './harness.ts';
 import { waitUntilUsable } from './honest.ts';

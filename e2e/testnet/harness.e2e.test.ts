@@ -3,11 +3,11 @@ import fc from 'fast-check';
 import { createServer, type AddressInfo } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { TelescopeError } from '../../shared/errors.ts';
-import { answerDnsQuery, startDnsServer } from './dns-server.ts';
-import { encodeConnectRequest, httpGetViaSocks, parseHttpResponse, parseSocksReply, SocksError } from './socks.ts';
-import { NETWORK_PLAN, bandwidthFile, clientTorrc, dirAuthorityLine, onionServiceTorrc, relayTorrc, resolvConf } from './config.ts';
-import { BYTE_PATHS, HELLO_TEXT, bodyFor, counterStream, describeWebPaths, sha256Hex } from './web-content.ts';
-import { startWebServer } from './web-server.ts';
+import { answerDnsQuery, startDnsServer } from '../../testnet/dns-server.ts';
+import { encodeConnectRequest, httpGetViaSocks, parseHttpResponse, parseSocksReply, SocksError } from '../../testnet/socks.ts';
+import { NETWORK_PLAN, bandwidthFile, clientTorrc, dirAuthorityLine, onionServiceTorrc, relayTorrc, resolvConf } from '../../testnet/config.ts';
+import { BYTE_PATHS, HELLO_TEXT, bodyFor, counterStream, describeWebPaths, sha256Hex } from '../../testnet/web-content.ts';
+import { startWebServer } from '../../testnet/web-server.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -294,7 +294,7 @@ describe('process lifelines', () => {
   it('the web server exits once its --owner-pid is gone (an owner killed with SIGKILL runs no handler)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'telescope-lifeline-'));
     const owner = spawn('sleep', ['600'], { stdio: 'ignore' });
-    const web = spawn(process.execPath, ['--import', 'tsx', 'e2e/testnet/web-server.ts', '--port', '0', '--port-file', join(dir, 'ports.json'), '--owner-pid', String(owner.pid)], {
+    const web = spawn(process.execPath, ['--import', 'tsx', 'testnet/web-server.ts', '--port', '0', '--port-file', join(dir, 'ports.json'), '--owner-pid', String(owner.pid)], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { equalBytes } from '../../shared/bytes/util.ts';
 import { CertificateError, StreamError, TelescopeError } from '../../shared/errors.ts';
-import { makeTestCa, type TestCa } from '../../e2e/tls-test-ca.ts';
+import { makeTestCa, type TestCa } from '../../testnet/tls-test-ca.ts';
 import { HttpsPool, httpsRequest, parsePemCertificates, readSocksConnect, readSocksGreeting, type ByteStream, type StreamOpener } from './https.ts';
 
 /**

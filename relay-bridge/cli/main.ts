@@ -10,13 +10,6 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  start: {
-    summary: 'a private tor network, a relay-bridge and Chromium with the extension, all on 127.0.0.1 (npm start)',
-    async run(args) {
-      const { runStartCli } = await import('./start.ts');
-      return runStartCli(args);
-    },
-  },
   client: {
     summary: 'run the Tor client with a SOCKS5 port (telescope client -f FILE, torrc syntax)',
     async run(args) {
@@ -36,13 +29,6 @@ const COMMANDS: Record<string, Command> = {
     async run(args) {
       const { runRelayCli } = await import('../relay/relay-cli.ts');
       return runRelayCli(args);
-    },
-  },
-  testnet: {
-    summary: 'start or stop a private tor network on 127.0.0.1 (testnet up|down|status --dir DIR)',
-    async run(args) {
-      const { runTestnetCli } = await import('../../e2e/testnet/cli.ts');
-      return runTestnetCli(args);
     },
   },
   selfcheck: {

@@ -3,7 +3,7 @@
  *
  * A process that is SIGKILLed runs no handler, so whatever it started has to notice by itself:
  * tor does it with `__OwningControllerProcess PID` (it polls the pid every 15 s), the test
- * network's web server and `telescope start` poll with the functions here. Linux-first: /proc
+ * network's web server and `npm start` poll with the functions here. Linux-first: /proc
  * tells zombies and re-parenting apart; elsewhere kill(pid, 0) is the best there is.
  */
 import { readFileSync } from 'node:fs';

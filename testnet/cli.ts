@@ -1,13 +1,15 @@
 /**
- * `telescope testnet up|down|status --dir DIR`: bring the private tor network up (and leave it
- * running), stop it, or tell whether it runs. Wired into relay-bridge/cli/main.ts as `testnet`.
+ * `npm run testnet -- up|down|status --dir DIR` (`node --import tsx testnet/cli.ts ...`): bring the
+ * private tor network up (and leave it running), stop it, or tell whether it runs. A developer's
+ * tool, not a command of `telescope`.
  */
 import { resolve } from 'node:path';
-import { TelescopeError } from '../../shared/errors.ts';
+import { pathToFileURL } from 'node:url';
+import { TelescopeError } from '../shared/errors.ts';
 import { DESCRIPTION_FILE, isRunning, readDescription, startTestnet, stopTestnet } from './index.ts';
 
 const USAGE = [
-  'usage: telescope testnet <up|down|status> --dir DIR [--timeout SECONDS]',
+  'usage: npm run testnet -- <up|down|status> --dir DIR [--timeout SECONDS]',
   '',
   '  up      start a private tor network on 127.0.0.1 (3 authorities, 5 relays, an onion',
   `          service, a client and a web server) and write DIR/${DESCRIPTION_FILE}; the processes`,
@@ -92,4 +94,8 @@ export async function runTestnetCli(args: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runTestnetCli(process.argv.slice(2));
 }

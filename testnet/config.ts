@@ -92,7 +92,7 @@ interface CommonInput {
 
 function common(input: CommonInput): string[] {
   return [
-    `# ${input.nickname}: written by the Telescope test-network harness (e2e/testnet)`,
+    `# ${input.nickname}: written by the Telescope test-network harness (testnet/)`,
     'TestingTorNetwork 1',
     `DataDirectory ${input.dataDir}`,
     'RunAsDaemon 0',

@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestnetDescription } from './testnet/index.ts';
+import type { TestnetDescription } from './index.ts';
 import { stopChild } from './stop-child.ts';
 
 /**

@@ -2,14 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { reuseOrStart, stopTestnet, type Testnet } from '../../e2e/testnet/index.ts';
-import { whenParentGone } from './process-watch.ts';
-import { launchWithExtension, type ExtensionBrowser } from '../../e2e/chromium.ts';
-import { TelescopeError } from '../../shared/errors.ts';
-import { parseRelayConfig } from '../relay/config.ts';
-import { RelayBridge } from '../relay/relay.ts';
-import { loggerFromLogLines } from './node-log.ts';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { reuseOrStart, stopTestnet, type Testnet } from './index.ts';
+import { whenParentGone } from '../relay-bridge/cli/process-watch.ts';
+import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
+import { TelescopeError } from '../shared/errors.ts';
+import { parseRelayConfig } from '../relay-bridge/relay/config.ts';
+import { RelayBridge } from '../relay-bridge/relay/relay.ts';
+import { loggerFromLogLines } from '../relay-bridge/cli/node-log.ts';
 
 /** A step of stopping did not finish in time; the rest of the stop goes on without it. */
 class StopTimeoutError extends TelescopeError {}
@@ -26,7 +26,7 @@ function bounded(work: Promise<void>, what: string): Promise<void> {
 }
 
 /**
- * `npm start`: the whole thing on one machine. A private tor network on 127.0.0.1, a relay-bridge
+ * `npm start` (`node --import tsx testnet/start.ts [--headless] [--once]`): the whole thing on one machine. A private tor network on 127.0.0.1, a relay-bridge
  * with a WebSocket port in front of it, and Chromium with the built extension configured for that
  * bridge and those authorities; the extension's status page shows the bootstrap and the local
  * demo site fetched through Tor. Without a display (or with --headless) Chromium runs headless and
@@ -46,7 +46,7 @@ function bounded(work: Promise<void>, what: string): Promise<void> {
 export async function runStartCli(args: string[]): Promise<number> {
   const home = process.env.TELESCOPE_HOME ?? join(tmpdir(), 'telescope-start');
   await mkdir(home, { recursive: true });
-  const extensionDir = fileURLToPath(new URL('../../dist/extension', import.meta.url));
+  const extensionDir = fileURLToPath(new URL('../dist/extension', import.meta.url));
   if (!existsSync(join(extensionDir, 'manifest.json'))) {
     console.error(`start: no built extension in ${extensionDir}: run npm run build (npm start does it first)`);
     return 1;
@@ -161,4 +161,8 @@ export async function runStartCli(args: string[]): Promise<number> {
     await stop(1, 'failed');
   }
   return 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runStartCli(process.argv.slice(2));
 }

@@ -5,7 +5,7 @@
  * lookup, resolves them: the harness itself never resolves a name.
  */
 import { connect, isIPv4, type Socket } from 'node:net';
-import { ProtocolError, TelescopeError } from '../../shared/errors.ts';
+import { ProtocolError, TelescopeError } from '../shared/errors.ts';
 
 /** RFC 1928 reply codes, for messages a human can act on. */
 const REPLY_TEXT: Record<number, string> = {

@@ -5,7 +5,7 @@ import type { TorClient, DirAuthorityInfo } from '../shared/client/tor-client.ts
 import type { ManagedCircuit } from '../shared/client/circuit-manager.ts';
 import type { Logger } from '../shared/log.ts';
 import { SocksServer } from '../relay-bridge/client/socks.ts';
-import type { TestnetDescription } from './testnet/index.ts';
+import type { TestnetDescription } from './index.ts';
 import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
 
 /**

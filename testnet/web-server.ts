@@ -3,7 +3,7 @@
  * web-content.ts. It is both a module (startWebServer, for tests that want it in-process) and a
  * script, because `testnet up` must leave it running after the command returns:
  *
- *   node --import tsx e2e/testnet/web-server.ts --port 0 --dns-port 0 --port-file DIR/web/ports.json
+ *   node --import tsx testnet/web-server.ts --port 0 --dns-port 0 --port-file DIR/web/ports.json
  *
  * The script also runs the exits' DNS responder (dns-server.ts) when given --dns-port, so one
  * detached process serves both. With port 0 the kernel picks free ports and the script writes
@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { bodyFor, WEB_PATHS, type WebPath } from './web-content.ts';
 import { startDnsServer } from './dns-server.ts';
-import { isProcessAlive, whenProcessGone } from '../../relay-bridge/cli/process-watch.ts';
+import { isProcessAlive, whenProcessGone } from '../relay-bridge/cli/process-watch.ts';
 
 export async function startWebServer(port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number }> {
   // Bodies are built once: the 5 MB stream costs ~160k SHA-256 blocks, too slow per request.

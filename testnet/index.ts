@@ -9,9 +9,9 @@
  * description (DIR/network.json) tells tests everything they need to reach the network without
  * parsing tor's files again.
  *
- * The tors and the web server are detached processes, so `telescope testnet up` can return and
+ * The tors and the web server are detached processes, so `npm run testnet -- up` can return and
  * leave them running; stopTestnet(dir) kills exactly the processes recorded in network.json. A
- * network started with an owner (StartOptions.ownerPid: `telescope start`, the e2e run) ends with
+ * network started with an owner (StartOptions.ownerPid: `npm start`, the e2e run) ends with
  * that process however it ends, SIGKILL included.
  * Set TELESCOPE_TESTNET_DEBUG=1 to see, every second, why each relay is not ready yet.
  */
@@ -24,7 +24,7 @@ import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { TelescopeError, UsageError } from '../../shared/errors.ts';
+import { TelescopeError, UsageError } from '../shared/errors.ts';
 import {
   NETWORK_PLAN,
   resolvConf as resolvConfText,
@@ -40,7 +40,7 @@ import {
 } from './config.ts';
 import { describeWebPaths, type PathInfo, type WebPath } from './web-content.ts';
 import { httpGetViaSocks } from './socks.ts';
-import { isProcessAlive } from '../../relay-bridge/cli/process-watch.ts';
+import { isProcessAlive } from '../relay-bridge/cli/process-watch.ts';
 
 export { isProcessAlive };
 
@@ -115,7 +115,7 @@ export interface TestnetDescription {
   readonly startedAt: string;
   /**
    * The process whose end ends the network (StartOptions.ownerPid), absent for a network that is
-   * meant to outlive its starter (`telescope testnet up`).
+   * meant to outlive its starter (`npm run testnet -- up`).
    */
   readonly ownerPid?: number;
   /** False while the harness is still bringing the network up (or if it failed). */
@@ -139,8 +139,8 @@ export interface StartOptions {
   /**
    * Tie the network's life to this process: every tor gets `__OwningControllerProcess PID` (tor
    * polls the pid every 15 s and exits once it is gone) and the web server watches it too, so the
-   * network ends with its owner even when the owner is SIGKILLed and runs no handler. `telescope
-   * start` and the e2e run pass their own pid; `telescope testnet up` passes none, because its
+   * network ends with its owner even when the owner is SIGKILLed and runs no handler. `npm
+   * start` and the e2e run pass their own pid; `npm run testnet -- up` passes none, because its
    * network must keep running after the command returns.
    */
   readonly ownerPid?: number;
@@ -430,7 +430,7 @@ function startTor(node: NodeState, emptyTorrc: string, ownerPid: number | undefi
   });
 }
 
-const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+const projectRoot = fileURLToPath(new URL('../', import.meta.url));
 const webServerScript = fileURLToPath(new URL('./web-server.ts', import.meta.url));
 
 /** Kill `pid` if it still runs `marker`: SIGTERM, then SIGKILL after 5 s. */
@@ -581,7 +581,7 @@ async function prepareDir(absDir: string): Promise<void> {
     const desc = readDescription(absDir);
     if (desc) {
       if (desc.pids.some((pid) => isOurProcess(pid, markerOf(absDir)))) {
-        throw new UsageError(`a test network is already running in ${absDir}: stop it first (testnet down --dir ${absDir})`);
+        throw new UsageError(`a test network is already running in ${absDir}: stop it first (npm run testnet -- down --dir ${absDir})`);
       }
     } else if ((await readdir(absDir)).length > 0) {
       throw new UsageError(`${absDir} is not empty and holds no ${DESCRIPTION_FILE}: refusing to delete it`);

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestnetDescription } from './testnet/index.ts';
+import type { TestnetDescription } from './index.ts';
 import { ownedByThisProcess, stopChild } from './stop-child.ts';
 import { dirPortGet } from '../relay-bridge/client/dirport.ts';
 import { fromHex, toBase64 } from '../shared/bytes/util.ts';
