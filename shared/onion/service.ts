@@ -1,27 +1,29 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha3_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, toHex, utf8 } from '../bytes/util.ts';
 import { RelayCmd } from '../cells/relay/command.ts';
 import { EndReason, type Begin } from '../cells/relay/messages.ts';
-import { EstablishIntro, HsAuthKeyType, Rendezvous1, type CellExtension, type Introduce2 } from '../cells/relay/onion-messages.ts';
+import { Rendezvous1, type Introduce2 } from '../cells/relay/onion-messages.ts';
 import { linkSpecifiersFor } from '../circuit/circuit.ts';
 import type { CircuitManager, ManagedCircuit } from '../client/circuit-manager.ts';
 import { DirectoryHttpError, dirPost } from '../client/dir-http.ts';
 import { hsV3KeysFrom, reverseHopKeys } from '../crypto/circuit-keys.ts';
 import { generateNtorKeyPair, secureRandomBytes, type NtorKeyPair, type RandomBytes } from '../crypto/ntor.ts';
-import { HandshakeError, TelescopeError, UsageError } from '../errors.ts';
+import { TelescopeError, UsageError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../path/netdir.ts';
 import { hasFlagsFor, pickWeighted, positionWeight } from '../path/select.ts';
-import { TokenBucket } from '../relay/token-bucket.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { encodeOnionAddress } from './address.ts';
 import { CircuitMessages } from './circuit-messages.ts';
 import { relayFromLinkSpecifiers } from './client.ts';
 import { buildDescriptor, DEFAULT_CERT_LIFETIME_HOURS } from './descriptor.ts';
 import { responsibleHsDirs, ringFor } from './hsdir-ring.ts';
-import { hsMac, type HsNtorServicePending } from './hs-ntor.ts';
-import { openIntroduce2, RENDEZVOUS_COOKIE_LEN, type IntroducePlaintext } from './introduce.ts';
+import { buildEstablishIntro, dosExtension } from './establish-intro.ts';
+import type { HsNtorServicePending } from './hs-ntor.ts';
+import { IntroductionGate } from './introduction-gate.ts';
+import { RENDEZVOUS_COOKIE_LEN, type IntroducePlaintext } from './introduce.ts';
+import { DEFAULT_MAX_INTRODUCTIONS_PER_POINT, ReplayCache } from './replay-cache.ts';
+import { nextRevisionCounter } from './revision-counter.ts';
 import { blindKeypair, signWithExpandedKey, subcredential, type BlindedKeypair } from './keys.ts';
 import { hsDirSchedule, timePeriodConfig, timePeriodStart, type RingUse, type TimePeriodConfig } from './time-period.ts';
 
@@ -35,14 +37,6 @@ import { hsDirSchedule, timePeriodConfig, timePeriodStart, type RingUse, type Ti
  * introduction, rendezvous and upload circuits are ordinary 3-hop onion circuits from its guards.
  */
 
-/** rend-spec [EST_INTRO]: SIG is made over this prefix and the cell up to SIG_LEN. */
-const ESTABLISH_INTRO_SIG_PREFIX = utf8('Tor establish-intro cell v1');
-/** [EST_INTRO_DOS_EXT] extension type and parameter types. */
-export const EST_INTRO_DOS_EXTENSION = 1;
-const DOS_PARAM_RATE = 1;
-const DOS_PARAM_BURST = 2;
-const DOS_PARAM_MAX = 0x7fffffff;
-
 /**
  * tor pads RENDEZVOUS1 to the legacy 168-byte size with random bytes (rend-spec 4.3) and clients
  * read only the 64-byte hs-ntor HANDSHAKE_INFO at its start; padding the same way keeps our
@@ -53,171 +47,6 @@ const LEGACY_RENDEZVOUS1_LEN = 168;
 /** rend-spec [WHEN-HSDESC]: republish every 60–120 minutes. */
 const REPUBLISH_MIN_MS = 60 * 60_000;
 const REPUBLISH_MAX_MS = 120 * 60_000;
-
-/**
- * tor rotates an introduction point after 16384–32768 introductions (hs_service.h
- * INTRO_POINT_MIN/MAX_LIFETIME_INTRODUCTIONS); the replay cache of a point lives exactly as long as
- * the point, so this also bounds its memory.
- */
-export const DEFAULT_MAX_INTRODUCTIONS_PER_POINT = 16_384;
-
-/** ESTABLISH_INTRO with an Ed25519 auth key, MACed with the circuit's KH and signed with the key. */
-export function buildEstablishIntro(opts: {
-  /** The 32-byte Ed25519 secret seed of the introduction point auth key (KS_hs_ipt_sid). */
-  readonly authSecretKey: Uint8Array;
-  /** KH of the circuit's last hop (the introduction point): Circuit.hopNonce. */
-  readonly circuitNonce: Uint8Array;
-  readonly extensions?: readonly CellExtension[];
-}): EstablishIntro {
-  if (opts.authSecretKey.length !== 32) throw new UsageError('introduction point auth key must be a 32-byte Ed25519 seed');
-  if (opts.circuitNonce.length === 0) throw new UsageError('ESTABLISH_INTRO needs the circuit\'s KH (a virtual hop has none)');
-  const authKey = ed25519.getPublicKey(opts.authSecretKey);
-  const extensions = opts.extensions ?? [];
-  const covered = new EstablishIntro(HsAuthKeyType.ED25519, authKey, extensions, new Uint8Array(32), new Uint8Array(0)).macCoveredBytes();
-  const handshakeAuth = hsMac(opts.circuitNonce, covered);
-  const signature = ed25519.sign(concatBytes(ESTABLISH_INTRO_SIG_PREFIX, covered, handshakeAuth), opts.authSecretKey);
-  return new EstablishIntro(HsAuthKeyType.ED25519, authKey, extensions, handshakeAuth, signature);
-}
-
-/** Verify an ESTABLISH_INTRO as an introduction point does (tests; a relay-side intro point). */
-export function verifyEstablishIntro(body: Uint8Array, circuitNonce: Uint8Array): EstablishIntro {
-  const { msg, macCovered, signatureCovered } = EstablishIntro.decodeWithRanges(body);
-  if (msg.authKeyType !== HsAuthKeyType.ED25519 || msg.authKey.length !== 32) throw new HandshakeError('ESTABLISH_INTRO', 'auth key is not Ed25519');
-  const mac = hsMac(circuitNonce, macCovered);
-  if (toHex(mac) !== toHex(msg.handshakeAuth)) throw new HandshakeError('ESTABLISH_INTRO', 'HANDSHAKE_AUTH does not match the circuit');
-  let ok = false;
-  try {
-    ok = ed25519.verify(msg.signature, concatBytes(ESTABLISH_INTRO_SIG_PREFIX, signatureCovered), msg.authKey);
-  } catch {
-    ok = false; // a malformed key or signature is simply a bad signature
-  }
-  if (!ok) throw new HandshakeError('ESTABLISH_INTRO', 'signature does not verify with the auth key');
-  return msg;
-}
-
-/**
- * [EST_INTRO_DOS_EXT]: ask the introduction point to pass on at most `rate` INTRODUCE2 per second
- * with bursts of `burst` (HSIntro=5 relays).
- */
-export function dosExtension(rate: number, burst: number): CellExtension {
-  for (const v of [rate, burst]) if (!Number.isSafeInteger(v) || v < 0 || v > DOS_PARAM_MAX) throw new UsageError(`DoS parameter ${v} is not in 0..${DOS_PARAM_MAX}`);
-  if (burst < rate) throw new UsageError('the INTRODUCE2 burst cannot be below the rate (the introduction point would ignore both)');
-  const body = new Uint8Array(1 + 2 * 9);
-  const view = new DataView(body.buffer);
-  body[0] = 2;
-  body[1] = DOS_PARAM_RATE;
-  view.setBigUint64(2, BigInt(rate));
-  body[10] = DOS_PARAM_BURST;
-  view.setBigUint64(11, BigInt(burst));
-  return { type: EST_INTRO_DOS_EXTENSION, body };
-}
-
-/**
- * The replay cache of one introduction point ([PROCESS_INTRO2]: never accept the same request
- * twice). Keyed by a digest of INTRODUCE2's ENCRYPTED section, which holds the client's ephemeral
- * key and is MACed: a replayed cell is byte-identical there. It lives as long as the introduction
- * point's keys and holds at most `capacity` entries; the service retires the point when it is full.
- */
-export class ReplayCache {
-  private readonly seen = new Set<string>();
-  constructor(readonly capacity: number = DEFAULT_MAX_INTRODUCTIONS_PER_POINT) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new UsageError(`replay cache capacity must be a positive integer, not ${capacity}`);
-  }
-
-  static keyOf(encrypted: Uint8Array): string {
-    return toHex(sha3_256(encrypted));
-  }
-
-  has(key: string): boolean {
-    return this.seen.has(key);
-  }
-
-  /** Record `key`; false when it was already there (a replay) or the cache is full. */
-  add(key: string): boolean {
-    if (this.seen.has(key) || this.full) return false;
-    this.seen.add(key);
-    return true;
-  }
-
-  get size(): number {
-    return this.seen.size;
-  }
-
-  get full(): boolean {
-    return this.seen.size >= this.capacity;
-  }
-}
-
-/**
- * The descriptor revision counter: milliseconds since `epochSeconds`, so a restarted service still
- * goes up, and always above the last one used, because an HSDir refuses a descriptor whose counter
- * is not above the one it holds. The service counts from the start of the period before the
- * descriptor's (a descriptor for the next period is uploaded before that period starts, and its
- * counter must grow from the first upload on).
- */
-export function nextRevisionCounter(nowMs: number, epochSeconds: number, last?: bigint): bigint {
-  const elapsed = BigInt(Math.max(0, Math.floor(nowMs - epochSeconds * 1000)));
-  return last !== undefined && last >= elapsed ? last + 1n : elapsed;
-}
-
-export type IntroductionVerdict =
-  | { readonly kind: 'accepted'; readonly plaintext: IntroducePlaintext; readonly pending: HsNtorServicePending }
-  | { readonly kind: 'replay' | 'rate-limited' | 'busy' | 'undecryptable' | 'unusable'; readonly detail: string };
-
-/** An introduction point's keys as the service holds them, with its replay cache. */
-export interface IntroductionPointKeys {
-  readonly authKey: Uint8Array;
-  readonly encKeyPair: NtorKeyPair;
-  readonly replay: ReplayCache;
-}
-
-/**
- * What an INTRODUCE2 must get past before the service spends a circuit on it: the replay cache
- * (a cheap hash, first, so replays cost no token), then the token bucket and the number of
- * rendezvous circuits already being built (the expensive part of a flood), then hs-ntor with each
- * subcredential the service has published under. Only an accepted introduction enters the cache,
- * so garbage cannot pre-empt a real request.
- */
-export class IntroductionGate {
-  private readonly bucket: TokenBucket;
-  private inFlight = 0;
-
-  constructor(private readonly opts: { readonly rate: number; readonly burst: number; readonly maxPending: number; readonly now?: () => number }) {
-    if (!Number.isSafeInteger(opts.maxPending) || opts.maxPending < 1) throw new UsageError(`maxPending must be a positive integer, not ${opts.maxPending}`);
-    this.bucket = new TokenBucket({ rate: opts.rate, burst: opts.burst, ...(opts.now ? { now: opts.now } : {}) });
-  }
-
-  /** Rendezvous under way (accepted and not yet `done`). */
-  get pending(): number {
-    return this.inFlight;
-  }
-
-  admit(point: IntroductionPointKeys, msg: Introduce2, subcredentials: readonly Uint8Array[]): IntroductionVerdict {
-    const key = ReplayCache.keyOf(msg.encrypted);
-    if (point.replay.has(key)) return { kind: 'replay', detail: 'this INTRODUCE2 was seen before' };
-    if (this.inFlight >= this.opts.maxPending) return { kind: 'busy', detail: `${this.inFlight} rendezvous already under way` };
-    if (!this.bucket.tryTake(1)) return { kind: 'rate-limited', detail: 'introduction rate limit reached' };
-    for (const sc of subcredentials) {
-      let opened: ReturnType<typeof openIntroduce2>;
-      try {
-        opened = openIntroduce2({ authKey: point.authKey, encKeyPair: point.encKeyPair, subcredential: sc }, msg);
-      } catch (e) {
-        if (e instanceof HandshakeError) continue; // another period's subcredential, perhaps
-        if (!(e instanceof TelescopeError)) throw e;
-        return { kind: 'unusable', detail: e.message };
-      }
-      if (!point.replay.add(key)) return { kind: 'busy', detail: 'the introduction point\'s replay cache is full' };
-      this.inFlight++;
-      return { kind: 'accepted', plaintext: opened.plaintext, pending: opened.pending };
-    }
-    return { kind: 'undecryptable', detail: `does not decrypt with any of ${subcredentials.length} subcredential(s)` };
-  }
-
-  /** An accepted introduction's rendezvous finished (either way). */
-  done(): void {
-    if (this.inFlight > 0) this.inFlight--;
-  }
-}
 
 /** A client's stream to the service, waiting for the host's decision. */
 export interface OnionStreamRequest {
