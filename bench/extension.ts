@@ -27,7 +27,7 @@ import type { Testnet, TestnetDescription } from '../testnet/index.ts';
 import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
 import { benchCrypto, WORKER_ENGINES, type CryptoBenchResult } from '../extension/bench-crypto.ts';
 import type { TimedFetchResult } from '../extension/bench-fetch.ts';
-import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
+import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';
 
 const execFileP = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -6,7 +6,7 @@
 import { ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from '../shared/crypto/tor1.ts';
 import { tor1KeysFrom } from '../shared/crypto/circuit-keys.ts';
 import { nobleAesCtr, webCryptoAesCtr, WebCryptoAesCtr, type AesCtrFactory } from '../shared/crypto/aes-ctr.ts';
-import { nodeAesCtr } from '../relay-bridge/crypto/node-aes-ctr.ts';
+import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';
 
 const CELLS = 20_000;
 

@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import { TelescopeError } from '../shared/errors.ts';
 import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import { describeRelay } from '../shared/path/netdir.ts';
-import { SocksServer } from '../relay-bridge/client/socks.ts';
+import { SocksServer } from '../node-client/socks.ts';
 import type { Testnet, TestnetDescription } from '../testnet/index.ts';
 import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
 import { encodeConnectRequest, parseSocksReply, SocksError } from '../testnet/socks.ts';
 import type { WebPath } from '../testnet/web-content.ts';
-import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
+import { createNodeTorClient } from '../node-client/node-client.ts';
 
 const PATHS = ['/bytes/50k', '/bytes/1m', '/bytes/5m'] as const satisfies readonly WebPath[];
 

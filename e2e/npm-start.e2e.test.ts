@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readDescription, stopTestnet } from '../testnet/index.ts';
-import { commandLine, isProcessAlive, processStartTime } from '../relay-bridge/cli/process-watch.ts';
+import { commandLine, isProcessAlive, processStartTime } from '../node-platform/process-watch.ts';
 
 /**
  * `npm start` leaves nothing behind, however it is stopped. Each run is the real thing: `npm start`

@@ -17,7 +17,7 @@ import { startTorClient, type TorClientProcess } from '../testnet/tor-process.ts
 import { curl } from '../testnet/curl.ts';
 import { sharedTestnet } from './shared-testnet.ts';
 import { ownedByThisProcess, stopChild } from '../testnet/stop-child.ts';
-import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
+import { createNodeTorClient } from '../node-client/node-client.ts';
 
 /**
  * Telescope hosts onion services: `telescope onion-service -f FILE`, started as an operator starts

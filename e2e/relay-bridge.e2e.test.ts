@@ -8,7 +8,7 @@ import { WebSocketTransport, type WebSocketConstructor } from '../shared/channel
 import { Circuit } from '../shared/circuit/circuit.ts';
 import { TorClient } from '../shared/client/tor-client.ts';
 import { MemoryStore } from '../shared/storage.ts';
-import { tlsTransportFactory } from '../relay-bridge/net/tls-transport.ts';
+import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { authoritiesOf } from '../testnet/telescope-client.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';

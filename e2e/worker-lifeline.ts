@@ -1,5 +1,5 @@
 import { isMainThread } from 'node:worker_threads';
-import { whenParentGone } from '../relay-bridge/cli/process-watch.ts';
+import { whenParentGone } from '../node-platform/process-watch.ts';
 
 /**
  * Setup file of the e2e project: a test worker (a child process of vitest's main process) ends

@@ -40,7 +40,7 @@ import {
 } from './config.ts';
 import { describeWebPaths, type PathInfo, type WebPath } from './web-content.ts';
 import { httpGetViaSocks } from './socks.ts';
-import { isProcessAlive } from '../relay-bridge/cli/process-watch.ts';
+import { isProcessAlive } from '../node-platform/process-watch.ts';
 
 export { isProcessAlive };
 

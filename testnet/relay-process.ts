@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestnetDescription } from './index.ts';
 import { ownedByThisProcess, stopChild } from './stop-child.ts';
-import { dirPortGet } from '../relay-bridge/client/dirport.ts';
+import { dirPortGet } from '../node-platform/dirport.ts';
 import { fromHex, toBase64 } from '../shared/bytes/util.ts';
 import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/unexpected-errors.ts';
 

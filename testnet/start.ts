@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { reuseOrStart, stopTestnet, type Testnet } from './index.ts';
-import { whenParentGone } from '../relay-bridge/cli/process-watch.ts';
+import { whenParentGone } from '../node-platform/process-watch.ts';
 import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
 import { TelescopeError } from '../shared/errors.ts';
 import { parseRelayConfig } from '../relay-bridge/relay/config.ts';
 import { RelayBridge } from '../relay-bridge/relay/relay.ts';
-import { loggerFromLogLines } from '../relay-bridge/cli/node-log.ts';
+import { loggerFromLogLines } from '../node-platform/node-log.ts';
 
 /** A step of stopping did not finish in time; the rest of the stop goes on without it. */
 class StopTimeoutError extends TelescopeError {}

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { TorClient, DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import type { ManagedCircuit } from '../shared/client/circuit-manager.ts';
 import type { Logger } from '../shared/log.ts';
-import { SocksServer } from '../relay-bridge/client/socks.ts';
+import { SocksServer } from '../node-client/socks.ts';
 import type { TestnetDescription } from './index.ts';
-import { createNodeTorClient } from '../relay-bridge/client/node-client.ts';
+import { createNodeTorClient } from '../node-client/node-client.ts';
 
 /**
  * A Telescope client with its SOCKS port, running in the test process against the private

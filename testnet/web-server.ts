@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { bodyFor, WEB_PATHS, type WebPath } from './web-content.ts';
 import { startDnsServer } from './dns-server.ts';
-import { isProcessAlive, whenProcessGone } from '../relay-bridge/cli/process-watch.ts';
+import { isProcessAlive, whenProcessGone } from '../node-platform/process-watch.ts';
 
 export async function startWebServer(port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number }> {
   // Bodies are built once: the 5 MB stream costs ~160k SHA-256 blocks, too slow per request.

@@ -14,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isProcessAlive } from '../../relay-bridge/cli/process-watch.ts';
+import { isProcessAlive } from '../../node-platform/process-watch.ts';
 
 /**
  * The harness's own pieces without tor: DNS responder, SOCKS client, HTTP parsing, torrc text,
@@ -320,7 +320,7 @@ describe('process lifelines', () => {
     const dir = await mkdtemp(join(tmpdir(), 'telescope-lifeline-'));
     const child = join(dir, 'child.mjs');
     await writeFile(child, [
-      `import { whenParentGone } from ${JSON.stringify(join(projectRoot, 'relay-bridge/cli/process-watch.ts'))};`,
+      `import { whenParentGone } from ${JSON.stringify(join(projectRoot, 'node-platform/process-watch.ts'))};`,
       "whenParentGone((why) => { console.log(`gone: ${why}`); process.exit(0); });",
       'console.log(`watching ${process.pid}`);',
       'setInterval(() => {}, 1000);',

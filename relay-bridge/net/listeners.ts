@@ -6,7 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { WebSocketTransport, type WebSocketLike } from '../../shared/channel/websocket-transport.ts';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
 import type { Logger } from '../../shared/log.ts';
-import { TlsTransport } from './tls-transport.ts';
+import { TlsTransport } from '../../node-platform/tls-transport.ts';
 
 /**
  * The relay-bridge's listeners: a WebSocket port for browsers (plain `ws` on loopback, `wss`

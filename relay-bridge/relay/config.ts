@@ -182,7 +182,7 @@ export interface RelayConfig {
   readonly bandwidthRate: number;
   readonly bandwidthBurst: number;
   readonly contactInfo: string | undefined;
-  /** Log lines as written (relay-bridge/cli/node-log.ts reads them). */
+  /** Log lines as written (node-platform/node-log.ts reads them). */
   readonly log: readonly string[];
   /** Source addresses for outgoing connections, per family. */
   readonly outboundBindAddress: { readonly ipv4: string | undefined; readonly ipv6: string | undefined };

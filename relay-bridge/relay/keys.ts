@@ -11,7 +11,7 @@ import { secureRandomBytes, type NtorKeyPair, type RandomBytes } from '../../sha
 import { RsaPublicKey, checkRelayIdentityKey } from '../../shared/crypto/rsa.ts';
 import { CertificateError, ProtocolError, UsageError } from '../../shared/errors.ts';
 import { Ed25519Signer, clampScalar, expirationHours, issueEd25519Cert } from './ed25519-signer.ts';
-import { KeyDirectory, KeyFile, decodeRsaPrivateKeyPem, decodeTagged, encodeRsaPrivateKeyPem, encodeTagged } from './key-files.ts';
+import { KeyDirectory, KeyFile, decodeRsaPrivateKeyPem, decodeTagged, encodeRsaPrivateKeyPem, encodeTagged } from '../../node-platform/key-files.ts';
 
 /**
  * RelayKeys: every long- and medium-term key of a relay (tor-spec "Relay keys and identities"),

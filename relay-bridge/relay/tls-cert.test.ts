@@ -8,7 +8,7 @@ import { toHex } from '../../shared/bytes/util.ts';
 import { DerReader, DerTag } from '../../shared/crypto/der.ts';
 import { parseX509, x509RsaKey, x509SignedBy, x509ValidAt, OID_SHA256_WITH_RSA } from '../../shared/crypto/x509.ts';
 import { UsageError } from '../../shared/errors.ts';
-import { TlsTransport } from '../net/tls-transport.ts';
+import { TlsTransport } from '../../node-platform/tls-transport.ts';
 import { RelayKeys } from './keys.ts';
 import { makeIdentityCert, makeTlsCredentials, makeTlsCredentialsAsync, randomTlsHostname, tlsServerOptions } from './tls-cert.ts';
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../../shared/unexpected-errors.ts';
+import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/unexpected-errors.ts';
 
 /**
  * The net in a real Node process (tsx, as bin/telescope.js runs the commands): a throw from a
@@ -9,7 +9,7 @@ import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../../shared/unexpe
  */
 const SCRIPT = `
 import { UnexpectedErrors } from './shared/unexpected-errors.ts';
-import { installProcessNet } from './relay-bridge/cli/process-net.ts';
+import { installProcessNet } from './node-platform/process-net.ts';
 const log = { debug() {}, info() {}, notice: (m) => console.log('[notice] ' + m), warn: (m) => console.log('[warn] ' + m) };
 const unexpected = new UnexpectedErrors(log);
 if (process.env.WITH_NET === '1') installProcessNet(unexpected);
@@ -21,7 +21,7 @@ setTimeout(() => { log.notice('still serving; ' + unexpected.summary()); }, 50);
 function run(withNet: boolean): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
-      cwd: new URL('../..', import.meta.url).pathname,
+      cwd: new URL('..', import.meta.url).pathname,
       env: { ...process.env, WITH_NET: withNet ? '1' : '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

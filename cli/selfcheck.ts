@@ -1,5 +1,5 @@
-import { runSelfcheck } from '../../shared/selfcheck.ts';
-import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
+import { runSelfcheck } from '../shared/selfcheck.ts';
+import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';
 
 /** `telescope selfcheck`: run the in-memory circuit check with the Node host's AES engine and print it. */
 export async function runSelfcheckCli(args: string[]): Promise<number> {

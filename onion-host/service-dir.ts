@@ -1,14 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { equalBytes } from '../../shared/bytes/util.ts';
-import { ConfigError } from '../../shared/config/torrc.ts';
-import { ProtocolError } from '../../shared/errors.ts';
-import { parseClientAuthLine, parseDescriptorAuthKey } from '../../shared/onion/client-auth.ts';
-import { encodeOnionAddress } from '../../shared/onion/address.ts';
-import { expandSecretKey, publicKeyFromExpanded } from '../../shared/onion/keys.ts';
-import type { OnionServiceIdentity } from '../../shared/onion/service.ts';
-import { decodeTagged, encodeTagged, KeyDirectory } from '../relay/key-files.ts';
+import { equalBytes } from '../shared/bytes/util.ts';
+import { ConfigError } from '../shared/config/torrc.ts';
+import { ProtocolError } from '../shared/errors.ts';
+import { parseClientAuthLine, parseDescriptorAuthKey } from '../shared/onion/client-auth.ts';
+import { encodeOnionAddress } from '../shared/onion/address.ts';
+import { expandSecretKey, publicKeyFromExpanded } from '../shared/onion/keys.ts';
+import type { OnionServiceIdentity } from '../shared/onion/service.ts';
+import { decodeTagged, encodeTagged, KeyDirectory } from '../node-platform/key-files.ts';
 
 /**
  * A HiddenServiceDir in tor's own layout, so a service can move between tor and Telescope:

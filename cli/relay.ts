@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../../shared/config/torrc.ts';
-import { TelescopeError } from '../../shared/errors.ts';
-import { loggerFromLogLines } from '../cli/node-log.ts';
-import { parseRelayConfig, type RelayConfig } from './config.ts';
-import { RelayBridge } from './relay.ts';
-import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
-import { installProcessNet } from '../cli/process-net.ts';
+import { ConfigError } from '../shared/config/torrc.ts';
+import { TelescopeError } from '../shared/errors.ts';
+import { loggerFromLogLines } from '../node-platform/node-log.ts';
+import { parseRelayConfig, type RelayConfig } from '../relay-bridge/relay/config.ts';
+import { RelayBridge } from '../relay-bridge/relay/relay.ts';
+import { UnexpectedErrors } from '../shared/unexpected-errors.ts';
+import { installProcessNet } from '../node-platform/process-net.ts';
 
 /**
  * `telescope relay -f FILE`: run the relay-bridge. On start it prints its fingerprint and the

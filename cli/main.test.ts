@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
  * loopback) authority keeps running on its own, and stops once the process named as its owner is
  * SIGKILLed. No time is asserted: the test waits for the exit, bounded only by the test timeout.
  */
-const projectRoot = new URL('../..', import.meta.url).pathname;
+const projectRoot = new URL('..', import.meta.url).pathname;
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
 

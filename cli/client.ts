@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseTorrc, ConfigError, type TorrcConfig } from '../../shared/config/torrc.ts';
-import type { BridgeInfo, DirAuthorityInfo } from '../../shared/client/tor-client.ts';
-import { TelescopeError } from '../../shared/errors.ts';
-import { fromBase64 } from '../../shared/bytes/util.ts';
-import { loggerFromLogLines } from '../cli/node-log.ts';
-import { installProcessNet } from '../cli/process-net.ts';
-import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
-import { SocksServer } from './socks.ts';
-import { readClientAuthKeys } from '../onion/service-dir.ts';
-import { createNodeTorClient, optionValue } from './node-client.ts';
+import { parseTorrc, ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
+import type { BridgeInfo, DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import { TelescopeError } from '../shared/errors.ts';
+import { fromBase64 } from '../shared/bytes/util.ts';
+import { loggerFromLogLines } from '../node-platform/node-log.ts';
+import { installProcessNet } from '../node-platform/process-net.ts';
+import { UnexpectedErrors } from '../shared/unexpected-errors.ts';
+import { SocksServer } from '../node-client/socks.ts';
+import { readClientAuthKeys } from '../onion-host/service-dir.ts';
+import { createNodeTorClient, optionValue } from '../node-client/node-client.ts';
 
 /**
  * `telescope client -f FILE`: the Tor client with a SOCKS5 port, configured with torrc syntax for

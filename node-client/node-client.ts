@@ -1,8 +1,8 @@
-import { TorClient, type TorClientOptions } from '../../shared/client/tor-client.ts';
-import { nodeAesCtr } from '../crypto/node-aes-ctr.ts';
-import { tlsTransportFactory } from '../net/tls-transport.ts';
-import { dirPortGet } from './dirport.ts';
-import { FileStore } from './file-store.ts';
+import { TorClient, type TorClientOptions } from '../shared/client/tor-client.ts';
+import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';
+import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
+import { dirPortGet } from '../node-platform/dirport.ts';
+import { FileStore } from '../node-platform/file-store.ts';
 
 /**
  * The Tor client as Node hosts it: TLS to relays, OpenSSL's AES-CTR, the DataDirectory on disk and

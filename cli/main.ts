@@ -2,7 +2,7 @@
  * The `telescope` command line: one entry with subcommands. Each subcommand is its own module and
  * is loaded only when asked for, so `telescope selfcheck` does not pull in network code.
  */
-import { whenProcessGone } from './process-watch.ts';
+import { whenProcessGone } from '../node-platform/process-watch.ts';
 
 interface Command {
   readonly summary: string;
@@ -13,21 +13,21 @@ const COMMANDS: Record<string, Command> = {
   client: {
     summary: 'run the Tor client with a SOCKS5 port (telescope client -f FILE, torrc syntax)',
     async run(args) {
-      const { runClientCli } = await import('../client/client-cli.ts');
+      const { runClientCli } = await import('./client.ts');
       return runClientCli(args);
     },
   },
   'onion-service': {
     summary: 'host v3 onion services (telescope onion-service -f FILE, torrc HiddenServiceDir/HiddenServicePort)',
     async run(args) {
-      const { runOnionServiceCli } = await import('../onion/service-cli.ts');
+      const { runOnionServiceCli } = await import('./onion-service.ts');
       return runOnionServiceCli(args);
     },
   },
   relay: {
     summary: 'run the relay-bridge: a Tor relay with a WebSocket port for browsers (telescope relay -f FILE)',
     async run(args) {
-      const { runRelayCli } = await import('../relay/relay-cli.ts');
+      const { runRelayCli } = await import('./relay.ts');
       return runRelayCli(args);
     },
   },

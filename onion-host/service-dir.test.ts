@@ -3,9 +3,9 @@ import { mkdtemp, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { toBase32 } from '../../shared/bytes/base32.ts';
-import { encodeOnionAddress } from '../../shared/onion/address.ts';
-import { ConfigError } from '../../shared/config/torrc.ts';
+import { toBase32 } from '../shared/bytes/base32.ts';
+import { encodeOnionAddress } from '../shared/onion/address.ts';
+import { ConfigError } from '../shared/config/torrc.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients, readClientAuthKeys } from './service-dir.ts';
 
 describe('HiddenServiceDir', () => {

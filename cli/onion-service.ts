@@ -2,21 +2,21 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, type TorrcConfig } from '../../shared/config/torrc.ts';
-import { parseOnionServiceConfig, type HiddenServiceConfig } from '../../shared/config/onion-service-config.ts';
-import type { DirAuthorityInfo } from '../../shared/client/tor-client.ts';
-import { EndReason } from '../../shared/cells/relay/messages.ts';
-import { TelescopeError } from '../../shared/errors.ts';
-import type { Logger } from '../../shared/log.ts';
-import { OnionService, type OnionStreamRequest, type PublishEvent } from '../../shared/onion/service.ts';
-import { loggerFromLogLines } from '../cli/node-log.ts';
-import { installProcessNet } from '../cli/process-net.ts';
-import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
-import { authoritiesFrom } from '../client/client-cli.ts';
-import { SocksServer } from '../client/socks.ts';
-import { pipeStream } from '../net/pipe.ts';
-import { loadOrCreateServiceIdentity, readAuthorizedClients } from './service-dir.ts';
-import { createNodeTorClient, optionValue } from '../client/node-client.ts';
+import { ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
+import { parseOnionServiceConfig, type HiddenServiceConfig } from '../shared/config/onion-service-config.ts';
+import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import { EndReason } from '../shared/cells/relay/messages.ts';
+import { TelescopeError } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import { OnionService, type OnionStreamRequest, type PublishEvent } from '../shared/onion/service.ts';
+import { loggerFromLogLines } from '../node-platform/node-log.ts';
+import { installProcessNet } from '../node-platform/process-net.ts';
+import { UnexpectedErrors } from '../shared/unexpected-errors.ts';
+import { authoritiesFrom } from './client.ts';
+import { SocksServer } from '../node-client/socks.ts';
+import { pipeStream } from '../node-platform/pipe.ts';
+import { loadOrCreateServiceIdentity, readAuthorizedClients } from '../onion-host/service-dir.ts';
+import { createNodeTorClient, optionValue } from '../node-client/node-client.ts';
 
 /**
  * `telescope onion-service -f FILE`: host v3 onion services from Node, configured as tor is

@@ -1,9 +1,9 @@
 import * as net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { EndReason } from '../../shared/cells/relay/messages.ts';
-import { StreamError } from '../../shared/errors.ts';
-import type { TorStream } from '../../shared/stream/stream.ts';
+import { EndReason } from '../shared/cells/relay/messages.ts';
+import { StreamError } from '../shared/errors.ts';
+import type { TorStream } from '../shared/stream/stream.ts';
 import { SocksReply, SocksServer, socksReplyFor, type SocksBackend } from './socks.ts';
 
 /**

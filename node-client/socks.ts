@@ -1,10 +1,10 @@
 import * as net from 'node:net';
-import { EndReason } from '../../shared/cells/relay/messages.ts';
-import { parseIp } from '../../shared/cells/address.ts';
-import { ProtocolError, StreamError, TelescopeError } from '../../shared/errors.ts';
-import { silentLogger, type Logger } from '../../shared/log.ts';
-import type { TorStream } from '../../shared/stream/stream.ts';
-import { pipeStream } from '../net/pipe.ts';
+import { EndReason } from '../shared/cells/relay/messages.ts';
+import { parseIp } from '../shared/cells/address.ts';
+import { ProtocolError, StreamError, TelescopeError } from '../shared/errors.ts';
+import { silentLogger, type Logger } from '../shared/log.ts';
+import type { TorStream } from '../shared/stream/stream.ts';
+import { pipeStream } from '../node-platform/pipe.ts';
 
 /**
  * A SOCKS5 front (RFC 1928, RFC 1929) so any application can use the client: CONNECT with a
