@@ -8,9 +8,9 @@ import { fromBase64 } from '../shared/bytes/util.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
 import { UnexpectedErrors } from '../shared/unexpected-errors.ts';
-import { SocksServer } from '../node-client/socks.ts';
-import { readClientAuthKeys } from '../onion-host/service-dir.ts';
-import { createNodeTorClient, optionValue } from '../node-client/node-client.ts';
+import { readClientAuthKeys } from '../node-client/onion-auth-dir.ts';
+import { createNodeTorClient, openSocksPort, type SocksPort } from '../node-client/node-client.ts';
+import { optionValue } from './options.ts';
 
 /**
  * `telescope client -f FILE`: the Tor client with a SOCKS5 port, configured with torrc syntax for
@@ -117,19 +117,13 @@ export async function runClientCli(args: string[]): Promise<number> {
     ...(onionClientAuth ? { onionClientAuth } : {}),
     onBootstrap: (s) => log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`),
   });
-  const socks = new SocksServer({
-    connect: async (host, port, key) => (await client.connect(host, port, { isolationKey: key })).stream,
-    resolve: (host, key) => client.resolve(host, { isolationKey: key }),
-  }, log);
   const sp = config.SocksPort;
-  if (sp.port !== 0) {
-    const port = await socks.listen(sp.port === 'auto' ? 0 : sp.port, sp.address ?? '127.0.0.1');
-    log.notice(`Opened Socks listener on ${sp.address ?? '127.0.0.1'}:${port}`);
-  }
+  let socks: SocksPort | undefined;
+  if (sp.port !== 0) socks = await openSocksPort(client, sp.address ?? '127.0.0.1', sp.port === 'auto' ? 0 : sp.port, log);
   const stop = async (signal: string) => {
     log.notice(`Caught ${signal}, exiting cleanly.`);
     client.close();
-    await socks.close();
+    await socks?.server.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
@@ -140,7 +134,7 @@ export async function runClientCli(args: string[]): Promise<number> {
     if (!(e instanceof TelescopeError)) throw e;
     log.warn(`bootstrap failed: ${e.message}`);
     client.close();
-    await socks.close();
+    await socks?.server.close();
     return 1;
   }
   const guards = await client.guards.describe(client.requireNetDir());

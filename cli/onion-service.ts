@@ -1,22 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { connect as netConnect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
 import { parseOnionServiceConfig, type HiddenServiceConfig } from '../shared/config/onion-service-config.ts';
 import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
-import { EndReason } from '../shared/cells/relay/messages.ts';
 import { TelescopeError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
-import { OnionService, type OnionStreamRequest, type PublishEvent } from '../shared/onion/service.ts';
+import type { OnionService, PublishEvent } from '../shared/onion/service.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
 import { UnexpectedErrors } from '../shared/unexpected-errors.ts';
 import { authoritiesFrom } from './client.ts';
-import { SocksServer } from '../node-client/socks.ts';
-import { pipeStream } from '../node-platform/pipe.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients } from '../onion-host/service-dir.ts';
-import { createNodeTorClient, optionValue } from '../node-client/node-client.ts';
+import { hostOnionService } from '../onion-host/service-host.ts';
+import { createNodeTorClient, openSocksPort, type SocksPort } from '../node-client/node-client.ts';
+import { optionValue } from './options.ts';
 
 /**
  * `telescope onion-service -f FILE`: host v3 onion services from Node, configured as tor is
@@ -37,29 +35,6 @@ export const ONION_SERVICE_SCHEMA = [
 ] as const;
 
 type ServiceFileConfig = TorrcConfig<typeof ONION_SERVICE_SCHEMA>;
-
-/** Forward an accepted onion stream to the service's TCP target. */
-function forward(request: OnionStreamRequest, target: { host: string; port: number }, log: Logger): void {
-  const { stream } = request;
-  let connected = false;
-  const socket: Socket = netConnect({ host: target.host, port: target.port });
-  socket.setNoDelay(true);
-  stream.onClose(() => { if (!connected) socket.destroy(); });
-  socket.once('connect', () => {
-    connected = true;
-    if (!stream.isOpen) {
-      socket.destroy();
-      return;
-    }
-    request.accept();
-    pipeStream(socket, stream, new Uint8Array(0), log);
-  });
-  socket.once('error', (e) => {
-    if (connected) return; // pipeStream handles errors from here on
-    log.info(`onion stream to port ${request.port}: ${target.host}:${target.port} unreachable (${e.message})`);
-    request.refuse(EndReason.CONNECTREFUSED);
-  });
-}
 
 export async function runOnionServiceCli(args: string[]): Promise<number> {
   const file = optionValue(args, '-f');
@@ -114,12 +89,12 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
     testingNetwork: config.TestingTorNetwork,
     onBootstrap: (s) => log.notice(`Bootstrapped ${s.percent}% (${s.tag}): ${s.summary}`),
   });
-  let socks: SocksServer | undefined;
+  let socks: SocksPort | undefined;
   const running: OnionService[] = [];
   const shutdown = async () => {
     for (const s of running) s.stop();
     client.close();
-    await socks?.close();
+    await socks?.server.close();
   };
   const stop = async (signal: string) => {
     log.notice(`Caught ${signal}, exiting cleanly.`);
@@ -130,14 +105,7 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
 
   const sp = config.SocksPort;
-  if (sp.port !== 0) {
-    socks = new SocksServer({
-      connect: async (host, port, key) => (await client.connect(host, port, { isolationKey: key })).stream,
-      resolve: (host, key) => client.resolve(host, { isolationKey: key }),
-    }, log);
-    const port = await socks.listen(sp.port === 'auto' ? 0 : sp.port, sp.address ?? '127.0.0.1');
-    log.notice(`Opened Socks listener on ${sp.address ?? '127.0.0.1'}:${port}`);
-  }
+  if (sp.port !== 0) socks = await openSocksPort(client, sp.address ?? '127.0.0.1', sp.port === 'auto' ? 0 : sp.port, log);
 
   try {
     await client.bootstrap();
@@ -150,23 +118,14 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
 
   const starts = loaded.map(async (s) => {
     const published = new Map<number, PublishEvent>();
-    const service = new OnionService({
-      circuits: client.circuits,
-      netDir: () => client.requireNetDir(),
+    const service = hostOnionService({
+      client,
+      config: s.config,
       identity: s.identity,
       authorizedClients: s.authorizedClients,
-      numIntroductionPoints: s.config.numIntroductionPoints,
-      maxStreams: s.config.maxStreams,
-      maxStreamsCloseCircuit: s.config.maxStreamsCloseCircuit,
       testingNetwork: config.TestingTorNetwork,
       log,
       onPublish: (e) => published.set(e.periodNum, e),
-      onStream: (request) => {
-        const port = s.config.ports.find((p) => p.virtualPort === request.port);
-        if (!port) return false;
-        forward(request, port.target, log);
-        return true;
-      },
     });
     running.push(service);
     await service.start();

@@ -8,14 +8,14 @@ import { parseRelayConfig, type RelayConfig } from '../relay-bridge/relay/config
 import { RelayBridge } from '../relay-bridge/relay/relay.ts';
 import { UnexpectedErrors } from '../shared/unexpected-errors.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
+import { optionValue } from './options.ts';
 
 /**
  * `telescope relay -f FILE`: run the relay-bridge. On start it prints its fingerprint and the
  * bridge lines clients use (README "Running a relay-bridge").
  */
 export async function runRelayCli(args: string[]): Promise<number> {
-  const i = args.indexOf('-f');
-  const file = i >= 0 ? args[i + 1] : undefined;
+  const file = optionValue(args, '-f');
   if (!file) {
     console.error('usage: telescope relay -f FILE');
     return 2;

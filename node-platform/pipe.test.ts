@@ -6,7 +6,6 @@ import type { RelayMsg } from '../shared/cells/relay/relay-msg.ts';
 import type { ProtocolError } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import { TorStream, type StreamCarrier } from '../shared/stream/stream.ts';
-import { endReasonForError } from '../relay-bridge/relay/exit.ts';
 import { pipeStream } from './pipe.ts';
 
 /**
@@ -38,6 +37,14 @@ class RecordingCarrier implements StreamCarrier {
 }
 
 const quiet: Logger = { debug() {}, info() {}, notice() {}, warn() {} };
+
+/**
+ * The END reason an exit gives a socket error (the relay passes its errno table, tested in its own
+ * exit tests); here only what the pipe must hand over: the socket's error, reset or not.
+ */
+function endReasonForError(error: Error): number {
+  return (error as NodeJS.ErrnoException).code === 'ECONNRESET' ? EndReason.CONNRESET : EndReason.MISC;
+}
 const servers: net.Server[] = [];
 const sockets: net.Socket[] = [];
 

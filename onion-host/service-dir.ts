@@ -2,9 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { equalBytes } from '../shared/bytes/util.ts';
-import { ConfigError } from '../shared/config/torrc.ts';
 import { ProtocolError } from '../shared/errors.ts';
-import { parseClientAuthLine, parseDescriptorAuthKey } from '../shared/onion/client-auth.ts';
+import { parseDescriptorAuthKey } from '../shared/onion/client-auth.ts';
 import { encodeOnionAddress } from '../shared/onion/address.ts';
 import { expandSecretKey, publicKeyFromExpanded } from '../shared/onion/keys.ts';
 import type { OnionServiceIdentity } from '../shared/onion/service.ts';
@@ -74,24 +73,4 @@ export async function readAuthorizedClients(dir: string): Promise<Uint8Array[]> 
     keys.push(parseDescriptorAuthKey(text, join(folder, name)));
   }
   return keys;
-}
-
-/**
- * A client's private keys from ClientOnionAuthDir/*.auth_private, as tor reads them:
- * "<56-character address>:descriptor:x25519:<base32 private key>". Keyed by onion hostname.
- */
-export async function readClientAuthKeys(folder: string): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  let names: string[];
-  try {
-    names = (await readdir(folder)).filter((n) => n.endsWith('.auth_private')).sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ConfigError(`ClientOnionAuthDir ${folder} does not exist`);
-    throw e;
-  }
-  for (const name of names) {
-    const { hostname, secretKey } = parseClientAuthLine(await readFile(join(folder, name), 'utf8'), join(folder, name));
-    out.set(hostname, secretKey);
-  }
-  return out;
 }
