@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['shared/**/*.test.ts', 'relay-bridge/**/*.test.ts', 'node-client/**/*.test.ts', 'onion-host/**/*.test.ts', 'node-platform/**/*.test.ts', 'cli/**/*.test.ts', 'extension/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: ['shared/**/*.test.ts', 'relay-bridge/**/*.test.ts', 'node-client/**/*.test.ts', 'onion-host/**/*.test.ts', 'node-platform/**/*.test.ts', 'cli/**/*.test.ts', 'extension/**/*.test.ts', 'testnet/**/*.test.ts', 'bench/**/*.test.ts', 'scripts/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
         },

@@ -2,23 +2,25 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createServer, type AddressInfo } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { TelescopeError } from '../../shared/errors.ts';
-import { answerDnsQuery, startDnsServer } from '../../testnet/dns-server.ts';
-import { encodeConnectRequest, httpGetViaSocks, parseHttpResponse, parseSocksReply, SocksError } from '../../testnet/socks.ts';
-import { NETWORK_PLAN, bandwidthFile, clientTorrc, dirAuthorityLine, onionServiceTorrc, relayTorrc, resolvConf } from '../../testnet/config.ts';
-import { BYTE_PATHS, HELLO_TEXT, bodyFor, counterStream, describeWebPaths, sha256Hex } from '../../testnet/web-content.ts';
-import { startWebServer } from '../../testnet/web-server.ts';
+import { TelescopeError } from '../shared/errors.ts';
+import { answerDnsQuery, startDnsServer } from './dns-server.ts';
+import { encodeConnectRequest, httpGetViaSocks, parseHttpResponse, parseSocksReply, SocksError } from './socks.ts';
+import { NETWORK_PLAN } from './plan.ts';
+import { bandwidthFile, clientTorrc, dirAuthorityLine, onionServiceTorrc, relayTorrc, resolvConf } from './torrc.ts';
+import { BYTE_PATHS, HELLO_TEXT, bodyFor, counterStream, describeWebPaths, sha256Hex } from './web-content.ts';
+import { startWebServer } from './web-server.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isProcessAlive } from '../../node-platform/process-watch.ts';
+import { isProcessAlive } from '../node-platform/process-watch.ts';
 
 /**
  * The harness's own pieces without tor: DNS responder, SOCKS client, HTTP parsing, torrc text,
- * web content. They live in the e2e project because the node project does not include e2e/.
+ * web content, and the lifelines of the processes it starts. The network itself, with tor, is
+ * tested in e2e/testnet.e2e.test.ts.
  */
 
 /** A DNS query for `name` (labels as given, so case is preserved) of type `qtype`. */
@@ -270,7 +272,7 @@ describe('web content', () => {
 });
 
 describe('process lifelines', () => {
-  const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+  const projectRoot = fileURLToPath(new URL('../', import.meta.url));
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
   const until = async (what: string, ok: () => boolean, timeoutMs: number): Promise<void> => {
     const deadline = Date.now() + timeoutMs;

@@ -1,6 +1,7 @@
 /**
- * The shape of the private network and the torrc of every tor in it. Pure functions: the harness
- * (index.ts) allocates ports, creates keys, and hands the results in.
+ * The torrc of every tor in the private network, and the other files the tors read (the
+ * authorities' bandwidth file, the exits' resolv.conf). Pure functions: the harness allocates
+ * ports and creates keys (plan.ts, keys.ts) and hands the results in.
  *
  * Everything listens on and connects from 127.0.0.1. Exits bind outgoing sockets to 127.0.0.1
  * (OutboundBindAddress), which the kernel cannot route off the machine, and resolve names through a
@@ -8,41 +9,7 @@
  * their exit policies accept `*:*` (an exit that only accepts 127/8 gets the microdescriptor summary
  * "reject 1-65535" and no client would pick it).
  */
-
-export type Role = 'authority' | 'guard' | 'middle' | 'exit';
-export type TorKind = 'authority' | 'relay' | 'onion-service' | 'client';
-
-/** One tor process of the network, before ports and keys are known. */
-export interface NodePlan {
-  readonly nickname: string;
-  readonly kind: TorKind;
-  /** Roles in the consensus, for relays (empty for the client and the onion service). */
-  readonly roles: readonly Role[];
-  /** Configured exit policy, one rule per entry, for relays. */
-  readonly exitPolicy: readonly string[];
-  /** Relative weight in the authorities' bandwidth file (KB/s). */
-  readonly bandwidth: number;
-}
-
-const NO_EXIT = ['reject *:*'] as const;
-
-/**
- * Three authorities (also middles), two guards, one middle, two exits with different policies
- * (both allow the web server's port), one onion service, one client. Nicknames follow the
- * testNNNx pattern (a = authority, r = relay, e = exit, h = onion service, c = client).
- */
-export const NETWORK_PLAN: readonly NodePlan[] = [
-  { nickname: 'test000a', kind: 'authority', roles: ['authority', 'middle'], exitPolicy: NO_EXIT, bandwidth: 1000 },
-  { nickname: 'test001a', kind: 'authority', roles: ['authority', 'middle'], exitPolicy: NO_EXIT, bandwidth: 1000 },
-  { nickname: 'test002a', kind: 'authority', roles: ['authority', 'middle'], exitPolicy: NO_EXIT, bandwidth: 1000 },
-  { nickname: 'test003r', kind: 'relay', roles: ['guard', 'middle'], exitPolicy: NO_EXIT, bandwidth: 2000 },
-  { nickname: 'test004r', kind: 'relay', roles: ['guard', 'middle'], exitPolicy: NO_EXIT, bandwidth: 2000 },
-  { nickname: 'test005r', kind: 'relay', roles: ['middle'], exitPolicy: NO_EXIT, bandwidth: 2000 },
-  { nickname: 'test006e', kind: 'relay', roles: ['exit'], exitPolicy: ['accept *:*'], bandwidth: 2000 },
-  { nickname: 'test007e', kind: 'relay', roles: ['exit'], exitPolicy: ['reject *:25', 'reject *:465', 'accept *:*'], bandwidth: 2000 },
-  { nickname: 'test008h', kind: 'onion-service', roles: [], exitPolicy: [], bandwidth: 0 },
-  { nickname: 'test009c', kind: 'client', roles: [], exitPolicy: [], bandwidth: 0 },
-];
+import { VOTING_INTERVAL_SECONDS } from './plan.ts';
 
 /** A relay (authority or not) once its ports and identity are known. */
 export interface RelayKeys {
@@ -151,10 +118,10 @@ export function relayTorrc(input: RelayTorrcInput): string {
       'AuthoritativeDirectory 1',
       'V3AuthoritativeDirectory 1',
       // A vote every 20 s (the default testing value is 5 min), from the very first round.
-      'V3AuthVotingInterval 20',
+      `V3AuthVotingInterval ${VOTING_INTERVAL_SECONDS}`,
       'V3AuthVoteDelay 4',
       'V3AuthDistDelay 4',
-      'TestingV3AuthInitialVotingInterval 20',
+      `TestingV3AuthInitialVotingInterval ${VOTING_INTERVAL_SECONDS}`,
       'TestingV3AuthInitialVoteDelay 4',
       'TestingV3AuthInitialDistDelay 4',
       'TestingV3AuthVotingStartOffset 0',

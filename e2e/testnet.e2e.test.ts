@@ -4,9 +4,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isProcessAlive, restartRelay, reuseOrStart, startTestnet, stopTestnet, readDescription, TestnetError, type Testnet } from '../../testnet/index.ts';
-import { httpGetViaSocks } from '../../testnet/socks.ts';
-import { HELLO_TEXT } from '../../testnet/web-content.ts';
+import { isProcessAlive, restartRelay, reuseOrStart, startTestnet, stopTestnet, readDescription, TestnetError, type Testnet } from '../testnet/index.ts';
+import { httpGetViaSocks } from '../testnet/socks.ts';
+import { HELLO_TEXT } from '../testnet/web-content.ts';
 
 /**
  * The private tor network end to end: it comes up, its description matches what the tors
