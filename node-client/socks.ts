@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import { EndReason } from '../shared/cells/relay/messages.ts';
-import { parseIp } from '../shared/cells/address.ts';
+import { parseIp } from '../shared/addr/index.ts';
 import { ProtocolError, StreamError, TelescopeError } from '../shared/errors.ts';
 import { silentLogger, type Logger } from '../shared/log.ts';
 import type { TorStream } from '../shared/stream/stream.ts';
@@ -202,7 +202,7 @@ export class SocksServer {
   private async resolve(socket: net.Socket, host: string, isolationKey: string): Promise<void> {
     try {
       const answers = await this.backend.resolve(host, isolationKey);
-      const ip = answers.map((a) => parseIp(a)).find((b) => b !== undefined);
+      const ip = answers.map((a) => parseIp(a)?.bytes).find((b) => b !== undefined);
       if (!ip) throw new StreamError(`RESOLVE ${host}: no address in the answer`, EndReason.RESOLVEFAILED);
       reply(socket, SocksReply.SUCCEEDED, ip);
     } catch (e) {

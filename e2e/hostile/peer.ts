@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import WebSocket from 'ws';
+import { requireIp } from '../../shared/addr/index.ts';
 import { fromBase64, fromHex } from '../../shared/bytes/util.ts';
 import { Channel } from '../../shared/channel/channel.ts';
 import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
@@ -82,7 +83,7 @@ export function testnetTarget(desc: TestnetDescription, nickname: string): Relay
     rsaIdentity: fromHex(r.fingerprint),
     ed25519Identity: fromBase64(r.ed25519Identity),
     ntorOnionKey: fromBase64(r.ntorOnionKey),
-    ipv4: { address: Uint8Array.from(r.address.split('.').map(Number)), port: r.orPort },
+    ipv4: { address: requireIp(r.address, `relay ${r.nickname} address`).bytes, port: r.orPort },
   };
 }
 

@@ -1,4 +1,4 @@
-import { parseIp } from '../../shared/cells/address.ts';
+import { parseIp } from '../../shared/addr/index.ts';
 import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
 import type { TransportFactory } from '../../shared/channel/transport.ts';
 import type { OnionPhase } from '../../shared/onion/client.ts';
@@ -48,7 +48,7 @@ export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[
     if (!b.ntor) throw new ConfigError(`bridge ${i + 1}: the bridge line lacks ntor=…`);
     return {
       url: b.url,
-      address: parseIp(b.host)?.length === 4 ? b.host : '0.0.0.0',
+      address: parseIp(b.host)?.family === 4 ? b.host : '0.0.0.0',
       port: b.port,
       fingerprint: b.fingerprint,
       ntorOnionKey: b.ntor,

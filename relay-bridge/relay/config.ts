@@ -79,7 +79,8 @@
  * unexpected errors caught). The same line is logged on shutdown.
  */
 import { ConfigError, parseTorrc, readTorrcEntries, type DirAuthority, type PortSetting, type Schema, type TorrcEntry } from '../../shared/config/torrc.ts';
-import { exitPolicyFromConfig, parseIpAddress, formatIpAddress, type ExitPolicy } from '../../shared/path/exit-policy.ts';
+import { formatIp, parseIp } from '../../shared/addr/index.ts';
+import { exitPolicyFromConfig, type ExitPolicy } from '../../shared/path/exit-policy.ts';
 import type { DosOverrides } from '../../shared/relay/dos.ts';
 
 export const RELAY_SCHEMA = [
@@ -226,7 +227,7 @@ function isHostName(s: string): boolean {
 
 /** The family of an address as written; undefined for a host name. */
 function familyOf(address: string): 4 | 6 | undefined {
-  return parseIpAddress(address)?.family;
+  return parseIp(address)?.family;
 }
 
 /**
@@ -308,16 +309,16 @@ function webSocketPortFrom(setting: PortSetting): WebSocketPortConfig {
 
 function checkAddress(value: string): string {
   if (/\s/.test(value)) fail(`'${value}' is not one address`);
-  const ip = parseIpAddress(value);
-  if (ip) return formatIpAddress(ip.bytes);
+  const ip = parseIp(value);
+  if (ip) return formatIp(ip.bytes);
   if (!isHostName(value)) fail(`'${value}' is neither an IP address nor a host name`);
   return value.toLowerCase();
 }
 
 function checkBindAddress(value: string): { family: 4 | 6; text: string } {
-  const ip = parseIpAddress(value);
+  const ip = parseIp(value);
   if (!ip) fail(`'${value}' is not an IP address`);
-  return { family: ip!.family, text: formatIpAddress(ip!.bytes) };
+  return { family: ip!.family, text: formatIp(ip!.bytes) };
 }
 
 function checkExitRelay(value: string): boolean | 'auto' {

@@ -4,7 +4,8 @@ import { concatBytes, toBase64, toHex, utf8 } from '../../shared/bytes/util.ts';
 import { CertType } from '../../shared/cells/channel/certs.ts';
 import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
 import { UsageError } from '../../shared/errors.ts';
-import { parseIpAddress, summarize, type ExitPolicy } from '../../shared/path/exit-policy.ts';
+import { formatIp, parseIp } from '../../shared/addr/index.ts';
+import { summarize, type ExitPolicy } from '../../shared/path/exit-policy.ts';
 import { ed25519FromCurve25519, issueEd25519Cert } from './ed25519-signer.ts';
 import type { RelayKeys } from './keys.ts';
 
@@ -154,12 +155,12 @@ function checkFamilyEntry(e: string): void {
 
 function validate(input: ServerDescriptorInput): void {
   if (!NICKNAME.test(input.nickname)) fail(`nickname "${input.nickname}" must be 1-19 letters and digits`);
-  const v4 = parseIpAddress(input.address);
+  const v4 = parseIp(input.address);
   if (!v4 || v4.family !== 4) fail(`address "${input.address}" is not an IPv4 address`);
   checkPort(input.orPort, 'ORPort', false);
   checkPort(input.dirPort ?? 0, 'DirPort', true);
   if (input.ipv6OrPort) {
-    const v6 = parseIpAddress(input.ipv6OrPort.address);
+    const v6 = parseIp(input.ipv6OrPort.address);
     if (!v6 || v6.family !== 6) fail(`"${input.ipv6OrPort.address}" is not an IPv6 address`);
     checkPort(input.ipv6OrPort.port, 'IPv6 ORPort', false);
   }
@@ -172,31 +173,6 @@ function validate(input: ServerDescriptorInput): void {
   const protocols = input.protocols ?? TELESCOPE_RELAY_PROTOCOLS;
   if (!protocols.split(' ').every((e) => PROTO_ENTRY.test(e))) fail(`protocol list "${protocols}" is malformed`);
   for (const e of input.family ?? []) checkFamilyEntry(e);
-}
-
-function formatIpv6(address: string): string {
-  const parsed = parseIpAddress(address)!;
-  // Canonical lower-case form with "::" compression, as tor prints addresses.
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((parsed.bytes[i]! << 8) | parsed.bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
 /** Build and sign the server descriptor. Throws UsageError for input tor would not publish. */
@@ -219,7 +195,7 @@ export function buildServerDescriptor(keys: RelayKeys, input: ServerDescriptorIn
   d += `router ${input.nickname} ${input.address} ${input.orPort} 0 ${input.dirPort ?? 0}\n`;
   d += `identity-ed25519\n${pemObject('ED25519 CERT', keys.signing.cert.encode())}`;
   d += `master-key-ed25519 ${toBase64(keys.ed25519Identity, false)}\n`;
-  if (input.ipv6OrPort) d += `or-address [${formatIpv6(input.ipv6OrPort.address)}]:${input.ipv6OrPort.port}\n`;
+  if (input.ipv6OrPort) d += `or-address [${formatIp(parseIp(input.ipv6OrPort.address)!)}]:${input.ipv6OrPort.port}\n`;
   d += `platform ${line(input.platform ?? TELESCOPE_PLATFORM, 'platform')}\n`;
   d += `proto ${input.protocols ?? TELESCOPE_RELAY_PROTOCOLS}\n`;
   d += `published ${formatTime(input.published)}\n`;

@@ -12,10 +12,8 @@ import {
   defaultConnect,
   endReasonForError,
   fuzzyDnsTtl,
-  isInternalAddress,
   isTransientDnsError,
   openExitStream,
-  parsePtrName,
   type Connector,
   type ExitOptions,
   type ExitResult,
@@ -676,45 +674,6 @@ describe('helpers', () => {
         expect(f).toBeLessThanOrEqual(c + 240);
       }),
     );
-  });
-
-  it('parsePtrName reads in-addr.arpa and ip6.arpa names', () => {
-    expect(parsePtrName('4.3.2.1.in-addr.arpa')).toEqual(Uint8Array.of(1, 2, 3, 4));
-    expect(parsePtrName('4.3.2.1.IN-ADDR.ARPA.')).toEqual(Uint8Array.of(1, 2, 3, 4));
-    expect(parsePtrName('3.2.1.in-addr.arpa')).toBeNull();
-    expect(parsePtrName('256.3.2.1.in-addr.arpa')).toBeNull();
-    expect(parsePtrName('example.com')).toBeUndefined();
-    const v6 = '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa';
-    const bytes = parsePtrName(v6);
-    expect(bytes).toHaveLength(16);
-    expect(Array.from(bytes!)).toEqual([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-    expect(parsePtrName('1.0.ip6.arpa')).toBeNull();
-    expect(parsePtrName('g' + v6.slice(1))).toBeNull();
-  });
-
-  it('isInternalAddress is tor\'s tor_addr_is_internal', () => {
-    const v4 = (s: string): Uint8Array => Uint8Array.from(s.split('.').map(Number));
-    for (const a of ['10.0.0.1', '0.1.2.3', '127.0.0.1', '100.64.0.1', '169.254.1.1', '172.16.0.1', '172.31.255.255', '192.168.1.1']) {
-      expect(isInternalAddress(v4(a))).toBe(true);
-    }
-    for (const a of ['8.8.8.8', '100.128.0.1', '172.32.0.1', '192.0.2.1']) expect(isInternalAddress(v4(a))).toBe(false);
-    const v6 = (first: number, last = 0): Uint8Array => {
-      const b = new Uint8Array(16);
-      b[0] = first >> 8;
-      b[1] = first & 0xff;
-      b[15] = last;
-      return b;
-    };
-    expect(isInternalAddress(v6(0xfc00))).toBe(true);
-    expect(isInternalAddress(v6(0xfd12))).toBe(true);
-    expect(isInternalAddress(v6(0xfe80))).toBe(true);
-    expect(isInternalAddress(v6(0xfec0))).toBe(true);
-    expect(isInternalAddress(v6(0, 1))).toBe(true); // ::1
-    expect(isInternalAddress(v6(0, 0))).toBe(true); // ::
-    expect(isInternalAddress(v6(0x2001, 1))).toBe(false);
-    const mapped = new Uint8Array(16);
-    mapped.set([0xff, 0xff, 127, 0, 0, 1], 10);
-    expect(isInternalAddress(mapped)).toBe(true);
   });
 
   it('isTransientDnsError', () => {

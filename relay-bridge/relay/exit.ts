@@ -48,7 +48,8 @@ import {
   type ResolvedAnswer,
 } from '../../shared/cells/relay/messages.ts';
 import { StreamError, UsageError } from '../../shared/errors.ts';
-import { formatIpAddress, parseIpAddress, type ExitPolicy } from '../../shared/path/exit-policy.ts';
+import { formatIp, ipFromBytes, isInternalAddress, parseIp, parsePtrName, unmapIpv4 } from '../../shared/addr/index.ts';
+import type { ExitPolicy } from '../../shared/path/exit-policy.ts';
 import type { Logger } from '../../shared/log.ts';
 
 /** tor (connection_edge.h): TTL for an answer that came without one, e.g. an IP literal. */
@@ -247,47 +248,7 @@ export function fuzzyDnsTtl(ttl: number, randomInt: (max: number) => number = cr
  * underscore is not legal DNS, but real names carry it), or an IP literal.
  */
 function isValidDestination(host: string): boolean {
-  return host.length > 0 && host.length <= 255 && (/^[A-Za-z0-9._-]+$/.test(host) || parseIpAddress(host) !== undefined);
-}
-
-/**
- * A reverse-lookup name (tor's tor_addr_parse_PTR_name): the address for "4.3.2.1.in-addr.arpa" or
- * a 32-nibble ".ip6.arpa" name; null for a name in those zones that is malformed; undefined for
- * any other name.
- */
-export function parsePtrName(name: string): Uint8Array | null | undefined {
-  const lower = name.toLowerCase().replace(/\.$/, '');
-  if (lower.endsWith('.in-addr.arpa')) {
-    const labels = lower.slice(0, -'.in-addr.arpa'.length).split('.');
-    if (labels.length !== 4 || !labels.every((l) => /^[0-9]{1,3}$/.test(l) && Number(l) <= 255)) return null;
-    return Uint8Array.from(labels.reverse().map(Number));
-  }
-  if (lower.endsWith('.ip6.arpa')) {
-    const labels = lower.slice(0, -'.ip6.arpa'.length).split('.');
-    if (labels.length !== 32 || !labels.every((l) => /^[0-9a-f]$/.test(l))) return null;
-    const nibbles = labels.reverse().map((l) => parseInt(l, 16));
-    const out = new Uint8Array(16);
-    for (let i = 0; i < 16; i++) out[i] = (nibbles[2 * i]! << 4) | nibbles[2 * i + 1]!;
-    return out;
-  }
-  return undefined;
-}
-
-/** tor's tor_addr_is_internal (not for listening): addresses nobody outside may be told about. */
-export function isInternalAddress(bytes: Uint8Array): boolean {
-  let v4 = bytes.length === 4 ? bytes : undefined;
-  if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
-    v4 = bytes.subarray(12); // IPv4-mapped: judge the IPv4 address
-  }
-  if (v4) {
-    const [a, b] = [v4[0]!, v4[1]!];
-    return a === 10 || a === 0 || a === 127 || (a === 100 && (b & 0xc0) === 64) || (a === 169 && b === 254) || (a === 172 && (b & 0xf0) === 16) || (a === 192 && b === 168);
-  }
-  if (bytes.length !== 16) return true;
-  if ((bytes[0]! & 0xfe) === 0xfc) return true; // fc00::/7
-  if (bytes[0] === 0xfe && (bytes[1]! & 0xc0) === 0x80) return true; // fe80::/10
-  if (bytes[0] === 0xfe && (bytes[1]! & 0xc0) === 0xc0) return true; // fec0::/10
-  return bytes.subarray(0, 15).every((b) => b === 0) && (bytes[15]! & 0xfe) === 0; // ::/127
+  return host.length > 0 && host.length <= 255 && (/^[A-Za-z0-9._-]+$/.test(host) || parseIp(host) !== undefined);
 }
 
 /**
@@ -297,11 +258,8 @@ export function isInternalAddress(bytes: Uint8Array): boolean {
  * [::]/8 happens to); here a rule for an IPv4 network covers its mapped form too.
  */
 function canonical(bytes: Uint8Array): { family: 4 | 6; bytes: Uint8Array; text: string } {
-  if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
-    const v4 = bytes.slice(12);
-    return { family: 4, bytes: v4, text: formatIpAddress(v4) };
-  }
-  return { family: bytes.length === 4 ? 4 : 6, bytes, text: formatIpAddress(bytes) };
+  const ip = unmapIpv4(ipFromBytes(bytes));
+  return { family: ip.family, bytes: ip.bytes, text: formatIp(ip) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,7 +407,7 @@ async function lookupName(
   let v4: Lookup['v4'];
   let v6: Lookup['v6'];
   for (const a of Array.isArray(answers) ? answers : []) {
-    const ip = typeof a?.address === 'string' ? parseIpAddress(a.address) : undefined;
+    const ip = typeof a?.address === 'string' ? parseIp(a.address) : undefined;
     if (!ip) continue;
     const c = canonical(ip.bytes);
     const ttl = fuzzyDnsTtl(typeof a.ttl === 'number' && a.ttl >= 0 ? a.ttl : DEFAULT_DNS_TTL, randomInt);
@@ -503,7 +461,7 @@ export async function openExitStream(begin: Begin, opts: ExitOptions): Promise<E
   try {
     // Pick the address.
     let target: { family: 4 | 6; bytes: Uint8Array; text: string; ttl: number };
-    const literal = parseIpAddress(begin.host);
+    const literal = parseIp(begin.host);
     if (literal) {
       target = { ...canonical(literal.bytes), ttl: DEFAULT_DNS_TTL };
     } else {
@@ -585,9 +543,9 @@ function keepForPipe(): void {}
 function bindFor(bind: ExitOptions['bindAddress'], family: 4 | 6): string | undefined {
   if (bind === undefined) return undefined;
   if (typeof bind === 'string') {
-    const ip = parseIpAddress(bind);
+    const ip = parseIp(bind);
     if (!ip) throw new UsageError(`bind address '${bind}' is not an IP address`);
-    return ip.family === family ? formatIpAddress(ip.bytes) : undefined;
+    return ip.family === family ? formatIp(ip.bytes) : undefined;
   }
   return family === 4 ? bind.ipv4 : bind.ipv6;
 }
@@ -629,7 +587,7 @@ export async function answerResolve(resolve: Resolve, opts: ResolveOptions): Pro
     return new End(EndReason.RESOURCELIMIT);
   };
 
-  const literal = parseIpAddress(host);
+  const literal = parseIp(host);
   if (literal) return new Resolved([addressAnswer(canonical(literal.bytes).bytes, DEFAULT_DNS_TTL)]);
   if (!exitsAtAll(opts)) return fail(ResolvedType.ERROR_NONTRANSIENT, 'not an exit');
   if (!isValidDestination(host)) return fail(ResolvedType.ERROR_NONTRANSIENT, 'not a valid name');
@@ -642,7 +600,7 @@ export async function answerResolve(resolve: Resolve, opts: ResolveOptions): Pro
       // Nobody learns the names of the exit's own networks.
       if (isInternalAddress(ptr)) return fail(ResolvedType.ERROR_NONTRANSIENT, 'reverse lookup of an internal address');
       const reverse = opts.reverse ?? defaultReverse;
-      const answering = limitedLookup(opts.limits, () => reverse(formatIpAddress(ptr)));
+      const answering = limitedLookup(opts.limits, () => reverse(formatIp(ptr)));
       if (!answering) return busy();
       let names: string[];
       try {

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { equalBytes, toBase64 } from '../../shared/bytes/util.ts';
-import { parseIp } from '../../shared/cells/address.ts';
-import type { TorAddress } from '../../shared/cells/address.ts';
+import { formatIp, isLoopback, parseIp, unmapIpv4 } from '../../shared/addr/index.ts';
+import { torAddressOf, type TorAddress } from '../../shared/cells/address.ts';
 import { Channel } from '../../shared/channel/channel.ts';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
 import type { LinkSpecifier } from '../../shared/cells/relay/link-specifier.ts';
@@ -34,7 +34,6 @@ import type { RelayConfig } from './config.ts';
 import { ExitLimits, answerResolve, endReasonForError, openExitStream } from './exit.ts';
 import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
 import { ConnectFailureCache } from '../../shared/relay/connect-failures.ts';
-import { formatIpAddress } from '../../shared/path/exit-policy.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
@@ -196,7 +195,7 @@ export class RelayBridge {
   }
 
   private get advertisedAddress(): string {
-    return this.opts.config.addresses.find((a) => parseIp(a)?.length === 4) ?? '127.0.0.1';
+    return this.opts.config.addresses.find((a) => parseIp(a)?.family === 4) ?? '127.0.0.1';
   }
 
   private async listen(): Promise<void> {
@@ -291,8 +290,8 @@ export class RelayBridge {
     if (this.relayAddressSet?.dir !== dir) {
       const addresses = new Set<string>();
       for (const r of dir.relays) {
-        addresses.add(formatIpAddress(r.ipv4.address));
-        if (r.ipv6) addresses.add(formatIpAddress(r.ipv6.address));
+        addresses.add(formatIp(r.ipv4.address));
+        if (r.ipv6) addresses.add(formatIp(r.ipv6.address));
       }
       this.relayAddressSet = { dir, addresses };
     }
@@ -305,7 +304,7 @@ export class RelayBridge {
     // The TLS certificate this connection was made with (it may rotate while the handshake runs).
     const scert = this.linkCerts.tls.certDigest;
     const address = parseIp(this.advertisedAddress);
-    const mine: TorAddress[] = address ? [{ type: address.length === 4 ? 'ipv4' : 'ipv6', bytes: address }] : [];
+    const mine: TorAddress[] = address ? [torAddressOf(address)] : [];
     Channel.accept(transport, {
       certsBody: this.linkCerts.responderCerts(new Date()).encode(),
       challenge: secureRandomBytes(32),
@@ -371,7 +370,7 @@ export class RelayBridge {
       throw new TelescopeError(`EXTEND2 to ${fp} with an Ed25519 identity the consensus does not give it`);
     }
     const target = relayTarget(relay);
-    const address = formatIpAddress(relay.ipv4.address);
+    const address = formatIp(relay.ipv4.address);
     // tor's connect-failure cache: a relay we failed to reach in the last minute is not redialled.
     if (!this.extendFailures.shouldConnect(fp, address, relay.ipv4.port)) {
       throw new TelescopeError(`EXTEND2 to ${fp}: connecting to it failed less than a minute ago`);
@@ -395,8 +394,8 @@ export class RelayBridge {
     if (this.knownRelaySets?.dir !== dir) {
       const orPorts = new Set<string>();
       for (const r of dir.relays) {
-        orPorts.add(`${formatIpAddress(r.ipv4.address)}:${r.ipv4.port}`);
-        if (r.ipv6) orPorts.add(`${formatIpAddress(r.ipv6.address)}:${r.ipv6.port}`);
+        orPorts.add(`${formatIp(r.ipv4.address)}:${r.ipv4.port}`);
+        if (r.ipv6) orPorts.add(`${formatIp(r.ipv6.address)}:${r.ipv6.port}`);
       }
       this.knownRelaySets = { dir, fingerprints: new Set(dir.relays.map((r) => r.fingerprint)), orPorts };
     }
@@ -543,13 +542,14 @@ const LINK_HANDSHAKE_TIMEOUT_MS = 15_000;
 /** A socket's remote address as the consensus writes it (no IPv4-mapped IPv6 form). */
 function canonicalAddress(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1] : address;
+  const ip = parseIp(address);
+  return ip ? formatIp(unmapIpv4(ip)) : address;
 }
 
 /** An address of this host: loopback, or one of its interfaces'. */
 function isLocalAddress(address: string): boolean {
-  if (/^127\./.test(address) || address === '::1') return true;
+  const ip = parseIp(address);
+  if (ip && isLoopback(ip)) return true;
   return Object.values(networkInterfaces()).some((list) => (list ?? []).some((i) => i.address === address));
 }
 

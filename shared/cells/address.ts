@@ -1,6 +1,6 @@
+import type { IpAddress } from '../addr/index.ts';
 import { Reader } from '../bytes/reader.ts';
 import { Writer } from '../bytes/writer.ts';
-import { ProtocolError } from '../errors.ts';
 
 /**
  * Addresses as NETINFO carries them (tor-spec "NETINFO cells"): type, length, value. Types other
@@ -33,62 +33,8 @@ export function writeTorAddress(w: Writer, a: TorAddress): void {
   w.u8(code).lenU8(a.bytes);
 }
 
-/** Dotted-quad or RFC 5952 text for an IPv4/IPv6 address's bytes. */
-export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
-  if (bytes.length !== 16) throw new ProtocolError('IP address', `${bytes.length} bytes is neither IPv4 nor IPv6`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  // Compress the longest run (length >= 2) of zero groups, per RFC 5952.
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+/** An IP address as NETINFO carries it. */
+export function torAddressOf(ip: IpAddress): TorAddress {
+  return { type: ip.family === 4 ? 'ipv4' : 'ipv6', bytes: ip.bytes };
 }
 
-/** Parse dotted-quad IPv4 or IPv6 text (with optional brackets) into bytes; undefined if neither. */
-export function parseIp(text: string): Uint8Array | undefined {
-  const s = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (v4) {
-    const parts = v4.slice(1).map(Number);
-    if (parts.some((p) => p > 255)) return undefined;
-    return Uint8Array.from(parts);
-  }
-  if (!s.includes(':') || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const parseGroups = (part: string): number[] | undefined => {
-    if (part === '') return [];
-    const out: number[] = [];
-    const items = part.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const g = items[i]!;
-      if (i === items.length - 1 && g.includes('.')) {
-        const v4b = parseIp(g);
-        if (!v4b || v4b.length !== 4) return undefined;
-        out.push((v4b[0]! << 8) | v4b[1]!, (v4b[2]! << 8) | v4b[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-        out.push(parseInt(g, 16));
-      }
-    }
-    return out;
-  };
-  const head = parseGroups(halves[0]!);
-  const tail = halves.length === 2 ? parseGroups(halves[1]!) : [];
-  if (!head || !tail) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
-  const groups = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => { out[2 * i] = g >> 8; out[2 * i + 1] = g & 0xff; });
-  return out;
-}

@@ -9,8 +9,10 @@ import {
   UnrecognizedChanMsg, Versions, Vpadding, decodeChanMsg, encodeChanMsg, type ChanMsg,
 } from './channel/messages.ts';
 import { CertsCell } from './channel/certs.ts';
-import type { TorAddress } from './address.ts';
-import { formatIp, parseIp } from './address.ts';
+import { formatIp, parseIp } from '../addr/index.ts';
+import { readTorAddress, torAddressOf, writeTorAddress, type TorAddress } from './address.ts';
+import { Reader } from '../bytes/reader.ts';
+import { Writer } from '../bytes/writer.ts';
 import link from './fixtures/link.json';
 
 const hex = (s: string) => fromHex(s.replace(/\s+/g, ''));
@@ -209,15 +211,18 @@ describe('CellDecoder', () => {
 });
 
 describe('addresses', () => {
-  it('parse and format IPv4 and IPv6 text', () => {
-    expect(toHex(parseIp('127.0.0.1')!)).toBe('7f000001');
-    expect(toHex(parseIp('[2001:db8::1]')!)).toBe('20010db8000000000000000000000001');
-    expect(formatIp(parseIp('2001:db8::1122')!)).toBe('2001:db8::1122');
-    expect(formatIp(parseIp('::ffff:1.2.3.4')!)).toBe('::ffff:102:304');
-    expect(parseIp('256.1.1.1')).toBeUndefined();
-    expect(parseIp('1::2::3')).toBeUndefined();
-    expect(parseIp('example.com')).toBeUndefined();
-    fc.assert(fc.property(bytesN(16), (b) => { expect(parseIp(formatIp(b))).toEqual(b); }));
-    fc.assert(fc.property(bytesN(4), (b) => { expect(parseIp(formatIp(b))).toEqual(b); }));
+  it('NETINFO addresses carry IP addresses as type, length and bytes', () => {
+    for (const [text, hexForm] of [['127.0.0.1', '04047f000001'], ['[2001:db8::1]', '061020010db8000000000000000000000001']] as const) {
+      const a = torAddressOf(parseIp(text)!);
+      const w = new Writer(32);
+      writeTorAddress(w, a);
+      expect(toHex(w.finish())).toBe(hexForm);
+      expect(readTorAddress(new Reader(fromHex(hexForm), 'address'))).toEqual(a);
+    }
+    fc.assert(fc.property(fc.oneof(bytesN(4), bytesN(16)), (b) => {
+      const w = new Writer(32);
+      writeTorAddress(w, torAddressOf(parseIp(formatIp(b))!));
+      expect(readTorAddress(new Reader(w.finish(), 'address')).bytes).toEqual(b);
+    }));
   });
 });

@@ -1,4 +1,4 @@
-import { formatIp } from '../cells/address.ts';
+import { formatIp } from '../addr/index.ts';
 import { Channel } from '../channel/channel.ts';
 import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
 import type { LinkAuthenticator } from '../channel/handshake.ts';

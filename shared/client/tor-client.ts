@@ -1,5 +1,5 @@
 import { fromHex } from '../bytes/util.ts';
-import { parseIp } from '../cells/address.ts';
+import { parseIp } from '../addr/index.ts';
 import { EndReason } from '../cells/relay/messages.ts';
 import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
 import type { LinkAuthenticator } from '../channel/handshake.ts';
@@ -369,7 +369,7 @@ export class TorClient {
   private async learnBridgeKeys(): Promise<void> {
     for (const [i, b] of this.bridges.entries()) {
       if (b.ntorOnionKey) continue;
-      const v4 = parseIp(b.address);
+      const v4 = parseIp(b.address)?.bytes;
       if (!v4 || v4.length !== 4) throw new UsageError(`bridge address ${b.address} is not an IPv4 address`);
       const rsaIdentity = fromHex(b.fingerprint);
       this.progress(5, 'conn', `Connecting to bridge ${b.address}:${b.port}`);
@@ -460,7 +460,7 @@ function bridgeTarget(b: BridgeInfo): RelayTarget {
   // A WebSocket bridge may be named by host name: the transport dials its URL, and as the first
   // hop its address never goes into an EXTEND2, so 0.0.0.0 stands in for it.
   const parsed = parseIp(b.address);
-  const v4 = parsed && parsed.length === 4 ? parsed : new Uint8Array(4);
+  const v4 = parsed?.family === 4 ? parsed.bytes : new Uint8Array(4);
   return {
     nickname: 'bridge',
     rsaIdentity: fromHex(b.fingerprint),

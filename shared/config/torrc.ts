@@ -11,7 +11,8 @@
  */
 import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
 import { fromBase64 } from '../bytes/index.ts';
-import { parseExitPolicy, parseIpAddress, formatIpAddress } from '../path/exit-policy.ts';
+import { formatIp, parseIp } from '../addr/index.ts';
+import { parseExitPolicy } from '../path/exit-policy.ts';
 
 /** A configuration problem, with the line it is on when it comes from a file. */
 export class ConfigError extends TelescopeError {
@@ -298,14 +299,14 @@ function parseIpPort(text: string, what: string, defaultPort?: number): { addres
     host = colon === -1 ? text : text.slice(0, colon);
     portText = colon === -1 ? undefined : text.slice(colon + 1);
   }
-  const ip = parseIpAddress(host);
+  const ip = parseIp(host);
   if (!ip || (ip.family === 6) !== host.startsWith('[')) fail(`${what} '${text}' is not an IP address and port`);
   let port: number;
   if (portText === undefined) {
     if (defaultPort === undefined) fail(`${what} '${text}' has no port`);
     port = defaultPort!;
   } else port = parsePortNumber(portText, `${what} port`);
-  return { address: formatIpAddress(ip!.bytes), port, family: ip!.family };
+  return { address: formatIp(ip!.bytes), port, family: ip!.family };
 }
 
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
@@ -373,9 +374,9 @@ function parseBridgeUrl(url: string): Pick<TelescopeBridgeLine, 'url' | 'secure'
   const hostText = m![2]!;
   let host: string;
   if (hostText.startsWith('[')) {
-    const ip = parseIpAddress(hostText);
+    const ip = parseIp(hostText);
     if (!ip || ip.family !== 6) fail(`'${hostText}' is not an IPv6 address`);
-    host = formatIpAddress(ip!.bytes);
+    host = formatIp(ip!.bytes);
   } else {
     const labels = hostText.split('.');
     if (hostText.length > 253 || !labels.every((l) => HOST_LABEL.test(l))) fail(`'${hostText}' is not a host name`);
@@ -499,14 +500,14 @@ function parsePortSetting(value: string, allowedFlags: readonly string[] | undef
     const host = target.slice(0, colon);
     portText = target.slice(colon + 1);
     if (host.startsWith('[')) {
-      const ip = parseIpAddress(host);
+      const ip = parseIp(host);
       if (!ip || ip.family !== 6 || !host.endsWith(']')) fail(`'${host}' is not an IPv6 address`);
-      address = formatIpAddress(ip!.bytes);
+      address = formatIp(ip!.bytes);
     } else {
-      const ip = parseIpAddress(host);
+      const ip = parseIp(host);
       if (ip) {
         if (ip.family === 6) fail(`'${target}': write IPv6 addresses in [brackets]`);
-        address = formatIpAddress(ip.bytes);
+        address = formatIp(ip.bytes);
       } else if (host.length <= 253 && host.split('.').every((l) => HOST_LABEL.test(l))) address = host;
       else fail(`'${host}' is not an address`);
     }

@@ -1,4 +1,4 @@
-import { parseIp } from '../cells/address.ts';
+import { parseIp } from '../addr/index.ts';
 import { CertificateError, TelescopeError } from '../errors.ts';
 import { fingerprintOf, type NetDir, type NetRelay } from '../path/netdir.ts';
 import { parsePortPolicy } from '../path/exit-policy.ts';
@@ -287,16 +287,16 @@ export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string
     const md = microdescs.get(rs.microdescDigestBase64);
     if (!md) continue;
     const v4 = parseIp(rs.ipv4);
-    if (!v4 || v4.length !== 4) continue;
+    if (v4?.family !== 4) continue;
     const a6 = rs.addresses.find((a) => a.family === 6);
-    const v6 = a6 ? parseIp(a6.ip) : undefined;
+    const v6 = a6 ? parseIp(a6.ip)?.bytes : undefined;
     relays.push({
       nickname: rs.nickname,
       rsaIdentity: rs.identity,
       fingerprint: fingerprintOf(rs.identity),
       ed25519Identity: md.ed25519Id,
       ntorOnionKey: md.ntorOnionKey,
-      ipv4: { address: v4, port: rs.orPort },
+      ipv4: { address: v4.bytes, port: rs.orPort },
       ipv6: v6 && a6 ? { address: v6, port: a6.port } : undefined,
       dirPort: rs.dirPort,
       flags: rs.flags,

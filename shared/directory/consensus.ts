@@ -1,7 +1,7 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8 } from '../bytes/util.ts';
-import { parseIp } from '../cells/address.ts';
+import { parseIp } from '../addr/index.ts';
 import { CertificateError, ProtocolError, UsageError } from '../errors.ts';
 import type { AuthCert } from './authcert.ts';
 import {
@@ -549,7 +549,7 @@ export function parseProtocols(it: NetdocItem, args: readonly string[]): Protoco
 function parseDirSource(items: readonly NetdocItem[]): DirSource {
   const head = items[0]!;
   const [nickname, identity, address, ip, dirPort, orPort] = needArgs(CONTEXT, head, 6);
-  if (!parseIp(ip!) || parseIp(ip!)!.length !== 4) throw itemError(CONTEXT, head, `"${ip}" is not an IPv4 address`);
+  if (parseIp(ip!)?.family !== 4) throw itemError(CONTEXT, head, `"${ip}" is not an IPv4 address`);
   let contact: string | undefined;
   let voteDigest: string | undefined;
   for (const it of items.slice(1)) {
@@ -588,8 +588,7 @@ function parseRouter(items: readonly NetdocItem[], knownFlags: ReadonlySet<strin
   if (!NICKNAME.test(nickname!)) throw itemError(CONTEXT, r, `"${nickname!.slice(0, 30)}" is not a valid nickname`);
   const identity = parseBase64Field(CONTEXT, r, idB64!, 'identity', 20);
   const published = parseTimeArgs(CONTEXT, r, 2);
-  const v4 = parseIp(ip!);
-  if (!v4 || v4.length !== 4) throw itemError(CONTEXT, r, `"${ip!.slice(0, 50)}" is not an IPv4 address`);
+  if (parseIp(ip!)?.family !== 4) throw itemError(CONTEXT, r, `"${ip!.slice(0, 50)}" is not an IPv4 address`);
 
   const addresses: OrAddress[] = [];
   const single = new Map<string, NetdocItem>();
@@ -665,11 +664,11 @@ function parseRouter(items: readonly NetdocItem[], knownFlags: ReadonlySet<strin
 /** "a" line: "[IPv6]:port" or "IPv4:port". */
 function parseOrAddress(it: NetdocItem, s: string): OrAddress {
   const m = /^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):(\d{1,5})$/.exec(s);
-  const bytes = m ? parseIp(m[1]!) : undefined;
-  if (!m || !bytes || (bytes.length === 16) !== m[1]!.startsWith('[')) throw itemError(CONTEXT, it, `"${s.slice(0, 60)}" is not address:port`);
+  const parsed = m ? parseIp(m[1]!) : undefined;
+  if (!m || !parsed || (parsed.family === 6) !== m[1]!.startsWith('[')) throw itemError(CONTEXT, it, `"${s.slice(0, 60)}" is not address:port`);
   const port = parseIntField(CONTEXT, it, m[2]!, 'port', 1, 65535);
   const ip = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
-  return { ip, port, family: bytes.length === 16 ? 6 : 4 };
+  return { ip, port, family: parsed.family };
 }
 
 function parseSignature(it: NetdocItem): DirectorySignature {

@@ -9,10 +9,11 @@
  * is cut) this follows tor's observable behaviour, checked against the vectors in
  * fixtures/exit-policy-vectors.json.
  */
+import { formatIpBracketed, ipFamilyOf, ipv4MaskBits, isLoopback, parseIp, parseIpPrefix, parseIpv4, parseIpv6, prefixMatches, sameIp, type IpFamily } from '../addr/index.ts';
 import { ProtocolError, UsageError } from '../errors.ts';
 
 export type PolicyAction = 'accept' | 'reject';
-export type AddressFamily = 4 | 6;
+export type AddressFamily = IpFamily;
 
 /** One rule of a full exit policy, always for one address family (`*` is split into two rules). */
 export interface ExitPolicyRule {
@@ -102,142 +103,13 @@ const MAX_SUMMARY_ENTRIES = 1000;
 // IP addresses
 // ---------------------------------------------------------------------------------------------
 
-function parseIpv4(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^[0-9]{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    out[i] = v;
-  }
-  return out;
-}
-
-/** Groups of an IPv6 address part ("1:2:3"), the last one optionally a dotted IPv4 address. */
-function ipv6Groups(part: string, allowV4Tail: boolean): number[] | undefined {
-  if (part === '') return [];
-  const texts = part.split(':');
-  const out: number[] = [];
-  for (let i = 0; i < texts.length; i++) {
-    const g = texts[i]!;
-    if (allowV4Tail && i === texts.length - 1 && g.includes('.')) {
-      const v4 = parseIpv4(g);
-      if (!v4) return undefined;
-      out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-    } else {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(parseInt(g, 16));
-    }
-  }
-  return out;
-}
-
-function parseIpv6(s: string): Uint8Array | undefined {
-  // The longest textual form is 45 characters (six groups and an IPv4 tail).
-  if (s.length < 2 || s.length > 45) return undefined;
-  let groups: number[];
-  const gap = s.indexOf('::');
-  if (gap === -1) {
-    const g = ipv6Groups(s, true);
-    if (!g || g.length !== 8) return undefined;
-    groups = g;
-  } else {
-    if (s.indexOf('::', gap + 1) !== -1) return undefined;
-    const head = ipv6Groups(s.slice(0, gap), false);
-    const tail = ipv6Groups(s.slice(gap + 2), true);
-    // "::" stands for at least one zero group.
-    if (!head || !tail || head.length + tail.length > 7) return undefined;
-    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
-function formatIpv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
-
-/** RFC 5952 text: lower case, the longest run (two groups or more) of zeros shortened to "::". */
-function formatIpv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[2 * i]! << 8) | b[2 * i + 1]!);
-  // IPv4-mapped addresses read best with their IPv4 part dotted, as inet_ntop writes them.
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${formatIpv4(b.subarray(12))}`;
-  }
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string =>
-    g
-      .slice(from, to)
-      .map((x) => x.toString(16))
-      .join(':');
-  if (bestAt === -1) return hex(0, 8);
-  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
-}
-
-/** An IP literal as family and bytes, or undefined if the text is none (hostnames are none). */
-export function parseIpAddress(text: string): { family: AddressFamily; bytes: Uint8Array } | undefined {
-  const v4 = parseIpv4(text);
-  if (v4) return { family: 4, bytes: v4 };
-  const inner = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-  const v6 = parseIpv6(inner);
-  if (v6) return { family: 6, bytes: v6 };
-  return undefined;
-}
-
-/** Canonical text of an address: dotted IPv4, RFC 5952 IPv6 (without brackets). */
-export function formatIpAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) return formatIpv4(bytes);
-  if (bytes.length === 16) return formatIpv6(bytes);
-  throw new UsageError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
-}
-
 function toAddress(input: AddressInput): { family: AddressFamily; bytes: Uint8Array } {
   if (typeof input === 'string') {
-    const a = parseIpAddress(input);
+    const a = parseIp(input);
     if (!a) throw new UsageError(`'${input}' is not an IP address (pass null for an unknown address)`);
     return a;
   }
-  if (input.length === 4) return { family: 4, bytes: input };
-  if (input.length === 16) return { family: 6, bytes: input };
-  throw new UsageError(`an IP address has 4 or 16 bytes, not ${input.length}`);
-}
-
-/** Whether the first `bits` bits of a and b agree (a and b of equal length). */
-function prefixEqual(a: Uint8Array, b: Uint8Array, bits: number): boolean {
-  const whole = bits >> 3;
-  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
-  const rest = bits & 7;
-  if (rest === 0) return true;
-  const mask = (0xff << (8 - rest)) & 0xff;
-  return ((a[whole]! ^ b[whole]!) & mask) === 0;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return { family: ipFamilyOf(input), bytes: input };
 }
 
 function checkPort(port: number): void {
@@ -278,11 +150,8 @@ function parseMask(text: string, family: AddressFamily, entry: string): number {
   // dir-spec also allows an IPv4 mask in dotted form, if it is a prefix.
   const dotted = family === 4 ? parseIpv4(text) : undefined;
   if (!dotted) throw new ProtocolError(CONTEXT, `'${entry}': bad mask '/${text}'`);
-  const n = ((dotted[0]! << 24) | (dotted[1]! << 16) | (dotted[2]! << 8) | dotted[3]!) >>> 0;
-  // A prefix mask is `bits` leading ones then zeros: count them, rebuild the mask and compare.
-  const bits = Math.clz32(~n >>> 0);
-  const rebuilt = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  if (rebuilt !== n) throw new ProtocolError(CONTEXT, `'${entry}': mask ${text} is not a prefix`);
+  const bits = ipv4MaskBits(dotted);
+  if (bits === undefined) throw new ProtocolError(CONTEXT, `'${entry}': mask ${text} is not a prefix`);
   return bits;
 }
 
@@ -294,10 +163,9 @@ interface ParsedAddress {
 
 const PRIVATE_RULES: readonly { family: AddressFamily; bytes: Uint8Array; maskBits: number }[] =
   PRIVATE_NETWORKS.map((net) => {
-    const slash = net.indexOf('/');
-    const a = parseIpAddress(net.slice(0, slash));
-    if (!a) throw new UsageError(`bad private network ${net}`);
-    return { family: a.family, bytes: a.bytes, maskBits: Number(net.slice(slash + 1)) };
+    const p = parseIpPrefix(net);
+    if (!p) throw new UsageError(`bad private network ${net}`);
+    return { family: p.address.family, bytes: p.address.bytes, maskBits: p.maskBits };
   });
 
 /** Rules of one comma-separated entry, e.g. "accept *:80" or "reject6 [fc00::]/7:*". */
@@ -417,7 +285,7 @@ function parseAddressPart(
 
 function ruleAddressText(r: ExitPolicyRule, forDescriptor: boolean): string {
   if (r.maskBits === 0) return forDescriptor ? '*' : r.family === 4 ? '*4' : '*6';
-  const a = r.family === 4 ? formatIpv4(r.address) : `[${formatIpv6(r.address)}]`;
+  const a = formatIpBracketed(r.address);
   const full = r.family === 4 ? 32 : 128;
   return r.maskBits === full ? a : `${a}/${r.maskBits}`;
 }
@@ -460,7 +328,7 @@ function validateRule(r: ExitPolicyRule): void {
 // ---------------------------------------------------------------------------------------------
 
 function ruleCoversAddress(r: ExitPolicyRule, family: AddressFamily, bytes: Uint8Array): boolean {
-  return r.family === family && prefixEqual(r.address, bytes, r.maskBits);
+  return r.family === family && prefixMatches(r.address, bytes, r.maskBits);
 }
 
 /** A full exit policy: rules tried in order, the first match decides, no match accepts. */
@@ -612,12 +480,12 @@ export interface ExitPolicyConfig {
 /** Whether an address is routable on the internet (so worth a reject of its own). */
 function isPublicAddress(family: AddressFamily, bytes: Uint8Array): boolean {
   if (bytes.every((b) => b === 0)) return false;
-  for (const p of PRIVATE_RULES) if (p.family === family && prefixEqual(p.bytes, bytes, p.maskBits)) return false;
+  for (const p of PRIVATE_RULES) if (p.family === family && prefixMatches(p.bytes, bytes, p.maskBits)) return false;
   if (family === 4) {
     if (bytes[0] === 100 && (bytes[1]! & 0xc0) === 64) return false; // 100.64.0.0/10, carrier-grade NAT
     if ((bytes[0]! & 0xf0) === 224) return false; // multicast
   }
-  if (family === 6 && bytes.subarray(0, 15).every((b) => b === 0) && bytes[15] === 1) return false; // ::1
+  if (family === 6 && isLoopback({ family, bytes })) return false; // ::1
   return true;
 }
 
@@ -625,7 +493,7 @@ function coversRule(a: ExitPolicyRule, b: ExitPolicyRule): boolean {
   return (
     a.family === b.family &&
     a.maskBits <= b.maskBits &&
-    prefixEqual(a.address, b.address, a.maskBits) &&
+    prefixMatches(a.address, b.address, a.maskBits) &&
     a.portMin <= b.portMin &&
     a.portMax >= b.portMax
   );
@@ -634,7 +502,7 @@ function coversRule(a: ExitPolicyRule, b: ExitPolicyRule): boolean {
 function intersectsRule(a: ExitPolicyRule, b: ExitPolicyRule): boolean {
   return (
     a.family === b.family &&
-    prefixEqual(a.address, b.address, Math.min(a.maskBits, b.maskBits)) &&
+    prefixMatches(a.address, b.address, Math.min(a.maskBits, b.maskBits)) &&
     a.portMin <= b.portMax &&
     b.portMin <= a.portMax
   );
@@ -884,7 +752,7 @@ function splitSegments(segs: Segment[], lo: number, hi: number): number {
 }
 
 function isPrivateRule(r: ExitPolicyRule): boolean {
-  return PRIVATE_RULES.some((p) => p.family === r.family && p.maskBits === r.maskBits && sameBytes(p.bytes, r.address));
+  return PRIVATE_RULES.some((p) => p.family === r.family && p.maskBits === r.maskBits && sameIp(p.bytes, r.address));
 }
 
 /**

@@ -2,7 +2,7 @@ import { Reader } from '../../bytes/reader.ts';
 import { Writer } from '../../bytes/writer.ts';
 import { openEnum } from '../../bytes/open-enum.ts';
 import { ProtocolError, UsageError } from '../../errors.ts';
-import { formatIp } from '../address.ts';
+import { formatIp } from '../../addr/index.ts';
 import { RelayCmd } from './command.ts';
 import { readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from './link-specifier.ts';
 import { RELAY_DATA_MAX } from './header.ts';

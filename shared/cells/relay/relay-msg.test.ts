@@ -10,7 +10,7 @@ import {
 } from './onion-messages.ts';
 import { packRelayCell, unpackRelayCell, RELAY_DATA_MAX } from './header.ts';
 import type { LinkSpecifier } from './link-specifier.ts';
-import { parseIp } from '../address.ts';
+import { parseIp } from '../../addr/index.ts';
 import sendme from '../fixtures/sendme.json';
 
 const hex = (s: string) => fromHex(s.replace(/\s+/g, ''));
@@ -38,9 +38,9 @@ describe('relay messages: vectors from tor (via arti\'s test suite)', () => {
 
   it('CONNECTED', () => {
     roundTrip(RelayCmd.CONNECTED, '', (m) => expect(m).toEqual(new Connected()));
-    roundTrip(RelayCmd.CONNECTED, '7F000001 00000E10', (m) => expect(m).toEqual(new Connected({ address: parseIp('127.0.0.1')!, ttl: 0xe10 })));
+    roundTrip(RelayCmd.CONNECTED, '7F000001 00000E10', (m) => expect(m).toEqual(new Connected({ address: parseIp('127.0.0.1')!.bytes, ttl: 0xe10 })));
     roundTrip(RelayCmd.CONNECTED, '00000000 06 20010db8 00000000 00000000 00001122 00000E10', (m) => {
-      expect(m).toEqual(new Connected({ address: parseIp('2001:db8::1122')!, ttl: 0xe10 }));
+      expect(m).toEqual(new Connected({ address: parseIp('2001:db8::1122')!.bytes, ttl: 0xe10 }));
     });
     expect(() => decodeRelayMsg(RelayCmd.CONNECTED, hex('00000000 07 20010db8 00000000 00000000 00001122 00000E10'))).toThrow(ProtocolError);
   });
@@ -48,7 +48,7 @@ describe('relay messages: vectors from tor (via arti\'s test suite)', () => {
   it('END', () => {
     roundTrip(RelayCmd.END, '01', (m) => expect(m).toEqual(new End(EndReason.MISC)));
     roundTrip(RelayCmd.END, '06', (m) => expect(m).toEqual(new End(EndReason.DONE)));
-    roundTrip(RelayCmd.END, '04 7f000007 00000100', (m) => expect(m).toEqual(new End(EndReason.EXITPOLICY, { address: parseIp('127.0.0.7')!, ttl: 256 })));
+    roundTrip(RelayCmd.END, '04 7f000007 00000100', (m) => expect(m).toEqual(new End(EndReason.EXITPOLICY, { address: parseIp('127.0.0.7')!.bytes, ttl: 256 })));
     roundTrip(RelayCmd.END, '04 20010db8 00000000 00000000 0000f00b 00000200', (m) => expect((m as End).exitPolicyAddress?.ttl).toBe(512));
     roundTrip(RelayCmd.END, '', (m) => expect(m).toEqual(new End(EndReason.MISC)), '01');
     roundTrip(RelayCmd.END, '04 7f000007', (m) => expect((m as End).exitPolicyAddress?.ttl).toBe(0xffffffff), '04 7f000007 ffffffff');
@@ -59,7 +59,7 @@ describe('relay messages: vectors from tor (via arti\'s test suite)', () => {
     roundTrip(RelayCmd.EXTEND2, `02 00 06 7F0000011388 02 14 03479E93EBF3FF2C58C1C9DBF2DE9DE9C2801B3E 0002 0054 ${handshake}`, (m) => {
       const e = m as Extend2;
       expect(e.linkSpecifiers).toEqual([
-        { type: 'ipv4', address: parseIp('127.0.0.1')!, port: 5000 },
+        { type: 'ipv4', address: parseIp('127.0.0.1')!.bytes, port: 5000 },
         { type: 'legacy-id', rsaIdentity: hex('03479E93EBF3FF2C58C1C9DBF2DE9DE9C2801B3E') },
       ]);
       expect(e.handshakeType).toBe(2);
