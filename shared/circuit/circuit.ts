@@ -8,24 +8,25 @@ import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { Begin, BeginDir, Connected, Drop, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncate, Truncated } from '../cells/relay/messages.ts';
 import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
-import { TOR1_KEY_MATERIAL_LEN, tor1KeysFrom, type HsV3HopKeys } from '../crypto/circuit-keys.ts';
-import { NtorClient } from '../crypto/ntor.ts';
-import { CreateFastClient } from '../crypto/create-fast.ts';
+import { NOTHING_NEGOTIATED, type HopKeyMaterial, type HsV3HopKeys, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
+import { clientHandshake } from '../crypto/client-handshakes.ts';
+import type { ClientHandshake } from '../crypto/handshake.ts';
 import { ClientCircuitCrypto } from '../crypto/tor1.ts';
 import { CircuitError, ProtocolError, StreamError, TelescopeError, TimeoutError, UsageError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
-import { CircuitWindows } from './flow.ts';
+import { congestionControlFor, type CircuitCongestionControl } from './congestion.ts';
 
-export { CIRCUIT_WINDOW_START, CIRCUIT_WINDOW_INCREMENT } from './flow.ts';
+export { CIRCUIT_WINDOW_START, CIRCUIT_WINDOW_INCREMENT } from './fixed-windows.ts';
 import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
 
 /**
- * A client circuit (tor-spec "Circuit management"): built one hop at a time, CREATE2 with ntor to
- * the first hop and EXTEND2 (in RELAY_EARLY) through it to each next one, so each hop learns only
- * its neighbours. It carries many streams, any of which may exit at any hop (leaky pipe), keeps the
- * circuit-level flow-control windows per hop with authenticated SENDMEs (prop 289), and tears
- * itself down on any cell it cannot authenticate.
+ * A client circuit (tor-spec "Circuit management"): built one hop at a time, CREATE2 to the first
+ * hop and EXTEND2 (in RELAY_EARLY) through it to each next one, so each hop learns only its
+ * neighbours. The handshakes come from the registry (crypto/client-handshakes.ts: ntor today); what
+ * each one yields makes the hop's relay-cell crypto and its congestion control (congestion.ts:
+ * fixed windows with authenticated SENDMEs, prop 289, today). It carries many streams, any of
+ * which may exit at any hop (leaky pipe), and tears itself down on any cell it cannot authenticate.
  */
 
 /** What the client needs to know about a relay to extend to it. */
@@ -52,18 +53,24 @@ export interface CircuitOptions {
 
 interface HopState {
   readonly target: RelayTarget;
-  readonly windows: CircuitWindows;
-  /** KH: the 20 bytes after the tor1 keys, which ESTABLISH_INTRO's MAC is keyed with. */
+  readonly congestion: CircuitCongestionControl;
+  /** KH, which ESTABLISH_INTRO's MAC is keyed with; empty for a hop whose handshake has none. */
   readonly nonce: Uint8Array;
+  readonly negotiated: NegotiatedParameters;
 }
-
-/** tor1 keys (72 bytes) and then KH, the per-hop nonce (tor-spec "KDF-TOR", "ntor"). */
-const HOP_KEY_MATERIAL_LEN = TOR1_KEY_MATERIAL_LEN + 20;
 
 type Pending =
   | { kind: 'created'; resolve: (hdata: Uint8Array) => void; reject: (e: TelescopeError) => void }
   | { kind: 'extended'; resolve: (hdata: Uint8Array) => void; reject: (e: TelescopeError) => void }
   | { kind: 'truncated'; resolve: (reason: number) => void; reject: (e: TelescopeError) => void };
+
+/**
+ * The handshake a circuit uses to reach `target` (CREATE2 or EXTEND2).
+ * ntor-v3 (Relay=4) plugs in here: its type for relays that list it, so congestion control can be negotiated.
+ */
+function handshakeFor(_target: RelayTarget): ClientHandshake {
+  return clientHandshake(HandshakeType.NTOR);
+}
 
 /** The link specifiers EXTEND2 names a relay by (tor-spec: IPv4, RSA id, Ed25519 id, IPv6). */
 export function linkSpecifiersFor(t: RelayTarget): LinkSpecifier[] {
@@ -108,22 +115,12 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     this.circId = channel.registerCircuit(this);
   }
 
-  /** Create a one-hop circuit to the relay at the other end of `channel` (CREATE2, ntor). */
+  /** Create a one-hop circuit to the relay at the other end of `channel` (CREATE2). */
   static async create(channel: Channel, first: RelayTarget, opts: CircuitOptions = {}): Promise<Circuit> {
     if (!equalBytes(channel.peerIdentity.rsaIdentity, first.rsaIdentity)) {
       throw new UsageError('first hop does not match the relay at the other end of the channel');
     }
-    const circ = new Circuit(channel, opts);
-    const hs = NtorClient.start(first.rsaIdentity, first.ntorOnionKey);
-    const reply = circ.await<Uint8Array>('created', 'CREATED2');
-    channel.send({ circId: circ.circId, command: ChanCmd.CREATE2, body: new Create2(HandshakeType.NTOR, hs.onionskin).encode() });
-    try {
-      circ.addHop(first, hs.pending.finish(await reply, HOP_KEY_MATERIAL_LEN));
-    } catch (e) {
-      circ.destroy(DestroyReason.PROTOCOL);
-      throw e;
-    }
-    return circ;
+    return Circuit.createWith(channel, first, handshakeFor(first), opts);
   }
 
   /**
@@ -133,15 +130,21 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
    * Never used for circuits that carry user traffic.
    */
   static async createFast(channel: Channel, opts: CircuitOptions = {}): Promise<Circuit> {
+    const identity = channel.peerIdentity;
+    const first: RelayTarget = { nickname: 'create-fast', rsaIdentity: identity.rsaIdentity, ed25519Identity: identity.ed25519Identity, ntorOnionKey: new Uint8Array(32) };
+    return Circuit.createWith(channel, first, clientHandshake(HandshakeType.FAST), opts);
+  }
+
+  /** The first hop: the handshake's onionskin in its cell (CREATE2, or CREATE_FAST), its reply, the hop's keys. */
+  private static async createWith(channel: Channel, first: RelayTarget, handshake: ClientHandshake, opts: CircuitOptions): Promise<Circuit> {
     const circ = new Circuit(channel, opts);
-    const hs = CreateFastClient.start();
-    const reply = circ.await<Uint8Array>('created', 'CREATED_FAST');
-    channel.send({ circId: circ.circId, command: ChanCmd.CREATE_FAST, body: new CreateFast(hs.x).encode() });
+    const hs = handshake.start(first);
+    const fast = handshake.carrier === 'create-fast';
+    const reply = circ.await<Uint8Array>('created', fast ? 'CREATED_FAST' : 'CREATED2');
+    const body = fast ? new CreateFast(hs.onionskin).encode() : new Create2(hs.handshakeType, hs.onionskin).encode();
+    channel.send({ circId: circ.circId, command: fast ? ChanCmd.CREATE_FAST : ChanCmd.CREATE2, body });
     try {
-      const body = await reply;
-      const created = CreatedFast.decode(body);
-      const identity = channel.peerIdentity;
-      circ.addHop({ nickname: 'create-fast', rsaIdentity: identity.rsaIdentity, ed25519Identity: identity.ed25519Identity, ntorOnionKey: new Uint8Array(32) }, hs.pending.finish(created.y, created.kh, HOP_KEY_MATERIAL_LEN));
+      circ.addHop(first, hs.finish(await reply));
     } catch (e) {
       circ.destroy(DestroyReason.PROTOCOL);
       throw e;
@@ -172,17 +175,19 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     return this.streams.size;
   }
 
-  /** Extend the circuit by one hop with EXTEND2 (ntor), sent in RELAY_EARLY to the current last hop. */
+  /** Extend the circuit by one hop with EXTEND2, sent in RELAY_EARLY to the current last hop. */
   async extend(target: RelayTarget): Promise<void> {
     this.checkOpen();
     if (this.relayEarlySent >= MAX_RELAY_EARLY) throw new CircuitError(`circuit ${this.id}: no RELAY_EARLY cells left to extend with`);
-    const hs = NtorClient.start(target.rsaIdentity, target.ntorOnionKey);
+    const handshake = handshakeFor(target);
+    if (handshake.carrier !== 'create2') throw new UsageError(`${handshake.name} cannot extend a circuit`);
+    const hs = handshake.start(target);
     const reply = this.await<Uint8Array>('extended', 'EXTENDED2');
     this.relayEarlySent++;
-    this.sendRelay(this.length - 1, 0, new Extend2(linkSpecifiersFor(target), HandshakeType.NTOR, hs.onionskin), true);
-    let keys: Uint8Array;
+    this.sendRelay(this.length - 1, 0, new Extend2(linkSpecifiersFor(target), hs.handshakeType, hs.onionskin), true);
+    let keys: HopKeyMaterial;
     try {
-      keys = hs.pending.finish(await reply, HOP_KEY_MATERIAL_LEN);
+      keys = hs.finish(await reply);
     } catch (e) {
       if (this.isOpen) this.destroy(DestroyReason.PROTOCOL);
       throw e;
@@ -198,9 +203,8 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
    */
   addVirtualHop(keys: HsV3HopKeys, name = 'onion-service'): void {
     this.checkOpen();
-    this.crypto.addHop(keys);
     const target: RelayTarget = { nickname: name, rsaIdentity: new Uint8Array(20), ntorOnionKey: new Uint8Array(32) };
-    this.hopStates.push({ target, windows: new CircuitWindows(`circuit ${this.id} hop ${this.hopStates.length + 1}`), nonce: new Uint8Array(0) });
+    this.addHop(target, { keys, negotiated: NOTHING_NEGOTIATED });
   }
 
   /** Drop every hop after the first `hops` (TRUNCATE to hop `hops`, then TRUNCATED). */
@@ -283,7 +287,8 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
         if (this.pending?.kind !== 'created') throw new ProtocolError(`circuit ${this.id}`, `unexpected ${ChanCmd.nameOf(cell.command)}`);
         const p = this.pending;
         this.pending = undefined;
-        p.resolve(msg instanceof Created2 ? msg.handshakeData : cell.body);
+        // The handshake's reply: CREATED2's handshake data, or CREATED_FAST's Y | KH.
+        p.resolve(msg instanceof Created2 ? msg.handshakeData : msg.encode());
         return;
       }
       if (msg instanceof Relay) {
@@ -315,7 +320,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const state = this.hopStates[hop];
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (!state) return Promise.reject(new UsageError(`no hop ${hop}`));
-    return state.windows.whenOpen();
+    return state.congestion.whenCanSend();
   }
 
   streamClosed(streamId: number): void {
@@ -327,11 +332,17 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     this.destroy(DestroyReason.PROTOCOL, error.message);
   }
 
+  negotiated(hop: number): NegotiatedParameters {
+    return this.hopStates[hop]?.negotiated ?? NOTHING_NEGOTIATED;
+  }
+
   // ---- internals ----
 
-  private addHop(target: RelayTarget, keyMaterial: Uint8Array): void {
-    this.crypto.addHop(tor1KeysFrom(keyMaterial));
-    this.hopStates.push({ target, windows: new CircuitWindows(`circuit ${this.id} hop ${this.hopStates.length + 1}`), nonce: keyMaterial.slice(TOR1_KEY_MATERIAL_LEN, HOP_KEY_MATERIAL_LEN) });
+  /** A hop whose handshake completed: its keys' kind picks its relay-cell crypto, what it negotiated its congestion control. */
+  private addHop(target: RelayTarget, material: HopKeyMaterial): void {
+    this.crypto.addHop(material.keys);
+    const congestion = congestionControlFor(material.negotiated, `circuit ${this.id} hop ${this.hopStates.length + 1}`);
+    this.hopStates.push({ target, congestion, nonce: material.kh ?? new Uint8Array(0), negotiated: material.negotiated });
   }
 
   private checkOpen(): void {
@@ -361,7 +372,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const isData = msg.command === RelayCmd.DATA;
     const digest = isData ? new Uint8Array(20) : undefined;
     this.crypto.encryptOutbound(body, hop, digest);
-    if (isData) state.windows.packaged(digest!);
+    if (isData) state.congestion.dataSent(digest!);
     this.channel.send({ circId: this.circId, command: early ? ChanCmd.RELAY_EARLY : ChanCmd.RELAY, body: new Relay(body, early).encode() });
   }
 
@@ -371,8 +382,11 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const { command, streamId, data } = unpackRelayCell(body);
     const msg = decodeRelayMsg(command, data);
     const state = this.hopStates[hop]!;
-    // Authenticated SENDME: echo the digest of the cell that triggered it.
-    if (command === RelayCmd.DATA && state.windows.delivered()) this.sendRelay(hop, 0, Sendme.v1(digest));
+    if (command === RelayCmd.DATA) {
+      // Authenticated SENDME: echo the digest congestion control names (the cell that made it due).
+      const ack = state.congestion.dataReceived(digest);
+      if (ack) this.sendRelay(hop, 0, Sendme.v1(ack));
+    }
     if (streamId === 0) {
       this.receiveControl(hop, msg);
       return;
@@ -396,7 +410,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     switch (msg.command) {
       case RelayCmd.SENDME: {
         const sendme = msg as Sendme;
-        this.hopStates[hop]!.windows.sendmeReceived(sendme.version, sendme.digest);
+        this.hopStates[hop]!.congestion.sendmeReceived(sendme.version, sendme.digest);
         return;
       }
       case RelayCmd.EXTENDED2: {
@@ -432,7 +446,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
   private dropHopsAfter(hop: number, error: CircuitError): void {
     this.crypto.truncateTo(hop + 1);
     const gone = this.hopStates.splice(hop + 1);
-    for (const h of gone) h.windows.wake();
+    for (const h of gone) h.congestion.close();
     for (const [id, s] of [...this.streams]) {
       if (s.hop <= hop) continue;
       this.streams.delete(id);
@@ -521,7 +535,7 @@ export class Circuit implements CircuitEndpoint, StreamCarrier {
     const openers = [...this.openers.values()];
     this.openers.clear();
     for (const o of openers) o.reject(new StreamError(`stream could not open: ${error.message}`, EndReason.DESTROY, { cause: error }));
-    for (const h of this.hopStates) h.windows.wake();
+    for (const h of this.hopStates) h.congestion.close();
     for (const l of this.closeListeners.splice(0)) l(error);
   }
 }

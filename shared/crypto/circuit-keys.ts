@@ -30,7 +30,10 @@ export interface HsV3HopKeys {
   readonly backwardKey: Uint8Array;
 }
 
-/** Keys for any hop a circuit can have. */
+/**
+ * Keys for any hop a circuit can have; `kind` picks the relay-cell crypto (tor1.ts makes it).
+ * CGO (proposal 359) plugs in as a kind of its own, made when a handshake negotiates it.
+ */
 export type HopKeys = Tor1HopKeys | HsV3HopKeys;
 
 export const TOR1_KEY_MATERIAL_LEN = 72;
@@ -63,6 +66,42 @@ export function hsV3KeysFrom(material: Uint8Array): HsV3HopKeys {
     forwardKey: material.slice(64, 96),
     backwardKey: material.slice(96, 128),
   };
+}
+
+/** KH's length: the hash of the handshake's key material that ntor and CREATE_FAST yield after the tor1 keys. */
+export const KH_LEN = 20;
+/** tor1 keys and then KH (tor-spec "KDF-TOR", "ntor"): what ntor and CREATE_FAST expand to. */
+export const TOR1_HOP_KEY_MATERIAL_LEN = TOR1_KEY_MATERIAL_LEN + KH_LEN;
+
+/**
+ * What a circuit handshake negotiated besides keys. Empty today: ntor and CREATE_FAST negotiate
+ * nothing. ntor-v3 (proposal 332) will carry the congestion-control parameters its extension block
+ * agreed on here, and the circuit's congestion control is chosen from them.
+ */
+export interface NegotiatedParameters {}
+
+/** Nothing negotiated (ntor, CREATE_FAST, the hs-ntor virtual hop). */
+export const NOTHING_NEGOTIATED: NegotiatedParameters = Object.freeze({});
+
+/**
+ * What a completed circuit handshake gives one hop, on either end: the keys of its relay-cell
+ * crypto, whose `kind` names that crypto (the crypto object is made from it, not assumed: tor1
+ * today, CGO once a handshake negotiates it), KH for the hops whose handshake yields one, and
+ * whatever else the handshake negotiated.
+ */
+export interface HopKeyMaterial {
+  readonly keys: HopKeys;
+  /** KH: the key of ESTABLISH_INTRO's HANDSHAKE_AUTH at this hop (rend-spec-v3). */
+  readonly kh?: Uint8Array;
+  readonly negotiated: NegotiatedParameters;
+}
+
+/** tor1 keys and KH from the TOR1_HOP_KEY_MATERIAL_LEN bytes ntor and CREATE_FAST expand to. */
+export function tor1HopKeyMaterial(material: Uint8Array): HopKeyMaterial {
+  if (material.length < TOR1_HOP_KEY_MATERIAL_LEN) {
+    throw new UsageError(`a tor1 hop with KH needs ${TOR1_HOP_KEY_MATERIAL_LEN} bytes of key material, got ${material.length}`);
+  }
+  return { keys: tor1KeysFrom(material), kh: material.slice(TOR1_KEY_MATERIAL_LEN, TOR1_HOP_KEY_MATERIAL_LEN), negotiated: NOTHING_NEGOTIATED };
 }
 
 /**

@@ -2,7 +2,8 @@ import { HandshakeError, UsageError } from '../errors.ts';
 import { concatBytes, equalBytesConstantTime } from '../bytes/util.ts';
 import { kdfTor } from './kdf.ts';
 import { secureRandomBytes, type RandomBytes } from './ntor.ts';
-import { TOR1_KEY_MATERIAL_LEN } from './circuit-keys.ts';
+import { TOR1_HOP_KEY_MATERIAL_LEN, TOR1_KEY_MATERIAL_LEN, tor1HopKeyMaterial } from './circuit-keys.ts';
+import type { ClientHandshake, ServerHandshake } from './handshake.ts';
 
 /**
  * CREATE_FAST / CREATED_FAST (tor-spec "CREATE_FAST/CREATED_FAST cells"): a first hop handshake
@@ -11,6 +12,8 @@ import { TOR1_KEY_MATERIAL_LEN } from './circuit-keys.ts';
  * K = KDF-TOR(X | Y); KH = K[0..20] proves the relay saw X; key material starts at K[20].
  */
 export const CREATE_FAST_KEY_LEN = 20;
+/** Its number among handshake types (tor's ONION_HANDSHAKE_TYPE_FAST); never valid inside CREATE2. */
+export const CREATE_FAST_HANDSHAKE_TYPE = 0x0001;
 
 export class CreateFastClientPending {
   /** @internal use CreateFastClient.start */
@@ -44,3 +47,29 @@ export function createFastServerHandshake(
   const k = kdfTor(concatBytes(x, y), 20 + (opts.keyLength ?? TOR1_KEY_MATERIAL_LEN));
   return { y, kh: k.slice(0, 20), keyMaterial: k.slice(20) };
 }
+
+/** CREATE_FAST as a circuit handshake, client side: the onionskin is X, the reply Y | KH. */
+export const createFastClientSide: ClientHandshake = {
+  handshakeType: CREATE_FAST_HANDSHAKE_TYPE,
+  name: 'CREATE_FAST',
+  carrier: 'create-fast',
+  start(_target, opts = {}) {
+    const { x, pending } = CreateFastClient.start(opts);
+    return {
+      handshakeType: CREATE_FAST_HANDSHAKE_TYPE,
+      onionskin: x,
+      finish: (reply) => tor1HopKeyMaterial(pending.finish(reply.subarray(0, 20), reply.subarray(20), TOR1_HOP_KEY_MATERIAL_LEN)),
+    };
+  },
+};
+
+/** CREATE_FAST as a circuit handshake, relay side (the relay's keys play no part). */
+export const createFastServerSide: ServerHandshake = {
+  handshakeType: CREATE_FAST_HANDSHAKE_TYPE,
+  name: 'CREATE_FAST',
+  carrier: 'create-fast',
+  respond(x, _relay, opts = {}) {
+    const r = createFastServerHandshake(x, { ...opts, keyLength: TOR1_HOP_KEY_MATERIAL_LEN });
+    return { reply: concatBytes(r.y, r.kh), keys: tor1HopKeyMaterial(r.keyMaterial) };
+  },
+};

@@ -4,7 +4,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { HandshakeError, UsageError } from '../errors.ts';
 import { concatBytes, equalBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
 import { hkdfSha256 } from './kdf.ts';
-import { TOR1_KEY_MATERIAL_LEN } from './circuit-keys.ts';
+import { TOR1_HOP_KEY_MATERIAL_LEN, TOR1_KEY_MATERIAL_LEN, tor1HopKeyMaterial } from './circuit-keys.ts';
+import type { ClientHandshake, ServerHandshake } from './handshake.ts';
 
 /**
  * The ntor handshake (tor-spec "The ntor handshake", proposal 216): Curve25519 Diffie-Hellman
@@ -162,3 +163,25 @@ export function ntorServerHandshake(
   const { secretInput, auth } = transcript(dh(y, X, 'EXP(X,y)', curve), dh(onionKey.secret, X, 'EXP(X,b)', curve), id, B, X, Y);
   return { reply: concatBytes(Y, auth), keyMaterial: expand(secretInput, opts.keyLength ?? TOR1_KEY_MATERIAL_LEN), onionKey };
 }
+
+/** ntor as a circuit handshake, client side: tor1 keys and KH for the hop. */
+export const ntorClientSide: ClientHandshake = {
+  handshakeType: NTOR_HANDSHAKE_TYPE,
+  name: 'ntor',
+  carrier: 'create2',
+  start(target, opts = {}) {
+    const { onionskin, pending } = NtorClient.start(target.rsaIdentity, target.ntorOnionKey, opts);
+    return { handshakeType: NTOR_HANDSHAKE_TYPE, onionskin, finish: (reply) => tor1HopKeyMaterial(pending.finish(reply, TOR1_HOP_KEY_MATERIAL_LEN)) };
+  },
+};
+
+/** ntor as a circuit handshake, relay side. */
+export const ntorServerSide: ServerHandshake = {
+  handshakeType: NTOR_HANDSHAKE_TYPE,
+  name: 'ntor',
+  carrier: 'create2',
+  respond(onionskin, relay, opts = {}) {
+    const r = ntorServerHandshake(onionskin, relay, { ...opts, curve: relay.curve, keyLength: TOR1_HOP_KEY_MATERIAL_LEN });
+    return { reply: r.reply, keys: tor1HopKeyMaterial(r.keyMaterial) };
+  },
+};

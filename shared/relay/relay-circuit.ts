@@ -5,12 +5,13 @@ import { RelayCmd } from '../cells/relay/command.ts';
 import { packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
 import { Begin, BeginDir, Connected, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncated } from '../cells/relay/messages.ts';
 import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
+import { NOTHING_NEGOTIATED, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
 import type { RelayHopCrypto } from '../crypto/tor1.ts';
 import { CircuitError, ProtocolError, StreamError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Channel, CircuitEndpoint, CircuitQueue } from '../channel/channel.ts';
 import type { CellQueueMemory, QueueOwner } from './queue-memory.ts';
-import { CircuitWindows } from '../circuit/flow.ts';
+import { congestionControlFor, type CircuitCongestionControl } from '../circuit/congestion.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
 import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { UnexpectedErrors, isExpectedError } from '../unexpected-errors.ts';
@@ -18,7 +19,7 @@ import { equalBytes } from '../bytes/util.ts';
 
 /**
  * One circuit as a relay sees it (tor-spec "Routing relay cells"): the hop shared with the client
- * (tor1 crypto), the previous hop (towards the client) and, once extended, the next one. Cells
+ * (its relay-cell crypto and congestion control made from the CREATE's handshake), the previous hop (towards the client) and, once extended, the next one. Cells
  * from the client that this relay recognizes are handled here (EXTEND2, BEGIN, BEGIN_DIR, DATA,
  * SENDME, TRUNCATE, RESOLVE, DROP); the rest go on to the next hop. Cells from the next hop get
  * this relay's layer and go back. Anything that breaks the protocol costs the circuit, never the
@@ -109,7 +110,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner 
   private readonly toPrev: CircuitQueue;
   private extending = false;
   private relayEarlySeen = 0;
-  private readonly windows: CircuitWindows;
+  private readonly congestion: CircuitCongestionControl;
   private readonly streams = new Map<number, TorStream>();
   /** Open BEGIN_DIR streams on this circuit. */
   private dirStreams = 0;
@@ -124,8 +125,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner 
     readonly circId: number,
     private readonly crypto: RelayHopCrypto,
     private readonly services: RelayCircuitServices,
+    /** What the CREATE's handshake negotiated: it picks the circuit's congestion control. */
+    private readonly negotiatedParameters: NegotiatedParameters = NOTHING_NEGOTIATED,
   ) {
-    this.windows = new CircuitWindows(`relay circuit ${circId.toString(16)}`);
+    this.congestion = congestionControlFor(negotiatedParameters, `relay circuit ${circId.toString(16)}`);
     this.unexpected = services.unexpected ?? new UnexpectedErrors(services.log);
     this.toPrev = prev.circuitQueue(circId, services.queueMemory);
     services.queueMemory?.register(this);
@@ -294,7 +297,10 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner 
   private recognized(body: Uint8Array, digest: Uint8Array, early: boolean): void {
     const { command, streamId, data } = unpackRelayCell(body);
     const msg = decodeRelayMsg(command, data);
-    if (command === RelayCmd.DATA && this.windows.delivered()) this.originate(0, Sendme.v1(digest));
+    if (command === RelayCmd.DATA) {
+      const ack = this.congestion.dataReceived(digest);
+      if (ack) this.originate(0, Sendme.v1(ack));
+    }
     if (streamId !== 0) {
       this.streamMessage(streamId, msg);
       return;
@@ -318,7 +324,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner 
       }
       case RelayCmd.SENDME: {
         const s = msg as Sendme;
-        this.windows.sendmeReceived(s.version, s.digest);
+        this.congestion.sendmeReceived(s.version, s.digest);
         return;
       }
       case RelayCmd.DROP:
@@ -492,7 +498,11 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner 
   }
 
   circuitWindowOpen(): Promise<void> {
-    return this.windows.whenOpen();
+    return this.congestion.whenCanSend();
+  }
+
+  negotiated(): NegotiatedParameters {
+    return this.negotiatedParameters;
   }
 
   streamClosed(streamId: number): void {
@@ -512,7 +522,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner 
     const isData = msg.command === RelayCmd.DATA;
     const digest = isData ? new Uint8Array(20) : undefined;
     this.crypto.encryptInbound(body, true, digest);
-    if (isData) this.windows.packaged(digest!);
+    if (isData) this.congestion.dataSent(digest!);
     this.queueToPrev(body);
   }
 
@@ -588,7 +598,7 @@ export class RelayCircuit implements CircuitEndpoint, StreamCarrier, QueueOwner 
     for (const c of [...this.pendingExits.values(), ...this.pendingResolves]) c.abort(error);
     this.pendingExits.clear();
     this.pendingResolves.clear();
-    this.windows.wake();
+    this.congestion.close();
     this.services.closed(this);
   }
 }

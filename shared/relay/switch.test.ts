@@ -206,6 +206,38 @@ const create2 = (relay: Relay) => {
   return (circId: number): ChannelCell => ({ circId, command: ChanCmd.CREATE2, body: new Create2(HandshakeType.NTOR, onionskin).encode() });
 };
 
+describe('RelaySwitch: handshakes from the registry', () => {
+  it('refuses CREATE2 of a type it does not answer (TAP, CREATE_FAST\'s own, ntor-v3, unassigned) with DESTROY PROTOCOL, and keeps the link', async () => {
+    const relay = new Relay();
+    const ch = (await relay.connect({ address: '203.0.113.5', transport: 'tls' }))!;
+    // A well-formed ntor onionskin for this relay: only the type is wrong.
+    const onionskin = NtorClient.start(relay.target.rsaIdentity, relay.target.ntorOnionKey).onionskin;
+    const types = [HandshakeType.TAP, HandshakeType.FAST, HandshakeType.NTOR_V3, 0x1234];
+    for (const type of types) {
+      const raw = new RawCircuit(ch);
+      ch.send({ circId: raw.circId, command: ChanCmd.CREATE2, body: new Create2(type, onionskin).encode() });
+      const reply = await raw.next();
+      expect(reply.command).toBe(ChanCmd.DESTROY);
+      expect(Destroy.decode(reply.body).reason).toBe(DestroyReason.PROTOCOL);
+    }
+    expect(relay.switch.stats.refusedProtocol).toBe(types.length);
+    expect(relay.switch.created).toBe(0);
+    expect(ch.isOpen).toBe(true);
+  });
+
+  it('answers ntor (CREATE2) and CREATE_FAST: the circuits each side builds carry a stream to the relay', async () => {
+    const relay = new Relay();
+    const ch = (await relay.connect({ address: '203.0.113.5', transport: 'tls' }))!;
+    for (const circuit of [await Circuit.create(ch, relay.target), await Circuit.createFast(ch)]) {
+      const stream = await circuit.openDirStream();
+      expect(await stream.read()).toEqual(utf8('x'));
+      expect(circuit.hopNonce(0).length).toBe(20);
+    }
+    expect(relay.switch.created).toBe(2);
+    expect(relay.switch.stats.refusedProtocol).toBe(0);
+  });
+});
+
 describe('RelaySwitch: refusing costs less than what it refuses, and hits the abuser', () => {
   it('closes a WebSocket link that sends CREATE_FAST (a link protocol violation) at the first one, instead of a DESTROY for each; answers it over TLS', async () => {
     const relay = new Relay();

@@ -2,9 +2,10 @@ import { ChanCmd } from '../cells/channel/command.ts';
 import type { ChannelCell } from '../cells/channel/framing.ts';
 import { Create2, CreatedFast, CreateFast, Created2, Destroy, DestroyReason, HandshakeType } from '../cells/channel/messages.ts';
 import type { Channel } from '../channel/channel.ts';
-import { tor1KeysFrom } from '../crypto/circuit-keys.ts';
-import { createFastServerHandshake } from '../crypto/create-fast.ts';
-import { ntorServerHandshake, type Curve25519, type NtorKeyPair } from '../crypto/ntor.ts';
+import type { HopKeyMaterial } from '../crypto/circuit-keys.ts';
+import type { Curve25519, NtorKeyPair } from '../crypto/ntor.ts';
+import type { RelayHandshakeKeys } from '../crypto/handshake.ts';
+import { findServerHandshake } from '../crypto/server-handshakes.ts';
 import { RelayHopCrypto } from '../crypto/tor1.ts';
 import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
 import { HandshakeError, ProtocolError } from '../errors.ts';
@@ -15,7 +16,7 @@ import { UnexpectedErrors } from '../unexpected-errors.ts';
 
 /**
  * The relay's circuit switch: answers CREATE2 (ntor) and CREATE_FAST on every channel it is given,
- * keeps the resulting circuits, and keeps the channels it serves from holding resources for
+ * with the handshakes crypto/server-handshakes.ts registers, keeps the resulting circuits, and keeps the channels it serves from holding resources for
  * nothing. Limits protect the relay and target whoever overuses it, never the next comer:
  *
  * - tor's circuit-creation DoS defence per client address (dos.ts): an address over its rate
@@ -228,23 +229,30 @@ export class RelaySwitch {
     if (this.circuits.size >= (this.opts.maxCircuits ?? 8192) && !this.makeRoomFor(state.owner)) {
       return this.refuseForRate(channel, state, cell.circId, 'full');
     }
-    let keyMaterial: Uint8Array;
+    let keys: HopKeyMaterial;
     let reply: ChannelCell;
     try {
       if (cell.command === ChanCmd.CREATE2) {
         const create = Create2.decode(cell.body);
-        if (create.handshakeType !== HandshakeType.NTOR) {
+        // A type not registered (TAP, ntor-v3 until it is) or CREATE_FAST's, which has a cell of its own.
+        const handshake = findServerHandshake(create.handshakeType);
+        if (handshake?.carrier !== 'create2') {
           this.stats.refusedProtocol++;
           return destroy(channel, cell.circId, DestroyReason.PROTOCOL);
         }
-        const r = ntorServerHandshake(create.handshakeData, { identity: this.opts.identity, onionKeys: this.opts.onionKeys() }, this.opts.curve ? { curve: this.opts.curve } : {});
-        keyMaterial = r.keyMaterial;
+        const r = handshake.respond(create.handshakeData, this.relayKeys());
+        keys = r.keys;
         reply = { circId: cell.circId, command: ChanCmd.CREATED2, body: new Created2(r.reply).encode() };
       } else if (cell.command === ChanCmd.CREATE_FAST) {
         const create = CreateFast.decode(cell.body);
-        const r = createFastServerHandshake(create.x);
-        keyMaterial = r.keyMaterial;
-        reply = { circId: cell.circId, command: ChanCmd.CREATED_FAST, body: new CreatedFast(r.y, r.kh).encode() };
+        const handshake = findServerHandshake(HandshakeType.FAST);
+        if (handshake?.carrier !== 'create-fast') {
+          this.stats.refusedProtocol++;
+          return destroy(channel, cell.circId, DestroyReason.PROTOCOL);
+        }
+        const r = handshake.respond(create.x, this.relayKeys());
+        keys = r.keys;
+        reply = { circId: cell.circId, command: ChanCmd.CREATED_FAST, body: CreatedFast.decode(r.reply).encode() };
       } else {
         // CREATE (TAP) is gone from tor 0.4.9.
         this.stats.refusedProtocol++;
@@ -262,7 +270,8 @@ export class RelaySwitch {
       this.opts.services.log.debug(`refusing a circuit from ${channel.description}: ${e.message}`);
       return destroy(channel, cell.circId, DestroyReason.PROTOCOL);
     }
-    const circuit = new RelayCircuit(channel, cell.circId, new RelayHopCrypto(tor1KeysFrom(keyMaterial), this.opts.aes), this.services);
+    // The keys' kind (what the handshake negotiated) picks the relay-cell crypto.
+    const circuit = new RelayCircuit(channel, cell.circId, new RelayHopCrypto(keys.keys, this.opts.aes), this.services, keys.negotiated);
     const now = this.now();
     const circuitState: CircuitState = { channel, channelState: state, lastCell: now };
     // Cells pass through here first, to know when the circuit was last used.
@@ -280,6 +289,11 @@ export class RelaySwitch {
     state.lastCircuitChange = now;
     this.created++;
     channel.send(reply);
+  }
+
+  /** What the handshakes answer with: the identity and onion keys of now (keys rotate), and the Curve25519 engine. */
+  private relayKeys(): RelayHandshakeKeys {
+    return { identity: this.opts.identity, onionKeys: this.opts.onionKeys(), curve: this.opts.curve };
   }
 
   /** The peer broke the link protocol: close its link (every circuit on it learns why). */

@@ -1,23 +1,22 @@
 import { RelayCmd } from '../cells/relay/command.ts';
 import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
-import { Data, End, EndReason, Sendme } from '../cells/relay/messages.ts';
+import { Data, End, EndReason } from '../cells/relay/messages.ts';
 import type { RelayMsg } from '../cells/relay/relay-msg.ts';
+import { NOTHING_NEGOTIATED, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
 import { ProtocolError, StreamError, type TelescopeError } from '../errors.ts';
+import { streamFlowControlFor, type StreamFlowControl } from './flow-control.ts';
+
+export { STREAM_WINDOW_START, STREAM_WINDOW_INCREMENT } from './flow-control.ts';
 
 /**
  * A stream: one TCP-like connection multiplexed on a circuit (tor-spec "Opening streams",
  * "Flow control"). It is a duplex byte stream with backpressure both ways:
- * - writing waits while the stream's package window (500, +50 per SENDME) or the circuit's
- *   package window towards the stream's hop is empty;
- * - incoming data queues until the reader takes it, and the stream SENDME that lets the exit send
- *   more is only sent once the reader has drained what is queued, so a slow reader slows the exit
- *   down instead of growing memory. A peer that sends past the window loses the circuit.
+ * - writing waits while the stream's flow control (flow-control.ts: a package window of 500, +50
+ *   per SENDME) or the circuit's congestion control towards the stream's hop holds DATA back;
+ * - incoming data queues until the reader takes it, and the flow control hears how much is
+ *   unread, so a slow reader slows the exit down instead of growing memory. A peer that sends
+ *   past what it may loses the circuit.
  */
-
-export const STREAM_WINDOW_START = 500;
-export const STREAM_WINDOW_INCREMENT = 50;
-/** Queue at most this many undelivered bytes before holding back stream SENDMEs. */
-const MAX_UNREAD_BYTES = STREAM_WINDOW_INCREMENT * RELAY_DATA_MAX;
 
 /** What a stream needs from its circuit. */
 export interface StreamCarrier {
@@ -29,15 +28,15 @@ export interface StreamCarrier {
   streamClosed(streamId: number): void;
   /** Tear down the circuit for a protocol violation on this stream. */
   protocolViolation(error: ProtocolError): void;
+  /** What the handshake of `hop` negotiated: it picks the stream's flow control. Absent: nothing. */
+  negotiated?(hop: number): NegotiatedParameters;
 }
 
 export class TorStream {
   private readonly chunks: Uint8Array[] = [];
   private unreadBytes = 0;
   private readWaiter: (() => void) | undefined;
-  private packageWindow = STREAM_WINDOW_START;
-  private deliverWindow = STREAM_WINDOW_START;
-  private windowWaiters: (() => void)[] = [];
+  private readonly flow: StreamFlowControl;
   /** Set when the stream is finished for reading (END received, or closed). */
   private ended = false;
   private failure: TelescopeError | undefined;
@@ -57,7 +56,12 @@ export class TorStream {
     readonly target: string,
     /** The far end opened it (an onion service's incoming stream); we opened it otherwise. */
     readonly openedByPeer = false,
-  ) {}
+  ) {
+    this.flow = streamFlowControlFor(carrier.negotiated?.(hop) ?? NOTHING_NEGOTIATED, {
+      context: `stream ${streamId}`,
+      send: (msg) => carrier.sendOnStream(hop, streamId, msg),
+    });
+  }
 
   /** Whether the stream can still carry data in both directions. */
   get isOpen(): boolean {
@@ -74,7 +78,7 @@ export class TorStream {
       if (chunk) {
         this.unreadBytes -= chunk.length;
         this.bytesRead += chunk.length;
-        this.maybeSendSendme();
+        this.reportUnread();
         return chunk;
       }
       if (this.failure) throw this.failure;
@@ -103,15 +107,15 @@ export class TorStream {
     for (let pos = 0; pos < data.length; ) {
       if (this.failure) throw this.failure;
       if (this.closedLocally || this.ended) throw new StreamError(`stream to ${this.target} is closed`);
-      if (this.packageWindow <= 0) {
-        await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+      if (!this.flow.canSend) {
+        await this.flow.whenCanSend();
         continue;
       }
       await this.carrier.circuitWindowOpen(this.hop);
       if (this.failure) throw this.failure;
-      if (this.packageWindow <= 0) continue;
+      if (!this.flow.canSend) continue;
       const piece = data.subarray(pos, pos + RELAY_DATA_MAX);
-      this.packageWindow--;
+      this.flow.dataSent();
       this.carrier.sendOnStream(this.hop, this.streamId, new Data(piece.slice()));
       this.bytesWritten += piece.length;
       pos += piece.length;
@@ -146,9 +150,10 @@ export class TorStream {
     switch (msg.command) {
       case RelayCmd.DATA: {
         if (this.ended) return; // in flight when we closed: already accounted by the circuit
-        this.deliverWindow--;
-        if (this.deliverWindow < 0) {
-          this.carrier.protocolViolation(new ProtocolError(`stream ${this.streamId}`, 'exit sent DATA beyond the stream window'));
+        try {
+          this.flow.dataReceived();
+        } catch (e) {
+          this.flowViolated(e);
           return;
         }
         const data = (msg as Data).data;
@@ -156,18 +161,16 @@ export class TorStream {
         this.chunks.push(data);
         this.unreadBytes += data.length;
         this.wakeReader();
-        this.maybeSendSendme();
+        this.reportUnread();
         return;
       }
-      case RelayCmd.SENDME: {
-        this.packageWindow += STREAM_WINDOW_INCREMENT;
-        if (this.packageWindow > STREAM_WINDOW_START) {
-          this.carrier.protocolViolation(new ProtocolError(`stream ${this.streamId}`, 'stream SENDME beyond the window'));
-          return;
+      case RelayCmd.SENDME:
+        try {
+          this.flow.sendmeReceived();
+        } catch (e) {
+          this.flowViolated(e);
         }
-        for (const w of this.windowWaiters.splice(0)) w();
         return;
-      }
       case RelayCmd.END: {
         const end = msg as End;
         this.endReason = end.reason;
@@ -201,7 +204,7 @@ export class TorStream {
     if (this.finished) return;
     this.finished = true;
     this.wakeReader();
-    for (const w of this.windowWaiters.splice(0)) w();
+    this.flow.close();
     this.carrier.streamClosed(this.streamId);
     for (const l of this.closeListeners.splice(0)) l();
   }
@@ -212,11 +215,14 @@ export class TorStream {
     w?.();
   }
 
-  private maybeSendSendme(): void {
-    while (!this.ended && this.deliverWindow <= STREAM_WINDOW_START - STREAM_WINDOW_INCREMENT && this.unreadBytes < MAX_UNREAD_BYTES) {
-      this.deliverWindow += STREAM_WINDOW_INCREMENT;
-      // Stream-level SENDMEs stay unauthenticated (v0, empty): prop 289 covers circuit level only.
-      this.carrier.sendOnStream(this.hop, this.streamId, new Sendme());
-    }
+  /** What the reader has not taken yet decides what the far end may send next. */
+  private reportUnread(): void {
+    if (!this.ended) this.flow.unreadChanged(this.unreadBytes);
+  }
+
+  /** The peer broke the stream's flow control: that costs the circuit. */
+  private flowViolated(e: unknown): void {
+    if (!(e instanceof ProtocolError)) throw e;
+    this.carrier.protocolViolation(e);
   }
 }

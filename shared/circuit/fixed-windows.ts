@@ -1,5 +1,6 @@
 import { equalBytes } from '../bytes/util.ts';
 import { ProtocolError } from '../errors.ts';
+import type { CircuitCongestionControl } from './congestion.ts';
 
 /**
  * Circuit-level flow control for one end of one hop (tor-spec "Flow control", prop 289): the
@@ -7,13 +8,14 @@ import { ProtocolError } from '../errors.ts';
  * (DATA cells the peer may still send us). SENDMEs are authenticated (v1): each one echoes the
  * running digest of the DATA cell that took the sender's window to a multiple of 100, so a peer
  * cannot acknowledge data it never received. Clients keep one of these per hop, relays one per
- * circuit; both ends use the same rules.
+ * circuit; both ends use the same rules. This is the congestion control of every hop whose
+ * handshake negotiated none (all of them, until ntor-v3).
  */
 
 export const CIRCUIT_WINDOW_START = 1000;
 export const CIRCUIT_WINDOW_INCREMENT = 100;
 
-export class CircuitWindows {
+export class FixedCircuitWindows implements CircuitCongestionControl {
   private packageWindow = CIRCUIT_WINDOW_START;
   private deliverWindow = CIRCUIT_WINDOW_START;
   /** Digests the peer's next SENDMEs must echo, oldest first. */
@@ -22,28 +24,22 @@ export class CircuitWindows {
 
   constructor(private readonly context: string) {}
 
-  get canPackage(): boolean {
+  get canSend(): boolean {
     return this.packageWindow > 0;
   }
 
-  get packageRemaining(): number {
-    return this.packageWindow;
-  }
-
-  /** Resolves once a DATA cell may be packaged (immediately if the window is open). */
-  whenOpen(): Promise<void> {
+  whenCanSend(): Promise<void> {
     if (this.packageWindow > 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Account for a DATA cell we sent; `digest` is its full running digest after sealing. */
-  packaged(digest: Uint8Array): void {
+  dataSent(digest: Uint8Array): void {
     // The cell that takes the window to a multiple of 100 is the one the next SENDME acknowledges.
     if ((this.packageWindow - 1) % CIRCUIT_WINDOW_INCREMENT === 0) this.expectedDigests.push(digest.slice());
     this.packageWindow--;
   }
 
-  /** A circuit-level SENDME arrived. Throws ProtocolError when it is not the one we expect. */
+  /** Throws ProtocolError when the SENDME is not the one we expect (unauthenticated, wrong digest, too many). */
   sendmeReceived(version: number, digest: Uint8Array | undefined): void {
     const expected = this.expectedDigests.shift();
     if (!expected) throw new ProtocolError(this.context, 'SENDME for data that was never sent');
@@ -51,25 +47,25 @@ export class CircuitWindows {
     if (!equalBytes(digest, expected)) throw new ProtocolError(this.context, 'SENDME with the wrong digest');
     this.packageWindow += CIRCUIT_WINDOW_INCREMENT;
     if (this.packageWindow > CIRCUIT_WINDOW_START) throw new ProtocolError(this.context, 'SENDME beyond the circuit window');
-    this.wake();
+    this.releaseWaiters();
   }
 
-  /**
-   * A DATA cell arrived. Returns true when a SENDME (echoing this cell's digest) must be sent now.
-   * Throws ProtocolError when the peer sent beyond the window.
-   */
-  delivered(): boolean {
+  /** Every 100th DATA cell is acknowledged at once, echoing its own digest. */
+  dataReceived(digest: Uint8Array): Uint8Array | undefined {
     this.deliverWindow--;
     if (this.deliverWindow < 0) throw new ProtocolError(this.context, 'DATA beyond the circuit window');
     if (this.deliverWindow <= CIRCUIT_WINDOW_START - CIRCUIT_WINDOW_INCREMENT) {
       this.deliverWindow += CIRCUIT_WINDOW_INCREMENT;
-      return true;
+      return digest;
     }
-    return false;
+    return undefined;
   }
 
-  /** Release anyone waiting (the circuit closed; they will find out). */
-  wake(): void {
+  close(): void {
+    this.releaseWaiters();
+  }
+
+  private releaseWaiters(): void {
     for (const w of this.waiters.splice(0)) w();
   }
 }
