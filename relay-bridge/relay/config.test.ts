@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConfigError } from '../../shared/config/torrc.ts';
 import { TelescopeError } from '../../shared/errors.ts';
-import { DEFAULT_EXIT_POLICY, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/exit-policy.ts';
+import { DEFAULT_EXIT_POLICY, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/index.ts';
 import { BRIDGE_REQUIRED_MIN_BANDWIDTH, MAX_BANDWIDTH, RELAY_REQUIRED_MIN_BANDWIDTH, parseRelayConfig } from './config.ts';
 
 const V3 = '4C0AD9A0BB4A24C1D9F7FA2A8CFF8A1EB1A57B57';

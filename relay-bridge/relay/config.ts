@@ -80,7 +80,7 @@
  */
 import { ConfigError, parseTorrc, readTorrcEntries, type DirAuthority, type PortSetting, type Schema, type TorrcEntry } from '../../shared/config/torrc.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
-import { exitPolicyFromConfig, type ExitPolicy } from '../../shared/policy/exit-policy.ts';
+import { exitPolicyFromConfig, type ExitPolicy } from '../../shared/policy/index.ts';
 import type { DosOverrides } from '../../shared/relay/dos.ts';
 
 export const RELAY_SCHEMA = [

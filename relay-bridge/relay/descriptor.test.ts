@@ -9,7 +9,7 @@ import { RsaPublicKey } from '../../shared/crypto/rsa.ts';
 import { tokenize, type NetdocItem } from '../../shared/directory/netdoc.ts';
 import { parseMicrodescs } from '../../shared/directory/microdesc.ts';
 import { parseBridgeDescriptor } from '../../shared/directory/router-desc.ts';
-import { ExitPolicy, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/exit-policy.ts';
+import { ExitPolicy, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/index.ts';
 import { TelescopeError, UsageError } from '../../shared/errors.ts';
 import { ed25519PublicFromCurve25519 } from './ed25519-signer.ts';
 import { RelayKeys } from './keys.ts';

@@ -5,7 +5,7 @@ import { CertType } from '../../shared/cells/channel/certs.ts';
 import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
 import { UsageError } from '../../shared/errors.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
-import { summarize, type ExitPolicy } from '../../shared/policy/exit-policy.ts';
+import { summarize, type ExitPolicy } from '../../shared/policy/index.ts';
 import { ed25519FromCurve25519, issueEd25519Cert } from './ed25519-signer.ts';
 import type { RelayKeys } from './keys.ts';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { Begin, BeginFlags, Connected, End, EndReason, Resolve, Resolved, ResolvedType } from '../../shared/cells/relay/messages.ts';
 import { StreamError, TelescopeError } from '../../shared/errors.ts';
-import { defaultExitPolicy, exitPolicyFromConfig } from '../../shared/policy/exit-policy.ts';
+import { defaultExitPolicy, exitPolicyFromConfig } from '../../shared/policy/index.ts';
 import {
   DEFAULT_DNS_TTL,
   ExitLimits,

@@ -49,7 +49,7 @@ import {
 } from '../../shared/cells/relay/messages.ts';
 import { StreamError, UsageError } from '../../shared/errors.ts';
 import { formatIp, ipFromBytes, isInternalAddress, parseIp, parsePtrName, unmapIpv4 } from '../../shared/addr/index.ts';
-import type { ExitPolicy } from '../../shared/policy/exit-policy.ts';
+import type { ExitPolicy } from '../../shared/policy/index.ts';
 import type { Logger } from '../../shared/log.ts';
 
 /** tor (connection_edge.h): TTL for an answer that came without one, e.g. an IP literal. */

@@ -14,7 +14,7 @@ import { CellDecoder, encodeCell, type ChannelCell } from '../../shared/cells/ch
 import { AuthChallenge, Netinfo, Versions } from '../../shared/cells/channel/messages.ts';
 import { verifyResponderCerts } from '../../shared/crypto/link-certs.ts';
 import { parseX509, x509RsaKey } from '../../shared/crypto/x509.ts';
-import { parseExitPolicy } from '../../shared/policy/exit-policy.ts';
+import { parseExitPolicy } from '../../shared/policy/index.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import { LinkCertificates, authIdentityDigest, buildAuthenticate, exportAuthTlsSecrets } from './certs-cell.ts';

@@ -12,7 +12,7 @@
 import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
 import { fromBase64 } from '../bytes/index.ts';
 import { formatIp, parseIp } from '../addr/index.ts';
-import { parseExitPolicy } from '../policy/exit-policy.ts';
+import { parseExitPolicy } from '../policy/index.ts';
 
 /** A configuration problem, with the line it is on when it comes from a file. */
 export class ConfigError extends TelescopeError {

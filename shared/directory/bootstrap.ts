@@ -1,7 +1,7 @@
 import { parseIp } from '../addr/index.ts';
 import { CertificateError, TelescopeError } from '../errors.ts';
 import { fingerprintOf, type NetDir, type NetRelay } from '../path/netdir.ts';
-import { parsePortPolicy } from '../policy/exit-policy.ts';
+import { parsePortPolicy } from '../policy/index.ts';
 import { parseAuthCerts, type AuthCert } from './authcert.ts';
 import { parseConsensus, verifyConsensus, ConsensusRejectedError, type AuthorityId, type Consensus, type UnverifiedConsensus } from './consensus.ts';
 import { parseMicrodescs, type Microdesc } from './microdesc.ts';

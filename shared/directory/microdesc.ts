@@ -119,7 +119,7 @@ function parseOne(text: string, items: readonly NetdocItem[]): Microdesc {
 
 /**
  * Check a policy summary ("accept"/"reject" and a comma list of ports and ranges, dir-spec §3.8.2)
- * and return it as "accept 80,443"; the exit-policy module interprets it.
+ * and return it as "accept 80,443"; policy/port-policy.ts interprets it.
  */
 function parsePolicySummary(it: NetdocItem): string {
   const [verb, list] = needArgs(CONTEXT, it, 2);
