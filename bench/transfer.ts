@@ -17,9 +17,9 @@ import { TelescopeError } from '../shared/errors.ts';
 import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import { describeRelay } from '../shared/path/netdir.ts';
 import { SocksServer } from '../node-client/socks.ts';
+import { SocksClientHandshake } from '../shared/socks/index.ts';
 import type { Testnet, TestnetDescription } from '../testnet/index.ts';
 import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
-import { encodeConnectRequest, parseSocksReply, SocksError } from '../testnet/socks.ts';
 import type { WebPath } from '../testnet/web-content.ts';
 import { createNodeTorClient } from '../node-client/node-client.ts';
 
@@ -86,13 +86,6 @@ class Inbox {
   }
 }
 
-function authRequest(user: string, pass: string): Buffer {
-  const u = Buffer.from(user, 'utf8');
-  const p = Buffer.from(pass, 'utf8');
-  if (u.length < 1 || u.length > 255 || p.length < 1 || p.length > 255) throw new TransferError('SOCKS username/password must be 1..255 bytes');
-  return Buffer.concat([Buffer.from([1, u.length]), u, Buffer.from([p.length]), p]);
-}
-
 interface FetchRequest {
   readonly socksPort: number;
   readonly user: string;
@@ -116,7 +109,9 @@ function timedFetch(req: FetchRequest): Promise<Timing> {
     socket.setNoDelay(true);
     const inbox = new Inbox();
     const hash = createHash('sha256');
-    let stage: 'method' | 'auth' | 'reply' | 'headers' | 'body' = 'method';
+    // Each fetch authenticates with its own username: the SOCKS port isolates streams by it.
+    const socks = new SocksClientHandshake({ host: req.host, port: req.port, auth: { username: new TextEncoder().encode(req.user), password: new TextEncoder().encode('bench') } });
+    let stage: 'socks' | 'headers' | 'body' = 'socks';
     let bodyBytes = 0;
     let ttfbMs: number | undefined;
     let settled = false;
@@ -140,27 +135,15 @@ function timedFetch(req: FetchRequest): Promise<Timing> {
 
     /** Advance through the handshake as far as the buffered bytes allow. */
     const step = (): void => {
-      if (stage === 'method') {
-        if (inbox.bytes.length < 2) return;
-        const [ver, method] = inbox.take(2);
-        if (ver !== 5 || method !== 2) throw new TransferError(`SOCKS method selection ${ver}/${method}, expected 5/2 (username/password)`);
-        socket.write(authRequest(req.user, 'bench'));
-        stage = 'auth';
-      }
-      if (stage === 'auth') {
-        if (inbox.bytes.length < 2) return;
-        const [ver, status] = inbox.take(2);
-        if (ver !== 1 || status !== 0) throw new TransferError(`SOCKS username/password refused (${ver}/${status})`);
-        socket.write(encodeConnectRequest(req.host, req.port));
-        stage = 'reply';
-      }
-      if (stage === 'reply') {
-        const parsed = parseSocksReply(inbox.bytes);
-        if (!parsed) return;
-        if (parsed.reply !== 0) throw new SocksError(parsed.reply, target);
-        inbox.take(parsed.length);
-        socket.write(`GET ${req.path} HTTP/1.0\r\nHost: ${req.host}:${req.port}\r\nConnection: close\r\n\r\n`);
-        stage = 'headers';
+      while (stage === 'socks') {
+        const next = socks.step(inbox.bytes);
+        if (next.kind === 'need-more') return;
+        inbox.take(next.consumed);
+        if (next.kind === 'send') socket.write(next.send);
+        else {
+          socket.write(`GET ${req.path} HTTP/1.0\r\nHost: ${req.host}:${req.port}\r\nConnection: close\r\n\r\n`);
+          stage = 'headers';
+        }
       }
       if (stage === 'headers') {
         const end = inbox.bytes.indexOf('\r\n\r\n');
@@ -191,7 +174,7 @@ function timedFetch(req: FetchRequest): Promise<Timing> {
       finish(undefined, { ttfbMs: ttfbMs ?? totalMs, totalMs });
     });
     socket.once('error', (err) => finish(err));
-    socket.once('connect', () => socket.write(Uint8Array.from([5, 1, 2])));
+    socket.once('connect', () => socket.write(socks.greeting));
   });
 }
 

@@ -3,12 +3,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { EndReason } from '../shared/cells/relay/messages.ts';
 import { StreamError } from '../shared/errors.ts';
+import { SocksReply } from '../shared/socks/index.ts';
 import type { TorStream } from '../shared/stream/stream.ts';
-import { SocksReply, SocksServer, socksReplyFor, type SocksBackend } from './socks.ts';
+import { SocksServer, type SocksBackend } from './socks.ts';
 
 /**
- * The SOCKS5 front against a test backend: the SOCKS protocol itself (RFC 1928, RFC 1929, tor's
- * RESOLVE extension), the reply codes for stream failures, and the byte pipe in both directions.
+ * The SOCKS5 port against a test backend, over real sockets: the handshake as a client sees it
+ * (its rules are shared/socks's, tested there byte by byte), isolation keys, the reply codes for
+ * stream failures, RESOLVE, and the byte pipe in both directions.
  */
 
 /** Enough of a TorStream for the pipe: a queue the test fills, and a record of what was written. */
@@ -204,7 +206,7 @@ describe('SocksServer: CONNECT', () => {
     const b = await greeted();
     b.write([5, 1, 0, 4, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0xbb]);
     expect([...(await b.read(10))]).toEqual(SUCCESS_V4);
-    expect(backend.connects[1]).toMatchObject({ host: '2001:0db8:0000:0000:0000:0000:0000:0001', port: 443 });
+    expect(backend.connects[1]).toMatchObject({ host: '2001:db8::1', port: 443 });
   });
 
   it('gives each username/password pair its own isolation key', async () => {
@@ -268,6 +270,17 @@ describe('SocksServer: CONNECT', () => {
     expect((await atyp.rest())[1]).toBe(SocksReply.ADDRESS_TYPE_NOT_SUPPORTED);
     expect(backend.connects).toEqual([]);
   });
+  it('answers RESOLVE_PTR with reply 7 and a host name that cannot go in a BEGIN cell with reply 1', async () => {
+    const ptr = await greeted();
+    ptr.write([5, 0xf1, 0, 1, 127, 0, 0, 1, 0, 0]);
+    expect([...(await ptr.rest())]).toEqual([5, SocksReply.COMMAND_NOT_SUPPORTED, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const spaced = await greeted();
+    spaced.write(domainRequest(1, 'a b.example', 80));
+    expect([...(await spaced.rest())]).toEqual([5, SocksReply.GENERAL_FAILURE, 0, 1, 0, 0, 0, 0, 0, 0]);
+    expect(backend.connects).toEqual([]);
+    expect(backend.resolves).toEqual([]);
+  });
+
   it('closes the stream when the client went away while it was being opened', async () => {
     backend.connectDelayMs = 50;
     const c = await greeted();
@@ -404,18 +417,5 @@ describe('SocksServer: the data pipe', () => {
     const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
     c.write(data);
     expect((await backend.streams[0]!.waitForWritten(data.length)).equals(data)).toBe(true);
-  });
-});
-
-describe('socksReplyFor', () => {
-  it('follows tor\'s mapping of END reasons', () => {
-    expect(socksReplyFor(new StreamError('x', EndReason.RESOLVEFAILED))).toBe(4);
-    expect(socksReplyFor(new StreamError('x', EndReason.CONNECTREFUSED))).toBe(5);
-    expect(socksReplyFor(new StreamError('x', EndReason.EXITPOLICY))).toBe(2);
-    expect(socksReplyFor(new StreamError('x', EndReason.TIMEOUT))).toBe(6);
-    expect(socksReplyFor(new StreamError('x', EndReason.NOROUTE))).toBe(3);
-    expect(socksReplyFor(new StreamError('x', EndReason.DESTROY))).toBe(1);
-    expect(socksReplyFor(new StreamError('x'))).toBe(1);
-    expect(socksReplyFor('not an error')).toBe(1);
   });
 });

@@ -1,16 +1,19 @@
 import * as net from 'node:net';
+import { toHex } from '../shared/bytes/util.ts';
 import { EndReason } from '../shared/cells/relay/messages.ts';
-import { parseIp } from '../shared/addr/index.ts';
 import { ProtocolError, StreamError, TelescopeError } from '../shared/errors.ts';
 import { silentLogger, type Logger } from '../shared/log.ts';
+import {
+  addressFor, encodeReply, SocksHandshakeError, SocksReply, socksReplyFor, SocksServerHandshake, type SocksAuth, type SocksRequest,
+} from '../shared/socks/index.ts';
 import type { TorStream } from '../shared/stream/stream.ts';
 import { pipeStream } from '../node-platform/pipe.ts';
 
 /**
- * A SOCKS5 front (RFC 1928, RFC 1929) so any application can use the client: CONNECT with a
- * domain name goes to the exit as a hostname (no local DNS), the username/password pair is the
- * stream-isolation key (as tor's IsolateSOCKSAuth), and tor's RESOLVE (0xF0) extension asks an
- * exit to resolve a name.
+ * The SOCKS5 port of the Node client, so any application can use it: a Node socket around the
+ * shared SOCKS5 handshake. CONNECT with a domain name goes to the exit as a hostname (no local
+ * DNS), the username/password pair is the stream-isolation key (as tor's IsolateSOCKSAuth), and
+ * tor's RESOLVE (0xF0) asks an exit to resolve a name.
  */
 
 export interface SocksBackend {
@@ -18,41 +21,20 @@ export interface SocksBackend {
   resolve(host: string, isolationKey: string): Promise<string[]>;
 }
 
-const SOCKS_VERSION = 5;
-const CMD_CONNECT = 1;
-const CMD_RESOLVE = 0xf0;
-const ATYP_IPV4 = 1;
-const ATYP_DOMAIN = 3;
-const ATYP_IPV6 = 4;
+/**
+ * What a client may have sent before its stream is open: the handshake's messages are a few
+ * hundred bytes at most, so more than this is a client not waiting for answers.
+ */
+const MAX_NEGOTIATION_BYTES = 1024;
 
-export const SocksReply = {
-  SUCCEEDED: 0,
-  GENERAL_FAILURE: 1,
-  NOT_ALLOWED: 2,
-  NETWORK_UNREACHABLE: 3,
-  HOST_UNREACHABLE: 4,
-  CONNECTION_REFUSED: 5,
-  TTL_EXPIRED: 6,
-  COMMAND_NOT_SUPPORTED: 7,
-  ADDRESS_TYPE_NOT_SUPPORTED: 8,
-} as const;
-
-/** The SOCKS5 reply for a stream failure (the mapping tor uses for END reasons). */
-export function socksReplyFor(e: unknown): number {
-  const reason = e instanceof StreamError ? e.reason : undefined;
-  switch (reason) {
-    case EndReason.RESOLVEFAILED: return SocksReply.HOST_UNREACHABLE;
-    case EndReason.CONNECTREFUSED: return SocksReply.CONNECTION_REFUSED;
-    case EndReason.EXITPOLICY: return SocksReply.NOT_ALLOWED;
-    case EndReason.TIMEOUT: return SocksReply.TTL_EXPIRED;
-    case EndReason.NOROUTE: return SocksReply.NETWORK_UNREACHABLE;
-    default: return SocksReply.GENERAL_FAILURE;
-  }
+/** The stream-isolation key of a request: one per username/password pair, one for no credentials. */
+function isolationKeyOf(auth: SocksAuth | undefined): string {
+  return auth ? `socks:${toHex(auth.username)}:${toHex(auth.password)}` : 'socks:';
 }
 
-/** Reads exact byte counts from a socket in the negotiation phase. */
-class SocketReader {
-  private buf: Buffer = Buffer.alloc(0);
+/** Bytes a socket delivered while the handshake runs and its stream is being opened. */
+class NegotiationInput {
+  bytes: Uint8Array = new Uint8Array(0);
   private waiter: (() => void) | undefined;
   private ended = false;
 
@@ -63,40 +45,39 @@ class SocketReader {
   }
 
   private onData = (c: Buffer) => {
-    this.buf = this.buf.length === 0 ? c : Buffer.concat([this.buf, c]);
-    if (this.buf.length > 1024) this.socket.destroy(); // negotiation messages are tiny
-    this.waiter?.();
+    this.bytes = this.bytes.length === 0 ? c : Buffer.concat([this.bytes, c]);
+    if (this.bytes.length > MAX_NEGOTIATION_BYTES) this.socket.destroy();
+    this.wake();
   };
 
   private onEnd = () => {
     this.ended = true;
-    this.waiter?.();
+    this.wake();
   };
 
-  async take(n: number, what: string): Promise<Buffer> {
-    while (this.buf.length < n) {
-      if (this.ended) throw new ProtocolError('SOCKS5', `connection closed while reading ${what}`);
-      await new Promise<void>((r) => { this.waiter = r; });
-      this.waiter = undefined;
-    }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
   }
 
-  /** Stop reading for negotiation; return bytes that arrived early (data after the request). */
-  detach(): Buffer {
+  consume(n: number): void {
+    this.bytes = this.bytes.subarray(n);
+  }
+
+  /** Wait for more bytes; throws once the client has gone. */
+  async more(): Promise<void> {
+    if (this.ended) throw new ProtocolError('SOCKS5', 'connection closed during the handshake');
+    await new Promise<void>((r) => { this.waiter = r; });
+  }
+
+  /** Stop reading for the handshake; return the bytes that came after the request. */
+  detach(): Uint8Array {
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);
-    return this.buf;
+    return this.bytes;
   }
-}
-
-function reply(socket: net.Socket, code: number, bound?: Uint8Array): void {
-  const addr = bound && bound.length === 16 ? bound : bound && bound.length === 4 ? bound : new Uint8Array(4);
-  const atyp = addr.length === 16 ? ATYP_IPV6 : ATYP_IPV4;
-  socket.write(Buffer.concat([Buffer.from([SOCKS_VERSION, code, 0, atyp]), Buffer.from(addr), Buffer.from([0, 0])]));
 }
 
 export class SocksServer {
@@ -127,66 +108,45 @@ export class SocksServer {
     socket.setNoDelay(true);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    this.negotiate(socket).catch((e: unknown) => {
+    this.serve(socket).catch((e: unknown) => {
+      if (e instanceof SocksHandshakeError && e.reply) socket.end(e.reply);
       if (e instanceof TelescopeError) this.log.info(`SOCKS: ${e.message}`);
       else this.log.warn(`SOCKS: unexpected ${String(e)}`);
       socket.destroy();
     });
   }
 
-  private async negotiate(socket: net.Socket): Promise<void> {
-    const r = new SocketReader(socket);
-    const [ver, nmethods] = await r.take(2, 'greeting');
-    if (ver !== SOCKS_VERSION) throw new ProtocolError('SOCKS5', `version ${ver} is not SOCKS5`);
-    const methods = await r.take(nmethods!, 'methods');
-    let isolationKey = 'socks:';
-    if (methods.includes(2)) {
-      socket.write(Buffer.from([SOCKS_VERSION, 2]));
-      const [authVer, ulen] = await r.take(2, 'username length');
-      if (authVer !== 1) throw new ProtocolError('SOCKS5', `username/password version ${authVer}`);
-      const user = await r.take(ulen!, 'username');
-      const [plen] = await r.take(1, 'password length');
-      const pass = await r.take(plen!, 'password');
-      // Any credentials are accepted: they only separate streams onto different circuits.
-      isolationKey = `socks:${user.toString('hex')}:${pass.toString('hex')}`;
-      socket.write(Buffer.from([1, 0]));
-    } else if (methods.includes(0)) {
-      socket.write(Buffer.from([SOCKS_VERSION, 0]));
-    } else {
-      socket.end(Buffer.from([SOCKS_VERSION, 0xff]));
-      throw new ProtocolError('SOCKS5', 'client offers neither no-auth nor username/password');
+  private async serve(socket: net.Socket): Promise<void> {
+    const input = new NegotiationInput(socket);
+    const handshake = new SocksServerHandshake();
+    let request: SocksRequest | undefined;
+    while (!request) {
+      const step = handshake.step(input.bytes);
+      if (step.kind === 'need-more') {
+        await input.more();
+        continue;
+      }
+      input.consume(step.consumed);
+      if (step.kind === 'reply') socket.write(step.reply);
+      else request = step.request;
     }
-    const [v, cmd, , atyp] = await r.take(4, 'request');
-    if (v !== SOCKS_VERSION) throw new ProtocolError('SOCKS5', `request version ${v}`);
-    let host: string;
-    if (atyp === ATYP_IPV4) host = [...(await r.take(4, 'IPv4 address'))].join('.');
-    else if (atyp === ATYP_DOMAIN) {
-      const [len] = await r.take(1, 'domain length');
-      host = (await r.take(len!, 'domain')).toString('latin1');
-    } else if (atyp === ATYP_IPV6) {
-      const b = await r.take(16, 'IPv6 address');
-      host = b.toString('hex').match(/.{4}/g)!.join(':');
-    } else {
-      reply(socket, SocksReply.ADDRESS_TYPE_NOT_SUPPORTED);
-      socket.end();
-      throw new ProtocolError('SOCKS5', `address type ${atyp}`);
+    const isolationKey = isolationKeyOf(request.auth);
+    switch (request.command) {
+      case 'CONNECT': return this.connect(socket, input, request, isolationKey);
+      case 'RESOLVE': return this.resolve(socket, request.host, isolationKey);
+      case 'RESOLVE_PTR':
+        // Reverse lookups are not offered: the exit would have to be asked for a PTR record.
+        socket.end(encodeReply(SocksReply.COMMAND_NOT_SUPPORTED));
+        this.log.info(`SOCKS: RESOLVE_PTR for ${request.host} is not supported`);
     }
-    const port = (await r.take(2, 'port')).readUInt16BE(0);
-    if (cmd === CMD_RESOLVE) {
-      await this.resolve(socket, host, isolationKey);
-      return;
-    }
-    if (cmd !== CMD_CONNECT) {
-      reply(socket, SocksReply.COMMAND_NOT_SUPPORTED);
-      socket.end();
-      throw new ProtocolError('SOCKS5', `command ${cmd} is not supported`);
-    }
+  }
+
+  private async connect(socket: net.Socket, input: NegotiationInput, request: SocksRequest, isolationKey: string): Promise<void> {
     let stream: TorStream;
     try {
-      stream = await this.backend.connect(host, port, isolationKey);
+      stream = await this.backend.connect(request.host, request.port, isolationKey);
     } catch (e) {
-      reply(socket, socksReplyFor(e));
-      socket.end();
+      socket.end(encodeReply(socksReplyFor(e)));
       throw e;
     }
     if (socket.destroyed) {
@@ -194,19 +154,19 @@ export class SocksServer {
       stream.close();
       return;
     }
-    const early = r.detach();
-    reply(socket, SocksReply.SUCCEEDED);
+    const early = input.detach();
+    socket.write(encodeReply(SocksReply.SUCCEEDED));
     pipeStream(socket, stream, early, this.log);
   }
 
   private async resolve(socket: net.Socket, host: string, isolationKey: string): Promise<void> {
     try {
       const answers = await this.backend.resolve(host, isolationKey);
-      const ip = answers.map((a) => parseIp(a)?.bytes).find((b) => b !== undefined);
+      const ip = answers.map(addressFor).find((a) => a.kind !== 'domain');
       if (!ip) throw new StreamError(`RESOLVE ${host}: no address in the answer`, EndReason.RESOLVEFAILED);
-      reply(socket, SocksReply.SUCCEEDED, ip);
+      socket.write(encodeReply(SocksReply.SUCCEEDED, ip));
     } catch (e) {
-      reply(socket, socksReplyFor(e));
+      socket.write(encodeReply(socksReplyFor(e)));
       throw e;
     } finally {
       socket.end();

@@ -4,7 +4,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { TelescopeError } from '../shared/errors.ts';
 import { answerDnsQuery, startDnsServer } from './dns-server.ts';
-import { encodeConnectRequest, httpGetViaSocks, parseHttpResponse, parseSocksReply, SocksError } from './socks.ts';
+import { SocksError } from '../shared/socks/index.ts';
+import { httpGetViaSocks, parseHttpResponse } from './socks.ts';
 import { NETWORK_PLAN } from './plan.ts';
 import { bandwidthFile, clientTorrc, dirAuthorityLine, onionServiceTorrc, relayTorrc, resolvConf } from './torrc.ts';
 import { BYTE_PATHS, HELLO_TEXT, bodyFor, counterStream, describeWebPaths, sha256Hex } from './web-content.ts';
@@ -100,37 +101,6 @@ describe('DNS responder', () => {
 });
 
 describe('SOCKS5 client', () => {
-  it('encodes IPv4 targets as ATYP 1 and names as ATYP 3', () => {
-    expect([...encodeConnectRequest('127.0.0.1', 8080)]).toEqual([5, 1, 0, 1, 127, 0, 0, 1, 0x1f, 0x90]);
-    expect([...encodeConnectRequest('ab.onion', 80)]).toEqual([5, 1, 0, 3, 8, ...Buffer.from('ab.onion'), 0, 80]);
-  });
-
-  it('rejects bad ports and overlong names with a typed error', () => {
-    expect(() => encodeConnectRequest('localhost', 0)).toThrow(TelescopeError);
-    expect(() => encodeConnectRequest('localhost', 65536)).toThrow(TelescopeError);
-    expect(() => encodeConnectRequest('a'.repeat(256), 80)).toThrow(TelescopeError);
-  });
-
-  it('parses replies with each address type, and waits for more bytes', () => {
-    expect(parseSocksReply(Uint8Array.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 80, 9]))).toEqual({ reply: 0, length: 10 });
-    expect(parseSocksReply(Uint8Array.from([5, 4, 0, 3, 2, 97, 98, 0, 80]))).toEqual({ reply: 4, length: 9 });
-    expect(parseSocksReply(Uint8Array.from([5, 0, 0, 4, ...new Array<number>(16).fill(0), 0, 80]))).toEqual({ reply: 0, length: 22 });
-    expect(parseSocksReply(Uint8Array.from([5, 0, 0, 1, 127]))).toBeUndefined();
-  });
-
-  it('gives a typed error or a result for random reply bytes, never another exception', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-        try {
-          const r = parseSocksReply(bytes);
-          if (r) expect(r.length).toBeLessThanOrEqual(bytes.length);
-        } catch (err) {
-          expect(err).toBeInstanceOf(TelescopeError);
-        }
-      }),
-    );
-  });
-
   it('round-trips a connect request through a fake SOCKS server, and reports refusals', async () => {
     let seen: Buffer = Buffer.alloc(0);
     const server = createServer((sock) => {

@@ -1,76 +1,16 @@
 /**
- * A minimal SOCKS5 client (RFC 1928, no authentication) and an HTTP/1.0 GET over it: enough to
- * fetch the test web server's pages through tor's SocksPort, by IP, by name or by .onion address.
- * Host names are sent as SOCKS domain names (ATYP 3) so that the exit, or the onion service
- * lookup, resolves them: the harness itself never resolves a name.
+ * A SOCKS5 client over Node sockets (the shared SOCKS5 client handshake, no authentication) and an
+ * HTTP/1.0 GET over it: enough to fetch the test web server's pages through tor's SocksPort, by
+ * IP, by name or by .onion address. Host names are sent as SOCKS domain names (ATYP 3) so that the
+ * exit, or the onion service lookup, resolves them: the harness itself never resolves a name.
  */
-import { connect, isIPv4, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { ProtocolError, TelescopeError } from '../shared/errors.ts';
-
-/** RFC 1928 reply codes, for messages a human can act on. */
-const REPLY_TEXT: Record<number, string> = {
-  1: 'general SOCKS server failure',
-  2: 'connection not allowed by ruleset',
-  3: 'network unreachable',
-  4: 'host unreachable',
-  5: 'connection refused',
-  6: 'TTL expired',
-  7: 'command not supported',
-  8: 'address type not supported',
-  // tor's extended codes for onion services (tor's SOCKS extensions).
-  0xf0: 'onion service descriptor can not be found',
-  0xf1: 'onion service descriptor is invalid',
-  0xf2: 'onion service introduction failed',
-  0xf3: 'onion service rendezvous failed',
-  0xf4: 'onion service missing client authorization',
-  0xf5: 'onion service wrong client authorization',
-  0xf6: 'onion service invalid address',
-  0xf7: 'onion service introduction timed out',
-};
-
-/** The SOCKS server refused the request (reply code != 0). */
-export class SocksError extends TelescopeError {
-  readonly reply: number;
-  constructor(reply: number, target: string) {
-    super(`SOCKS5 request for ${target} failed: ${REPLY_TEXT[reply] ?? 'unknown reply'} (reply ${reply})`);
-    this.reply = reply;
-  }
-}
-
-/** Encode the CONNECT request for host:port. */
-export function encodeConnectRequest(host: string, port: number): Uint8Array {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ProtocolError('SOCKS5 request', `bad port ${port}`);
-  if (isIPv4(host)) {
-    return Uint8Array.from([5, 1, 0, 1, ...host.split('.').map(Number), port >> 8, port & 0xff]);
-  }
-  const name = new TextEncoder().encode(host);
-  if (name.length === 0 || name.length > 255) throw new ProtocolError('SOCKS5 request', `host name of ${name.length} bytes`);
-  return Uint8Array.from([5, 1, 0, 3, name.length, ...name, port >> 8, port & 0xff]);
-}
-
-/**
- * Parse a SOCKS5 reply from the start of `buf`. Returns undefined while more bytes are needed,
- * else the reply code and how many bytes the reply took. Throws ProtocolError on bytes that are
- * not a SOCKS5 reply.
- */
-export function parseSocksReply(buf: Uint8Array): { reply: number; length: number } | undefined {
-  if (buf.length < 5) return undefined;
-  if (buf[0] !== 5) throw new ProtocolError('SOCKS5 reply', `version ${buf[0]}, expected 5`, 0);
-  if (buf[2] !== 0) throw new ProtocolError('SOCKS5 reply', `reserved byte ${buf[2]}, expected 0`, 2);
-  const atyp = buf[3];
-  let addrLen: number;
-  if (atyp === 1) addrLen = 4;
-  else if (atyp === 4) addrLen = 16;
-  else if (atyp === 3) addrLen = 1 + (buf[4] ?? 0);
-  else throw new ProtocolError('SOCKS5 reply', `address type ${atyp}`, 3);
-  const length = 4 + addrLen + 2;
-  if (buf.length < length) return undefined;
-  return { reply: buf[1] ?? 0, length };
-}
+import { SocksClientHandshake } from '../shared/socks/index.ts';
 
 /**
  * Open a TCP connection to host:port through the SOCKS5 server at socksHost:socksPort. The socket
- * comes back paused: attach listeners, then call resume().
+ * comes back paused: attach listeners, then call resume(). A refusal rejects with SocksError.
  */
 export async function socksConnect(opts: {
   socksHost?: string;
@@ -80,11 +20,10 @@ export async function socksConnect(opts: {
   timeoutMs?: number;
 }): Promise<Socket> {
   const target = `${opts.host}:${opts.port}`;
-  const request = encodeConnectRequest(opts.host, opts.port);
+  const handshake = new SocksClientHandshake({ host: opts.host, port: opts.port });
   const socket = connect({ host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort });
   socket.setNoDelay(true);
   return new Promise<Socket>((resolve, reject) => {
-    let stage: 'method' | 'reply' = 'method';
     let pending = new Uint8Array(0);
     const timer = setTimeout(() => fail(new TelescopeError(`SOCKS5 connect to ${target} timed out after ${opts.timeoutMs ?? 60_000} ms`)), opts.timeoutMs ?? 60_000);
     const fail = (err: unknown): void => {
@@ -98,28 +37,25 @@ export async function socksConnect(opts: {
       merged.set(chunk, pending.length);
       pending = merged;
       try {
-        if (stage === 'method') {
-          if (pending.length < 2) return;
-          if (pending[0] !== 5 || pending[1] !== 0) {
-            throw new ProtocolError('SOCKS5 method selection', `got ${pending[0]}/${pending[1]}, expected 5/0 (no auth)`);
+        for (;;) {
+          const step = handshake.step(pending);
+          if (step.kind === 'need-more') return;
+          pending = pending.subarray(step.consumed);
+          if (step.kind === 'send') {
+            socket.write(step.send);
+            continue;
           }
-          pending = pending.subarray(2);
-          stage = 'reply';
-          socket.write(request);
+          clearTimeout(timer);
+          socket.off('data', onData);
+          socket.off('error', fail);
+          socket.off('close', onClose);
+          // Paused, so bytes that arrived with the reply (or right after it) wait for the caller's
+          // 'data' listener instead of being emitted to nobody.
+          socket.pause();
+          if (pending.length > 0) socket.unshift(Buffer.from(pending));
+          resolve(socket);
+          return;
         }
-        const parsed = parseSocksReply(pending);
-        if (!parsed) return;
-        if (parsed.reply !== 0) throw new SocksError(parsed.reply, target);
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.off('error', fail);
-        socket.off('close', onClose);
-        // Paused, so bytes that arrived with the reply (or right after it) wait for the caller's
-        // 'data' listener instead of being emitted to nobody.
-        socket.pause();
-        const rest = pending.subarray(parsed.length);
-        if (rest.length > 0) socket.unshift(Buffer.from(rest));
-        resolve(socket);
       } catch (err) {
         fail(err);
       }
@@ -128,7 +64,7 @@ export async function socksConnect(opts: {
     socket.on('data', onData);
     socket.once('error', fail);
     socket.once('close', onClose);
-    socket.once('connect', () => socket.write(Uint8Array.from([5, 1, 0])));
+    socket.once('connect', () => socket.write(handshake.greeting));
   });
 }
 
