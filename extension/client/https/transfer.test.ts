@@ -6,10 +6,10 @@ import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { equalBytes } from '../../shared/bytes/util.ts';
-import { CertificateError, StreamError, TelescopeError } from '../../shared/errors.ts';
-import { makeTestCa, type TestCa } from '../../testnet/tls-test-ca.ts';
-import { HttpsPool, httpsRequest, parsePemCertificates, readSocksConnect, readSocksGreeting, type ByteStream, type StreamOpener } from './https.ts';
+import { equalBytes } from '../../../shared/bytes/util.ts';
+import { CertificateError, StreamError, TelescopeError } from '../../../shared/errors.ts';
+import { makeTestCa, type TestCa } from '../../../testnet/tls-test-ca.ts';
+import { HttpsPool, httpsRequest, parsePemCertificates, readSocksConnect, readSocksGreeting, type ByteStream, type StreamOpener } from './transfer.ts';
 
 /**
  * httpsRequest with the real libcurl.js (its WebAssembly run by Node), over loopback TCP sockets

@@ -1,6 +1,6 @@
-import { concatBytes, fromBase64, toBase64 } from '../../shared/bytes/util.ts';
-import { CertificateError, HandshakeError, ProtocolError, StreamError, TelescopeError, UsageError } from '../../shared/errors.ts';
-import type { HttpRequest, HttpResponse } from '../../shared/http/http1.ts';
+import { concatBytes, fromBase64, toBase64 } from '../../../shared/bytes/util.ts';
+import { CertificateError, HandshakeError, ProtocolError, StreamError, TelescopeError, UsageError } from '../../../shared/errors.ts';
+import type { HttpRequest, HttpResponse } from '../../../shared/http/http1.ts';
 import type { HTTPSession } from 'libcurl.js';
 import { libcurl, libcurlWasmUrl } from './libcurl-lib.ts';
 
