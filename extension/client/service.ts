@@ -9,7 +9,7 @@ import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
 import { ChannelError } from '../../shared/errors.ts';
 import { ChanCmd } from '../../shared/cells/channel/command.ts';
 import { httpRequest, type HttpRequest, type HttpResponse } from '../../shared/http/http1.ts';
-import { HttpsPool } from './https/transfer.ts';
+import { HttpsPool } from './https/index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { KeyValueStore } from '../../shared/storage.ts';
 

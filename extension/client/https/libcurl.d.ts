@@ -1,8 +1,8 @@
 /**
  * The parts of libcurl.js (curl + Mbed TLS compiled to WebAssembly, npm package `libcurl.js`) that
- * extension/client/https.ts uses. The package ships no types; these follow its README and its
- * libcurl.mjs (0.7.4). Methods of HTTPSession that are not in the README (request_async,
- * create_request, create_response) are internals that https.ts overrides or calls on purpose.
+ * the HTTPS client in this folder uses. The package ships no types; these follow its README and
+ * its libcurl.mjs (0.7.4). Methods of HTTPSession that are not in the README (request_async,
+ * create_request, create_response) are internals that runtime.ts overrides or calls on purpose.
  */
 declare module 'libcurl.js' {
   /** A WebSocket-shaped class; emscripten's socket layer creates one per TCP connection. */
