@@ -10,7 +10,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { toBase32 } from '../shared/bytes/base32.ts';
 import type { TorClient } from '../shared/client/tor-client.ts';
 import { OnionServiceError } from '../shared/onion/client.ts';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../shared/util/log.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { authoritiesOf, startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';
 import { startTorClient, type TorClientProcess } from '../testnet/tor-process.ts';

@@ -7,7 +7,7 @@ import { Channel } from '../shared/channel/channel.ts';
 import { WebSocketTransport, type WebSocketConstructor } from '../shared/channel/websocket-transport.ts';
 import { Circuit } from '../shared/circuit/circuit.ts';
 import { TorClient } from '../shared/client/tor-client.ts';
-import { MemoryStore } from '../shared/storage.ts';
+import { MemoryStore } from '../shared/util/storage.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { authoritiesOf } from '../testnet/telescope-client.ts';

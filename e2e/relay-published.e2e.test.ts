@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Circuit } from '../shared/circuit/circuit.ts';
-import { relayTarget } from '../shared/path/netdir.ts';
+import { relayTarget } from '../shared/netdir/netdir.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startRelayProcess, waitForConsensusListing, type RelayProcess } from '../testnet/relay-process.ts';
 import { startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';

@@ -8,7 +8,7 @@
 import { runSelfcheck } from '../shared/selfcheck.ts';
 import { toHex } from '../shared/bytes/util.ts';
 import type { BootstrapStatus } from '../shared/client/tor-client.ts';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../shared/util/log.ts';
 import { ExtensionClient, parseSettings, type ExtensionSettings } from './client/service.ts';
 import { classifyBootstrapFailure, noBridgeProblem } from '../shared/client/bootstrap-problem.ts';
 import { ConfigError } from '../shared/config/torrc.ts';

@@ -11,7 +11,7 @@
 import { ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from '../shared/crypto/tor1.ts';
 import { tor1KeysFrom, TOR1_KEY_MATERIAL_LEN, type Tor1HopKeys } from '../shared/crypto/circuit-keys.ts';
 import { nobleAesCtr, webCryptoAesCtr, WebCryptoAesCtr, type AesCtrFactory } from '../shared/crypto/aes-ctr.ts';
-import { RelayCryptoError, UsageError } from '../shared/errors.ts';
+import { RelayCryptoError, UsageError } from '../shared/util/errors.ts';
 
 /** Untimed cells first, so JIT tiers and key imports are settled before the clock starts. */
 const WARMUP_CELLS = 500;

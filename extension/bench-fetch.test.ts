@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex, utf8 } from '../shared/bytes/util.ts';
-import { ProtocolError, TelescopeError, UsageError } from '../shared/errors.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../shared/util/errors.ts';
 import type { TorClient } from '../shared/client/tor-client.ts';
 import { fetchTimed } from './bench-fetch.ts';
 

@@ -8,7 +8,7 @@
 import type { TorClient } from '../shared/client/tor-client.ts';
 import { parseResponseHead } from '../shared/http/http1.ts';
 import { toHex } from '../shared/bytes/util.ts';
-import { ProtocolError, UsageError } from '../shared/errors.ts';
+import { ProtocolError, UsageError } from '../shared/util/errors.ts';
 
 export interface TimedFetchResult {
   readonly status: number;

@@ -1,8 +1,8 @@
 import * as net from 'node:net';
 import { toHex } from '../shared/bytes/util.ts';
 import { EndReason } from '../shared/cells/relay/messages.ts';
-import { ProtocolError, StreamError, TelescopeError } from '../shared/errors.ts';
-import { silentLogger, type Logger } from '../shared/log.ts';
+import { ProtocolError, StreamError, TelescopeError } from '../shared/util/errors.ts';
+import { silentLogger, type Logger } from '../shared/util/log.ts';
 import {
   addressFor, encodeReply, SocksHandshakeError, SocksReply, socksReplyFor, SocksServerHandshake, type SocksAuth, type SocksRequest,
 } from '../shared/socks/index.ts';

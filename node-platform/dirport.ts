@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import { DirectoryHttpError } from '../shared/client/dir-http.ts';
-import { TelescopeError, TimeoutError } from '../shared/errors.ts';
+import { TelescopeError, TimeoutError } from '../shared/util/errors.ts';
 
 const MAX_BODY = 32 * 1024 * 1024;
 

@@ -2,7 +2,7 @@ import { mkdir, readFile, rename, chmod, writeFile, utimes, stat } from 'node:fs
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { concatBytes, equalBytes } from '../shared/bytes/util.ts';
-import { ProtocolError, UsageError } from '../shared/errors.ts';
+import { ProtocolError, UsageError } from '../shared/util/errors.ts';
 
 /**
  * The relay's key files, in tor's own formats, so a DataDirectory/keys/ folder can move between tor

@@ -1,6 +1,6 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
 import type { AesCtrFactory, StreamCipher } from '../shared/crypto/aes-ctr.ts';
-import { UsageError } from '../shared/errors.ts';
+import { UsageError } from '../shared/util/errors.ts';
 
 /**
  * The Node host's AES-CTR engine: AES-128 for tor1, AES-256 for an onion service's virtual hop

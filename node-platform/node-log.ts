@@ -1,5 +1,5 @@
 import { appendFileSync } from 'node:fs';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../shared/util/log.ts';
 import { ConfigError } from '../shared/config/torrc.ts';
 
 /**

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RelayCmd } from '../shared/cells/relay/command.ts';
 import { Data, End, EndReason } from '../shared/cells/relay/messages.ts';
 import type { RelayMsg } from '../shared/cells/relay/relay-msg.ts';
-import type { ProtocolError } from '../shared/errors.ts';
-import type { Logger } from '../shared/log.ts';
+import type { ProtocolError } from '../shared/util/errors.ts';
+import type { Logger } from '../shared/util/log.ts';
 import { TorStream, type StreamCarrier } from '../shared/stream/stream.ts';
 import { pipeStream } from './pipe.ts';
 

@@ -1,5 +1,5 @@
 import type * as net from 'node:net';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../shared/util/log.ts';
 import type { TorStream } from '../shared/stream/stream.ts';
 
 export interface PipeOptions {

@@ -1,6 +1,6 @@
 import * as tls from 'node:tls';
 import type { ByteTransport, TransportFactory } from '../shared/channel/transport.ts';
-import { ChannelError } from '../shared/errors.ts';
+import { ChannelError } from '../shared/util/errors.ts';
 
 /**
  * A TLS connection to a relay's ORPort as a ByteTransport. Relays present self-signed

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { equalBytes } from '../shared/bytes/util.ts';
-import { ProtocolError } from '../shared/errors.ts';
+import { ProtocolError } from '../shared/util/errors.ts';
 import { parseDescriptorAuthKey } from '../shared/onion/client-auth.ts';
 import { encodeOnionAddress } from '../shared/onion/address.ts';
 import { expandSecretKey, publicKeyFromExpanded } from '../shared/onion/keys.ts';

@@ -1,5 +1,5 @@
 import { toHex, utf8, equalBytes } from './bytes/util.ts';
-import { RelayCryptoError, TelescopeError } from './errors.ts';
+import { RelayCryptoError, TelescopeError } from './util/errors.ts';
 import { ChanCmd } from './cells/channel/command.ts';
 import { CellDecoder, encodeCell, type ChannelCell } from './cells/channel/framing.ts';
 import { Create2, Created2, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg } from './cells/channel/messages.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TorClient, DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import type { ManagedCircuit } from '../shared/client/circuit-manager.ts';
-import type { Logger } from '../shared/log.ts';
+import type { Logger } from '../shared/util/log.ts';
 import { SocksServer } from '../node-client/socks.ts';
 import type { TestnetDescription } from './index.ts';
 import { createNodeTorClient } from '../node-client/node-client.ts';

@@ -1,7 +1,7 @@
 import { DestroyReason } from '../../shared/cells/channel/messages.ts';
 import { EndReason, ResolvedType } from '../../shared/cells/relay/messages.ts';
 import type { Circuit } from '../../shared/circuit/circuit.ts';
-import { CircuitError, StreamError } from '../../shared/errors.ts';
+import { CircuitError, StreamError } from '../../shared/util/errors.ts';
 
 /**
  * What a hostile request got, as a short label ("CONNECTED", "END EXITPOLICY", "RESOLVED

@@ -8,7 +8,7 @@ import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
 import { WebSocketTransport, type WebSocketConstructor } from '../../shared/channel/websocket-transport.ts';
 import type { RelayTarget } from '../../shared/circuit/circuit.ts';
-import { ChannelError } from '../../shared/errors.ts';
+import { ChannelError } from '../../shared/util/errors.ts';
 import { nodeAesCtr } from '../../node-platform/node-aes-ctr.ts';
 import { LinkCertificates, initiatorAuthenticator } from '../../relay-bridge/relay/certs-cell.ts';
 import { RelayKeys } from '../../relay-bridge/relay/keys.ts';

@@ -6,12 +6,12 @@ import { TorClient, type BootstrapStatus, type BridgeInfo, type DirAuthorityInfo
 import { ConfigError, parseBridgeLine, parseDirAuthority } from '../../shared/config/torrc.ts';
 import { parseClientAuthLine } from '../../shared/onion/client-auth.ts';
 import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
-import { ChannelError } from '../../shared/errors.ts';
+import { ChannelError } from '../../shared/util/errors.ts';
 import { ChanCmd } from '../../shared/cells/channel/command.ts';
 import { httpRequest, type HttpRequest, type HttpResponse } from '../../shared/http/http1.ts';
 import { HttpsPool } from './https/index.ts';
-import type { Logger } from '../../shared/log.ts';
-import type { KeyValueStore } from '../../shared/storage.ts';
+import type { Logger } from '../../shared/util/log.ts';
+import type { KeyValueStore } from '../../shared/util/storage.ts';
 
 /**
  * The Tor client as the service worker hosts it: it reaches the network only through its

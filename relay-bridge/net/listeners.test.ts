@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { WebSocket } from 'ws';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
-import type { Logger } from '../../shared/log.ts';
+import type { Logger } from '../../shared/util/log.ts';
 import { RelayKeys } from '../relay/keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from '../relay/tls-cert.ts';
 import { listenTls, listenWebSocket, type Admission, type PeerInfo } from './listeners.ts';

@@ -5,7 +5,7 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WebSocketTransport, type WebSocketLike } from '../../shared/channel/websocket-transport.ts';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
-import type { Logger } from '../../shared/log.ts';
+import type { Logger } from '../../shared/util/log.ts';
 import { TlsTransport } from '../../node-platform/tls-transport.ts';
 
 /**

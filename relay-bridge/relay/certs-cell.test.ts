@@ -11,7 +11,7 @@ import { verifyResponderCerts } from '../../shared/crypto/link-certs.ts';
 import { RsaCrossCert } from '../../shared/crypto/rsa-crosscert.ts';
 import { checkRelayIdentityKey } from '../../shared/crypto/rsa.ts';
 import { parseX509, x509RsaKey, x509SignedBy, x509ValidAt } from '../../shared/crypto/x509.ts';
-import { CertificateError, HandshakeError, TelescopeError, UsageError } from '../../shared/errors.ts';
+import { CertificateError, HandshakeError, TelescopeError, UsageError } from '../../shared/util/errors.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import {

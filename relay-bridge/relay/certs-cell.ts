@@ -8,7 +8,7 @@ import { AuthMethod, Authenticate } from '../../shared/cells/channel/messages.ts
 import { CertKeyType, verifyEd25519, type UnverifiedEd25519Cert } from '../../shared/crypto/ed25519-cert.ts';
 import { secureRandomBytes, type RandomBytes } from '../../shared/crypto/ntor.ts';
 import { parseX509 } from '../../shared/crypto/x509.ts';
-import { HandshakeError, UsageError } from '../../shared/errors.ts';
+import { HandshakeError, UsageError } from '../../shared/util/errors.ts';
 import { Ed25519Signer, issueEd25519Cert } from './ed25519-signer.ts';
 import type { RelayKeys } from './keys.ts';
 import type { TlsCredentials } from './tls-cert.ts';

@@ -4,7 +4,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { toHex } from '../../shared/bytes/util.ts';
 import { DerReader, DerTag } from '../../shared/crypto/der.ts';
 import { RsaPublicKey } from '../../shared/crypto/rsa.ts';
-import { TelescopeError, UsageError } from '../../shared/errors.ts';
+import { TelescopeError, UsageError } from '../../shared/util/errors.ts';
 import {
   derBitString, derExplicit, derInteger, derLength, derNull, derOctetString, derOid, derSequence, derTime, derTlv,
   derUnsignedInteger, derUtf8String,

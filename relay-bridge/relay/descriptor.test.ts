@@ -6,11 +6,11 @@ import { concatBytes, equalBytes, fromBase64, toHex, utf8 } from '../../shared/b
 import { CertType } from '../../shared/cells/channel/certs.ts';
 import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
 import { RsaPublicKey } from '../../shared/crypto/rsa.ts';
-import { tokenize, type NetdocItem } from '../../shared/directory/netdoc.ts';
-import { parseMicrodescs } from '../../shared/directory/microdesc.ts';
-import { parseBridgeDescriptor } from '../../shared/directory/router-desc.ts';
+import { tokenize, type NetdocItem } from '../../shared/netdoc/netdoc.ts';
+import { parseMicrodescs } from '../../shared/netdoc/microdesc.ts';
+import { parseBridgeDescriptor } from '../../shared/netdoc/router-desc.ts';
 import { ExitPolicy, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/index.ts';
-import { TelescopeError, UsageError } from '../../shared/errors.ts';
+import { TelescopeError, UsageError } from '../../shared/util/errors.ts';
 import { ed25519PublicFromCurve25519 } from './ed25519-signer.ts';
 import { RelayKeys } from './keys.ts';
 import {

@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, toBase64, toHex, utf8 } from '../../shared/bytes/util.ts';
 import { CertType } from '../../shared/cells/channel/certs.ts';
 import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
-import { UsageError } from '../../shared/errors.ts';
+import { UsageError } from '../../shared/util/errors.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
 import { summarize, type ExitPolicy } from '../../shared/policy/index.ts';
 import { ed25519FromCurve25519, issueEd25519Cert } from './ed25519-signer.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { toHex } from '../../shared/bytes/util.ts';
-import { UsageError } from '../../shared/errors.ts';
+import { UsageError } from '../../shared/util/errors.ts';
 import { UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
 import { Ed25519Signer, clampScalar, ed25519FromCurve25519, ed25519PublicFromCurve25519, expirationHours, issueEd25519Cert, matchesCurve25519 } from './ed25519-signer.ts';
 

@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { concatBytes, equalBytes, utf8 } from '../../shared/bytes/util.ts';
 import { Writer } from '../../shared/bytes/writer.ts';
-import { UsageError } from '../../shared/errors.ts';
+import { UsageError } from '../../shared/util/errors.ts';
 import { CertExtType, UnverifiedEd25519Cert } from '../../shared/crypto/ed25519-cert.ts';
 import { secureRandomBytes, type RandomBytes } from '../../shared/crypto/ntor.ts';
 

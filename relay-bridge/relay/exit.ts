@@ -47,10 +47,10 @@ import {
   ResolvedType,
   type ResolvedAnswer,
 } from '../../shared/cells/relay/messages.ts';
-import { StreamError, UsageError } from '../../shared/errors.ts';
+import { StreamError, UsageError } from '../../shared/util/errors.ts';
 import { formatIp, ipFromBytes, isInternalAddress, parseIp, parsePtrName, unmapIpv4 } from '../../shared/addr/index.ts';
 import type { ExitPolicy } from '../../shared/policy/index.ts';
-import type { Logger } from '../../shared/log.ts';
+import type { Logger } from '../../shared/util/log.ts';
 
 /** tor (connection_edge.h): TTL for an answer that came without one, e.g. an IP literal. */
 export const DEFAULT_DNS_TTL = 30 * 60;

@@ -13,7 +13,7 @@ import { fromBase64, toHex } from '../../shared/bytes/util.ts';
 import { CertType } from '../../shared/cells/channel/certs.ts';
 import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
 import { RsaCrossCert } from '../../shared/crypto/rsa-crosscert.ts';
-import { ProtocolError, TelescopeError, UsageError } from '../../shared/errors.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../../shared/util/errors.ts';
 import { DEFAULT_KEY_POLICY, RelayKeys, RsaKey } from './keys.ts';
 import { KeyFile, decodeRsaPrivateKeyPem, decodeTagged, encodeTagged } from '../../node-platform/key-files.ts';
 

@@ -9,7 +9,7 @@ import { CertType } from '../../shared/cells/channel/certs.ts';
 import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
 import { secureRandomBytes, type NtorKeyPair, type RandomBytes } from '../../shared/crypto/ntor.ts';
 import { RsaPublicKey, checkRelayIdentityKey } from '../../shared/crypto/rsa.ts';
-import { CertificateError, ProtocolError, UsageError } from '../../shared/errors.ts';
+import { CertificateError, ProtocolError, UsageError } from '../../shared/util/errors.ts';
 import { Ed25519Signer, clampScalar, expirationHours, issueEd25519Cert } from './ed25519-signer.ts';
 import { KeyDirectory, KeyFile, decodeRsaPrivateKeyPem, decodeTagged, encodeRsaPrivateKeyPem, encodeTagged } from '../../node-platform/key-files.ts';
 

@@ -8,11 +8,11 @@ import { Channel } from '../../shared/channel/channel.ts';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
 import type { LinkSpecifier } from '../../shared/cells/relay/link-specifier.ts';
 import { TorClient, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
-import { TelescopeError } from '../../shared/errors.ts';
-import type { Logger } from '../../shared/log.ts';
-import { fingerprintOf, relayTarget } from '../../shared/path/netdir.ts';
+import { TelescopeError } from '../../shared/util/errors.ts';
+import type { Logger } from '../../shared/util/log.ts';
+import { fingerprintOf, relayTarget } from '../../shared/netdir/netdir.ts';
 import { DirectoryServer } from '../../shared/relay/dir-server.ts';
-import type { ExitOutcome } from '../../shared/relay/relay-circuit.ts';
+import { DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, type ExitOutcome, type CircuitCellQueueLimits } from '../../shared/relay/relay-circuit.ts';
 import type { Begin } from '../../shared/cells/relay/messages.ts';
 import { RelaySwitch } from '../../shared/relay/switch.ts';
 import { DosGuard, resolveDosParams } from '../../shared/relay/dos.ts';
@@ -24,7 +24,7 @@ import { FileStore } from '../../node-platform/file-store.ts';
 import { listenTls, listenWebSocket, type Admission, type Listener, type PeerInfo } from '../net/listeners.ts';
 import { pipeStream } from '../../node-platform/pipe.ts';
 import { ThrottledTransport } from '../net/throttle.ts';
-import { relayRateLimits, type RelayRateLimits } from '../../shared/relay/token-bucket.ts';
+import { relayRateLimits, type RelayRateLimits } from '../../shared/util/token-bucket.ts';
 import { TlsTransport, tlsTransportFactory } from '../../node-platform/tls-transport.ts';
 import { LinkCertificates, authIdentityDigest, checkAuthenticate, exportAuthTlsSecrets, initiatorAuthenticator } from './certs-cell.ts';
 import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/link-certs.ts';
@@ -32,14 +32,13 @@ import type { InitiatorAuthentication } from '../../shared/channel/responder.ts'
 import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 import type { RelayConfig } from './config.ts';
 import { ExitLimits, answerResolve, endReasonForError, openExitStream } from './exit.ts';
-import { UnexpectedErrors } from '../../shared/unexpected-errors.ts';
+import { UnexpectedErrors } from '../../shared/util/unexpected-errors.ts';
 import { ConnectFailureCache } from '../../shared/relay/connect-failures.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
 import { postDescriptor } from './publish.ts';
 import { CellQueueMemory } from '../../shared/relay/queue-memory.ts';
-import { DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, type CircuitCellQueueLimits } from '../../shared/relay/relay-circuit.ts';
 
 /**
  * The relay-bridge: a Tor relay in Node. Browsers reach it over WebSocket, relays and tor

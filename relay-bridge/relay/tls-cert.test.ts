@@ -7,7 +7,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../../shared/bytes/util.ts';
 import { DerReader, DerTag } from '../../shared/crypto/der.ts';
 import { parseX509, x509RsaKey, x509SignedBy, x509ValidAt, OID_SHA256_WITH_RSA } from '../../shared/crypto/x509.ts';
-import { UsageError } from '../../shared/errors.ts';
+import { UsageError } from '../../shared/util/errors.ts';
 import { TlsTransport } from '../../node-platform/tls-transport.ts';
 import { RelayKeys } from './keys.ts';
 import { makeIdentityCert, makeTlsCredentials, makeTlsCredentialsAsync, randomTlsHostname, tlsServerOptions } from './tls-cert.ts';

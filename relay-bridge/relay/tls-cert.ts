@@ -4,7 +4,7 @@ import { toBase64 } from '../../shared/bytes/util.ts';
 import { secureRandomBytes, type RandomBytes } from '../../shared/crypto/ntor.ts';
 import { OID_RSA_ENCRYPTION, OID_SHA256_WITH_RSA } from '../../shared/crypto/x509.ts';
 import { RsaPublicKey } from '../../shared/crypto/rsa.ts';
-import { UsageError } from '../../shared/errors.ts';
+import { UsageError } from '../../shared/util/errors.ts';
 import {
   derBitString, derExplicit, derInteger, derNull, derOid, derSequence, derSet, derTime, derUnsignedInteger, derUtf8String,
 } from '../../shared/crypto/der-writer.ts';

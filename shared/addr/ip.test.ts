@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { toHex } from '../bytes/util.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 import {
   formatIp,
   formatIpBracketed,

@@ -8,7 +8,7 @@
  * (the first on a tie), and the IPv4 part of an IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible
  * (::a.b.c.d) address dotted.
  */
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 
 export type IpFamily = 4 | 6;
 

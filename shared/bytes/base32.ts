@@ -1,4 +1,4 @@
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 
 /** RFC 4648 base32 (lower-case alphabet, no padding), as onion addresses use it. */
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Reader } from './reader.ts';
 import { Writer } from './writer.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 import { fromHex, toHex, fromBase64, toBase64, equalBytesConstantTime, concatBytes } from './util.ts';
 import { openEnum } from './open-enum.ts';
 

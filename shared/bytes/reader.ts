@@ -1,4 +1,4 @@
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 
 /**
  * A bounds-checked cursor over bytes. Every read either succeeds or throws a ProtocolError naming

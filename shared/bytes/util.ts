@@ -1,4 +1,4 @@
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 
 /** Lower-case hex of bytes. */
 export function toHex(b: Uint8Array): string {

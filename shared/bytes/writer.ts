@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /** A handle to a length prefix written before its contents were known. */
 export interface LengthPrefix {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex, toHex } from '../bytes/util.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 import { ChanCmd } from './channel/command.ts';
 import { CellDecoder, encodeCell, type ChannelCell } from './channel/framing.ts';
 import {

@@ -1,12 +1,10 @@
 import { ChanCmd } from '../cells/channel/command.ts';
 import { CellDecoder, encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
-import { ChannelError, TelescopeError, TimeoutError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
+import { ChannelError, TelescopeError, TimeoutError, silentLogger, UnexpectedErrors, type Logger } from '../util/index.ts';
 import type { ByteTransport } from './transport.ts';
 import { LinkHandshakeInitiator, type LinkHandshakeOptions, type OpenedLink } from './handshake.ts';
 import { LinkHandshakeResponder, type AcceptedLink, type LinkHandshakeResponderOptions } from './responder.ts';
 import type { VerifiedResponderIdentity } from '../crypto/link-certs.ts';
-import { UnexpectedErrors } from '../unexpected-errors.ts';
 
 /**
  * A channel: one authenticated link to one relay, carrying many circuits (tor-spec "Channels").

@@ -4,7 +4,7 @@ import { fromHex } from '../bytes/util.ts';
 import { ChanCmd } from '../cells/channel/command.ts';
 import type { ChannelCell } from '../cells/channel/framing.ts';
 import { Netinfo, Versions, Vpadding } from '../cells/channel/messages.ts';
-import { CertificateError, HandshakeError, ProtocolError, TelescopeError } from '../errors.ts';
+import { CertificateError, HandshakeError, ProtocolError, TelescopeError } from '../util/index.ts';
 import { LinkHandshakeInitiator, SUPPORTED_LINK_VERSIONS } from './handshake.ts';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';

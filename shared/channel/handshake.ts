@@ -1,12 +1,11 @@
 import { ChanCmd } from '../cells/channel/command.ts';
-import type { ChannelCell } from '../cells/channel/framing.ts';
+import { encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
 import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions } from '../cells/channel/messages.ts';
-import { encodeCell } from '../cells/channel/framing.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { CertsCell } from '../cells/channel/certs.ts';
 import type { TorAddress } from '../cells/address.ts';
 import { verifyResponderCerts, type ExpectedRelayIdentity, type VerifiedResponderIdentity } from '../crypto/link-certs.ts';
-import { HandshakeError, ProtocolError } from '../errors.ts';
+import { HandshakeError, ProtocolError } from '../util/index.ts';
 
 /**
  * The initiator's side of the link handshake (tor-spec "Negotiating and initializing channels"),

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import type { ByteTransport } from './transport.ts';
 
 /**

@@ -7,7 +7,7 @@ import { encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
 import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions, Vpadding } from '../cells/channel/messages.ts';
 import { CertsCell } from '../cells/channel/certs.ts';
 import type { TorAddress } from '../cells/address.ts';
-import { HandshakeError, ProtocolError, TelescopeError } from '../errors.ts';
+import { HandshakeError, ProtocolError, TelescopeError } from '../util/index.ts';
 import { LinkHandshakeResponder, type InitiatorAuthentication, type LinkHandshakeResponderOptions } from './responder.ts';
 import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
 import { LinkHandshakeInitiator } from './handshake.ts';

@@ -1,10 +1,9 @@
 import { ChanCmd } from '../cells/channel/command.ts';
-import type { ChannelCell } from '../cells/channel/framing.ts';
+import { encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
 import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions } from '../cells/channel/messages.ts';
 import { CertsCell } from '../cells/channel/certs.ts';
 import type { TorAddress } from '../cells/address.ts';
-import { HandshakeError, ProtocolError } from '../errors.ts';
-import { encodeCell } from '../cells/channel/framing.ts';
+import { HandshakeError, ProtocolError } from '../util/index.ts';
 import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
 import { SUPPORTED_LINK_VERSIONS, transcriptDigest } from './handshake.ts';
 

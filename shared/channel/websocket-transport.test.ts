@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
-import { ChannelError } from '../errors.ts';
+import { ChannelError } from '../util/index.ts';
 import { WebSocketTransport, type WebSocketLike } from './websocket-transport.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { ChannelError } from '../errors.ts';
+import { ChannelError } from '../util/index.ts';
 import type { ByteTransport } from './transport.ts';
 
 /**

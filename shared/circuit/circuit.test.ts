@@ -10,7 +10,7 @@ import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import { tor1KeysFrom } from '../crypto/circuit-keys.ts';
 import { generateNtorKeyPair, ntorServerHandshake, secureRandomBytes, type NtorKeyPair } from '../crypto/ntor.ts';
 import { RelayHopCrypto } from '../crypto/tor1.ts';
-import { ChannelError, CircuitError, StreamError, TelescopeError, TimeoutError, UsageError } from '../errors.ts';
+import { ChannelError, CircuitError, StreamError, TelescopeError, TimeoutError, UsageError } from '../util/index.ts';
 import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { CIRCUIT_WINDOW_INCREMENT, CIRCUIT_WINDOW_START, Circuit, linkSpecifiersFor, type RelayTarget } from './circuit.ts';

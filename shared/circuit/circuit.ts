@@ -12,8 +12,7 @@ import { NOTHING_NEGOTIATED, type HopKeyMaterial, type HsV3HopKeys, type Negotia
 import { clientHandshake } from '../crypto/client-handshakes.ts';
 import type { ClientHandshake } from '../crypto/handshake.ts';
 import { ClientCircuitCrypto } from '../crypto/tor1.ts';
-import { CircuitError, ProtocolError, StreamError, TelescopeError, TimeoutError, UsageError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
+import { CircuitError, ProtocolError, StreamError, TelescopeError, TimeoutError, UsageError, silentLogger, type Logger } from '../util/index.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
 import { congestionControlFor, type CircuitCongestionControl } from './congestion.ts';
 

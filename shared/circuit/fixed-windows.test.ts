@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NOTHING_NEGOTIATED } from '../crypto/circuit-keys.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 import { congestionControlFor, type CircuitCongestionControl } from './congestion.ts';
 import { FixedCircuitWindows } from './fixed-windows.ts';
 

@@ -1,5 +1,5 @@
 import { equalBytes } from '../bytes/util.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 import type { CircuitCongestionControl } from './congestion.ts';
 
 /**

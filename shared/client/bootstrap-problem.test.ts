@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseAuthCerts } from '../directory/authcert.ts';
-import { parseConsensus, verifyConsensus } from '../directory/consensus.ts';
-import { CertificateError, ChannelError, CircuitError, HandshakeError, ProtocolError, TelescopeError, TimeoutError } from '../errors.ts';
+import { parseAuthCerts, parseConsensus, verifyConsensus } from '../netdoc/index.ts';
+import { CertificateError, ChannelError, CircuitError, HandshakeError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
 import { thrown } from '../testing/thrown.ts';
-import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
-import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
+import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
+import td2Certs from '../netdoc/fixtures/testdata2/cached-certs.txt?raw';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, formatDuration, noBridgeProblem, type ProblemContext } from './bootstrap-problem.ts';
 
 const URL_A = 'ws://127.0.0.1:9101/';

@@ -1,5 +1,5 @@
-import { ConsensusRejectedError } from '../directory/consensus.ts';
-import { CertificateError, ChannelError, HandshakeError, TimeoutError } from '../errors.ts';
+import { ConsensusRejectedError } from '../netdoc/index.ts';
+import { CertificateError, ChannelError, HandshakeError, TimeoutError } from '../util/index.ts';
 
 /**
  * Why bootstrapping is stuck, in words a person can act on. Errors deep in the core say exactly

@@ -3,9 +3,8 @@ import { Channel } from '../channel/channel.ts';
 import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
 import type { LinkAuthenticator } from '../channel/handshake.ts';
 import type { RelayTarget } from '../circuit/circuit.ts';
-import { ChannelError, TelescopeError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
-import { fingerprintOf } from '../path/netdir.ts';
+import { ChannelError, TelescopeError, silentLogger, type Logger } from '../util/index.ts';
+import { fingerprintOf } from '../netdir/index.ts';
 
 /**
  * One channel per relay, reused by every circuit through it (tor-spec: a client keeps one

@@ -1,5 +1,5 @@
 import { concatBytes } from '../bytes/util.ts';
-import { ProtocolError, TelescopeError } from '../errors.ts';
+import { ProtocolError, TelescopeError } from '../util/index.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { parseResponseHead } from '../http/http1.ts';
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChannelError } from '../errors.ts';
-import { MemoryStore } from '../storage.ts';
+import { ChannelError, MemoryStore } from '../util/index.ts';
 import { TorClient, type BootstrapStatus } from './tor-client.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import { toBase64 } from '../bytes/index.ts';
 import {
   ConfigError,

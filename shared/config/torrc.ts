@@ -9,7 +9,7 @@
  *
  * Every problem is a ConfigError naming the line: "line 7: unknown option 'SocksPrt'".
  */
-import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { fromBase64 } from '../bytes/index.ts';
 import { formatIp, parseIp } from '../addr/index.ts';
 import { parseExitPolicy } from '../policy/index.ts';

@@ -1,5 +1,5 @@
 import { ctr } from '@noble/ciphers/aes.js';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /**
  * AES-CTR keystreams for relay crypto (AES-128 for tor1 hops, AES-256 for the onion-service hop).

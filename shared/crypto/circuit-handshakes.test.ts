@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromHex, toHex } from '../bytes/util.ts';
 import { HandshakeType } from '../cells/channel/messages.ts';
-import { HandshakeError, UsageError } from '../errors.ts';
+import { HandshakeError, UsageError } from '../util/index.ts';
 import { KH_LEN, type HopKeyMaterial } from './circuit-keys.ts';
 import { clientHandshake, findClientHandshake } from './client-handshakes.ts';
 import type { ClientHandshake, HandshakeTarget, RelayHandshakeKeys, ServerHandshake } from './handshake.ts';

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /**
  * The keys one hop of a circuit uses with tor1 relay crypto (tor-spec "Setting circuit keys"):

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import { createFastClientSide } from './create-fast.ts';
 import type { ClientHandshake } from './handshake.ts';
 import { ntorClientSide } from './ntor.ts';

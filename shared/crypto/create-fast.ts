@@ -1,4 +1,4 @@
-import { HandshakeError, UsageError } from '../errors.ts';
+import { HandshakeError, UsageError } from '../util/index.ts';
 import { concatBytes, equalBytesConstantTime } from '../bytes/util.ts';
 import { kdfTor } from './kdf.ts';
 import { secureRandomBytes, type RandomBytes } from './ntor.ts';

@@ -1,6 +1,6 @@
 import { concatBytes, utf8 } from '../bytes/util.ts';
 import { DerTag } from './der.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /**
  * A small DER *writer*: the counterpart of shared/crypto/der.ts's DerReader, with just what a relay

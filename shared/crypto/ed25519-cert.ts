@@ -3,7 +3,7 @@ import { Reader } from '../bytes/reader.ts';
 import { Writer } from '../bytes/writer.ts';
 import { openEnum } from '../bytes/open-enum.ts';
 import { equalBytes } from '../bytes/util.ts';
-import { CertificateError, ProtocolError, UsageError } from '../errors.ts';
+import { CertificateError, ProtocolError, UsageError } from '../util/index.ts';
 import { CertType } from '../cells/channel/certs.ts';
 
 /**

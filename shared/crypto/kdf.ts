@@ -1,7 +1,7 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /**
  * KDF-TOR (tor-spec "KDF-TOR"): K = SHA1(K0 | [00]) | SHA1(K0 | [01]) | ... truncated to `length`.

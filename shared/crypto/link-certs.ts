@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, equalBytesConstantTime, toHex } from '../bytes/util.ts';
-import { CertificateError, ProtocolError } from '../errors.ts';
+import { CertificateError, ProtocolError } from '../util/index.ts';
 import { CertType, type CertsCell } from '../cells/channel/certs.ts';
 import { CertKeyType, UnverifiedEd25519Cert } from './ed25519-cert.ts';
 import { RsaCrossCert } from './rsa-crosscert.ts';

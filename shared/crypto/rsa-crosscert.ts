@@ -1,7 +1,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { Reader } from '../bytes/reader.ts';
 import { concatBytes, utf8 } from '../bytes/util.ts';
-import { CertificateError } from '../errors.ts';
+import { CertificateError } from '../util/index.ts';
 import type { RsaPublicKey } from './rsa.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { sha3_256, Keccak } from '@noble/hashes/sha3.js';
-import { RelayCryptoError, UsageError } from '../errors.ts';
+import { RelayCryptoError, UsageError } from '../util/index.ts';
 import { Sha1, Sha1State } from './sha1.ts';
 import { nobleAesCtr, type AesCtrFactory, type StreamCipher } from './aes-ctr.ts';
 import type { HopKeys } from './circuit-keys.ts';

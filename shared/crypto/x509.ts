@@ -1,6 +1,6 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { CertificateError, ProtocolError } from '../errors.ts';
+import { CertificateError, ProtocolError } from '../util/index.ts';
 import { DerReader, DerTag } from './der.ts';
 import { RsaPublicKey } from './rsa.ts';
 

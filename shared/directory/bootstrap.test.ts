@@ -1,19 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { fromBase64, toHex } from '../bytes/util.ts';
-import { TelescopeError } from '../errors.ts';
-import { parseAuthCerts } from './authcert.ts';
-import { buildNetDir, DirectoryState, type DirRequest } from './bootstrap.ts';
-import { ConsensusRejectedError, parseConsensus, verifyConsensus } from './consensus.ts';
-import { parseMicrodescs } from './microdesc.ts';
-import { syntheticDirectory } from './fixtures/synthetic-directory.ts';
-import td2Consensus from './fixtures/testdata2/cached-microdesc-consensus.txt?raw';
-import td2Certs from './fixtures/testdata2/cached-certs.txt?raw';
-import td2Microdescs from './fixtures/testdata2/cached-microdescs.txt?raw';
-import md1 from './fixtures/dirmgr/mdconsensus1.txt?raw';
-import cert5696 from './fixtures/dirmgr/cert-5696.txt?raw';
-import cert5A23 from './fixtures/dirmgr/cert-5A23.txt?raw';
-import cert7C47 from './fixtures/dirmgr/cert-7C47.txt?raw';
+import { TelescopeError } from '../util/index.ts';
+import { parseAuthCerts, ConsensusRejectedError, parseConsensus, verifyConsensus, parseMicrodescs } from '../netdoc/index.ts';
+import { DirectoryState, type DirRequest } from './bootstrap.ts';
+import { syntheticDirectory } from '../netdoc/fixtures/synthetic-directory.ts';
+import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
+import td2Certs from '../netdoc/fixtures/testdata2/cached-certs.txt?raw';
+import td2Microdescs from '../netdoc/fixtures/testdata2/cached-microdescs.txt?raw';
+import md1 from '../netdoc/fixtures/dirmgr/mdconsensus1.txt?raw';
+import cert5696 from '../netdoc/fixtures/dirmgr/cert-5696.txt?raw';
+import cert5A23 from '../netdoc/fixtures/dirmgr/cert-5A23.txt?raw';
+import cert7C47 from '../netdoc/fixtures/dirmgr/cert-7C47.txt?raw';
 import { thrown } from '../testing/thrown.ts';
 
 const CONSENSUS_PATH = '/tor/status-vote/current/consensus-microdesc';
@@ -172,24 +170,6 @@ describe('DirectoryState with the testdata2 documents', () => {
       expect(relay.exitPolicy.allowsPort(1)).toBe(exits);
     }
     expect(dir.relays.filter((x) => x.exitPolicy.allowsPort(80)).length).toBe(2);
-  });
-
-  it('buildNetDir maps family entries to upper-case fingerprints and reads IPv6 addresses', () => {
-    const cert = parseAuthCerts(md1Certs).map((x) => x.verify(md1Now));
-    const consensus = verifyConsensus(parseConsensus(md1), md1Auths, cert, md1Now);
-    const first = consensus.routers[0]!;
-    const text = `onion-key\nntor-onion-key ${'A'.repeat(43)}\nfamily $${'ab'.repeat(20)}~nick $${'CD'.repeat(20)}=x ${'ef'.repeat(20)}\nfamily-ids ed25519:abc\np accept 80\n`;
-    const [md] = parseMicrodescs(text);
-    const dir = buildNetDir(consensus, new Map([[first.microdescDigestBase64, md!]]));
-    expect(dir.relays.length).toBe(1);
-    const r = dir.relays[0]!;
-    expect(r.nickname).toBe('test002a');
-    expect(r.family).toEqual(['AB'.repeat(20), 'CD'.repeat(20), 'EF'.repeat(20)]);
-    expect(r.familyIds).toEqual(['ed25519:abc']);
-    expect(r.ipv6).toEqual({ address: Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1), port: 5002 });
-    expect(r.exitPolicy.allowsPort(80)).toBe(true);
-    expect(r.exitPolicy.allowsPort(81)).toBe(false);
-    expect(r.bandwidth).toBe(0);
   });
 
   it('refuses a consensus with one byte altered: phase stays need-consensus', () => {

@@ -1,10 +1,6 @@
-import { parseIp } from '../addr/index.ts';
-import { CertificateError, TelescopeError } from '../errors.ts';
-import { fingerprintOf, type NetDir, type NetRelay } from '../path/netdir.ts';
-import { parsePortPolicy } from '../policy/index.ts';
-import { parseAuthCerts, type AuthCert } from './authcert.ts';
-import { parseConsensus, verifyConsensus, ConsensusRejectedError, type AuthorityId, type Consensus, type UnverifiedConsensus } from './consensus.ts';
-import { parseMicrodescs, type Microdesc } from './microdesc.ts';
+import { CertificateError, TelescopeError } from '../util/index.ts';
+import { buildNetDir, type NetDir } from '../netdir/index.ts';
+import { parseAuthCerts, parseConsensus, verifyConsensus, ConsensusRejectedError, parseMicrodescs, type AuthCert, type AuthorityId, type Consensus, type UnverifiedConsensus, type Microdesc } from '../netdoc/index.ts';
 
 /**
  * The directory side of bootstrapping, as a state machine with no I/O (like Arti's dirmgr
@@ -279,45 +275,3 @@ export class DirectoryState {
     return total > 0 && have / total >= ENOUGH_MICRODESCS && have >= Math.min(3, total);
   }
 }
-
-/** Join a verified consensus with its microdescriptors into the client's network view. */
-export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string, Microdesc>): NetDir {
-  const relays: NetRelay[] = [];
-  for (const rs of consensus.routers) {
-    const md = microdescs.get(rs.microdescDigestBase64);
-    if (!md) continue;
-    const v4 = parseIp(rs.ipv4);
-    if (v4?.family !== 4) continue;
-    const a6 = rs.addresses.find((a) => a.family === 6);
-    const v6 = a6 ? parseIp(a6.ip)?.bytes : undefined;
-    relays.push({
-      nickname: rs.nickname,
-      rsaIdentity: rs.identity,
-      fingerprint: fingerprintOf(rs.identity),
-      ed25519Identity: md.ed25519Id,
-      ntorOnionKey: md.ntorOnionKey,
-      ipv4: { address: v4.bytes, port: rs.orPort },
-      ipv6: v6 && a6 ? { address: v6, port: a6.port } : undefined,
-      dirPort: rs.dirPort,
-      flags: rs.flags,
-      bandwidth: rs.bandwidth ?? 0,
-      family: md.family.map((f) => f.replace(/^\$/, '').split(/[~=]/)[0]!.toUpperCase()),
-      familyIds: md.familyIds,
-      exitPolicy: parsePortPolicy(md.policySummary),
-      protocols: new Map([...(rs.protocols ?? [])].map(([k, v]) => [k, v.map((r): [number, number] => [r.low, r.high])])),
-    });
-  }
-  const srv = (v: { value: Uint8Array } | undefined) => v?.value;
-  return {
-    validAfter: consensus.validAfter,
-    freshUntil: consensus.freshUntil,
-    validUntil: consensus.validUntil,
-    relays,
-    params: consensus.params,
-    weights: consensus.bandwidthWeights,
-    sharedRandCurrent: srv(consensus.sharedRandCurrent),
-    sharedRandPrevious: srv(consensus.sharedRandPrevious),
-    votingIntervalSeconds: Math.round((consensus.freshUntil.getTime() - consensus.validAfter.getTime()) / 1000),
-  };
-}
-

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { TelescopeError } from '../errors.ts';
+import { TelescopeError } from '../util/index.ts';
 import { parseResponseHead } from './http1.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -1,5 +1,5 @@
 import { concatBytes } from '../bytes/util.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 import type { TorStream } from '../stream/stream.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /**
  * How the onion tab names a page of the web inside the extension: every URL the person browses is

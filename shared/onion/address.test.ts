@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import vectors from './fixtures/onion_address_vectors.json';
 import { fromHex, toHex } from '../bytes/util.ts';
 import { fromBase32, toBase32 } from '../bytes/base32.ts';
-import { TelescopeError } from '../errors.ts';
+import { TelescopeError } from '../util/index.ts';
 import { encodeOnionAddress, OnionAddressError, parseOnionAddress } from './address.ts';
 
 describe('v3 onion addresses', () => {

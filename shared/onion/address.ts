@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { fromBase32, toBase32 } from '../bytes/base32.ts';
 import { concatBytes, equalBytes, utf8 } from '../bytes/util.ts';
-import { TelescopeError } from '../errors.ts';
+import { TelescopeError } from '../util/index.ts';
 
 /**
  * v3 onion addresses (rend-spec-v3 "Encoding onion addresses"):

@@ -1,7 +1,7 @@
 import type { Circuit } from '../circuit/circuit.ts';
 import { RelayCmd } from '../cells/relay/command.ts';
 import type { RelayMsg } from '../cells/relay/relay-msg.ts';
-import { TimeoutError, type TelescopeError } from '../errors.ts';
+import { TimeoutError, type TelescopeError } from '../util/index.ts';
 
 /**
  * Onion-service cells arrive on a circuit as circuit-level relay messages (stream 0) from its last

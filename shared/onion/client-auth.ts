@@ -1,6 +1,6 @@
 import { fromBase32 } from '../bytes/base32.ts';
 import { ConfigError } from '../config/torrc.ts';
-import { TelescopeError } from '../errors.ts';
+import { TelescopeError } from '../util/index.ts';
 import { parseOnionAddress } from './address.ts';
 
 /**

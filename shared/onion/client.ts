@@ -7,9 +7,8 @@ import type { CircuitManager, ManagedCircuit } from '../client/circuit-manager.t
 import { DirectoryHttpError, dirGet } from '../client/dir-http.ts';
 import { hsV3KeysFrom } from '../crypto/circuit-keys.ts';
 import { secureRandomBytes, type RandomBytes } from '../crypto/ntor.ts';
-import { TelescopeError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
-import { describeRelay, fingerprintOf, relayTarget, type NetDir, type NetRelay } from '../path/netdir.ts';
+import { TelescopeError, silentLogger, type Logger } from '../util/index.ts';
+import { describeRelay, fingerprintOf, relayTarget, type NetDir, type NetRelay } from '../netdir/index.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { parseOnionAddress, type OnionAddress } from './address.ts';
 import { CircuitMessages } from './circuit-messages.ts';

@@ -3,7 +3,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { shake256 } from '@noble/hashes/sha3.js';
 import { Writer } from '../bytes/writer.ts';
 import { concatBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 import { CertExtType, CertKeyType, UnverifiedEd25519Cert } from '../crypto/ed25519-cert.ts';
 import { DescriptorError } from './descriptor-error.ts';
 import { hsMac } from './hs-ntor.ts';

@@ -1,4 +1,4 @@
-import { ProtocolError, TelescopeError } from '../errors.ts';
+import { ProtocolError, TelescopeError } from '../util/index.ts';
 
 /**
  * Why an onion-service descriptor was refused. The kinds are what a client needs to tell a person

@@ -1,7 +1,7 @@
 import { Reader } from '../bytes/reader.ts';
 import { Writer } from '../bytes/writer.ts';
 import { equalBytes, fromBase64, toBase64 } from '../bytes/util.ts';
-import { CertificateError, UsageError } from '../errors.ts';
+import { CertificateError, UsageError } from '../util/index.ts';
 import { CertType } from '../cells/channel/certs.ts';
 import { readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { CertKeyType, UnverifiedEd25519Cert } from '../crypto/ed25519-cert.ts';
@@ -17,7 +17,7 @@ import {
   UINT32_MAX,
   type NetdocItem,
   type NetdocItemInput,
-} from '../directory/netdoc.ts';
+} from '../netdoc/index.ts';
 import { curve25519ToEd25519Public, makeEd25519Cert, unpadPlaintext, type Ed25519Signer } from './descriptor-crypto.ts';
 import { DescriptorError, malformedOnError } from './descriptor-error.ts';
 

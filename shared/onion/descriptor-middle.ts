@@ -1,6 +1,6 @@
 import { toBase64 } from '../bytes/util.ts';
-import { UsageError } from '../errors.ts';
-import { encodeNetdoc, expectNoObject, expectObject, itemError, needArgs, parseBase64Field, tokenize, type NetdocItem } from '../directory/netdoc.ts';
+import { UsageError } from '../util/index.ts';
+import { encodeNetdoc, expectNoObject, expectObject, itemError, needArgs, parseBase64Field, tokenize, type NetdocItem } from '../netdoc/index.ts';
 import { AUTH_CLIENT_IV_LEN, CLIENT_ID_LEN, DESCRIPTOR_COOKIE_LEN, unpadPlaintext, type AuthClientEntry } from './descriptor-crypto.ts';
 import { DescriptorError, malformedOnError } from './descriptor-error.ts';
 

@@ -1,5 +1,5 @@
 import { concatBytes, equalBytes, toBase64, utf8 } from '../bytes/util.ts';
-import { CertificateError, UsageError } from '../errors.ts';
+import { CertificateError, UsageError } from '../util/index.ts';
 import { CertType } from '../cells/channel/certs.ts';
 import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519 } from '../crypto/ed25519-cert.ts';
 import {
@@ -13,7 +13,7 @@ import {
   tokenize,
   UINT32_MAX,
   type NetdocItem,
-} from '../directory/netdoc.ts';
+} from '../netdoc/index.ts';
 import { makeEd25519Cert, type Ed25519Signer } from './descriptor-crypto.ts';
 import { DescriptorError, malformedOnError } from './descriptor-error.ts';
 

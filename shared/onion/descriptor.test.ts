@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { fromHex, toBase64, toHex, utf8 } from '../bytes/util.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import {
   DescriptorError,
   buildDescriptor,

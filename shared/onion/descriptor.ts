@@ -1,6 +1,6 @@
 import { x25519 } from '@noble/curves/ed25519.js';
 import { concatBytes, utf8 } from '../bytes/util.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import {
   DESCRIPTOR_COOKIE_LEN,
   ENCRYPTED_CONSTANT,

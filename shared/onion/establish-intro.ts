@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { concatBytes, toHex, utf8 } from '../bytes/util.ts';
 import { EstablishIntro, HsAuthKeyType, type CellExtension } from '../cells/relay/onion-messages.ts';
-import { HandshakeError, UsageError } from '../errors.ts';
+import { HandshakeError, UsageError } from '../util/index.ts';
 import { hsMac } from './hs-ntor.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { ctr } from '@noble/ciphers/aes.js';
 import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
-import { HandshakeError, UsageError } from '../errors.ts';
+import { HandshakeError, UsageError } from '../util/index.ts';
 import { concatBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
 import { nobleCurve25519, secureRandomBytes, type Curve25519, type NtorKeyPair, type RandomBytes } from '../crypto/ntor.ts';
 import { HS_V3_KEY_MATERIAL_LEN } from '../crypto/circuit-keys.ts';

@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import vectors from './fixtures/hsdir_index_vectors.json';
 import testnet from './fixtures/testnet_hsdir_uploads.json';
 import { fromBase64, fromHex, toHex } from '../bytes/util.ts';
-import { UsageError } from '../errors.ts';
-import type { NetDir, NetRelay } from '../path/netdir.ts';
+import { UsageError } from '../util/index.ts';
+import type { NetDir, NetRelay } from '../netdir/index.ts';
 import { parseOnionAddress } from './address.ts';
 import { blindPublicKey } from './keys.ts';
 import {

@@ -1,7 +1,7 @@
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8 } from '../bytes/util.ts';
-import { UsageError } from '../errors.ts';
-import type { NetDir, NetRelay } from '../path/netdir.ts';
+import { UsageError } from '../util/index.ts';
+import type { NetDir, NetRelay } from '../netdir/index.ts';
 import { int8 } from './keys.ts';
 import { consensusParam, type RingUse, type SrvChoice } from './time-period.ts';
 

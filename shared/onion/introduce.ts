@@ -1,7 +1,7 @@
 import { Reader } from '../bytes/reader.ts';
 import { Writer } from '../bytes/writer.ts';
 import { openEnum } from '../bytes/open-enum.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 import { HsAuthKeyType, Introduce1, Introduce2, type CellExtension } from '../cells/relay/onion-messages.ts';
 import { readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from '../cells/relay/link-specifier.ts';
 import { RELAY_DATA_MAX } from '../cells/relay/header.ts';

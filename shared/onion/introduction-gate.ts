@@ -1,7 +1,6 @@
 import type { Introduce2 } from '../cells/relay/onion-messages.ts';
 import type { NtorKeyPair } from '../crypto/ntor.ts';
-import { HandshakeError, TelescopeError, UsageError } from '../errors.ts';
-import { TokenBucket } from '../relay/token-bucket.ts';
+import { HandshakeError, TelescopeError, UsageError, TokenBucket } from '../util/index.ts';
 import type { HsNtorServicePending } from './hs-ntor.ts';
 import { openIntroduce2, type IntroducePlaintext } from './introduce.ts';
 import { ReplayCache } from './replay-cache.ts';

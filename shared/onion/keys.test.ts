@@ -4,7 +4,7 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import ext from './fixtures/ed25519_ext_vectors.json';
 import blinding from './fixtures/key_blinding_subcredential_vectors.json';
 import { fromHex, toHex } from '../bytes/util.ts';
-import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { parseOnionAddress } from './address.ts';
 import {
   blindExpandedSecretKeyWithParam,

@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8 } from '../bytes/util.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 
 /**
  * Onion-service v3 key math (rend-spec-v3 [KEYBLIND], [SUBCRED]; tor's "ed25519 extensions"):

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import { ReplayCache } from './replay-cache.ts';
 
 describe('ReplayCache', () => {

@@ -1,6 +1,6 @@
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { toHex } from '../bytes/util.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /**
  * tor rotates an introduction point after 16384–32768 introductions (hs_service.h

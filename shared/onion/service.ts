@@ -8,9 +8,8 @@ import type { CircuitManager, ManagedCircuit } from '../client/circuit-manager.t
 import { DirectoryHttpError, dirPost } from '../client/dir-http.ts';
 import { hsV3KeysFrom, reverseHopKeys } from '../crypto/circuit-keys.ts';
 import { generateNtorKeyPair, secureRandomBytes, type NtorKeyPair, type RandomBytes } from '../crypto/ntor.ts';
-import { TelescopeError, UsageError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
-import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../path/netdir.ts';
+import { TelescopeError, UsageError, silentLogger, type Logger } from '../util/index.ts';
+import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../netdir/index.ts';
 import { hasFlagsFor, pickWeighted, positionWeight } from '../path/select.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { encodeOnionAddress } from './address.ts';

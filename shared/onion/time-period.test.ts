@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import vectors from './fixtures/time_period_vectors.json';
 import testnet from './fixtures/testnet_hsdir_uploads.json';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import {
   hsDirSchedule,
   inPeriodBetweenTpAndSrv,

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /**
  * Onion-service time periods (rend-spec-v3 [TIME-PERIODS]) and the choice of shared-random value

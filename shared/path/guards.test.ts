@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MemoryStore } from '../storage.ts';
+import { MemoryStore } from '../util/index.ts';
 import { GuardManager } from './guards.ts';
-import type { NetDir, NetRelay } from './netdir.ts';
+import type { NetDir, NetRelay } from '../netdir/index.ts';
 import { NoPathError } from './select.ts';
 import { EXIT_FLAGS, GUARD_FLAGS, MIDDLE_FLAGS, netDir, relay, seededRandom } from './fixtures/synthetic-netdir.ts';
 

@@ -1,7 +1,6 @@
-import type { KeyValueStore } from '../storage.ts';
-import type { Logger } from '../log.ts';
+import type { KeyValueStore, Logger } from '../util/index.ts';
 import { chooseGuardCandidate, hasFlagsFor, NoPathError, secureUniform, type PathRules, type UniformRandom } from './select.ts';
-import { findRelay, type NetDir, type NetRelay } from './netdir.ts';
+import { findRelay, type NetDir, type NetRelay } from '../netdir/index.ts';
 
 /**
  * Entry guards (guard-spec, reduced to what a single-user client needs): a persistent sampled set

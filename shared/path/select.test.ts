@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { TelescopeError, UsageError } from '../errors.ts';
-import type { NetRelay } from './netdir.ts';
+import { TelescopeError, UsageError } from '../util/index.ts';
+import type { NetRelay } from '../netdir/index.ts';
 import {
   DEFAULT_PATH_RULES,
   LONG_LIVED_PORTS,

@@ -1,5 +1,5 @@
-import { UsageError, TelescopeError } from '../errors.ts';
-import type { NetDir, NetRelay } from './netdir.ts';
+import { UsageError, TelescopeError } from '../util/index.ts';
+import type { NetDir, NetRelay } from '../netdir/index.ts';
 
 /**
  * Path selection (path-spec "Choosing a path"): relays are drawn at random in proportion to their

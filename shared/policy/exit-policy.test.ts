@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import { defaultExitPolicy } from './builder.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { parseExitPolicy } from './parse.ts';

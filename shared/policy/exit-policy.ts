@@ -6,7 +6,7 @@
  * behaviour, checked against the vectors in fixtures/exit-policy-vectors.json.
  */
 import { ipFamilyOf, parseIp } from '../addr/index.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 import { checkPort, formatDescriptorRule, formatRule, ruleCoversAddress, validateRule, type AddressFamily, type ExitPolicyRule } from './rule.ts';
 
 /** An address to check: an IP literal (IPv6 with or without brackets) or its 4 or 16 bytes. */

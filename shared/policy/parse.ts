@@ -3,7 +3,7 @@
  * write them (dir-spec §2.1.3 exitpattern; tor's manual for `*4`, `*6` and `private`).
  */
 import { parseIpv4, parseIpv6, ipv4MaskBits } from '../addr/index.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 import { ExitPolicy } from './exit-policy.ts';
 import { PRIVATE_RULES, type AddressFamily, type ExitPolicyRule, type PolicyAction } from './rule.ts';
 

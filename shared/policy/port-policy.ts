@@ -2,7 +2,7 @@
  * Port policies: the summarized exit policies that consensuses ("p") and microdescriptors ("p",
  * "p6") carry, and router descriptors' "ipv6-policy" (dir-spec §3.4.2, §3.8.2).
  */
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 import { checkPort } from './rule.ts';
 
 /** tor refuses summaries with more entries than this; it also bounds the work on hostile input. */

@@ -5,7 +5,7 @@
  * Sources: dir-spec §2.1.3 (exitpattern), tor's manual (ExitPolicy, ExitPolicyRejectPrivate).
  */
 import { formatIpBracketed, parseIpPrefix, prefixMatches, type IpFamily } from '../addr/index.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 export type PolicyAction = 'accept' | 'reject';
 export type AddressFamily = IpFamily;

@@ -1,18 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ProtocolError, StreamError, TelescopeError } from '../errors.ts';
-import { silentLogger } from '../log.ts';
-import { parseAuthCerts } from '../directory/authcert.ts';
-import { DirectoryState } from '../directory/bootstrap.ts';
-import { parseConsensus } from '../directory/consensus.ts';
-import { parseMicrodescs } from '../directory/microdesc.ts';
+import { ProtocolError, StreamError, TelescopeError, silentLogger } from '../util/index.ts';
+import { parseAuthCerts, parseConsensus, parseMicrodescs } from '../netdoc/index.ts';
+import { DirectoryState } from '../directory/index.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { DIR_STALL_TIMEOUT_MS, DirectoryServer, lookupDocument, parseDirRequest, type DirectoryCacheSource } from './dir-server.ts';
 import { EndReason } from '../cells/relay/messages.ts';
 import { FakeTime } from '../testing/fake-time.ts';
-import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
-import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
-import td2Microdescs from '../directory/fixtures/testdata2/cached-microdescs.txt?raw';
+import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
+import td2Certs from '../netdoc/fixtures/testdata2/cached-certs.txt?raw';
+import td2Microdescs from '../netdoc/fixtures/testdata2/cached-microdescs.txt?raw';
 import { thrown } from '../testing/thrown.ts';
 
 /**

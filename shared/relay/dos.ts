@@ -44,7 +44,7 @@
  *
  * Pure and portable: the clock and the random source are handed in.
  */
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../util/index.ts';
 
 /** The defence's parameters; names follow tor's options (without the `DoS` prefix). */
 export interface DosParams {

@@ -1,6 +1,5 @@
 import type { QueueAccounting } from '../channel/channel.ts';
-import { UsageError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { UsageError, type Logger } from '../util/index.ts';
 
 /**
  * MaxMemInQueues: the relay's out-of-memory handler for queued cells (tor's cell_queues_check_size

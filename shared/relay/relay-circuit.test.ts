@@ -14,8 +14,7 @@ import { NtorClient, generateNtorKeyPair, secureRandomBytes, type NtorKeyPair } 
 import { ClientCircuitCrypto } from '../crypto/tor1.ts';
 import { RsaPublicKey } from '../crypto/rsa.ts';
 import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
-import { ChannelError, CircuitError, StreamError, TelescopeError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { ChannelError, CircuitError, StreamError, TelescopeError, silentLogger, UNEXPECTED_ERROR_MARKER, UnexpectedErrors, unexpectedErrorsIn, type Logger } from '../util/index.ts';
 import { Channel, type CircuitEndpoint } from '../channel/channel.ts';
 import type { LinkAuthenticator } from '../channel/handshake.ts';
 import { MemoryTransport } from '../channel/memory-transport.ts';
@@ -24,16 +23,14 @@ import type { TorStream } from '../stream/stream.ts';
 import { RelaySwitch, type RelaySwitchOptions } from './switch.ts';
 import { MAX_DIR_STREAMS_PER_CHANNEL, MAX_DIR_STREAMS_PER_CIRCUIT, type ExitOutcome, type RelayCircuitServices } from './relay-circuit.ts';
 import { CellQueueMemory } from './queue-memory.ts';
-import { silentLogger } from '../log.ts';
 import { DirectoryServer } from './dir-server.ts';
-import { parseAuthCerts } from '../directory/authcert.ts';
-import { DirectoryState } from '../directory/bootstrap.ts';
-import td2Consensus from '../directory/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
-import td2Certs from '../directory/fixtures/testdata2/cached-certs.txt?raw';
+import { parseAuthCerts } from '../netdoc/index.ts';
+import { DirectoryState } from '../directory/index.ts';
+import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
+import td2Certs from '../netdoc/fixtures/testdata2/cached-certs.txt?raw';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';
 import { rejection, track } from '../testing/thrown.ts';
-import { UNEXPECTED_ERROR_MARKER, UnexpectedErrors, unexpectedErrorsIn } from '../unexpected-errors.ts';
 
 /**
  * The relay core end to end, in memory: a client's Circuit (shared/circuit) talks over real

@@ -7,14 +7,12 @@ import { Begin, BeginDir, Connected, End, EndReason, Extend2, Extended2, Resolve
 import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
 import { NOTHING_NEGOTIATED, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
 import type { RelayHopCrypto } from '../crypto/tor1.ts';
-import { CircuitError, ProtocolError, StreamError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { CircuitError, ProtocolError, StreamError, UnexpectedErrors, isExpectedError, type Logger } from '../util/index.ts';
 import type { Channel, CircuitEndpoint, CircuitQueue } from '../channel/channel.ts';
 import type { CellQueueMemory, QueueOwner } from './queue-memory.ts';
 import { congestionControlFor, type CircuitCongestionControl } from '../circuit/congestion.ts';
 import { TorStream, type StreamCarrier } from '../stream/stream.ts';
 import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
-import { UnexpectedErrors, isExpectedError } from '../unexpected-errors.ts';
 import { equalBytes } from '../bytes/util.ts';
 
 /**

@@ -7,8 +7,7 @@ import { Create2, CreateFast, Destroy, DestroyReason, HandshakeType } from '../c
 import { NtorClient, generateNtorKeyPair, secureRandomBytes } from '../crypto/ntor.ts';
 import { RsaPublicKey } from '../crypto/rsa.ts';
 import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
-import type { TelescopeError } from '../errors.ts';
-import { silentLogger, type Logger } from '../log.ts';
+import { silentLogger, type TelescopeError, type Logger } from '../util/index.ts';
 import { Channel, type CircuitEndpoint } from '../channel/channel.ts';
 import type { LinkAuthenticator } from '../channel/handshake.ts';
 import { MemoryTransport } from '../channel/memory-transport.ts';

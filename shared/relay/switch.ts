@@ -8,11 +8,9 @@ import type { RelayHandshakeKeys } from '../crypto/handshake.ts';
 import { findServerHandshake } from '../crypto/server-handshakes.ts';
 import { RelayHopCrypto } from '../crypto/tor1.ts';
 import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
-import { HandshakeError, ProtocolError } from '../errors.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { HandshakeError, ProtocolError, TokenBucket, UnexpectedErrors } from '../util/index.ts';
 import type { DosGuard } from './dos.ts';
 import { RelayCircuit, type RelayCircuitServices } from './relay-circuit.ts';
-import { UnexpectedErrors } from '../unexpected-errors.ts';
 
 /**
  * The relay's circuit switch: answers CREATE2 (ntor) and CREATE_FAST on every channel it is given,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { concatBytes, utf8 } from '../bytes/util.ts';
-import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { SocksClientHandshake, SocksError } from './client.ts';
 import { SocksServerHandshake, type SocksRequest } from './server.ts';
 import { addressFor, encodeReply, type SocksAuth, type SocksCommand } from './wire.ts';

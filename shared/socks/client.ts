@@ -1,4 +1,4 @@
-import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { describeSocksReply, SocksReply } from './reply.ts';
 import {
   addressFor, addressText, decodeAuthStatus, decodeMethodChoice, decodeReply, encodeGreeting, encodeRequest, encodeUserPassAuth,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EndReason } from '../cells/relay/messages.ts';
-import { CircuitError, StreamError } from '../errors.ts';
+import { CircuitError, StreamError } from '../util/index.ts';
 import { describeSocksReply, SocksReply, socksReplyFor } from './reply.ts';
 
 describe('socksReplyFor', () => {

@@ -1,5 +1,5 @@
 import { EndReason } from '../cells/relay/messages.ts';
-import { StreamError } from '../errors.ts';
+import { StreamError } from '../util/index.ts';
 
 /** The REP field of a SOCKS5 reply (RFC 1928 §6), with tor's extended codes for onion services. */
 export const SocksReply = {

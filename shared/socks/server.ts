@@ -1,4 +1,4 @@
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 import { SocksReply } from './reply.ts';
 import {
   AddressType, addressText, commandOf, decodeRequest, encodeAuthStatus, encodeMethodChoice, encodeReply, hostNameProblem, SOCKS_VERSION, SocksMethod,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { utf8 } from '../bytes/util.ts';
-import { TelescopeError, UsageError } from '../errors.ts';
+import { TelescopeError, UsageError } from '../util/index.ts';
 import { addressFor, decodeReply, decodeRequest, encodeReply, encodeRequest, type SocksAddress, type SocksCommand } from './wire.ts';
 
 const anyAddress: fc.Arbitrary<SocksAddress> = fc.oneof(

@@ -1,5 +1,5 @@
 import { formatIp, parseIp } from '../addr/index.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 
 /**
  * The SOCKS5 messages (RFC 1928, RFC 1929, tor's RESOLVE and RESOLVE_PTR extensions), encoded and

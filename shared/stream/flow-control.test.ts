@@ -3,7 +3,7 @@ import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
 import { Sendme } from '../cells/relay/messages.ts';
 import type { RelayMsg } from '../cells/relay/relay-msg.ts';
 import { NOTHING_NEGOTIATED } from '../crypto/circuit-keys.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 import { FixedStreamWindows, streamFlowControlFor, type StreamFlowControl } from './flow-control.ts';
 
 /**

@@ -2,7 +2,7 @@ import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
 import { Sendme } from '../cells/relay/messages.ts';
 import type { RelayMsg } from '../cells/relay/relay-msg.ts';
 import type { NegotiatedParameters } from '../crypto/circuit-keys.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 
 /**
  * Stream-level flow control: when a stream may package another DATA cell, and what it tells the

@@ -5,7 +5,7 @@ import { RelayCmd } from '../cells/relay/command.ts';
 import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
 import { Connected, Data, End, EndReason, Sendme } from '../cells/relay/messages.ts';
 import type { RelayMsg } from '../cells/relay/relay-msg.ts';
-import { CircuitError, ProtocolError, StreamError } from '../errors.ts';
+import { CircuitError, ProtocolError, StreamError } from '../util/index.ts';
 import { STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, TorStream, type StreamCarrier } from './stream.ts';
 import { rejection, settle, track } from '../testing/thrown.ts';
 

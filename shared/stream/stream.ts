@@ -3,7 +3,7 @@ import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
 import { Data, End, EndReason } from '../cells/relay/messages.ts';
 import type { RelayMsg } from '../cells/relay/relay-msg.ts';
 import { NOTHING_NEGOTIATED, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
-import { ProtocolError, StreamError, type TelescopeError } from '../errors.ts';
+import { ProtocolError, StreamError, type TelescopeError } from '../util/index.ts';
 import { streamFlowControlFor, type StreamFlowControl } from './flow-control.ts';
 
 export { STREAM_WINDOW_START, STREAM_WINDOW_INCREMENT } from './flow-control.ts';

@@ -1,4 +1,4 @@
-import type { Scheduler } from '../relay/token-bucket.ts';
+import type { Scheduler } from '../util/index.ts';
 
 /**
  * A clock a test moves by hand, with timers that fire (in time order) when it is advanced past

@@ -1,4 +1,4 @@
-import { StreamError, type TelescopeError } from '../../../shared/errors.ts';
+import { StreamError, type TelescopeError } from '../../../shared/util/errors.ts';
 import type { HttpRequest, HttpResponse } from '../../../shared/http/http1.ts';
 import { closeSession, openSession, type PooledSession } from './session.ts';
 import type { StreamOpener } from './streams.ts';

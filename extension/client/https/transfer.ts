@@ -1,5 +1,5 @@
 import { concatBytes } from '../../../shared/bytes/util.ts';
-import { CertificateError, HandshakeError, ProtocolError, StreamError, TelescopeError, UsageError } from '../../../shared/errors.ts';
+import { CertificateError, HandshakeError, ProtocolError, StreamError, TelescopeError, UsageError } from '../../../shared/util/errors.ts';
 import type { HttpRequest, HttpResponse } from '../../../shared/http/http1.ts';
 import { caBundle, withCaBundle } from './ca-bundle.ts';
 import { libcurl } from './libcurl-lib.ts';

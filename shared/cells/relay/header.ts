@@ -1,4 +1,4 @@
-import { ProtocolError, UsageError } from '../../errors.ts';
+import { ProtocolError, UsageError } from '../../util/index.ts';
 import { CELL_BODY_LEN } from '../channel/command.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { Reader } from '../../bytes/reader.ts';
 import { Writer } from '../../bytes/writer.ts';
 import { openEnum } from '../../bytes/open-enum.ts';
-import { ProtocolError, UsageError } from '../../errors.ts';
+import { ProtocolError, UsageError } from '../../util/index.ts';
 import { formatIp } from '../../addr/index.ts';
 import { RelayCmd } from './command.ts';
 import { readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from './link-specifier.ts';

@@ -1,7 +1,7 @@
 import { Reader } from '../../bytes/reader.ts';
 import { Writer } from '../../bytes/writer.ts';
 import { openEnum } from '../../bytes/open-enum.ts';
-import { UsageError } from '../../errors.ts';
+import { UsageError } from '../../util/index.ts';
 import { RelayCmd } from './command.ts';
 
 /**

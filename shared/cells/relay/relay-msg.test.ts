@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { fromHex, toHex, utf8 } from '../../bytes/util.ts';
-import { ProtocolError } from '../../errors.ts';
+import { ProtocolError } from '../../util/index.ts';
 import { RelayCmd } from './command.ts';
 import { decodeRelayMsg, UnrecognizedRelayMsg, type RelayMsg } from './relay-msg.ts';
 import { Begin, BeginDir, BeginFlags, Connected, Data, Drop, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncate, Truncated } from './messages.ts';

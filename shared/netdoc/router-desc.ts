@@ -1,5 +1,5 @@
 import { fromBase64, toHex } from '../bytes/util.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../util/index.ts';
 import { documentText, itemError, needArgs, tokenize } from './netdoc.ts';
 
 /**

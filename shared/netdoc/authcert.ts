@@ -1,6 +1,6 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { toHex, utf8 } from '../bytes/util.ts';
-import { CertificateError, ProtocolError } from '../errors.ts';
+import { CertificateError, ProtocolError } from '../util/index.ts';
 import { RsaPublicKey } from '../crypto/rsa.ts';
 import { documentText, expectNoObject, expectObject, itemError, needArgs, parseHexField, parseTimeArgs, tokenize, type NetdocItem } from './netdoc.ts';
 

@@ -11,7 +11,7 @@
  * Pure and portable (no timers of its own in TokenBucket; RateLimiter takes a scheduler), so it runs
  * in Node and in the browser alike.
  */
-import { TelescopeError, UsageError } from '../errors.ts';
+import { TelescopeError, UsageError } from './errors.ts';
 
 /** A clock in milliseconds (Date.now, performance.now, or a test's fake). */
 export type Clock = () => number;

@@ -2,7 +2,7 @@ import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8 } from '../bytes/util.ts';
 import { parseIp } from '../addr/index.ts';
-import { CertificateError, ProtocolError, UsageError } from '../errors.ts';
+import { CertificateError, ProtocolError, UsageError } from '../util/index.ts';
 import type { AuthCert } from './authcert.ts';
 import {
   INT32_MAX,

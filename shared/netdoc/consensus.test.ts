@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toBase64, toHex, utf8 } from '../bytes/util.ts';
-import { ProtocolError, TelescopeError, UsageError } from '../errors.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { AuthCert, parseAuthCert, parseAuthCerts } from './authcert.ts';
 import { Consensus, ConsensusRejectedError, parseConsensus, supportsProtocol, verifyConsensus, type AuthorityId } from './consensus.ts';
 import md1 from './fixtures/dirmgr/mdconsensus1.txt?raw';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { TelescopeError, UsageError } from '../errors.ts';
+import { TelescopeError, UsageError } from './errors.ts';
 import {
   DEFAULT_BANDWIDTH,
   RateLimitCancelledError,

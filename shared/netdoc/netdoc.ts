@@ -1,5 +1,5 @@
 import { fromBase64, toBase64 } from '../bytes/util.ts';
-import { ProtocolError, UsageError } from '../errors.ts';
+import { ProtocolError, UsageError } from '../util/index.ts';
 
 /**
  * The directory "netdoc" meta-format (dir-spec §1.2): a document is a sequence of items, each a

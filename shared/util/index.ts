@@ -1,0 +1,10 @@
+/**
+ * util: what every layer of the core leans on and that knows nothing of Tor — typed errors, the
+ * logger interface, the key-value store interface, the unexpected-error counter, and the token
+ * bucket (rate limiting for relays and onion services alike).
+ */
+export * from './errors.ts';
+export * from './log.ts';
+export * from './storage.ts';
+export * from './unexpected-errors.ts';
+export * from './token-bucket.ts';
