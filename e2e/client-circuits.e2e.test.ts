@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TorClient } from '../shared/client/tor-client.ts';
 import { Circuit } from '../shared/circuit/circuit.ts';
-import { dirGet } from '../shared/client/dir-http.ts';
+import { dirGet } from '../shared/circmgr/dir-http.ts';
 import { relayTarget } from '../shared/netdir/netdir.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
 import { dirPortGet } from '../node-platform/dirport.ts';

@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import { DirectoryHttpError } from '../shared/client/dir-http.ts';
+import { DirectoryHttpError } from '../shared/circmgr/dir-http.ts';
 import { TelescopeError, TimeoutError } from '../shared/util/errors.ts';
 
 const MAX_BODY = 32 * 1024 * 1024;

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TorClient, DirAuthorityInfo } from '../shared/client/tor-client.ts';
-import type { ManagedCircuit } from '../shared/client/circuit-manager.ts';
+import type { ManagedCircuit } from '../shared/circmgr/circuit-manager.ts';
 import type { Logger } from '../shared/util/log.ts';
 import { SocksServer } from '../node-client/socks.ts';
 import type { TestnetDescription } from './index.ts';

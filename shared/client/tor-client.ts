@@ -1,28 +1,25 @@
-import { fromHex } from '../bytes/util.ts';
-import { parseIp } from '../addr/index.ts';
-import { EndReason } from '../cells/relay/messages.ts';
 import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
 import type { LinkAuthenticator } from '../channel/handshake.ts';
-import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/circuit.ts';
+import type { CircuitOptions } from '../circuit/circuit.ts';
 import { DirectoryState, type DirRequest } from '../directory/index.ts';
-import { checkDescriptorIdentity, parseBridgeDescriptor } from '../netdoc/index.ts';
-import { StreamError, TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
+import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager } from '../path/guards.ts';
-import { describeRelay, type NetDir, type NetRelay } from '../netdir/index.ts';
+import { describeRelay, type NetDir } from '../netdir/index.ts';
 import { DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/select.ts';
 import type { TorStream } from '../stream/stream.ts';
-import { ChannelPool } from './channel-pool.ts';
-import { CircuitManager, type ManagedCircuit } from './circuit-manager.ts';
-import { dirGet } from './dir-http.ts';
+import { ChannelPool, CircuitManager, DirectoryFetcher, learnBridgeKey, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
 import { isOnionHost } from '../onion/address.ts';
 import { OnionServiceClient, type OnionPhase } from '../onion/client.ts';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
 
 /**
  * The Tor client: bootstraps a verified view of the network, keeps it fresh, and opens streams
- * through circuits it manages. Hosts supply transports (TLS in Node, WebSocket in the extension),
- * storage and logging; everything else is here, shared by the SOCKS client and the extension.
+ * (to exits, or to onion services) through the circuits circmgr/ manages. Hosts supply transports
+ * (TLS in Node, WebSocket in the extension), storage and logging; everything else is here, shared
+ * by the SOCKS client and the extension.
  */
+
+export type { BridgeInfo } from '../circmgr/index.ts';
 
 /** A directory authority as torrc's DirAuthority line describes it. */
 export interface DirAuthorityInfo {
@@ -34,18 +31,6 @@ export interface DirAuthorityInfo {
   readonly address: string;
   readonly orPort: number;
   readonly dirPort: number;
-}
-
-/** A bridge: a first hop that is not (necessarily) in the consensus, known from its bridge line. */
-export interface BridgeInfo {
-  readonly address: string;
-  readonly port: number;
-  readonly fingerprint: string;
-  /** Learnt from the bridge's own descriptor when the bridge line does not give it. */
-  readonly ntorOnionKey?: Uint8Array;
-  readonly ed25519Identity?: Uint8Array;
-  /** How a person knows this bridge (a WebSocket bridge's URL), for error messages. */
-  readonly url?: string;
 }
 
 export interface BootstrapStatus {
@@ -81,9 +66,6 @@ export interface TorClientOptions {
   readonly testingNetwork?: boolean;
 }
 
-/** END reasons after which tor tries the stream again on another circuit. */
-const RETRIABLE_END = new Set<number>([EndReason.EXITPOLICY, EndReason.RESOURCELIMIT, EndReason.DESTROY, EndReason.TIMEOUT, EndReason.HIBERNATING, EndReason.MISC, EndReason.INTERNAL, EndReason.TORPROTOCOL, EndReason.NOROUTE]);
-
 export class TorClient {
   readonly pool: ChannelPool;
   readonly guards: GuardManager;
@@ -91,9 +73,9 @@ export class TorClient {
   /** Streams to .onion names go through the onion-service client (rendezvous circuits). */
   readonly onion: OnionServiceClient;
   private readonly dir: DirectoryState;
+  private readonly fetcher: DirectoryFetcher;
   private readonly log: Logger;
   private status: BootstrapStatus = { percent: 0, tag: 'starting', summary: 'Starting' };
-  private dirCircuit: Promise<Circuit> | undefined;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
   private refreshing = false;
   private closed = false;
@@ -126,6 +108,18 @@ export class TorClient {
       log: this.log,
       clientAuthKey: (hostname) => opts.onionClientAuth?.get(hostname),
       ...(opts.testingNetwork === undefined ? {} : { testingNetwork: opts.testingNetwork }),
+    });
+    this.fetcher = new DirectoryFetcher({
+      pool: this.pool,
+      guards: this.guards,
+      netDir: () => this.netDir,
+      bridges: () => this.bridges,
+      authorities: opts.authorities,
+      ...(opts.dirPortGet ? { dirPortGet: opts.dirPortGet } : {}),
+      ...(opts.circuitOptions ? { circuitOptions: opts.circuitOptions } : {}),
+      log: this.log,
+      progress: (percent, tag, summary) => this.progress(percent, tag, summary),
+      linkOpened: (link) => this.checkClock(link),
     });
   }
 
@@ -254,7 +248,7 @@ export class TorClient {
   private async fetchAndApply(req: DirRequest): Promise<void> {
     let body: Uint8Array;
     try {
-      body = await this.fetchDirectory(req.path);
+      body = await this.fetcher.fetch(req.path);
     } catch (e) {
       this.dir.requestFailed(req);
       throw e;
@@ -287,68 +281,6 @@ export class TorClient {
     if (s.microdescs) await this.opts.store.set('cached-microdescs', s.microdescs);
   }
 
-  /** Fetch a directory document: through a bridge or guard over BEGIN_DIR, else an authority's DirPort. */
-  private async fetchDirectory(path: string): Promise<Uint8Array> {
-    const source = this.directorySource();
-    if (source === 'dirport') {
-      const auths = [...this.opts.authorities].sort(() => secureUniform() - 0.5);
-      let last: unknown;
-      for (const a of auths) {
-        try {
-          this.progress(5, 'conn', `Connecting to directory authority ${a.nickname}`);
-          return await this.opts.dirPortGet!(a.address, a.dirPort, path);
-        } catch (e) {
-          last = e;
-          this.log.info(`DirPort fetch of ${path} from ${a.nickname} failed: ${e instanceof Error ? e.message : String(e)}`);
-        }
-      }
-      throw new TelescopeError(`no directory authority answered ${path}: ${last instanceof Error ? last.message : String(last)}`, { cause: last });
-    }
-    const circuit = await this.directoryCircuit(source);
-    try {
-      const stream = await circuit.openDirStream({ timeoutMs: 30_000 });
-      return await dirGet(stream, path);
-    } catch (e) {
-      if (!circuit.isOpen) this.dirCircuit = undefined;
-      throw e;
-    }
-  }
-
-  private directorySource(): RelayTarget | 'dirport' | 'guard' {
-    const bridge = this.bridges.find((b) => b.ntorOnionKey !== undefined);
-    if (bridge) return bridgeTarget(bridge);
-    if (this.dir.netDir(this.now())) return 'guard';
-    if (this.opts.dirPortGet) return 'dirport';
-    throw new TelescopeError('no directory source: configure a bridge, or run where authorities\' DirPorts can be reached');
-  }
-
-  private directoryCircuit(source: RelayTarget | 'guard'): Promise<Circuit> {
-    const existing = this.dirCircuit;
-    if (existing) return existing.then((c) => (c.isOpen ? c : this.newDirCircuit(source)), () => this.newDirCircuit(source));
-    return this.newDirCircuit(source);
-  }
-
-  private newDirCircuit(source: RelayTarget | 'guard'): Promise<Circuit> {
-    const p = (async () => {
-      this.progress(5, 'conn', 'Connecting to a relay');
-      let target: RelayTarget;
-      if (source === 'guard') {
-        const guard = await this.guards.pick(this.requireNetDir());
-        target = { nickname: guard.nickname, rsaIdentity: guard.rsaIdentity, ntorOnionKey: guard.ntorOnionKey, ipv4: guard.ipv4, ...(guard.ed25519Identity ? { ed25519Identity: guard.ed25519Identity } : {}) };
-      } else target = source;
-      const channel = await this.pool.get(target);
-      this.checkClock(channel.link);
-      this.progress(15, 'handshake_done', 'Handshake with a relay done');
-      const c = await Circuit.create(channel, target, this.opts.circuitOptions);
-      this.progress(20, 'onehop_create', 'Establishing an encrypted directory connection');
-      return c;
-    })();
-    this.dirCircuit = p;
-    // The caller sees the failure; here we only forget the broken circuit.
-    p.catch(() => { if (this.dirCircuit === p) this.dirCircuit = undefined; });
-    return p;
-  }
-
   /** tor-spec NETINFO: the peer's clock, when it gives one, tells us whether ours is off. */
   private checkClock(link: object): void {
     if (!('peerTime' in link) || !(link.peerTime instanceof Date) || link.peerTime.getTime() === 0) return;
@@ -359,31 +291,15 @@ export class TorClient {
     this.clockWarning = warning;
   }
 
-  /**
-   * For bridges given without their ntor key (a plain tor `Bridge IP:PORT FINGERPRINT` line),
-   * fetch the bridge's descriptor from the bridge itself over a CREATE_FAST one-hop circuit, as
-   * tor does: the link handshake has already proven the bridge's identity.
-   */
+  /** Bridges given without their ntor key (a plain tor `Bridge` line) learn it from their descriptor. */
   private async learnBridgeKeys(): Promise<void> {
     for (const [i, b] of this.bridges.entries()) {
       if (b.ntorOnionKey) continue;
-      const v4 = parseIp(b.address)?.bytes;
-      if (!v4 || v4.length !== 4) throw new UsageError(`bridge address ${b.address} is not an IPv4 address`);
-      const rsaIdentity = fromHex(b.fingerprint);
-      this.progress(5, 'conn', `Connecting to bridge ${b.address}:${b.port}`);
-      // The channel needs only the identity to check; the (unknown) ntor key is never used on it.
-      const channel = await this.pool.get({ rsaIdentity, ntorOnionKey: new Uint8Array(32), ipv4: { address: v4, port: b.port } });
-      this.progress(10, 'handshake_done', `Handshake with bridge ${b.address}:${b.port} done`);
-      const circuit = await Circuit.createFast(channel, this.opts.circuitOptions);
-      try {
-        const body = await dirGet(await circuit.openDirStream({ timeoutMs: 30_000 }), '/tor/server/authority');
-        const desc = parseBridgeDescriptor(body);
-        checkDescriptorIdentity(desc, rsaIdentity);
-        this.bridges[i] = { ...b, ntorOnionKey: desc.ntorOnionKey, ...(desc.ed25519Identity ? { ed25519Identity: desc.ed25519Identity } : {}) };
-        this.log.notice(`learnt the ntor key of bridge ${desc.nickname} (${desc.fingerprint}) from its descriptor`);
-      } finally {
-        circuit.destroy();
-      }
+      this.bridges[i] = await learnBridgeKey(this.pool, b, {
+        log: this.log,
+        ...(this.opts.circuitOptions ? { circuitOptions: this.opts.circuitOptions } : {}),
+        progress: (percent, tag, summary) => this.progress(percent, tag, summary),
+      });
     }
   }
 
@@ -405,31 +321,14 @@ export class TorClient {
   }
 
   /**
-   * Open a stream to host:port through a circuit for `isolationKey`. The hostname goes to the
-   * exit as typed (never resolved here). Retries on other circuits when the exit refuses for a
-   * reason another exit may not have.
+   * Open a stream to host:port through a circuit for `isolationKey`: .onion names through the
+   * onion-service client, others through an exit (the name unresolved, retried on other circuits
+   * when an exit refuses for a reason another may not have).
    */
   async connect(host: string, port: number, opts: { isolationKey?: string; attempts?: number; onOnionPhase?: (p: OnionPhase) => void } = {}): Promise<{ stream: TorStream; circuit: ManagedCircuit }> {
     const key = opts.isolationKey ?? 'default';
     if (isOnionHost(host)) return this.onion.connect(host, port, { isolationKey: key, ...(opts.onOnionPhase ? { onPhase: opts.onOnionPhase } : {}) });
-    const tried = new Set<Circuit>();
-    const attempts = opts.attempts ?? 4;
-    let last: unknown;
-    for (let i = 0; i < attempts; i++) {
-      const mc = await this.circuits.get(port, key, tried);
-      try {
-        const stream = await mc.circuit.openStream(host, port, { timeoutMs: 20_000 });
-        return { stream, circuit: mc };
-      } catch (e) {
-        if (!(e instanceof TelescopeError)) throw e;
-        last = e;
-        const reason = e instanceof StreamError ? e.reason : undefined;
-        if (reason !== undefined && !RETRIABLE_END.has(reason)) throw e;
-        this.log.info(`stream to ${host}:${port} failed on circuit ${mc.circuit.id} (${e.message}); trying another circuit`);
-        tried.add(mc.circuit);
-      }
-    }
-    throw last instanceof Error ? last : new StreamError(`could not open a stream to ${host}:${port}`);
+    return openExitStream(this.circuits, host, port, { isolationKey: key, log: this.log, ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}) });
   }
 
   /** Resolve a hostname at an exit (RESOLVE), for SOCKS RESOLVE. */
@@ -451,50 +350,4 @@ export class TorClient {
     this.circuits.close();
     this.pool.closeAll();
   }
-}
-
-function bridgeTarget(b: BridgeInfo): RelayTarget {
-  if (!b.ntorOnionKey) throw new UsageError(`bridge ${b.fingerprint}: ntor key not known yet`);
-  // A WebSocket bridge may be named by host name: the transport dials its URL, and as the first
-  // hop its address never goes into an EXTEND2, so 0.0.0.0 stands in for it.
-  const parsed = parseIp(b.address);
-  const v4 = parsed?.family === 4 ? parsed.bytes : new Uint8Array(4);
-  return {
-    nickname: 'bridge',
-    rsaIdentity: fromHex(b.fingerprint),
-    ntorOnionKey: b.ntorOnionKey,
-    ipv4: { address: v4, port: b.port },
-    ...(b.ed25519Identity ? { ed25519Identity: b.ed25519Identity } : {}),
-  };
-}
-
-/**
- * With bridges, the bridges are the only guards: the network view gets them as Guard relays and
- * loses the Guard flag everywhere else.
- */
-function withBridges(dir: NetDir, bridges: readonly BridgeInfo[]): NetDir {
-  const bridgeRelays: NetRelay[] = bridges.map((b) => {
-    const t = bridgeTarget(b);
-    const listed = dir.relays.find((r) => r.fingerprint === b.fingerprint.toUpperCase());
-    return {
-      nickname: listed?.nickname ?? 'bridge',
-      rsaIdentity: t.rsaIdentity,
-      fingerprint: b.fingerprint.toUpperCase(),
-      ed25519Identity: t.ed25519Identity,
-      ntorOnionKey: t.ntorOnionKey,
-      ipv4: t.ipv4!,
-      ipv6: undefined,
-      dirPort: 0,
-      flags: new Set(['Guard', 'Running', 'Valid', 'Fast', 'Stable', 'V2Dir']),
-      bandwidth: 1,
-      family: listed?.family ?? [],
-      familyIds: listed?.familyIds ?? [],
-      exitPolicy: { allowsPort: () => false },
-      protocols: listed?.protocols ?? new Map(),
-    };
-  });
-  const others = dir.relays
-    .filter((r) => !bridgeRelays.some((b) => b.fingerprint === r.fingerprint))
-    .map((r) => (r.flags.has('Guard') ? { ...r, flags: new Set([...r.flags].filter((f) => f !== 'Guard')) } : r));
-  return { ...dir, relays: [...bridgeRelays, ...others] };
 }
