@@ -32,6 +32,5 @@ export interface CircuitCongestionControl {
 /** The congestion control of a hop whose handshake negotiated `negotiated`; `context` names it in errors. */
 export function congestionControlFor(negotiated: NegotiatedParameters, context: string): CircuitCongestionControl {
   // Tor Vegas (proposal 324) plugs in here: chosen when `negotiated` carries ntor-v3's congestion-control parameters.
-  void negotiated;
   return new FixedCircuitWindows(context);
 }

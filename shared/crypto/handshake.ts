@@ -9,7 +9,8 @@ import type { Curve25519, NtorKeyPair, RandomBytes } from './ntor.ts';
  * relay-cell crypto and congestion control are made.
  *
  * The two sides are separate objects, registered by handshake type in client-handshakes.ts and
- * server-handshakes.ts, so a relay never reaches client code and a client never reaches a relay's.
+ * server-handshakes.ts: a relay's switch looks up relay sides only, a circuit client sides only.
+ * A new handshake (ntor-v3) is a file of its own with both sides, and one line in each registry.
  */
 
 /** What a client knows about the relay it handshakes with (a circuit's RelayTarget is one). */

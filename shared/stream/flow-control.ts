@@ -42,7 +42,6 @@ const MAX_UNREAD_BYTES = STREAM_WINDOW_INCREMENT * RELAY_DATA_MAX;
 /** The flow control of a stream on a hop whose handshake negotiated `negotiated`. */
 export function streamFlowControlFor(negotiated: NegotiatedParameters, io: StreamFlowIo): StreamFlowControl {
   // XON/XOFF (proposal 344) plugs in here: chosen when `negotiated` carries congestion control (FlowCtrl=2).
-  void negotiated;
   return new FixedStreamWindows(io);
 }
 
