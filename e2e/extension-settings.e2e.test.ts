@@ -97,6 +97,8 @@ describe('settings page and bootstrap problems', () => {
     await popup.reload();
     await expect.poll(() => problemOf(popup), { timeout: 30_000 }).toBe(`Bridge unreachable: ${url}`);
     expect(await popup.textContent('#problem-hint')).toMatch(/relay-bridge is running/);
+    // The error's kind crossed from the service worker with the words.
+    expect(await popup.getAttribute('#problem', 'data-error-kind')).toBe('channel-failed');
     expect(await popup.textContent('#bridge')).toContain(url);
     // The settings page shows the same problem, and the saved settings come back on reload.
     await settingsPage.reload();
@@ -112,6 +114,7 @@ describe('settings page and bootstrap problems', () => {
     expect(r.state).toBe('ok');
     await expect.poll(() => problemOf(popup), { timeout: 60_000 }).toBe(`Consensus not valid: 0 of ${desc.authorities.length} configured authorities signed it, ${Math.floor(desc.authorities.length / 2) + 1} needed`);
     expect(await popup.textContent('#problem-hint')).toMatch(/DirAuthority/);
+    expect(await popup.getAttribute('#problem', 'data-error-kind')).toBe('not-enough-signatures');
   });
 
   it('settings that work: bootstrapped 100%, no problem left', async () => {

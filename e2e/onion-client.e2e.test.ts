@@ -48,7 +48,8 @@ describe('Telescope client to a tor onion service', () => {
     const nobody = encodeOnionAddress(ed25519.getPublicKey(ed25519.utils.randomSecretKey()));
     const e = await tc.client.connect(nobody, 80, { isolationKey: 'nobody' }).then(() => undefined, (err: unknown) => err);
     expect(e).toBeInstanceOf(OnionServiceError);
-    expect((e as OnionServiceError).kind).toBe('descriptor-not-found');
+    expect((e as OnionServiceError).failure).toBe('descriptor-not-found');
+    expect((e as OnionServiceError).kind).toBe('onion-service-not-found');
     expect((e as Error).message).toMatch(/no descriptor on any of the \d+ responsible HSDirs/);
   }, 120_000);
 });

@@ -195,7 +195,8 @@ describe('telescope onion-service', () => {
     expect(r.code, 'tor without the key must not get through').not.toBe(0);
     const e = await tc!.client.connect(authed, 80, { isolationKey: 'no-key' }).then(() => undefined, (err: unknown) => err);
     expect(e).toBeInstanceOf(OnionServiceError);
-    expect((e as OnionServiceError).kind).toBe('needs-client-auth');
+    expect((e as OnionServiceError).failure).toBe('needs-client-auth');
+    expect((e as OnionServiceError).kind).toBe('onion-service-missing-client-auth');
   }, 120_000);
 
   it('with client authorization: reachable with the key (Telescope client and tor)', async () => {

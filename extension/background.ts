@@ -12,6 +12,7 @@ import type { Logger } from '../shared/util/log.ts';
 import { ExtensionClient, parseSettings, type ExtensionSettings } from './client/service.ts';
 import { classifyBootstrapFailure, noBridgeProblem } from '../shared/client/bootstrap-problem.ts';
 import { ConfigError } from '../shared/config/torrc.ts';
+import { TelescopeError } from '../shared/util/index.ts';
 import { IdbStore } from './client/idb-store.ts';
 import browser from 'webextension-polyfill';
 import { installNetworkRules, listenToNavigations, listenToOmnibox, startedByPerson } from './onion-routing.ts';
@@ -174,7 +175,8 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
     return clearCookies().then(() => ({ ok: true }));
   }
   if (m.type === 'fetch' && typeof m.url === 'string') {
-    return fetchThroughTor(m.url).catch((e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }));
+    // The kind travels with the words, so that a page can decide on it.
+    return fetchThroughTor(m.url).catch((e: unknown) => ({ error: e instanceof Error ? e.message : String(e), ...(e instanceof TelescopeError ? { kind: e.kind } : {}) }));
   }
   return undefined;
 });

@@ -47,7 +47,7 @@ export class TlsTransport implements ByteTransport {
       socket.setNoDelay(true);
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new ChannelError(`TLS connection to ${description} timed out`));
+        reject(new ChannelError(`TLS connection to ${description} timed out`, { peer: description, phase: 'connect' }));
       }, opts.timeoutMs ?? 15_000);
       socket.once('secureConnect', () => {
         clearTimeout(timer);
@@ -57,7 +57,7 @@ export class TlsTransport implements ByteTransport {
       });
       socket.once('error', (e) => {
         clearTimeout(timer);
-        reject(new ChannelError(`TLS connection to ${description} failed: ${e.message}`, { cause: e }));
+        reject(new ChannelError(`TLS connection to ${description} failed: ${e.message}`, { cause: e, peer: description, phase: 'connect' }));
       });
     });
   }

@@ -6,13 +6,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { reuseOrStart, stopTestnet, type Testnet } from './index.ts';
 import { whenParentGone } from '../node-platform/process-watch.ts';
 import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
-import { TelescopeError } from '../shared/util/errors.ts';
+import { TelescopeError, type ErrorKind } from '../shared/util/errors.ts';
 import { parseRelayConfig } from '../relay-bridge/relay/config.ts';
 import { RelayBridge } from '../relay-bridge/relay/relay.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 
 /** A step of stopping did not finish in time; the rest of the stop goes on without it. */
-class StopTimeoutError extends TelescopeError {}
+class StopTimeoutError extends TelescopeError {
+  static override readonly defaultKind: ErrorKind = 'timeout';
+}
 
 /** How long one step of stopping (closing Chromium, the relay-bridge) may take. */
 const STOP_STEP_MS = 10_000;

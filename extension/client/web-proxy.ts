@@ -215,7 +215,7 @@ async function serve(request: Request, target: TabTarget, from: Requester, getCl
     response = await (await getClient()).request({ method, url, headers, ...(body ? { body } : {}) }, firstParty);
   } catch (e) {
     if (!(e instanceof TelescopeError) && !(e instanceof Error)) throw e;
-    if (e instanceof OnionServiceError) return page(502, ONION_FAILURE_TITLES[e.kind], e.message);
+    if (e instanceof OnionServiceError) return page(502, ONION_FAILURE_TITLES[e.failure], e.message);
     return page(502, 'Could not reach the site through Tor', `${url.href}: ${e.message}`);
   }
   // A response that redirects may set cookies too (a login answered with 303 does).

@@ -18,6 +18,7 @@ export function showProblem(box: HTMLElement, message: HTMLElement, hint: HTMLEl
   const p = s.problem;
   box.hidden = p === undefined;
   box.dataset.kind = p?.kind ?? '';
+  box.dataset.errorKind = p?.errorKind ?? '';
   message.textContent = p?.message ?? '';
   hint.textContent = p?.hint ?? '';
   box.title = p?.detail ?? '';

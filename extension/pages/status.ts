@@ -1,5 +1,6 @@
 import browser from 'webextension-polyfill';
 import type { BootstrapStatus } from '../../shared/client/tor-client.ts';
+import type { ErrorKind } from '../../shared/util/index.ts';
 import { phaseText, showProblem } from './bootstrap-view.ts';
 
 /**
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     s = await refresh();
   }
   if (!url) return;
-  const r = (await browser.runtime.sendMessage({ type: 'fetch', url })) as Fetched | { error: string };
+  const r = (await browser.runtime.sendMessage({ type: 'fetch', url })) as Fetched | { error: string; kind?: ErrorKind };
   if ('error' in r) {
     $('body').textContent = `Could not fetch: ${r.error}`;
     return;

@@ -230,10 +230,10 @@ export class Channel {
         transport.onData = undefined;
         transport.onClose = undefined;
         transport.close();
-        reject(e instanceof TelescopeError ? e : new ChannelError(`link handshake with ${transport.description} failed: ${String(e)}`, { cause: e }));
+        reject(e instanceof TelescopeError ? e : new ChannelError(`link handshake with ${transport.description} failed: ${String(e)}`, { cause: e, peer: transport.description, phase: 'link-handshake' }));
       };
-      const timer = setTimeout(() => fail(new TimeoutError(`link handshake with ${transport.description} timed out`)), opts.timeoutMs ?? 20_000);
-      transport.onClose = (error) => fail(new ChannelError(`${transport.description} closed during the link handshake${error ? `: ${error.message}` : ''}`, { cause: error }));
+      const timer = setTimeout(() => fail(new TimeoutError(`link handshake with ${transport.description} timed out`, { peer: transport.description, phase: 'link-handshake' })), opts.timeoutMs ?? 20_000);
+      transport.onClose = (error) => fail(new ChannelError(`${transport.description} closed during the link handshake${error ? `: ${error.message}` : ''}`, { cause: error, peer: transport.description, phase: 'link-handshake' }));
       const feed = (data: Uint8Array) => {
         try {
           let cells = decoder.push(data);
@@ -271,7 +271,7 @@ export class Channel {
     // Until the caller has seen the channel (and set onIncomingCircuit), new bytes wait in order.
     const held: Uint8Array[] = [];
     this.transport.onData = (data) => held.push(data);
-    this.transport.onClose = (error) => this.closed(new ChannelError(`channel to ${this.transport.description} closed${error ? `: ${error.message}` : ''}`, { cause: error }));
+    this.transport.onClose = (error) => this.closed(new ChannelError(`channel to ${this.transport.description} closed${error ? `: ${error.message}` : ''}`, { cause: error, peer: this.transport.description }));
     this.transport.onDrain = () => this.scheduleFlush();
     // A macrotask runs after every promise reaction, so whoever awaited the handshake is ready.
     setTimeout(() => {
@@ -480,7 +480,7 @@ export class Channel {
   close(reason = 'closed by us'): void {
     if (this.closedWith) return;
     this.flush();
-    this.closed(new ChannelError(`channel to ${this.description} ${reason}`));
+    this.closed(new ChannelError(`channel to ${this.description} ${reason}`, { peer: this.description }));
     this.transport.close();
   }
 

@@ -47,28 +47,29 @@ export class WebSocketTransport implements ByteTransport {
       if (this.finished || this.closing) return;
       const bytes = toBytes(ev.data);
       if (bytes) this.onData?.(bytes);
-      else this.fail(new ChannelError(`${description}: non-binary WebSocket message`));
+      else this.fail(new ChannelError(`${description}: non-binary WebSocket message`, { peer: description }));
     };
-    ws.onclose = (ev) => this.finish(ev.code === 1000 || ev.code === 1005 ? undefined : new ChannelError(`${description}: WebSocket closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`));
-    ws.onerror = () => this.finish(new ChannelError(`${description}: WebSocket error`));
+    ws.onclose = (ev) => this.finish(ev.code === 1000 || ev.code === 1005 ? undefined : new ChannelError(`${description}: WebSocket closed (${ev.code}${ev.reason ? ` ${ev.reason}` : ''})`, { peer: description }));
+    ws.onerror = () => this.finish(new ChannelError(`${description}: WebSocket error`, { peer: description }));
   }
 
   /** Connect to `url` (ws:// or wss://). */
   static connect(url: string, opts: { WebSocket?: WebSocketConstructor; timeoutMs?: number } = {}): Promise<WebSocketTransport> {
     const Impl = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Impl) return Promise.reject(new ChannelError('no WebSocket implementation available'));
+    const where = { peer: url, phase: 'connect' } as const;
+    if (!Impl) return Promise.reject(new ChannelError('no WebSocket implementation available', where));
     return new Promise((resolve, reject) => {
       let ws: WebSocketLike;
       try {
         ws = new Impl(url);
       } catch (e) {
-        reject(new ChannelError(`cannot open a WebSocket to ${url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        reject(new ChannelError(`cannot open a WebSocket to ${url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e, ...where }));
         return;
       }
       ws.binaryType = 'arraybuffer';
       const timer = setTimeout(() => {
         ws.close();
-        reject(new ChannelError(`WebSocket to ${url} timed out`));
+        reject(new ChannelError(`WebSocket to ${url} timed out`, where));
       }, opts.timeoutMs ?? 15_000);
       ws.onopen = () => {
         clearTimeout(timer);
@@ -76,11 +77,11 @@ export class WebSocketTransport implements ByteTransport {
       };
       ws.onerror = () => {
         clearTimeout(timer);
-        reject(new ChannelError(`WebSocket to ${url} failed (bridge unreachable?)`));
+        reject(new ChannelError(`WebSocket to ${url} failed (bridge unreachable?)`, where));
       };
       ws.onclose = (ev) => {
         clearTimeout(timer);
-        reject(new ChannelError(`WebSocket to ${url} closed before opening (${ev.code})`));
+        reject(new ChannelError(`WebSocket to ${url} closed before opening (${ev.code})`, where));
       };
     });
   }

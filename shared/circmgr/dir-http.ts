@@ -1,5 +1,5 @@
 import { concatBytes } from '../bytes/util.ts';
-import { ProtocolError, TelescopeError } from '../util/index.ts';
+import { ProtocolError, TelescopeError, type ErrorKind } from '../util/index.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { parseResponseHead } from '../http/http1.ts';
 
@@ -10,6 +10,7 @@ import { parseResponseHead } from '../http/http1.ts';
  */
 
 export class DirectoryHttpError extends TelescopeError {
+  static override readonly defaultKind: ErrorKind = 'directory-request-failed';
   constructor(readonly path: string, readonly status: number, reason: string) {
     super(`directory request ${path}: HTTP ${status} ${reason}`);
   }

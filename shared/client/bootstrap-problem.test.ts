@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseAuthCerts, parseConsensus, verifyConsensus } from '../netdoc/index.ts';
 import { CertificateError, ChannelError, CircuitError, HandshakeError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
+import { Channel } from '../channel/channel.ts';
+import type { ByteTransport } from '../channel/transport.ts';
+import { WebSocketTransport, type WebSocketLike } from '../channel/websocket-transport.ts';
 import { thrown } from '../testing/thrown.ts';
 import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
 import td2Certs from '../netdoc/fixtures/testdata2/cached-certs.txt?raw';
-import { classifyBootstrapFailure, clockSkewFromNetinfo, formatDuration, noBridgeProblem, type ProblemContext } from './bootstrap-problem.ts';
+import { classifyBootstrapFailure, clockSkewFromNetinfo, formatDuration, noBridgeProblem, type BootstrapProblem, type ProblemContext } from './bootstrap-problem.ts';
 
 const URL_A = 'ws://127.0.0.1:9101/';
 const URL_B = 'wss://bridge.example:443/tor';
@@ -17,11 +20,53 @@ const validNow = new Date('2000-01-01T00:02:30Z');
 const certs = parseAuthCerts(td2Certs).map((c) => c.verify(validNow));
 const verifyAt = (now: Date, authorities = certs.map((c) => ({ fingerprint: c.fingerprint }))) =>
   thrown(() => verifyConsensus(consensus, authorities, certs, now, { skewMs: 5 * 60_000 }));
+// The testdata2 authority certificates are valid from 2000-01-01 00:00:05 to 2001-01-01 00:00:05.
+const authCertAt = (now: Date) => thrown(() => parseAuthCerts(td2Certs)[0]!.verify(now));
+
+/** A WebSocket that fails before it opens, as a browser's does when nothing listens. */
+class UnreachableWebSocket implements WebSocketLike {
+  binaryType = 'blob';
+  readyState = 0;
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly url: string) {
+    queueMicrotask(() => this.onerror?.({}));
+  }
+  send(): void {}
+  close(): void {}
+}
+const webSocketFailure = (url: string) => WebSocketTransport.connect(url, { WebSocket: UnreachableWebSocket }).then(() => expect.fail('connected'), (e: unknown) => e);
+
+/** A transport whose peer accepted the connection and then says nothing (or hangs up). */
+function silentPeer(description: string): ByteTransport {
+  return { description, send() {}, close() {}, onData: undefined, onClose: undefined };
+}
+const linkHandshakeTimeout = (url: string) => Channel.open(silentPeer(url), { timeoutMs: 1 }).then(() => expect.fail('opened'), (e: unknown) => e);
+function linkHandshakeHangUp(url: string): Promise<unknown> {
+  const transport = silentPeer(url);
+  const opening = Channel.open(transport).then(() => expect.fail('opened'), (e: unknown) => e);
+  transport.onClose?.(new Error('connection reset'));
+  return opening;
+}
+
+/**
+ * Every error a test below classifies as something specific, with its context: the rewording
+ * test replays them with their messages replaced.
+ */
+const classified: { error: unknown; context: ProblemContext; problem: BootstrapProblem }[] = [];
+function classify(error: unknown, context: ProblemContext = ctx): BootstrapProblem {
+  const problem = classifyBootstrapFailure(error, context);
+  classified.push({ error, context, problem });
+  return problem;
+}
 
 describe('classifyBootstrapFailure', () => {
-  it('a WebSocket that never opens: bridge unreachable, naming the URL from the error', () => {
-    const p = classifyBootstrapFailure(new ChannelError(`WebSocket to ${URL_B} failed (bridge unreachable?)`), ctx);
+  it('a WebSocket that never opens: bridge unreachable, naming the bridge the error names', async () => {
+    const p = classify(await webSocketFailure(URL_B));
     expect(p.kind).toBe('bridge-unreachable');
+    expect(p.errorKind).toBe('channel-failed');
     expect(p.bridge).toBe(URL_B);
     expect(p.message).toBe(`Bridge unreachable: ${URL_B}`);
     expect(p.hint).toMatch(/running/);
@@ -31,10 +76,8 @@ describe('classifyBootstrapFailure', () => {
     for (const e of [
       new HandshakeError('link', 'no common link protocol version'),
       new CertificateError('CERTS cell', 'RSA identity is not the expected one'),
-      new TimeoutError(`link handshake with ${URL_A} timed out`),
-      new ChannelError(`${URL_A} closed during the link handshake`),
     ]) {
-      const p = classifyBootstrapFailure(e, ctx);
+      const p = classify(e);
       expect(p.kind, e.message).toBe('bridge-unreachable');
       expect(p.bridge, e.message).toBe(URL_A); // not named: the first (directory) bridge
       expect(p.message, e.message).toMatch(/handshake failed/);
@@ -42,31 +85,53 @@ describe('classifyBootstrapFailure', () => {
     }
   });
 
+  it('a bridge that accepts the connection but times out or hangs up in the link handshake: the bridge named, fingerprint hint', async () => {
+    for (const e of [await linkHandshakeTimeout(URL_B), await linkHandshakeHangUp(URL_B)]) {
+      expect(e).toBeInstanceOf(TelescopeError);
+      expect((e as TelescopeError).phase).toBe('link-handshake');
+      const p = classify(e);
+      expect(p.kind).toBe('bridge-unreachable');
+      expect(p.bridge).toBe(URL_B);
+      expect(p.message).toBe(`Bridge unreachable: ${URL_B} answered, but the Tor link handshake failed`);
+      expect(p.hint).toMatch(/fingerprint/);
+    }
+  });
+
+  it('a timeout elsewhere (a circuit, a directory fetch) is not blamed on the bridge', () => {
+    expect(classifyBootstrapFailure(new TimeoutError(`circuit 7: no answer to CREATE2 in 100 ms (${URL_A})`), ctx).kind).toBe('failed');
+  });
+
   it('looks through the cause chain ("bootstrap stalled" wraps what stalled it)', () => {
-    const inner = new ChannelError(`WebSocket to ${URL_A} failed (bridge unreachable?)`);
+    const inner = new ChannelError(`WebSocket to ${URL_A} failed (bridge unreachable?)`, { peer: URL_A, phase: 'connect' });
     const outer = new TelescopeError('bootstrap stalled in phase need-consensus: 1 directory request(s) keep failing', { cause: inner });
-    const p = classifyBootstrapFailure(outer, ctx);
+    const p = classify(outer);
     expect(p.kind).toBe('bridge-unreachable');
     expect(p.detail).toBe(inner.message);
   });
 
   it('signatures of other authorities: consensus not valid, pointing at the DirAuthority lines', () => {
     const wrong = [{ fingerprint: '00'.repeat(20) }, { fingerprint: '11'.repeat(20) }, { fingerprint: '22'.repeat(20) }];
-    const p = classifyBootstrapFailure(verifyAt(validNow, wrong), ctx);
+    const p = classify(verifyAt(validNow, wrong));
     expect(p.kind).toBe('consensus-invalid');
+    expect(p.errorKind).toBe('not-enough-signatures');
     expect(p.message).toBe('Consensus not valid: 0 of 3 configured authorities signed it, 2 needed');
     expect(p.hint).toMatch(/DirAuthority/);
     expect(p.hint).toMatch(/v3ident/);
   });
 
   it('an authority certificate that does not verify: consensus not valid', () => {
-    const p = classifyBootstrapFailure(new CertificateError('authority certificate ABCD', 'dir-key-crosscert signature by the signing key does not verify'), ctx);
+    // The fingerprint line no longer matches the identity key.
+    const forged = td2Certs.replace(/^fingerprint [0-9A-F]{40}$/m, `fingerprint ${'AB'.repeat(20)}`);
+    const e = thrown(() => parseAuthCerts(forged)[0]!.verify(validNow));
+    expect(e).toBeInstanceOf(CertificateError);
+    const p = classify(e);
     expect(p.kind).toBe('consensus-invalid');
+    expect(p.message).toBe('Consensus not valid: an authority key certificate does not verify');
   });
 
   it('a consensus not yet valid by our clock: clock skew, behind by at least the distance', () => {
     // 2 h before valid-after: our clock is behind by at least that much (the tolerance aside).
-    const p = classifyBootstrapFailure(verifyAt(new Date('1999-12-31T22:02:20Z')), ctx);
+    const p = classify(verifyAt(new Date('1999-12-31T22:02:20Z')));
     expect(p.kind).toBe('clock-skew');
     expect(p.message).toBe('Clock skew: this computer\'s clock seems to be at least 2 h behind');
     expect(p.clockSkewMs).toBe(-2 * 3600_000);
@@ -74,27 +139,29 @@ describe('classifyBootstrapFailure', () => {
   });
 
   it('an expired consensus: clock skew, ahead', () => {
-    const p = classifyBootstrapFailure(verifyAt(new Date('2000-01-02T03:33:00Z')), ctx);
+    const p = classify(verifyAt(new Date('2000-01-02T03:33:00Z')));
     expect(p.kind).toBe('clock-skew');
     expect(p.clockSkewMs).toBe((27 * 60 + 30) * 60_000);
     expect(p.message).toBe('Clock skew: this computer\'s clock seems to be at least 27 h 30 min ahead');
   });
 
   it('prefers the bridge\'s NETINFO clock, which measures the skew instead of bounding it', () => {
-    const p = classifyBootstrapFailure(verifyAt(new Date('1999-12-31T22:02:20Z')), { ...ctx, peerClockSkewMs: -(3 * 3600_000 + 10 * 60_000) });
+    const p = classify(verifyAt(new Date('1999-12-31T22:02:20Z')), { ...ctx, peerClockSkewMs: -(3 * 3600_000 + 10 * 60_000) });
     expect(p.message).toBe('Clock skew: this computer\'s clock seems to be 3 h 10 min behind');
   });
 
   it('an authority certificate from the future or expired: clock skew without an amount', () => {
-    const future = classifyBootstrapFailure(new CertificateError('authority certificate ABCD', 'published in the future (2030-01-01T00:00:00.000Z)'), ctx);
+    const future = classify(authCertAt(new Date('1999-06-01T00:00:00Z')));
     expect(future.kind).toBe('clock-skew');
     expect(future.message).toBe('Clock skew: this computer\'s clock seems to be behind');
-    const expired = classifyBootstrapFailure(new CertificateError('authority certificate ABCD', 'expired at 2001-01-01T00:00:05.000Z'), ctx);
+    expect(future.errorKind).toBe('certificate-not-yet-valid');
+    const expired = classify(authCertAt(new Date('2002-01-01T00:00:00Z')));
     expect(expired.message).toBe('Clock skew: this computer\'s clock seems to be ahead');
+    expect(expired.errorKind).toBe('certificate-expired');
   });
 
   it('no bridge configured when there is none to blame', () => {
-    expect(classifyBootstrapFailure(new ChannelError('WebSocket to x failed'), { bridges: [] }).kind).toBe('no-bridge');
+    expect(classify(new ChannelError('WebSocket to x failed', { peer: 'x', phase: 'connect' }), { bridges: [] }).kind).toBe('no-bridge');
     expect(noBridgeProblem().message).toBe('No bridge configured');
     expect(noBridgeProblem().hint).toMatch(/Settings/);
   });
@@ -136,6 +203,31 @@ describe('classifyBootstrapFailure', () => {
     const b = new TelescopeError('b', { cause: a });
     (a as { cause?: unknown }).cause = b;
     expect(classifyBootstrapFailure(a, ctx).kind).toBe('failed');
+  });
+
+  // Last in this block: it replays what the tests above classified.
+  it('rewording any error does not change the advice: kinds and fields decide, not messages', () => {
+    expect(new Set(classified.map((c) => c.problem.kind))).toEqual(new Set(['bridge-unreachable', 'clock-skew', 'consensus-invalid', 'no-bridge']));
+    const nonsense = [
+      '',
+      'qwfp luy zxcv',
+      // The words and names the classifier once looked for, in the wrong places.
+      `authority certificate expired at published in the future; link handshake with ${URL_A} closed during the link handshake; ${URL_B}`,
+    ];
+    const advice = (p: BootstrapProblem) => ({ ...p, detail: undefined });
+    for (const { error, context, problem } of classified) {
+      const chain: Error[] = [];
+      for (let e: unknown = error; e instanceof Error && !chain.includes(e); e = e.cause) chain.push(e);
+      const original = chain.map((e) => e.message);
+      try {
+        for (const words of nonsense) {
+          for (const e of chain) e.message = words;
+          expect(advice(classifyBootstrapFailure(error, context)), `${original[0]} → "${words}"`).toEqual(advice(problem));
+        }
+      } finally {
+        chain.forEach((e, i) => { e.message = original[i]!; });
+      }
+    }
   });
 });
 

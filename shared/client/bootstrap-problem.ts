@@ -1,5 +1,5 @@
 import { ConsensusRejectedError } from '../netdoc/index.ts';
-import { CertificateError, ChannelError, HandshakeError, TimeoutError } from '../util/index.ts';
+import { TelescopeError, type ErrorKind } from '../util/index.ts';
 
 /**
  * Why bootstrapping is stuck, in words a person can act on. Errors deep in the core say exactly
@@ -8,6 +8,10 @@ import { CertificateError, ChannelError, HandshakeError, TimeoutError } from '..
  * clock, or the authorities in the settings. Like tor's BOOTSTRAP PROBLEM events, a problem can
  * be reported while bootstrapping still retries, and a clock-skew warning may stand even when
  * bootstrapping succeeded.
+ *
+ * The classification reads only errors' kinds and structured fields (the peer, the phase, the
+ * document and its validity times), never their messages: rewording an error must not change the
+ * advice a person sees.
  */
 
 export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'clock-skew' | 'consensus-invalid' | 'failed';
@@ -24,6 +28,8 @@ export interface BootstrapProblem {
   readonly clockSkewMs?: number;
   /** bridge-unreachable: the bridge as the settings name it (its URL, or address:port). */
   readonly bridge?: string;
+  /** The kind of the error the problem was read from, for programs (`detail` is for people). */
+  readonly errorKind?: ErrorKind;
 }
 
 export interface ProblemContext {
@@ -76,53 +82,73 @@ export function classifyBootstrapFailure(error: unknown, context: ProblemContext
     message: `Could not connect to Tor: ${detail}`,
     hint: 'Telescope keeps the details in its log (status page). If this persists, check the bridge and DirAuthority lines in Settings.',
     detail,
+    ...(error instanceof TelescopeError ? { errorKind: error.kind } : {}),
   };
 }
 
 function classifyOne(e: unknown, context: ProblemContext): BootstrapProblem | undefined {
-  const detail = messageOf(e);
-  if (e instanceof ConsensusRejectedError) {
-    if (e.reason === 'not-yet-valid' || e.reason === 'expired') {
-      const skew = e.clockSkewMs;
-      const peer = context.peerClockSkewMs;
-      // The NETINFO value is a measurement; the consensus gives only "at least".
-      if (peer !== undefined && Math.abs(peer) >= SKEW_TRUSTED_MS) return clockSkew(peer, false, detail);
-      if (skew !== undefined) return clockSkew(skew, true, detail);
-      // "not newer than the consensus we have" is a stale directory source, not our clock.
-      return undefined;
-    }
-    return consensusInvalid(`${e.validSignatures} of ${e.authorities} configured authorities signed it, ${e.required} needed`, detail);
-  }
-  if (e instanceof CertificateError && e.certificate.startsWith('authority certificate')) {
-    // authcert.ts: "published in the future (T)" / "expired at T". Certificates live for months,
-    // so this means a clock that is far off; the error does not say by how much.
-    const time = /published in the future|expired at/.exec(e.message);
-    if (time) {
-      const peer = context.peerClockSkewMs;
-      if (peer !== undefined && Math.abs(peer) >= SKEW_TRUSTED_MS) return clockSkew(peer, false, detail);
-      return clockSkew(undefined, true, detail, time[0] === 'expired at' ? 'ahead' : 'behind');
-    }
-    return consensusInvalid('an authority key certificate does not verify', detail);
-  }
-  if (e instanceof ChannelError || e instanceof HandshakeError || (e instanceof TimeoutError && e.message.startsWith('link handshake'))) {
-    return bridgeUnreachable(e, context, detail);
-  }
-  // Link certificates (CERTS cell, identity mismatch) fail in the link handshake: the peer is not
-  // the bridge the line names, or not a Tor relay at all.
-  if (e instanceof CertificateError) return bridgeUnreachable(e, context, detail);
-  return undefined;
+  if (!(e instanceof TelescopeError)) return undefined;
+  const problem = classifyKind(e, context);
+  return problem && { ...problem, errorKind: e.kind };
 }
 
-function bridgeUnreachable(e: Error, context: ProblemContext, detail: string): BootstrapProblem {
+function classifyKind(e: TelescopeError, context: ProblemContext): BootstrapProblem | undefined {
+  const detail = e.message;
+  switch (e.kind) {
+    case 'certificate-expired':
+    case 'certificate-not-yet-valid': {
+      if (e.document === 'consensus') {
+        // Our clock minus the time the consensus is valid from (not yet valid) or until (expired):
+        // how far off the clock is, at least. Without a check time (a consensus refused for being
+        // no newer than the one we have) it is a stale directory source, not our clock.
+        const bound = e.kind === 'certificate-expired' ? e.validUntil : e.validAfter;
+        const skew = e.now && bound ? e.now.getTime() - bound.getTime() : undefined;
+        // The NETINFO value is a measurement; the consensus gives only "at least".
+        const peer = context.peerClockSkewMs;
+        if (peer !== undefined && Math.abs(peer) >= SKEW_TRUSTED_MS) return clockSkew(peer, false, detail);
+        if (skew !== undefined) return clockSkew(skew, true, detail);
+        return undefined;
+      }
+      if (e.document === 'authority-certificate') {
+        // Certificates live for months, so this means a clock that is far off; the error's times
+        // are the certificate's, which bound the skew too loosely to name an amount.
+        const peer = context.peerClockSkewMs;
+        if (peer !== undefined && Math.abs(peer) >= SKEW_TRUSTED_MS) return clockSkew(peer, false, detail);
+        return clockSkew(undefined, true, detail, e.kind === 'certificate-expired' ? 'ahead' : 'behind');
+      }
+      // A link certificate out of date: the peer is not a relay we can use.
+      return bridgeUnreachable(e, context, detail, true);
+    }
+    case 'not-enough-signatures':
+      if (e instanceof ConsensusRejectedError) return consensusInvalid(`${e.validSignatures} of ${e.authorities} configured authorities signed it, ${e.required} needed`, detail);
+      return consensusInvalid('too few of the configured authorities signed it', detail);
+    case 'certificate-invalid':
+      if (e.document === 'authority-certificate') return consensusInvalid('an authority key certificate does not verify', detail);
+      // Link certificates (CERTS cell, identity mismatch) fail in the link handshake: the peer is
+      // not the bridge the line names, or not a Tor relay at all.
+      return bridgeUnreachable(e, context, detail, true);
+    case 'handshake-failed':
+      return bridgeUnreachable(e, context, detail, true);
+    case 'channel-failed':
+      // A WebSocket that never opened is a different fix from a peer that answered but failed the
+      // Tor link handshake (wrong fingerprint, not a relay-bridge at that address).
+      return bridgeUnreachable(e, context, detail, e.phase === 'link-handshake');
+    case 'timeout':
+      return e.phase === 'link-handshake' ? bridgeUnreachable(e, context, detail, true) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** `answered`: the peer answered, but the Tor link handshake with it failed. */
+function bridgeUnreachable(e: TelescopeError, context: ProblemContext, detail: string, answered: boolean): BootstrapProblem {
   if (context.bridges.length === 0) return noBridgeProblem();
-  const bridge = context.bridges.find((b) => detail.includes(b)) ?? context.bridges[0]!;
-  const where = bridge;
-  // A WebSocket that never opened is a different fix from a peer that answered but failed the
-  // Tor link handshake (wrong fingerprint, not a relay-bridge at that address).
-  const answered = e instanceof HandshakeError || e instanceof CertificateError || e instanceof TimeoutError || /during the link handshake/.test(detail);
+  // The bridge the error names; errors without a peer (a certificate, a handshake) come from the
+  // first hop, which is the first (directory) bridge.
+  const bridge = context.bridges.find((b) => b === e.peer) ?? context.bridges[0]!;
   return {
     kind: 'bridge-unreachable',
-    message: answered ? `Bridge unreachable: ${where} answered, but the Tor link handshake failed` : `Bridge unreachable: ${where}`,
+    message: answered ? `Bridge unreachable: ${bridge} answered, but the Tor link handshake failed` : `Bridge unreachable: ${bridge}`,
     hint: answered
       ? 'Check that the fingerprint (and ed25519=) in the bridge line are this bridge\'s: copy the line the relay-bridge prints at start-up again.'
       : 'Check that the relay-bridge is running and that the bridge line\'s ws:// or wss:// URL (host and port) is right; a firewall or proxy may block WebSockets.',

@@ -9,13 +9,14 @@
  *
  * Every problem is a ConfigError naming the line: "line 7: unknown option 'SocksPrt'".
  */
-import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
+import { ProtocolError, TelescopeError, UsageError, type ErrorKind } from '../util/index.ts';
 import { fromBase64 } from '../bytes/index.ts';
 import { formatIp, parseIp } from '../addr/index.ts';
 import { parseExitPolicy } from '../policy/index.ts';
 
 /** A configuration problem, with the line it is on when it comes from a file. */
 export class ConfigError extends TelescopeError {
+  static override readonly defaultKind: ErrorKind = 'config';
   /** Why the configuration is wrong, without the line prefix. */
   readonly reason: string;
   /** 1-based line number where the offending entry starts, when known. */

@@ -123,7 +123,7 @@ export class SignatureCheckedCert extends Ed25519CertBase {
   }
 
   checkExpiry(now: Date): ValidEd25519Cert {
-    if (now.getTime() > this.expires.getTime()) throw new CertificateError(this.name, `expired at ${this.expires.toISOString()} (now ${now.toISOString()})`);
+    if (now.getTime() > this.expires.getTime()) throw new CertificateError(this.name, `expired at ${this.expires.toISOString()} (now ${now.toISOString()})`, { kind: 'certificate-expired', validUntil: this.expires, now });
     return new ValidEd25519Cert(this);
   }
 }

@@ -69,7 +69,14 @@ function verifyIdentityChain(certs: CertsCell, now: Date) {
   const rsaKey = x509RsaKey(idCert, 'RSA identity certificate (type 2)');
   checkRelayIdentityKey(rsaKey);
   if (!x509SignedBy(idCert, rsaKey)) throw new CertificateError('RSA identity certificate (type 2)', 'not correctly self-signed');
-  if (!x509ValidAt(idCert, now)) throw new CertificateError('RSA identity certificate (type 2)', `not valid at ${now.toISOString()} (valid ${idCert.notBefore.toISOString()} to ${idCert.notAfter.toISOString()})`);
+  if (!x509ValidAt(idCert, now)) {
+    throw new CertificateError('RSA identity certificate (type 2)', `not valid at ${now.toISOString()} (valid ${idCert.notBefore.toISOString()} to ${idCert.notAfter.toISOString()})`, {
+      kind: now.getTime() < idCert.notBefore.getTime() ? 'certificate-not-yet-valid' : 'certificate-expired',
+      validAfter: idCert.notBefore,
+      validUntil: idCert.notAfter,
+      now,
+    });
+  }
   const rsaIdentity = rsaKey.identityDigest();
 
   // RSA → Ed25519 cross-certificate.

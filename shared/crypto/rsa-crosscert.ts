@@ -33,7 +33,7 @@ export class RsaCrossCert {
   verify(rsaIdentity: RsaPublicKey, now: Date): Uint8Array {
     const digest = sha256(concatBytes(PREFIX, this.signed));
     if (!rsaIdentity.verifyRawDigest(this.signature, digest)) throw new CertificateError('RSA→Ed25519 cross-certificate', 'signature by the RSA identity does not verify');
-    if (now.getTime() > this.expires.getTime()) throw new CertificateError('RSA→Ed25519 cross-certificate', `expired at ${this.expires.toISOString()}`);
+    if (now.getTime() > this.expires.getTime()) throw new CertificateError('RSA→Ed25519 cross-certificate', `expired at ${this.expires.toISOString()}`, { kind: 'certificate-expired', validUntil: this.expires, now });
     return this.ed25519Key;
   }
 }

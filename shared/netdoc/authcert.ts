@@ -87,16 +87,17 @@ export class UnverifiedAuthCert extends AuthCertBase {
    */
   verify(now?: Date, options: AuthCertVerifyOptions = {}): AuthCert {
     const name = `authority certificate ${this.fingerprint}`;
-    if (this.identityKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `identity key has ${this.identityKey.bits} bits, fewer than ${MIN_KEY_BITS}`);
-    if (this.signingKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `signing key has ${this.signingKey.bits} bits, fewer than ${MIN_KEY_BITS}`);
+    const doc = { document: 'authority-certificate' } as const;
+    if (this.identityKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `identity key has ${this.identityKey.bits} bits, fewer than ${MIN_KEY_BITS}`, doc);
+    if (this.signingKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `signing key has ${this.signingKey.bits} bits, fewer than ${MIN_KEY_BITS}`, doc);
     if (this.identityKey.fingerprint() !== this.fingerprint) {
-      throw new CertificateError(name, `identity key digest is ${this.identityKey.fingerprint()}, not the stated fingerprint`);
+      throw new CertificateError(name, `identity key digest is ${this.identityKey.fingerprint()}, not the stated fingerprint`, doc);
     }
     if (!this.identityKey.verifyRawDigest(this.certificationSignature, sha1(utf8(this.signedText)))) {
-      throw new CertificateError(name, 'dir-key-certification signature by the identity key does not verify');
+      throw new CertificateError(name, 'dir-key-certification signature by the identity key does not verify', doc);
     }
     if (!this.signingKey.verifyRawDigest(this.crossCertSignature, sha1(this.identityKey.der))) {
-      throw new CertificateError(name, 'dir-key-crosscert signature by the signing key does not verify');
+      throw new CertificateError(name, 'dir-key-crosscert signature by the signing key does not verify', doc);
     }
     if (now) checkCertTime(this, now, options.skewMs ?? 0);
     return new AuthCert(this);
@@ -121,8 +122,9 @@ export class AuthCert extends AuthCertBase {
 
 function checkCertTime(cert: AuthCertFields, now: Date, skewMs: number): void {
   const name = `authority certificate ${cert.fingerprint}`;
-  if (now.getTime() < cert.published.getTime() - skewMs) throw new CertificateError(name, `published in the future (${cert.published.toISOString()})`);
-  if (now.getTime() > cert.expires.getTime() + skewMs) throw new CertificateError(name, `expired at ${cert.expires.toISOString()}`);
+  const times = { document: 'authority-certificate', validAfter: cert.published, validUntil: cert.expires, now } as const;
+  if (now.getTime() < cert.published.getTime() - skewMs) throw new CertificateError(name, `published in the future (${cert.published.toISOString()})`, { kind: 'certificate-not-yet-valid', ...times });
+  if (now.getTime() > cert.expires.getTime() + skewMs) throw new CertificateError(name, `expired at ${cert.expires.toISOString()}`, { kind: 'certificate-expired', ...times });
 }
 
 /** Parse one or more concatenated certificates (as served from /tor/keys/...). */

@@ -2,7 +2,7 @@ import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8 } from '../bytes/util.ts';
 import { parseIp } from '../addr/index.ts';
-import { CertificateError, ProtocolError, UsageError } from '../util/index.ts';
+import { CertificateError, ProtocolError, UsageError, type ErrorKind } from '../util/index.ts';
 import type { AuthCert } from './authcert.ts';
 import {
   INT32_MAX,
@@ -254,6 +254,12 @@ export class Consensus extends ConsensusBase {
 
 export type ConsensusRejection = 'not-yet-valid' | 'expired' | 'not-enough-signatures';
 
+const REJECTION_KINDS: Record<ConsensusRejection, ErrorKind> = {
+  'not-yet-valid': 'certificate-not-yet-valid',
+  'expired': 'certificate-expired',
+  'not-enough-signatures': 'not-enough-signatures',
+};
+
 /** Why verifyConsensus refused a consensus, with the numbers a log or a retry policy needs. */
 export class ConsensusRejectedError extends CertificateError {
   readonly reason: ConsensusRejection;
@@ -264,20 +270,19 @@ export class ConsensusRejectedError extends CertificateError {
   readonly authorities: number;
   /** Certificates that would have let more signatures be checked. */
   readonly missingCerts: readonly MissingCert[];
-  /**
-   * For a consensus outside its validity times: our clock minus the time it is valid from
-   * (negative: not yet valid) or until (positive: expired) — how far off our clock is, at least.
-   */
-  readonly clockSkewMs: number | undefined;
 
-  constructor(reason: ConsensusRejection, detail: string, counts: { validSignatures: number; required: number; authorities: number; missingCerts: readonly MissingCert[]; clockSkewMs?: number }) {
-    super('consensus', detail);
+  /**
+   * `times`: the consensus' validity and the time it was checked at, when our clock refused it
+   * (`now` − `validUntil` or − `validAfter` is how far off the clock is, at least). A consensus
+   * refused for being no newer than the one we have carries none: the clock is not to blame.
+   */
+  constructor(reason: ConsensusRejection, detail: string, counts: { validSignatures: number; required: number; authorities: number; missingCerts: readonly MissingCert[] }, times: { validAfter?: Date; validUntil?: Date; now?: Date } = {}) {
+    super('consensus', detail, { kind: REJECTION_KINDS[reason], document: 'consensus', ...times });
     this.reason = reason;
     this.validSignatures = counts.validSignatures;
     this.required = counts.required;
     this.authorities = counts.authorities;
     this.missingCerts = counts.missingCerts;
-    this.clockSkewMs = counts.clockSkewMs;
   }
 }
 
@@ -300,11 +305,12 @@ export function verifyConsensus(unverified: UnverifiedConsensus, authorities: re
   const counts = (valid: number) => ({ validSignatures: valid, required, authorities: wanted.size, missingCerts: unverified.missingCerts(authorities, certs) });
 
   const t = now.getTime();
+  const times = { validAfter: unverified.validAfter, validUntil: unverified.validUntil, now };
   if (t < unverified.validAfter.getTime() - skew) {
-    throw new ConsensusRejectedError('not-yet-valid', `not valid until ${unverified.validAfter.toISOString()} (now ${now.toISOString()})`, { ...counts(0), clockSkewMs: t - unverified.validAfter.getTime() });
+    throw new ConsensusRejectedError('not-yet-valid', `not valid until ${unverified.validAfter.toISOString()} (now ${now.toISOString()})`, counts(0), times);
   }
   if (t > unverified.validUntil.getTime() + skew) {
-    throw new ConsensusRejectedError('expired', `expired at ${unverified.validUntil.toISOString()} (now ${now.toISOString()})`, { ...counts(0), clockSkewMs: t - unverified.validUntil.getTime() });
+    throw new ConsensusRejectedError('expired', `expired at ${unverified.validUntil.toISOString()} (now ${now.toISOString()})`, counts(0), times);
   }
 
   const signedBy: string[] = [];

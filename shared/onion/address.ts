@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { fromBase32, toBase32 } from '../bytes/base32.ts';
 import { concatBytes, equalBytes, utf8 } from '../bytes/util.ts';
-import { TelescopeError } from '../util/index.ts';
+import { TelescopeError, type ErrorKind } from '../util/index.ts';
 
 /**
  * v3 onion addresses (rend-spec-v3 "Encoding onion addresses"):
@@ -14,6 +14,7 @@ import { TelescopeError } from '../util/index.ts';
 export type OnionAddressProblem = 'not-onion' | 'bad-base32' | 'bad-length' | 'bad-version' | 'bad-checksum' | 'bad-key';
 
 export class OnionAddressError extends TelescopeError {
+  static override readonly defaultKind: ErrorKind = 'onion-address-invalid';
   constructor(readonly problem: OnionAddressProblem, readonly input: string, detail: string) {
     super(`${input.length > 80 ? `${input.slice(0, 77)}...` : input} is not a valid onion address: ${detail}`);
   }

@@ -6,7 +6,7 @@ import { linkSpecifiersFor } from '../circuit/circuit.ts';
 import { DirectoryHttpError, dirGet, type CircuitManager, type ManagedCircuit } from '../circmgr/index.ts';
 import { hsV3KeysFrom } from '../crypto/circuit-keys.ts';
 import { secureRandomBytes, type RandomBytes } from '../crypto/ntor.ts';
-import { TelescopeError, silentLogger, type Logger } from '../util/index.ts';
+import { TelescopeError, silentLogger, type ErrorDetails, type ErrorKind, type Logger } from '../util/index.ts';
 import { describeRelay, fingerprintOf, relayTarget, type NetDir, type NetRelay } from '../netdir/index.ts';
 import type { TorStream } from '../stream/stream.ts';
 import { parseOnionAddress, type OnionAddress } from './address.ts';
@@ -32,12 +32,22 @@ export type OnionPhase = 'descriptor' | 'introducing' | 'rendezvous' | 'connecte
 
 export type OnionFailure = 'descriptor-not-found' | 'descriptor-invalid' | 'needs-client-auth' | 'bad-client-auth' | 'service-offline' | 'introduction-failed' | 'rendezvous-failed';
 
-/** A failure a person can act on, named by `kind` ("service offline", "needs client auth"). */
+/** A failure a person can act on, named by `failure` ("service offline", "needs client auth"). */
 export class OnionServiceError extends TelescopeError {
-  constructor(readonly kind: OnionFailure, readonly address: string, detail: string, options?: { cause?: unknown }) {
-    super(`${address}: ${detail}`, options);
+  constructor(readonly failure: OnionFailure, readonly address: string, detail: string, details?: ErrorDetails) {
+    super(`${address}: ${detail}`, { kind: ONION_ERROR_KINDS[failure], ...details });
   }
 }
+
+const ONION_ERROR_KINDS: Record<OnionFailure, ErrorKind> = {
+  'descriptor-not-found': 'onion-service-not-found',
+  'descriptor-invalid': 'onion-service-descriptor-invalid',
+  'needs-client-auth': 'onion-service-missing-client-auth',
+  'bad-client-auth': 'onion-service-wrong-client-auth',
+  'service-offline': 'onion-service-not-running',
+  'introduction-failed': 'onion-service-connection-failed',
+  'rendezvous-failed': 'onion-service-connection-failed',
+};
 
 export interface OnionClientOptions {
   readonly circuits: CircuitManager;
@@ -147,6 +157,8 @@ export class OnionServiceClient {
     if (hsdirs.length === 0) throw new OnionServiceError('descriptor-not-found', address.hostname, 'the consensus lists no HSDirs to ask for the descriptor');
     const path = `/tor/hs/3/${toBase64(blindedKey)}`;
     const problems: string[] = [];
+    // Only 404s everywhere means "no such descriptor"; any other failure means we could not tell.
+    let allMissing = true;
     for (const hsdir of hsdirs) {
       let circuit: ManagedCircuit | undefined;
       try {
@@ -166,18 +178,19 @@ export class OnionServiceClient {
       } catch (e) {
         if (!(e instanceof TelescopeError)) throw e;
         // Authorization problems are the service's answer, not this HSDir's: stop asking.
-        if (e instanceof DescriptorError && (e.kind === 'needs-client-auth' || e.kind === 'bad-client-auth')) {
-          throw new OnionServiceError(e.kind, address.hostname, e.kind === 'needs-client-auth'
+        if (e instanceof DescriptorError && (e.problem === 'needs-client-auth' || e.problem === 'bad-client-auth')) {
+          throw new OnionServiceError(e.problem, address.hostname, e.problem === 'needs-client-auth'
             ? 'this onion service requires client authorization: add its client key'
             : 'this onion service requires client authorization and does not accept the configured key', { cause: e });
         }
-        problems.push(`${describeRelay(hsdir)}: ${e instanceof DirectoryHttpError && e.status === 404 ? 'not found' : e.message}`);
+        const notFound = e instanceof DirectoryHttpError && e.status === 404;
+        if (!notFound) allMissing = false;
+        problems.push(`${describeRelay(hsdir)}: ${notFound ? 'not found' : e.message}`);
         this.log.info(`${address.hostname}: descriptor fetch from ${describeRelay(hsdir)} failed: ${e.message}`);
       } finally {
         circuit?.circuit.destroy();
       }
     }
-    const allMissing = problems.every((p) => p.endsWith(': not found'));
     throw new OnionServiceError(allMissing ? 'descriptor-not-found' : 'descriptor-invalid', address.hostname, allMissing
       ? `no descriptor on any of the ${hsdirs.length} responsible HSDirs: the service is offline or the address is wrong`
       : `could not get a valid descriptor (${problems.join('; ')})`);

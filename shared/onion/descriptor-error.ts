@@ -1,11 +1,11 @@
-import { ProtocolError, TelescopeError } from '../util/index.ts';
+import { ProtocolError, TelescopeError, type ErrorDetails, type ErrorKind } from '../util/index.ts';
 
 /**
  * Why an onion-service descriptor was refused. The kinds are what a client needs to tell a person
  * something useful: "needs client auth" and "your key is not authorized" are things a person can
  * fix; the rest mean a bad or stale descriptor (try another HSDir, or later).
  */
-export type DescriptorErrorKind =
+export type DescriptorProblem =
   /** Not a well-formed descriptor (syntax, sizes, missing or repeated items, bad base64...). */
   | 'malformed'
   /** "hs-descriptor" names a version other than 3. */
@@ -26,15 +26,22 @@ export type DescriptorErrorKind =
   | 'bad-client-auth';
 
 export class DescriptorError extends ProtocolError {
-  constructor(readonly kind: DescriptorErrorKind, detail: string, offset?: number, options?: { cause?: unknown }) {
-    super('onion-service descriptor', `${kind}: ${detail}`, offset, options);
+  constructor(readonly problem: DescriptorProblem, detail: string, offset?: number, details?: ErrorDetails) {
+    super('onion-service descriptor', `${problem}: ${detail}`, offset, { kind: errorKindOf(problem), ...details });
   }
+}
+
+/** The two authorization problems are the person's to fix; every other one is a descriptor we cannot use. */
+function errorKindOf(problem: DescriptorProblem): ErrorKind {
+  if (problem === 'needs-client-auth') return 'onion-service-missing-client-auth';
+  if (problem === 'bad-client-auth') return 'onion-service-wrong-client-auth';
+  return 'onion-service-descriptor-invalid';
 }
 
 /**
  * Runs a parsing step, turning any ProtocolError it raises (from the netdoc tokenizer, Reader,
  * base64...) into a DescriptorError of kind 'malformed' that keeps the original as its cause.
- * Other typed errors (e.g. an already-kinded DescriptorError) pass through unchanged.
+ * Other typed errors (e.g. a DescriptorError that already names its problem) pass through unchanged.
  */
 export function malformedOnError<T>(what: string, step: () => T): T {
   try {

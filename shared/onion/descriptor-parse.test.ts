@@ -11,7 +11,7 @@ import {
   parseInnerLayer,
   parseMiddleLayer,
   parseOuterDescriptor,
-  type DescriptorErrorKind,
+  type DescriptorProblem,
   type InnerLayerInput,
   type MiddleLayer,
 } from './descriptor.ts';
@@ -23,15 +23,15 @@ import hsdesc2Inner from './fixtures/hsdesc2-inner.txt?raw';
 import powV1 from './fixtures/hsdesc-inner-pow-v1.txt?raw';
 import powEmpty from './fixtures/hsdesc-inner-pow-empty.txt?raw';
 
-function expectKind(f: () => unknown, kind: DescriptorErrorKind): void {
+function expectProblem(f: () => unknown, problem: DescriptorProblem): void {
   try {
     f();
   } catch (e) {
     expect(e).toBeInstanceOf(DescriptorError);
-    expect((e as DescriptorError).kind, (e as Error).message).toBe(kind);
+    expect((e as DescriptorError).problem, (e as Error).message).toBe(problem);
     return;
   }
-  throw new Error(`expected a DescriptorError of kind ${kind}`);
+  throw new Error(`expected a DescriptorError (${problem})`);
 }
 
 /** The inner layer up to its first intro point, and its last intro point section. */
@@ -51,11 +51,11 @@ describe('inner layer', () => {
   });
 
   it('pow-params: empty is malformed, v1 twice is malformed, v1 with an object is malformed', () => {
-    expectKind(() => parseInnerLayer(powEmpty), 'malformed');
+    expectProblem(() => parseInnerLayer(powEmpty), 'malformed');
     const line = /^pow-params .*$/m.exec(powV1)![0];
-    expectKind(() => parseInnerLayer(powV1.replace(line, `${line}\n${line}`)), 'malformed');
-    expectKind(() => parseInnerLayer(powV1.replace(line, `${line}\n-----BEGIN THING-----\n-----END THING-----`)), 'malformed');
-    expectKind(() => parseInnerLayer(powV1.replace(line, line.replace('2024-04-11T05:15:37', '2024-04-31T05:15:37'))), 'malformed');
+    expectProblem(() => parseInnerLayer(powV1.replace(line, `${line}\n${line}`)), 'malformed');
+    expectProblem(() => parseInnerLayer(powV1.replace(line, `${line}\n-----BEGIN THING-----\n-----END THING-----`)), 'malformed');
+    expectProblem(() => parseInnerLayer(powV1.replace(line, line.replace('2024-04-11T05:15:37', '2024-04-31T05:15:37'))), 'malformed');
   });
 
   it('unknown pow schemes (repeated, with objects) and unknown lines are ignored', () => {
@@ -70,15 +70,15 @@ describe('inner layer', () => {
   });
 
   it('header and intro point rules', () => {
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace('create2-formats 2', 'create2-formats 3')), 'malformed');
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace('create2-formats 2\n', '')), 'malformed');
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace('create2-formats 2', 'create2-formats 2\ncreate2-formats 2')), 'malformed');
-    expectKind(() => parseInnerLayer(`${hsdesc2Inner}single-onion-service\n`), 'malformed'); // header item after intro points
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace(/^enc-key ntor .*\n/m, '')), 'malformed');
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace(/^onion-key ntor .*\n/m, '')), 'malformed');
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace(/^auth-key\n/m, 'x-gone\n')), 'malformed');
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace(/^introduction-point \S+/m, 'introduction-point AQ==')), 'malformed');
-    expectKind(() => parseInnerLayer(hsdesc2Inner.replace('flow-control 1-2 31', 'flow-control x 31')), 'malformed');
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace('create2-formats 2', 'create2-formats 3')), 'malformed');
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace('create2-formats 2\n', '')), 'malformed');
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace('create2-formats 2', 'create2-formats 2\ncreate2-formats 2')), 'malformed');
+    expectProblem(() => parseInnerLayer(`${hsdesc2Inner}single-onion-service\n`), 'malformed'); // header item after intro points
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace(/^enc-key ntor .*\n/m, '')), 'malformed');
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace(/^onion-key ntor .*\n/m, '')), 'malformed');
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace(/^auth-key\n/m, 'x-gone\n')), 'malformed');
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace(/^introduction-point \S+/m, 'introduction-point AQ==')), 'malformed');
+    expectProblem(() => parseInnerLayer(hsdesc2Inner.replace('flow-control 1-2 31', 'flow-control x 31')), 'malformed');
     expect(parseInnerLayer(hsdesc2Inner.replace('create2-formats 2', 'create2-formats 2 3')).create2Formats).toEqual([2, 3]);
   });
 
@@ -102,11 +102,11 @@ describe('middle layer', () => {
   });
 
   it('refuses an unknown auth type, a missing item, bad field sizes', () => {
-    expectKind(() => parseMiddleLayer(hsdesc1Middle.replace('desc-auth-type x25519', 'desc-auth-type x448')), 'malformed');
-    expectKind(() => parseMiddleLayer(hsdesc1Middle.replace(/^desc-auth-ephemeral-key .*\n/m, '')), 'malformed');
-    expectKind(() => parseMiddleLayer(hsdesc1Middle.replace(/^auth-client .*\n/gm, '')), 'malformed');
-    expectKind(() => parseMiddleLayer(hsdesc1Middle.replace(/^(auth-client) \S+/m, '$1 AAAA')), 'malformed');
-    expectKind(() => parseMiddleLayer(hsdesc1Middle.replace('-----BEGIN MESSAGE-----', '-----BEGIN MASSAGE-----').replace('-----END MESSAGE-----', '-----END MASSAGE-----')), 'malformed');
+    expectProblem(() => parseMiddleLayer(hsdesc1Middle.replace('desc-auth-type x25519', 'desc-auth-type x448')), 'malformed');
+    expectProblem(() => parseMiddleLayer(hsdesc1Middle.replace(/^desc-auth-ephemeral-key .*\n/m, '')), 'malformed');
+    expectProblem(() => parseMiddleLayer(hsdesc1Middle.replace(/^auth-client .*\n/gm, '')), 'malformed');
+    expectProblem(() => parseMiddleLayer(hsdesc1Middle.replace(/^(auth-client) \S+/m, '$1 AAAA')), 'malformed');
+    expectProblem(() => parseMiddleLayer(hsdesc1Middle.replace('-----BEGIN MESSAGE-----', '-----BEGIN MASSAGE-----').replace('-----END MESSAGE-----', '-----END MASSAGE-----')), 'malformed');
   });
 });
 

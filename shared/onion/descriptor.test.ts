@@ -14,7 +14,7 @@ import {
   parseOuterDescriptor,
   verifyOuterDescriptor,
   type BuildDescriptorOptions,
-  type DescriptorErrorKind,
+  type DescriptorProblem,
   type IntroPointInput,
 } from './descriptor.ts';
 import { ENCRYPTED_CONSTANT, curve25519ToEd25519Public, openLayer, recoverDescriptorCookie, sealLayer, unpadPlaintext } from './descriptor-crypto.ts';
@@ -39,15 +39,15 @@ const v2 = vectors.descriptors.hsdesc2;
 const NOW1 = new Date('2023-01-24T03:00:00Z');
 const NOW2 = new Date('2023-02-09T12:00:00Z');
 
-function expectKind(f: () => unknown, kind: DescriptorErrorKind): DescriptorError {
+function expectProblem(f: () => unknown, problem: DescriptorProblem): DescriptorError {
   try {
     f();
   } catch (e) {
     expect(e).toBeInstanceOf(DescriptorError);
-    expect((e as DescriptorError).kind, (e as Error).message).toBe(kind);
+    expect((e as DescriptorError).problem, (e as Error).message).toBe(problem);
     return e as DescriptorError;
   }
-  throw new Error(`expected a DescriptorError of kind ${kind}`);
+  throw new Error(`expected a DescriptorError (${problem})`);
 }
 
 describe('real descriptors (C tor, via arti test data)', () => {
@@ -98,8 +98,8 @@ describe('real descriptors (C tor, via arti test data)', () => {
 
   it('hsdesc2 needs client auth: without a key, with the right key, with a wrong key', () => {
     const opts = { blindedKey: fromHex(v2.blinded_pubkey), subcredential: fromHex(v2.subcredential), now: NOW2 };
-    expectKind(() => decodeDescriptor(hsdesc2, opts), 'needs-client-auth');
-    expectKind(() => decodeDescriptor(hsdesc2, { ...opts, clientAuthSecretKey: x25519.utils.randomSecretKey() }), 'bad-client-auth');
+    expectProblem(() => decodeDescriptor(hsdesc2, opts), 'needs-client-auth');
+    expectProblem(() => decodeDescriptor(hsdesc2, { ...opts, clientAuthSecretKey: x25519.utils.randomSecretKey() }), 'bad-client-auth');
 
     const d = decodeDescriptor(hsdesc2, { ...opts, clientAuthSecretKey: fromHex(v2.client_auth_x25519_secret) });
     expect(d.usedClientAuth).toBe(true);
@@ -160,7 +160,7 @@ describe('stem test descriptor (synthetic intro point keys)', () => {
   it('is refused as a whole: its enc-key-certs do not certify its (all-zero) enc-keys', () => {
     const outer = parseOuterDescriptor(stemDesc);
     const now = new Date(outer.signingKeyCert.expires.getTime() - 3_600_000);
-    const err = expectKind(() => decodeDescriptor(stemDesc, { blindedKey: blinded, subcredential: subcred, now }), 'bad-cert');
+    const err = expectProblem(() => decodeDescriptor(stemDesc, { blindedKey: blinded, subcredential: subcred, now }), 'bad-cert');
     expect(err.message).toMatch(/enc-key-cert does not certify/);
   });
 });
@@ -171,43 +171,43 @@ describe('tampering and wrong keys are refused with the right kind', () => {
   const opts = { blindedKey: blinded, subcredential: subcred, now: NOW1 };
 
   it('C tor\'s HS_DESC_BAD_SIG (a stray space before "signature") is malformed; without it, it verifies', () => {
-    expectKind(() => parseOuterDescriptor(ctorBadSig), 'malformed');
+    expectProblem(() => parseOuterDescriptor(ctorBadSig), 'malformed');
     const fixed = ctorBadSig.replace('\n signature', '\nsignature');
     const outer = parseOuterDescriptor(fixed);
     const key = outer.signingKeyCert.signingKeyFromExtension!;
     // This confirms the signed range: from the start up to, not including, "signature".
     verifyOuterDescriptor(outer, key, new Date(outer.signingKeyCert.expires.getTime() - 1000));
     const tampered = fixed.replace('revision-counter 42', 'revision-counter 43');
-    expectKind(() => verifyOuterDescriptor(parseOuterDescriptor(tampered), key, new Date(outer.signingKeyCert.expires.getTime() - 1000)), 'bad-signature');
+    expectProblem(() => verifyOuterDescriptor(parseOuterDescriptor(tampered), key, new Date(outer.signingKeyCert.expires.getTime() - 1000)), 'bad-signature');
   });
 
   it('a changed revision counter, superencrypted blob or signature breaks the signature', () => {
-    expectKind(() => decodeDescriptor(hsdesc1.replace(`revision-counter ${v1.revision_counter}`, `revision-counter ${v1.revision_counter + 1}`), opts), 'bad-signature');
+    expectProblem(() => decodeDescriptor(hsdesc1.replace(`revision-counter ${v1.revision_counter}`, `revision-counter ${v1.revision_counter + 1}`), opts), 'bad-signature');
     const lines = hsdesc1.split('\n');
     const blobLine = lines.indexOf('-----BEGIN MESSAGE-----') + 5;
     const l = lines[blobLine]!;
     lines[blobLine] = (l[0] === 'A' ? 'B' : 'A') + l.slice(1);
-    expectKind(() => decodeDescriptor(lines.join('\n'), opts), 'bad-signature');
+    expectProblem(() => decodeDescriptor(lines.join('\n'), opts), 'bad-signature');
     const sig = /signature (\S+)/.exec(hsdesc1)![1]!;
     const bytes = parseOuterDescriptor(hsdesc1).signature.slice();
     bytes[10]! ^= 1;
-    expectKind(() => decodeDescriptor(hsdesc1.replace(sig, toBase64(bytes, false)), opts), 'bad-signature');
+    expectProblem(() => decodeDescriptor(hsdesc1.replace(sig, toBase64(bytes, false)), opts), 'bad-signature');
   });
 
   it('another blinded key, an expired certificate, the wrong subcredential', () => {
-    expectKind(() => decodeDescriptor(hsdesc1, { ...opts, blindedKey: fromHex(v2.blinded_pubkey) }), 'wrong-blinded-key');
-    expectKind(() => decodeDescriptor(hsdesc1, { ...opts, now: new Date('2023-01-26T03:00:01Z') }), 'expired-cert');
-    expectKind(() => decodeDescriptor(hsdesc1, { ...opts, subcredential: fromHex(v2.subcredential) }), 'decrypt-failed');
+    expectProblem(() => decodeDescriptor(hsdesc1, { ...opts, blindedKey: fromHex(v2.blinded_pubkey) }), 'wrong-blinded-key');
+    expectProblem(() => decodeDescriptor(hsdesc1, { ...opts, now: new Date('2023-01-26T03:00:01Z') }), 'expired-cert');
+    expectProblem(() => decodeDescriptor(hsdesc1, { ...opts, subcredential: fromHex(v2.subcredential) }), 'decrypt-failed');
   });
 
   it('a version other than 3, a missing item, a duplicated item', () => {
-    expectKind(() => parseOuterDescriptor(hsdesc1.replace('hs-descriptor 3', 'hs-descriptor 4')), 'unsupported-version');
-    expectKind(() => parseOuterDescriptor('hs-descriptor 4\nsomething-else entirely\n'), 'unsupported-version');
-    expectKind(() => parseOuterDescriptor(hsdesc1.replace('descriptor-lifetime 180\n', '')), 'malformed');
-    expectKind(() => parseOuterDescriptor(hsdesc1.replace('descriptor-lifetime 180\n', 'descriptor-lifetime 180\ndescriptor-lifetime 180\n')), 'malformed');
-    expectKind(() => parseOuterDescriptor(hsdesc1.replace('descriptor-lifetime 180', 'descriptor-lifetime 5000')), 'malformed');
-    expectKind(() => parseOuterDescriptor(`x 1\n${hsdesc1}`), 'malformed');
-    expectKind(() => parseOuterDescriptor(`${hsdesc1}x 1\n`), 'malformed');
+    expectProblem(() => parseOuterDescriptor(hsdesc1.replace('hs-descriptor 3', 'hs-descriptor 4')), 'unsupported-version');
+    expectProblem(() => parseOuterDescriptor('hs-descriptor 4\nsomething-else entirely\n'), 'unsupported-version');
+    expectProblem(() => parseOuterDescriptor(hsdesc1.replace('descriptor-lifetime 180\n', '')), 'malformed');
+    expectProblem(() => parseOuterDescriptor(hsdesc1.replace('descriptor-lifetime 180\n', 'descriptor-lifetime 180\ndescriptor-lifetime 180\n')), 'malformed');
+    expectProblem(() => parseOuterDescriptor(hsdesc1.replace('descriptor-lifetime 180', 'descriptor-lifetime 5000')), 'malformed');
+    expectProblem(() => parseOuterDescriptor(`x 1\n${hsdesc1}`), 'malformed');
+    expectProblem(() => parseOuterDescriptor(`${hsdesc1}x 1\n`), 'malformed');
     // Unknown items in the middle are ignored (and covered by the signature).
     expect(parseOuterDescriptor(hsdesc1.replace('revision-counter', 'x-future 1\nrevision-counter')).revisionCounter).toBe(BigInt(v1.revision_counter));
   });
@@ -222,7 +222,7 @@ describe('tampering and wrong keys are refused with the right kind', () => {
       expect(openLayer(bad, k)).toBeUndefined();
     }
     expect(openLayer(blob, { ...k, revisionCounter: 8n })).toBeUndefined();
-    expectKind(() => openLayer(blob.subarray(0, 47), k), 'malformed');
+    expectProblem(() => openLayer(blob.subarray(0, 47), k), 'malformed');
   });
 });
 
@@ -312,8 +312,8 @@ describe('round trip: build → parse → verify → decrypt', () => {
       expect(d.usedClientAuth).toBe(true);
       expect(d.introPoints).toHaveLength(3);
     }
-    expectKind(() => decodeDescriptor(doc, base), 'needs-client-auth');
-    expectKind(() => decodeDescriptor(doc, { ...base, clientAuthSecretKey: x25519.utils.randomSecretKey() }), 'bad-client-auth');
+    expectProblem(() => decodeDescriptor(doc, base), 'needs-client-auth');
+    expectProblem(() => decodeDescriptor(doc, { ...base, clientAuthSecretKey: x25519.utils.randomSecretKey() }), 'bad-client-auth');
     const middle = parseMiddleLayer(decryptFirstLayer(parseOuterDescriptor(doc), o.blindedKey, o.subcredential));
     expect(middle.authClients).toHaveLength(16);
     expect(middle.authClients.every((e) => e.encryptedCookie.length === 16)).toBe(true);
@@ -325,7 +325,7 @@ describe('round trip: build → parse → verify → decrypt', () => {
     const doc = buildDescriptor(o);
     const middle = parseMiddleLayer(decryptFirstLayer(parseOuterDescriptor(doc), o.blindedKey, o.subcredential));
     expect(middle.authClients).toHaveLength(32);
-    expectKind(() => decodeDescriptor(doc, { blindedKey: o.blindedKey, subcredential: o.subcredential, now: later }), 'needs-client-auth');
+    expectProblem(() => decodeDescriptor(doc, { blindedKey: o.blindedKey, subcredential: o.subcredential, now: later }), 'needs-client-auth');
   });
 
   it('expired intro point certificates and foreign signers are caught', () => {
@@ -333,13 +333,13 @@ describe('round trip: build → parse → verify → decrypt', () => {
     const doc = buildDescriptor(o);
     const base = { blindedKey: o.blindedKey, subcredential: o.subcredential };
     decodeDescriptor(doc, { ...base, now: new Date('2025-06-01T12:30:00Z') });
-    expectKind(() => decodeDescriptor(doc, { ...base, now: new Date('2025-06-01T14:00:01Z') }), 'expired-cert');
+    expectProblem(() => decodeDescriptor(doc, { ...base, now: new Date('2025-06-01T14:00:01Z') }), 'expired-cert');
 
     // Intro certificates signed by some other key than the descriptor signing key.
     const outer = verifyOuterDescriptor(parseOuterDescriptor(doc), o.blindedKey, later);
     const middle = parseMiddleLayer(decryptFirstLayer(outer, o.blindedKey, o.subcredential));
     const inner = parseInnerLayer(decryptSecondLayer(middle, o.blindedKey, o.subcredential, outer.revisionCounter)!);
-    expectKind(() => checkInnerLayerCerts(inner, keypair().publicKey, later), 'bad-cert');
+    expectProblem(() => checkInnerLayerCerts(inner, keypair().publicKey, later), 'bad-cert');
   });
 
   it('a signing-key certificate not signed by the blinded key is refused', () => {
@@ -356,7 +356,7 @@ describe('round trip: build → parse → verify → decrypt', () => {
       revisionCounter: 1n,
       superencrypted: new Uint8Array(100),
     });
-    expectKind(() => verifyOuterDescriptor(parseOuterDescriptor(doc), o.blindedKey, later), 'bad-cert');
+    expectProblem(() => verifyOuterDescriptor(parseOuterDescriptor(doc), o.blindedKey, later), 'bad-cert');
   });
 
   it('refuses impossible inputs as usage errors', () => {

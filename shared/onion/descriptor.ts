@@ -34,7 +34,7 @@ import { buildOuterDescriptor, parseOuterDescriptor, verifyOuterDescriptor, type
  * signers, since the blinded secret is an expanded Ed25519 key.
  */
 
-export { DescriptorError, type DescriptorErrorKind } from './descriptor-error.ts';
+export { DescriptorError, type DescriptorProblem } from './descriptor-error.ts';
 export { parseOuterDescriptor, verifyOuterDescriptor, type OuterDescriptor, type VerifiedOuterDescriptor } from './descriptor-outer.ts';
 export { parseMiddleLayer, encodeMiddleLayer, type MiddleLayer } from './descriptor-middle.ts';
 export {

@@ -1,4 +1,4 @@
-import { UsageError, TelescopeError } from '../util/index.ts';
+import { UsageError, TelescopeError, type ErrorKind } from '../util/index.ts';
 import type { NetDir, NetRelay } from '../netdir/index.ts';
 
 /**
@@ -20,7 +20,9 @@ export interface PathRules {
 
 export const DEFAULT_PATH_RULES: PathRules = { enforceDistinctSubnets: true };
 
-export class NoPathError extends TelescopeError {}
+export class NoPathError extends TelescopeError {
+  static override readonly defaultKind: ErrorKind = 'no-path';
+}
 
 /** A source of uniform numbers in [0, 1), from the host's CSPRNG unless a test injects one. */
 export type UniformRandom = () => number;

@@ -11,7 +11,7 @@
  * Pure and portable (no timers of its own in TokenBucket; RateLimiter takes a scheduler), so it runs
  * in Node and in the browser alike.
  */
-import { TelescopeError, UsageError } from './errors.ts';
+import { TelescopeError, UsageError, type ErrorKind } from './errors.ts';
 
 /** A clock in milliseconds (Date.now, performance.now, or a test's fake). */
 export type Clock = () => number;
@@ -141,7 +141,9 @@ export class TokenBucket {
 }
 
 /** A wait for tokens was given up (its AbortSignal fired, or the limiter was closed). */
-export class RateLimitCancelledError extends TelescopeError {}
+export class RateLimitCancelledError extends TelescopeError {
+  static override readonly defaultKind: ErrorKind = 'cancelled';
+}
 
 /** Runs fn after ms milliseconds; returns a function that cancels it. */
 export type Scheduler = (fn: () => void, ms: number) => () => void;
