@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runSelfcheck } from './selfcheck.ts';
-import { webCryptoAesCtr } from './crypto/aes-ctr.ts';
+import { webCryptoAesCtr } from './crypto/index.ts';
 
 describe('in-memory circuit self-check', () => {
   for (const [name, aes] of [['noble AES', undefined], ['WebCrypto AES', webCryptoAesCtr]] as const) {

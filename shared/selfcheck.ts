@@ -1,17 +1,7 @@
-import { toHex, utf8, equalBytes } from './bytes/util.ts';
-import { RelayCryptoError, TelescopeError } from './util/errors.ts';
-import { ChanCmd } from './cells/channel/command.ts';
-import { CellDecoder, encodeCell, type ChannelCell } from './cells/channel/framing.ts';
-import { Create2, Created2, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg } from './cells/channel/messages.ts';
-import { RelayCmd } from './cells/relay/command.ts';
-import { packRelayCell, unpackRelayCell } from './cells/relay/header.ts';
-import { Begin, Connected, Data, Drop, Extend2, Extended2, Sendme } from './cells/relay/messages.ts';
-import { decodeRelayMsg, type RelayMsg } from './cells/relay/relay-msg.ts';
-import type { LinkSpecifier } from './cells/relay/link-specifier.ts';
-import { NtorClient, generateNtorKeyPair, ntorServerHandshake, secureRandomBytes, type NtorKeyPair } from './crypto/ntor.ts';
-import { tor1KeysFrom } from './crypto/circuit-keys.ts';
-import { ClientCircuitCrypto, RelayHopCrypto } from './crypto/tor1.ts';
-import type { AesCtrFactory } from './crypto/aes-ctr.ts';
+import { toHex, utf8, equalBytes } from './bytes/index.ts';
+import { RelayCryptoError, TelescopeError } from './util/index.ts';
+import { ChanCmd, CellDecoder, encodeCell, Create2, Created2, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg, RelayCmd, packRelayCell, unpackRelayCell, Begin, Connected, Data, Drop, Extend2, Extended2, Sendme, decodeRelayMsg, type ChannelCell, type RelayMsg, type LinkSpecifier } from './cells/index.ts';
+import { NtorClient, generateNtorKeyPair, ntorServerHandshake, secureRandomBytes, tor1KeysFrom, ClientCircuitCrypto, RelayHopCrypto, type NtorKeyPair, type AesCtrFactory } from './crypto/index.ts';
 
 /**
  * An end-to-end self-check of a circuit's crypto, in memory, with no network: a client builds a

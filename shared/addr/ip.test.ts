@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { toHex } from '../bytes/util.ts';
+import { toHex } from '../bytes/index.ts';
 import { ProtocolError, UsageError } from '../util/index.ts';
 import {
   formatIp,

@@ -1,6 +1,5 @@
 import type { IpAddress } from '../addr/index.ts';
-import { Reader } from '../bytes/reader.ts';
-import { Writer } from '../bytes/writer.ts';
+import { Reader, Writer } from '../bytes/index.ts';
 
 /**
  * Addresses as NETINFO carries them (tor-spec "NETINFO cells"): type, length, value. Types other

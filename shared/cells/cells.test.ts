@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fromHex, toHex } from '../bytes/util.ts';
+import { fromHex, toHex, Reader, Writer } from '../bytes/index.ts';
 import { ProtocolError } from '../util/index.ts';
 import { ChanCmd } from './channel/command.ts';
 import { CellDecoder, encodeCell, type ChannelCell } from './channel/framing.ts';
@@ -11,8 +11,6 @@ import {
 import { CertsCell } from './channel/certs.ts';
 import { formatIp, parseIp } from '../addr/index.ts';
 import { readTorAddress, torAddressOf, writeTorAddress, type TorAddress } from './address.ts';
-import { Reader } from '../bytes/reader.ts';
-import { Writer } from '../bytes/writer.ts';
 import link from './fixtures/link.json';
 
 const hex = (s: string) => fromHex(s.replace(/\s+/g, ''));

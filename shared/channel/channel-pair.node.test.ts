@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, toHex } from '../bytes/util.ts';
-import { ChanCmd } from '../cells/channel/command.ts';
-import { CellDecoder, encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
-import { Authenticate, CreateFast, Destroy, DestroyReason, Netinfo, Versions } from '../cells/channel/messages.ts';
+import { concatBytes, toHex } from '../bytes/index.ts';
+import { ChanCmd, CellDecoder, encodeCell, Authenticate, CreateFast, Destroy, DestroyReason, Netinfo, Versions, type ChannelCell } from '../cells/index.ts';
 import { ChannelError, HandshakeError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
-import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
+import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../crypto/index.ts';
 import type { InitiatorAuthentication } from './responder.ts';
 import { Channel, type CircuitEndpoint, type ChannelAcceptOptions } from './channel.ts';
 import { LinkHandshakeInitiator, type LinkAuthenticator } from './handshake.ts';

@@ -1,10 +1,9 @@
-import { ChanCmd } from '../cells/channel/command.ts';
-import { CellDecoder, encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
+import { ChanCmd, CellDecoder, encodeCell, type ChannelCell } from '../cells/index.ts';
 import { ChannelError, TelescopeError, TimeoutError, silentLogger, UnexpectedErrors, type Logger } from '../util/index.ts';
 import type { ByteTransport } from './transport.ts';
 import { LinkHandshakeInitiator, type LinkHandshakeOptions, type OpenedLink } from './handshake.ts';
 import { LinkHandshakeResponder, type AcceptedLink, type LinkHandshakeResponderOptions } from './responder.ts';
-import type { VerifiedResponderIdentity } from '../crypto/link-certs.ts';
+import type { VerifiedResponderIdentity } from '../crypto/index.ts';
 
 /**
  * A channel: one authenticated link to one relay, carrying many circuits (tor-spec "Channels").

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fromHex } from '../bytes/util.ts';
-import { ChanCmd } from '../cells/channel/command.ts';
-import type { ChannelCell } from '../cells/channel/framing.ts';
-import { Netinfo, Versions, Vpadding } from '../cells/channel/messages.ts';
+import { fromHex } from '../bytes/index.ts';
+import { ChanCmd, Netinfo, Versions, Vpadding, type ChannelCell } from '../cells/index.ts';
 import { CertificateError, HandshakeError, ProtocolError, TelescopeError } from '../util/index.ts';
 import { LinkHandshakeInitiator, SUPPORTED_LINK_VERSIONS } from './handshake.ts';
 import link from '../cells/fixtures/link.json';

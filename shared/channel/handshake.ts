@@ -1,10 +1,6 @@
-import { ChanCmd } from '../cells/channel/command.ts';
-import { encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
-import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions } from '../cells/channel/messages.ts';
+import { ChanCmd, encodeCell, AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions, CertsCell, type ChannelCell, type TorAddress } from '../cells/index.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { CertsCell } from '../cells/channel/certs.ts';
-import type { TorAddress } from '../cells/address.ts';
-import { verifyResponderCerts, type ExpectedRelayIdentity, type VerifiedResponderIdentity } from '../crypto/link-certs.ts';
+import { verifyResponderCerts, type ExpectedRelayIdentity, type VerifiedResponderIdentity } from '../crypto/index.ts';
 import { HandshakeError, ProtocolError } from '../util/index.ts';
 
 /**

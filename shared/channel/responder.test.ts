@@ -1,15 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, fromHex, toHex } from '../bytes/util.ts';
-import { ChanCmd } from '../cells/channel/command.ts';
-import { encodeCell, type ChannelCell } from '../cells/channel/framing.ts';
-import { AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions, Vpadding } from '../cells/channel/messages.ts';
-import { CertsCell } from '../cells/channel/certs.ts';
-import type { TorAddress } from '../cells/address.ts';
+import { concatBytes, fromHex, toHex } from '../bytes/index.ts';
+import { ChanCmd, encodeCell, AuthChallenge, AuthMethod, Authenticate, Netinfo, Versions, Vpadding, CertsCell, type ChannelCell, type TorAddress } from '../cells/index.ts';
 import { HandshakeError, ProtocolError, TelescopeError } from '../util/index.ts';
 import { LinkHandshakeResponder, type InitiatorAuthentication, type LinkHandshakeResponderOptions } from './responder.ts';
-import type { VerifiedInitiatorIdentity } from '../crypto/link-certs.ts';
+import type { VerifiedInitiatorIdentity } from '../crypto/index.ts';
 import { LinkHandshakeInitiator } from './handshake.ts';
 import link from '../cells/fixtures/link.json';
 import certsVec from '../crypto/fixtures/certs.json';

@@ -1,6 +1,6 @@
-import { fromHex } from '../bytes/util.ts';
+import { fromHex } from '../bytes/index.ts';
 import { parseIp } from '../addr/index.ts';
-import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/circuit.ts';
+import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/index.ts';
 import type { NetDir, NetRelay } from '../netdir/index.ts';
 import { checkDescriptorIdentity, parseBridgeDescriptor } from '../netdoc/index.ts';
 import { UsageError, type Logger } from '../util/index.ts';

@@ -1,8 +1,6 @@
 import { formatIp } from '../addr/index.ts';
-import { Channel } from '../channel/channel.ts';
-import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
-import type { LinkAuthenticator } from '../channel/handshake.ts';
-import type { RelayTarget } from '../circuit/circuit.ts';
+import { Channel, type ByteTransport, type TransportFactory, type LinkAuthenticator } from '../channel/index.ts';
+import type { RelayTarget } from '../circuit/index.ts';
 import { ChannelError, TelescopeError, silentLogger, type Logger } from '../util/index.ts';
 import { fingerprintOf } from '../netdir/index.ts';
 

@@ -1,8 +1,7 @@
-import { Circuit, type CircuitOptions } from '../circuit/circuit.ts';
+import { Circuit, type CircuitOptions } from '../circuit/index.ts';
 import { CircuitError, TelescopeError, silentLogger, type Logger } from '../util/index.ts';
-import type { GuardManager } from '../path/guards.ts';
+import { chooseMiddle, choosePath, NoPathError, type GuardManager, type PathRules } from '../path/index.ts';
 import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../netdir/index.ts';
-import { chooseMiddle, choosePath, NoPathError, type PathRules } from '../path/select.ts';
 import type { ChannelPool } from './channel-pool.ts';
 
 /**

@@ -1,7 +1,6 @@
-import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/circuit.ts';
+import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/index.ts';
 import type { NetDir } from '../netdir/index.ts';
-import type { GuardManager } from '../path/guards.ts';
-import { secureUniform } from '../path/select.ts';
+import { secureUniform, type GuardManager } from '../path/index.ts';
 import { TelescopeError, silentLogger, type Logger } from '../util/index.ts';
 import { bridgeTarget, type BridgeInfo } from './bridges.ts';
 import type { ChannelPool } from './channel-pool.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { concatBytes, utf8 } from '../bytes/util.ts';
+import { concatBytes, utf8 } from '../bytes/index.ts';
 import { ProtocolError, TelescopeError } from '../util/index.ts';
-import type { TorStream } from '../stream/stream.ts';
+import type { TorStream } from '../stream/index.ts';
 import { DirectoryHttpError, dirGet, parseHttpResponse } from './dir-http.ts';
 import { rejection } from '../testing/thrown.ts';
 

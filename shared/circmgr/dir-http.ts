@@ -1,7 +1,7 @@
-import { concatBytes } from '../bytes/util.ts';
+import { concatBytes } from '../bytes/index.ts';
 import { ProtocolError, TelescopeError, type ErrorKind } from '../util/index.ts';
-import type { TorStream } from '../stream/stream.ts';
-import { parseResponseHead } from '../http/http1.ts';
+import type { TorStream } from '../stream/index.ts';
+import { parseResponseHead } from '../http/index.ts';
 
 /**
  * Directory requests are HTTP/1.0 over a BEGIN_DIR stream (dir-spec "HTTP status codes" and

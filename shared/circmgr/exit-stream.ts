@@ -1,6 +1,6 @@
-import { EndReason } from '../cells/relay/messages.ts';
-import type { Circuit } from '../circuit/circuit.ts';
-import type { TorStream } from '../stream/stream.ts';
+import { EndReason } from '../cells/index.ts';
+import type { Circuit } from '../circuit/index.ts';
+import type { TorStream } from '../stream/index.ts';
 import { StreamError, TelescopeError, type Logger } from '../util/index.ts';
 import type { CircuitManager, ManagedCircuit } from './circuit-manager.ts';
 

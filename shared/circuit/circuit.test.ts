@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { equalBytes, utf8 } from '../bytes/util.ts';
-import { ChanCmd } from '../cells/channel/command.ts';
-import type { ChannelCell } from '../cells/channel/framing.ts';
-import { Create2, Created2, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg } from '../cells/channel/messages.ts';
-import { RelayCmd } from '../cells/relay/command.ts';
-import { RELAY_DATA_MAX, packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
-import { Begin, BeginDir, Connected, Data, Drop, End, EndReason, Extend2, Extended2, Sendme } from '../cells/relay/messages.ts';
-import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
-import { tor1KeysFrom } from '../crypto/circuit-keys.ts';
-import { generateNtorKeyPair, ntorServerHandshake, secureRandomBytes, type NtorKeyPair } from '../crypto/ntor.ts';
-import { RelayHopCrypto } from '../crypto/tor1.ts';
+import { equalBytes, utf8 } from '../bytes/index.ts';
+import { ChanCmd, Create2, Created2, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg, RelayCmd, RELAY_DATA_MAX, packRelayCell, unpackRelayCell, Begin, BeginDir, Connected, Data, Drop, End, EndReason, Extend2, Extended2, Sendme, decodeRelayMsg, type ChannelCell, type RelayMsg } from '../cells/index.ts';
+import { tor1KeysFrom, generateNtorKeyPair, ntorServerHandshake, secureRandomBytes, RelayHopCrypto, type NtorKeyPair } from '../crypto/index.ts';
 import { ChannelError, CircuitError, StreamError, TelescopeError, TimeoutError, UsageError } from '../util/index.ts';
-import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
-import type { TorStream } from '../stream/stream.ts';
+import type { Channel, CircuitEndpoint } from '../channel/index.ts';
+import type { TorStream } from '../stream/index.ts';
 import { CIRCUIT_WINDOW_INCREMENT, CIRCUIT_WINDOW_START, Circuit, linkSpecifiersFor, type RelayTarget } from './circuit.ts';
 import { rejection, settle, track } from '../testing/thrown.ts';
 

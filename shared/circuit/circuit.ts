@@ -1,23 +1,12 @@
-import { equalBytes } from '../bytes/util.ts';
-import { ChanCmd } from '../cells/channel/command.ts';
-import type { ChannelCell } from '../cells/channel/framing.ts';
-import { Create2, Created2, CreateFast, CreatedFast, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg } from '../cells/channel/messages.ts';
-import { RelayCmd } from '../cells/relay/command.ts';
-import { packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
-import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
-import { Begin, BeginDir, Connected, Drop, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncate, Truncated } from '../cells/relay/messages.ts';
-import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
-import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
-import { NOTHING_NEGOTIATED, type HopKeyMaterial, type HsV3HopKeys, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
-import { clientHandshake } from '../crypto/client-handshakes.ts';
-import type { ClientHandshake } from '../crypto/handshake.ts';
-import { ClientCircuitCrypto } from '../crypto/tor1.ts';
+import { equalBytes } from '../bytes/index.ts';
+import { ChanCmd, Create2, Created2, CreateFast, CreatedFast, Destroy, DestroyReason, HandshakeType, Relay, decodeChanMsg, RelayCmd, packRelayCell, unpackRelayCell, Begin, BeginDir, Connected, Drop, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncate, Truncated, decodeRelayMsg, type ChannelCell, type LinkSpecifier, type RelayMsg } from '../cells/index.ts';
+import { NOTHING_NEGOTIATED, clientHandshake, ClientCircuitCrypto, type AesCtrFactory, type HopKeyMaterial, type HsV3HopKeys, type NegotiatedParameters, type ClientHandshake } from '../crypto/index.ts';
 import { CircuitError, ProtocolError, StreamError, TelescopeError, TimeoutError, UsageError, silentLogger, type Logger } from '../util/index.ts';
-import { TorStream, type StreamCarrier } from '../stream/stream.ts';
+import { TorStream, type StreamCarrier } from '../stream/index.ts';
 import { congestionControlFor, type CircuitCongestionControl } from './congestion.ts';
 
 export { CIRCUIT_WINDOW_START, CIRCUIT_WINDOW_INCREMENT } from './fixed-windows.ts';
-import type { Channel, CircuitEndpoint } from '../channel/channel.ts';
+import type { Channel, CircuitEndpoint } from '../channel/index.ts';
 
 /**
  * A client circuit (tor-spec "Circuit management"): built one hop at a time, CREATE2 to the first

@@ -1,4 +1,4 @@
-import type { NegotiatedParameters } from '../crypto/circuit-keys.ts';
+import type { NegotiatedParameters } from '../crypto/index.ts';
 import { FixedCircuitWindows } from './fixed-windows.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NOTHING_NEGOTIATED } from '../crypto/circuit-keys.ts';
+import { NOTHING_NEGOTIATED } from '../crypto/index.ts';
 import { ProtocolError } from '../util/index.ts';
 import { congestionControlFor, type CircuitCongestionControl } from './congestion.ts';
 import { FixedCircuitWindows } from './fixed-windows.ts';

@@ -1,4 +1,4 @@
-import { equalBytes } from '../bytes/util.ts';
+import { equalBytes } from '../bytes/index.ts';
 import { ProtocolError } from '../util/index.ts';
 import type { CircuitCongestionControl } from './congestion.ts';
 

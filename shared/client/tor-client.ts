@@ -1,15 +1,12 @@
-import type { ByteTransport, TransportFactory } from '../channel/transport.ts';
-import type { LinkAuthenticator } from '../channel/handshake.ts';
-import type { CircuitOptions } from '../circuit/circuit.ts';
+import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../channel/index.ts';
+import type { CircuitOptions } from '../circuit/index.ts';
 import { DirectoryState, type DirRequest } from '../directory/index.ts';
 import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
-import { GuardManager } from '../path/guards.ts';
+import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
-import { DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/select.ts';
-import type { TorStream } from '../stream/stream.ts';
+import type { TorStream } from '../stream/index.ts';
 import { ChannelPool, CircuitManager, DirectoryFetcher, learnBridgeKey, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
-import { isOnionHost } from '../onion/address.ts';
-import { OnionServiceClient, type OnionPhase } from '../onion/client.ts';
+import { isOnionHost, OnionServiceClient, type OnionPhase } from '../onion/index.ts';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ctr } from '@noble/ciphers/aes.js';
 import { BatchedAesCtr, WebCryptoAesCtr, counterBlock } from './aes-ctr.ts';
-import { fromHex, toHex } from '../bytes/util.ts';
+import { fromHex, toHex } from '../bytes/index.ts';
 
 /** The reference: one CTR call over the whole stream from a zero IV. */
 function reference(key: Uint8Array, data: Uint8Array): Uint8Array {

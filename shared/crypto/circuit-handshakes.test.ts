@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fromHex, toHex } from '../bytes/util.ts';
-import { HandshakeType } from '../cells/channel/messages.ts';
+import { fromHex, toHex } from '../bytes/index.ts';
+import { HandshakeType } from '../cells/index.ts';
 import { HandshakeError, UsageError } from '../util/index.ts';
 import { KH_LEN, type HopKeyMaterial } from './circuit-keys.ts';
 import { clientHandshake, findClientHandshake } from './client-handshakes.ts';

@@ -1,5 +1,5 @@
 import { HandshakeError, UsageError } from '../util/index.ts';
-import { concatBytes, equalBytesConstantTime } from '../bytes/util.ts';
+import { concatBytes, equalBytesConstantTime } from '../bytes/index.ts';
 import { kdfTor } from './kdf.ts';
 import { secureRandomBytes, type RandomBytes } from './ntor.ts';
 import { TOR1_HOP_KEY_MATERIAL_LEN, TOR1_KEY_MATERIAL_LEN, tor1HopKeyMaterial } from './circuit-keys.ts';

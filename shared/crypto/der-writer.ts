@@ -1,4 +1,4 @@
-import { concatBytes, utf8 } from '../bytes/util.ts';
+import { concatBytes, utf8 } from '../bytes/index.ts';
 import { DerTag } from './der.ts';
 import { UsageError } from '../util/index.ts';
 

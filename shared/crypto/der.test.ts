@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { utf8 } from '../bytes/util.ts';
+import { utf8 } from '../bytes/index.ts';
 import { DerReader, DerTag } from './der.ts';
 
 const tlv = (tag: number, text: string) => Uint8Array.of(tag, text.length, ...utf8(text));

@@ -1,4 +1,4 @@
-import { Reader } from '../bytes/reader.ts';
+import { Reader } from '../bytes/index.ts';
 
 /**
  * A strict, minimal DER reader: enough ASN.1 to take X.509 certificates and PKCS#1 RSA keys

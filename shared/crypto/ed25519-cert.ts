@@ -1,10 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { Reader } from '../bytes/reader.ts';
-import { Writer } from '../bytes/writer.ts';
-import { openEnum } from '../bytes/open-enum.ts';
-import { equalBytes } from '../bytes/util.ts';
+import { Reader, Writer, openEnum, equalBytes } from '../bytes/index.ts';
 import { CertificateError, ProtocolError, UsageError } from '../util/index.ts';
-import { CertType } from '../cells/channel/certs.ts';
+import { CertType } from '../cells/index.ts';
 
 /**
  * Tor's Ed25519 certificates (cert-spec "Certificate format"):

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fromHex, toHex, utf8 } from '../bytes/util.ts';
+import { fromHex, toHex, utf8 } from '../bytes/index.ts';
 import { HandshakeError } from '../util/index.ts';
 import { kdfTor, hkdfSha256 } from './kdf.ts';
 import { NtorClient, ntorServerHandshake, generateNtorKeyPair } from './ntor.ts';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromBase64, fromHex, toHex } from '../bytes/util.ts';
+import { fromBase64, fromHex, toHex } from '../bytes/index.ts';
 import { CertificateError, ProtocolError } from '../util/index.ts';
-import { CertsCell, CertType } from '../cells/channel/certs.ts';
+import { CertsCell, CertType } from '../cells/index.ts';
 import { verifyResponderCerts } from './link-certs.ts';
 import { CertKeyType, UnverifiedEd25519Cert, signEd25519Cert } from './ed25519-cert.ts';
 import { RsaPublicKey } from './rsa.ts';

@@ -1,7 +1,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { equalBytes, equalBytesConstantTime, toHex } from '../bytes/util.ts';
+import { equalBytes, equalBytesConstantTime, toHex } from '../bytes/index.ts';
 import { CertificateError, ProtocolError } from '../util/index.ts';
-import { CertType, type CertsCell } from '../cells/channel/certs.ts';
+import { CertType, type CertsCell } from '../cells/index.ts';
 import { CertKeyType, UnverifiedEd25519Cert } from './ed25519-cert.ts';
 import { RsaCrossCert } from './rsa-crosscert.ts';
 import { checkRelayIdentityKey, type RsaPublicKey } from './rsa.ts';

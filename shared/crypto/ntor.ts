@@ -2,7 +2,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { HandshakeError, UsageError } from '../util/index.ts';
-import { concatBytes, equalBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
+import { concatBytes, equalBytes, equalBytesConstantTime, utf8 } from '../bytes/index.ts';
 import { hkdfSha256 } from './kdf.ts';
 import { TOR1_HOP_KEY_MATERIAL_LEN, TOR1_KEY_MATERIAL_LEN, tor1HopKeyMaterial } from './circuit-keys.ts';
 import type { ClientHandshake, ServerHandshake } from './handshake.ts';

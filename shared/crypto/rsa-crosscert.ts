@@ -1,6 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Reader } from '../bytes/reader.ts';
-import { concatBytes, utf8 } from '../bytes/util.ts';
+import { Reader, concatBytes, utf8 } from '../bytes/index.ts';
 import { CertificateError } from '../util/index.ts';
 import type { RsaPublicKey } from './rsa.ts';
 

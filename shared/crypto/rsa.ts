@@ -1,5 +1,5 @@
 import { sha1 } from '@noble/hashes/legacy.js';
-import { concatBytes, equalBytesConstantTime, fromHex, toHex } from '../bytes/util.ts';
+import { concatBytes, equalBytesConstantTime, fromHex, toHex } from '../bytes/index.ts';
 import { CertificateError, ProtocolError } from '../util/index.ts';
 import { DerReader, DerTag } from './der.ts';
 import { derInteger, derSequence } from './der-writer.ts';

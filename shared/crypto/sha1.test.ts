@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha1 as nobleSha1 } from '@noble/hashes/legacy.js';
-import { toHex, utf8 } from '../bytes/util.ts';
+import { toHex, utf8 } from '../bytes/index.ts';
 import { Sha1, Sha1State, sha1Digest } from './sha1.ts';
 
 describe('Sha1', () => {

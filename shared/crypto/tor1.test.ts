@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
-import { concatBytes, fromHex, toHex, utf8 } from '../bytes/util.ts';
+import { concatBytes, fromHex, toHex, utf8 } from '../bytes/index.ts';
 import { RelayCryptoError, UsageError } from '../util/index.ts';
 import { ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from './tor1.ts';
 import { HS_V3_KEY_MATERIAL_LEN, hsV3KeysFrom, reverseHopKeys, tor1KeysFrom, type HopKeys } from './circuit-keys.ts';

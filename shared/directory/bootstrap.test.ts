@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
-import { fromBase64, toHex } from '../bytes/util.ts';
+import { fromBase64, toHex } from '../bytes/index.ts';
 import { TelescopeError } from '../util/index.ts';
 import { parseAuthCerts, ConsensusRejectedError, parseConsensus, verifyConsensus, parseMicrodescs } from '../netdoc/index.ts';
 import { DirectoryState, type DirRequest } from './bootstrap.ts';

@@ -1,6 +1,6 @@
-import { concatBytes } from '../bytes/util.ts';
+import { concatBytes } from '../bytes/index.ts';
 import { ProtocolError } from '../util/index.ts';
-import type { TorStream } from '../stream/stream.ts';
+import type { TorStream } from '../stream/index.ts';
 
 /**
  * A minimal HTTP/1.1 client over one Tor stream (RFC 9112): one request, `Connection: close`,

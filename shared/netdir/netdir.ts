@@ -1,5 +1,5 @@
-import { toHex } from '../bytes/util.ts';
-import type { RelayTarget } from '../circuit/circuit.ts';
+import { toHex } from '../bytes/index.ts';
+import type { RelayTarget } from '../circuit/index.ts';
 
 /**
  * The client's usable view of the network: the relays of a verified consensus joined with their

@@ -1,7 +1,7 @@
 import { sha1 } from '@noble/hashes/legacy.js';
-import { toHex, utf8 } from '../bytes/util.ts';
+import { toHex, utf8 } from '../bytes/index.ts';
 import { CertificateError, ProtocolError } from '../util/index.ts';
-import { RsaPublicKey } from '../crypto/rsa.ts';
+import { RsaPublicKey } from '../crypto/index.ts';
 import { documentText, expectNoObject, expectObject, itemError, needArgs, parseHexField, parseTimeArgs, tokenize, type NetdocItem } from './netdoc.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toBase64, toHex, utf8 } from '../bytes/util.ts';
+import { toBase64, toHex, utf8 } from '../bytes/index.ts';
 import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { AuthCert, parseAuthCert, parseAuthCerts } from './authcert.ts';
 import { Consensus, ConsensusRejectedError, parseConsensus, supportsProtocol, verifyConsensus, type AuthorityId } from './consensus.ts';

@@ -1,6 +1,6 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { utf8 } from '../bytes/util.ts';
+import { utf8 } from '../bytes/index.ts';
 import { parseIp } from '../addr/index.ts';
 import { CertificateError, ProtocolError, UsageError, type ErrorKind } from '../util/index.ts';
 import type { AuthCert } from './authcert.ts';

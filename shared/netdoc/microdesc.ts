@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toBase64, utf8 } from '../bytes/util.ts';
+import { toBase64, utf8 } from '../bytes/index.ts';
 import { documentText, itemError, needArgs, parseBase64Field, tokenize, type NetdocItem } from './netdoc.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { utf8 } from '../bytes/util.ts';
+import { utf8 } from '../bytes/index.ts';
 import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { encodeNetdoc, tokenize, type NetdocItemInput } from './netdoc.ts';
 import cert5696 from './fixtures/dirmgr/cert-5696.txt?raw';

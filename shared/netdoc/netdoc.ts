@@ -1,4 +1,4 @@
-import { fromBase64, toBase64 } from '../bytes/util.ts';
+import { fromBase64, toBase64 } from '../bytes/index.ts';
 import { ProtocolError, UsageError } from '../util/index.ts';
 
 /**

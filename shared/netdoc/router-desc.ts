@@ -1,4 +1,4 @@
-import { fromBase64, toHex } from '../bytes/util.ts';
+import { fromBase64, toHex } from '../bytes/index.ts';
 import { ProtocolError } from '../util/index.ts';
 import { documentText, itemError, needArgs, tokenize } from './netdoc.ts';
 

@@ -2,8 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import vectors from './fixtures/onion_address_vectors.json';
-import { fromHex, toHex } from '../bytes/util.ts';
-import { fromBase32, toBase32 } from '../bytes/base32.ts';
+import { fromHex, toHex, fromBase32, toBase32 } from '../bytes/index.ts';
 import { TelescopeError } from '../util/index.ts';
 import { encodeOnionAddress, OnionAddressError, parseOnionAddress } from './address.ts';
 

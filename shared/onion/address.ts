@@ -1,7 +1,6 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
-import { fromBase32, toBase32 } from '../bytes/base32.ts';
-import { concatBytes, equalBytes, utf8 } from '../bytes/util.ts';
+import { fromBase32, toBase32, concatBytes, equalBytes, utf8 } from '../bytes/index.ts';
 import { TelescopeError, type ErrorKind } from '../util/index.ts';
 
 /**

@@ -1,6 +1,5 @@
-import type { Circuit } from '../circuit/circuit.ts';
-import { RelayCmd } from '../cells/relay/command.ts';
-import type { RelayMsg } from '../cells/relay/relay-msg.ts';
+import type { Circuit } from '../circuit/index.ts';
+import { RelayCmd, type RelayMsg } from '../cells/index.ts';
 import { TimeoutError, type TelescopeError } from '../util/index.ts';
 
 /**

@@ -1,5 +1,5 @@
-import { fromBase32 } from '../bytes/base32.ts';
-import { ConfigError } from '../config/torrc.ts';
+import { fromBase32 } from '../bytes/index.ts';
+import { ConfigError } from '../config/index.ts';
 import { TelescopeError } from '../util/index.ts';
 import { parseOnionAddress } from './address.ts';
 

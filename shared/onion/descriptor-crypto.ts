@@ -1,10 +1,9 @@
 import { ctr } from '@noble/ciphers/aes.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { shake256 } from '@noble/hashes/sha3.js';
-import { Writer } from '../bytes/writer.ts';
-import { concatBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
+import { Writer, concatBytes, equalBytesConstantTime, utf8 } from '../bytes/index.ts';
 import { ProtocolError, UsageError } from '../util/index.ts';
-import { CertExtType, CertKeyType, UnverifiedEd25519Cert } from '../crypto/ed25519-cert.ts';
+import { CertExtType, CertKeyType, UnverifiedEd25519Cert } from '../crypto/index.ts';
 import { DescriptorError } from './descriptor-error.ts';
 import { hsMac } from './hs-ntor.ts';
 import { curve25519ToEd25519 } from './keys.ts';

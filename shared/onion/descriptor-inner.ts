@@ -1,10 +1,7 @@
-import { Reader } from '../bytes/reader.ts';
-import { Writer } from '../bytes/writer.ts';
-import { equalBytes, fromBase64, toBase64 } from '../bytes/util.ts';
+import { Reader, Writer, equalBytes, fromBase64, toBase64 } from '../bytes/index.ts';
 import { CertificateError, UsageError } from '../util/index.ts';
-import { CertType } from '../cells/channel/certs.ts';
-import { readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from '../cells/relay/link-specifier.ts';
-import { CertKeyType, UnverifiedEd25519Cert } from '../crypto/ed25519-cert.ts';
+import { CertType, readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from '../cells/index.ts';
+import { CertKeyType, UnverifiedEd25519Cert } from '../crypto/index.ts';
 import {
   encodeNetdoc,
   expectNoObject,

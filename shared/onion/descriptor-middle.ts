@@ -1,4 +1,4 @@
-import { toBase64 } from '../bytes/util.ts';
+import { toBase64 } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
 import { encodeNetdoc, expectNoObject, expectObject, itemError, needArgs, parseBase64Field, tokenize, type NetdocItem } from '../netdoc/index.ts';
 import { AUTH_CLIENT_IV_LEN, CLIENT_ID_LEN, DESCRIPTOR_COOKIE_LEN, unpadPlaintext, type AuthClientEntry } from './descriptor-crypto.ts';

@@ -1,7 +1,7 @@
-import { concatBytes, equalBytes, toBase64, utf8 } from '../bytes/util.ts';
+import { concatBytes, equalBytes, toBase64, utf8 } from '../bytes/index.ts';
 import { CertificateError, UsageError } from '../util/index.ts';
-import { CertType } from '../cells/channel/certs.ts';
-import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519 } from '../crypto/ed25519-cert.ts';
+import { CertType } from '../cells/index.ts';
+import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519 } from '../crypto/index.ts';
 import {
   encodeNetdoc,
   expectNoObject,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromHex, toHex } from '../bytes/util.ts';
+import { fromHex, toHex } from '../bytes/index.ts';
 import { TelescopeError } from '../util/index.ts';
 import {
   DescriptorError,

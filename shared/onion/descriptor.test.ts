@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { fromHex, toBase64, toHex, utf8 } from '../bytes/util.ts';
+import { fromHex, toBase64, toHex, utf8 } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
 import {
   DescriptorError,

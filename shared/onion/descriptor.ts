@@ -1,5 +1,5 @@
 import { x25519 } from '@noble/curves/ed25519.js';
-import { concatBytes, utf8 } from '../bytes/util.ts';
+import { concatBytes, utf8 } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
 import {
   DESCRIPTOR_COOKIE_LEN,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { concatBytes, utf8 } from '../bytes/util.ts';
-import { EstablishIntro, HsAuthKeyType } from '../cells/relay/onion-messages.ts';
+import { concatBytes, utf8 } from '../bytes/index.ts';
+import { EstablishIntro, HsAuthKeyType } from '../cells/index.ts';
 import { HandshakeError, TelescopeError, UsageError } from '../util/index.ts';
 import { buildEstablishIntro, dosExtension, EST_INTRO_DOS_EXTENSION, verifyEstablishIntro } from './establish-intro.ts';
 import { hsMac } from './hs-ntor.ts';

@@ -1,6 +1,6 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { concatBytes, toHex, utf8 } from '../bytes/util.ts';
-import { EstablishIntro, HsAuthKeyType, type CellExtension } from '../cells/relay/onion-messages.ts';
+import { concatBytes, toHex, utf8 } from '../bytes/index.ts';
+import { EstablishIntro, HsAuthKeyType, type CellExtension } from '../cells/index.ts';
 import { HandshakeError, UsageError } from '../util/index.ts';
 import { hsMac } from './hs-ntor.ts';
 

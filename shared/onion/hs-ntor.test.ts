@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { concatBytes, fromHex, toHex, utf8 } from '../bytes/util.ts';
+import { concatBytes, fromHex, toHex, utf8 } from '../bytes/index.ts';
 import { HandshakeError, UsageError } from '../util/index.ts';
-import { nobleCurve25519, type Curve25519 } from '../crypto/ntor.ts';
-import { hsV3KeysFrom, reverseHopKeys } from '../crypto/circuit-keys.ts';
-import { ClientCircuitCrypto, RELAY_BODY_LEN } from '../crypto/tor1.ts';
+import { nobleCurve25519, hsV3KeysFrom, reverseHopKeys, ClientCircuitCrypto, RELAY_BODY_LEN, type Curve25519 } from '../crypto/index.ts';
 import { HsNtorClient, HsNtorService, hsMac, hsNtorExpand, hsNtorIntroKeys } from './hs-ntor.ts';
 import { intro, serviceKeys, v, vec } from './fixtures/hs-ntor-vector.ts';
 

@@ -1,9 +1,8 @@
 import { ctr } from '@noble/ciphers/aes.js';
 import { sha3_256, shake256 } from '@noble/hashes/sha3.js';
 import { HandshakeError, UsageError } from '../util/index.ts';
-import { concatBytes, equalBytesConstantTime, utf8 } from '../bytes/util.ts';
-import { nobleCurve25519, secureRandomBytes, type Curve25519, type NtorKeyPair, type RandomBytes } from '../crypto/ntor.ts';
-import { HS_V3_KEY_MATERIAL_LEN } from '../crypto/circuit-keys.ts';
+import { concatBytes, equalBytesConstantTime, utf8 } from '../bytes/index.ts';
+import { nobleCurve25519, secureRandomBytes, HS_V3_KEY_MATERIAL_LEN, type Curve25519, type NtorKeyPair, type RandomBytes } from '../crypto/index.ts';
 
 /**
  * hs-ntor (rend-spec-v3 [NTOR-WITH-EXTRA-DATA]): ntor in which the service's introduction-point

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import vectors from './fixtures/hsdir_index_vectors.json';
 import testnet from './fixtures/testnet_hsdir_uploads.json';
-import { fromBase64, fromHex, toHex } from '../bytes/util.ts';
+import { fromBase64, fromHex, toHex } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
 import type { NetDir, NetRelay } from '../netdir/index.ts';
 import { parseOnionAddress } from './address.ts';

@@ -1,5 +1,5 @@
 import { sha3_256 } from '@noble/hashes/sha3.js';
-import { concatBytes, utf8 } from '../bytes/util.ts';
+import { concatBytes, utf8 } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
 import type { NetDir, NetRelay } from '../netdir/index.ts';
 import { int8 } from './keys.ts';

@@ -1,12 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { fromHex, toHex } from '../bytes/util.ts';
+import { fromHex, toHex } from '../bytes/index.ts';
 import { HandshakeError, ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
-import { Introduce1, Introduce2 } from '../cells/relay/onion-messages.ts';
-import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
-import { hsV3KeysFrom, reverseHopKeys, tor1KeysFrom } from '../crypto/circuit-keys.ts';
-import { ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from '../crypto/tor1.ts';
+import { Introduce1, Introduce2, type LinkSpecifier } from '../cells/index.ts';
+import { hsV3KeysFrom, reverseHopKeys, tor1KeysFrom, ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from '../crypto/index.ts';
 import { HsNtorClient } from './hs-ntor.ts';
 import {
   INTRODUCE1_MIN_SIZE,

@@ -1,12 +1,7 @@
-import { Reader } from '../bytes/reader.ts';
-import { Writer } from '../bytes/writer.ts';
-import { openEnum } from '../bytes/open-enum.ts';
+import { Reader, Writer, openEnum, equalBytes } from '../bytes/index.ts';
 import { ProtocolError, UsageError } from '../util/index.ts';
-import { HsAuthKeyType, Introduce1, Introduce2, type CellExtension } from '../cells/relay/onion-messages.ts';
-import { readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from '../cells/relay/link-specifier.ts';
-import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
-import { equalBytes } from '../bytes/util.ts';
-import type { Curve25519, RandomBytes } from '../crypto/ntor.ts';
+import { HsAuthKeyType, Introduce1, Introduce2, readLinkSpecifiers, writeLinkSpecifiers, RELAY_DATA_MAX, type CellExtension, type LinkSpecifier } from '../cells/index.ts';
+import type { Curve25519, RandomBytes } from '../crypto/index.ts';
 import {
   HS_NTOR_MIN_ENCRYPTED_LEN,
   HsNtorClient,

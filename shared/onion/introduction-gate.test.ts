@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { Introduce2 } from '../cells/relay/onion-messages.ts';
-import { generateNtorKeyPair } from '../crypto/ntor.ts';
+import { Introduce2 } from '../cells/index.ts';
+import { generateNtorKeyPair } from '../crypto/index.ts';
 import { IntroductionGate, type IntroductionPointKeys } from './introduction-gate.ts';
 import { buildIntroduce1 } from './introduce.ts';
 import { ReplayCache } from './replay-cache.ts';

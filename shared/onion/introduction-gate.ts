@@ -1,5 +1,5 @@
-import type { Introduce2 } from '../cells/relay/onion-messages.ts';
-import type { NtorKeyPair } from '../crypto/ntor.ts';
+import type { Introduce2 } from '../cells/index.ts';
+import type { NtorKeyPair } from '../crypto/index.ts';
 import { HandshakeError, TelescopeError, UsageError, TokenBucket } from '../util/index.ts';
 import type { HsNtorServicePending } from './hs-ntor.ts';
 import { openIntroduce2, type IntroducePlaintext } from './introduce.ts';

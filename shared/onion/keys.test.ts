@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import ext from './fixtures/ed25519_ext_vectors.json';
 import blinding from './fixtures/key_blinding_subcredential_vectors.json';
-import { fromHex, toHex } from '../bytes/util.ts';
+import { fromHex, toHex } from '../bytes/index.ts';
 import { ProtocolError, TelescopeError, UsageError } from '../util/index.ts';
 import { parseOnionAddress } from './address.ts';
 import {

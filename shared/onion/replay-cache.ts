@@ -1,5 +1,5 @@
 import { sha3_256 } from '@noble/hashes/sha3.js';
-import { toHex } from '../bytes/util.ts';
+import { toHex } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
 
 /**

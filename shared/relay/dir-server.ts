@@ -1,7 +1,7 @@
 import { ProtocolError, TelescopeError, type Logger, type Scheduler } from '../util/index.ts';
 import type { DirectoryState } from '../directory/index.ts';
-import { EndReason } from '../cells/relay/messages.ts';
-import type { TorStream } from '../stream/stream.ts';
+import { EndReason } from '../cells/index.ts';
+import type { TorStream } from '../stream/index.ts';
 
 /**
  * A directory cache on BEGIN_DIR streams (dir-spec "Directory cache operation"): one HTTP/1.0 GET

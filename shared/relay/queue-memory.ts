@@ -1,4 +1,4 @@
-import type { QueueAccounting } from '../channel/channel.ts';
+import type { QueueAccounting } from '../channel/index.ts';
 import { UsageError, type Logger } from '../util/index.ts';
 
 /**

@@ -1,19 +1,11 @@
-import { ChanCmd } from '../cells/channel/command.ts';
-import type { ChannelCell } from '../cells/channel/framing.ts';
-import { Create2, Created2, Destroy, DestroyReason, Relay, decodeChanMsg } from '../cells/channel/messages.ts';
-import { RelayCmd } from '../cells/relay/command.ts';
-import { packRelayCell, unpackRelayCell } from '../cells/relay/header.ts';
-import { Begin, BeginDir, Connected, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncated } from '../cells/relay/messages.ts';
-import { decodeRelayMsg, type RelayMsg } from '../cells/relay/relay-msg.ts';
-import { NOTHING_NEGOTIATED, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
-import type { RelayHopCrypto } from '../crypto/tor1.ts';
+import { ChanCmd, Create2, Created2, Destroy, DestroyReason, Relay, decodeChanMsg, RelayCmd, packRelayCell, unpackRelayCell, Begin, BeginDir, Connected, End, EndReason, Extend2, Extended2, Resolve, Resolved, Sendme, Truncated, decodeRelayMsg, type ChannelCell, type RelayMsg, type LinkSpecifier } from '../cells/index.ts';
+import { NOTHING_NEGOTIATED, type NegotiatedParameters, type RelayHopCrypto } from '../crypto/index.ts';
 import { CircuitError, ProtocolError, StreamError, UnexpectedErrors, isExpectedError, type Logger } from '../util/index.ts';
-import type { Channel, CircuitEndpoint, CircuitQueue } from '../channel/channel.ts';
+import type { Channel, CircuitEndpoint, CircuitQueue } from '../channel/index.ts';
 import type { CellQueueMemory, QueueOwner } from './queue-memory.ts';
-import { congestionControlFor, type CircuitCongestionControl } from '../circuit/congestion.ts';
-import { TorStream, type StreamCarrier } from '../stream/stream.ts';
-import type { LinkSpecifier } from '../cells/relay/link-specifier.ts';
-import { equalBytes } from '../bytes/util.ts';
+import { congestionControlFor, type CircuitCongestionControl } from '../circuit/index.ts';
+import { TorStream, type StreamCarrier } from '../stream/index.ts';
+import { equalBytes } from '../bytes/index.ts';
 
 /**
  * One circuit as a relay sees it (tor-spec "Routing relay cells"): the hop shared with the client

@@ -1,13 +1,6 @@
-import { ChanCmd } from '../cells/channel/command.ts';
-import type { ChannelCell } from '../cells/channel/framing.ts';
-import { Create2, CreatedFast, CreateFast, Created2, Destroy, DestroyReason, HandshakeType } from '../cells/channel/messages.ts';
-import type { Channel } from '../channel/channel.ts';
-import type { HopKeyMaterial } from '../crypto/circuit-keys.ts';
-import type { Curve25519, NtorKeyPair } from '../crypto/ntor.ts';
-import type { RelayHandshakeKeys } from '../crypto/handshake.ts';
-import { findServerHandshake } from '../crypto/server-handshakes.ts';
-import { RelayHopCrypto } from '../crypto/tor1.ts';
-import type { AesCtrFactory } from '../crypto/aes-ctr.ts';
+import { ChanCmd, Create2, CreatedFast, CreateFast, Created2, Destroy, DestroyReason, HandshakeType, type ChannelCell } from '../cells/index.ts';
+import type { Channel } from '../channel/index.ts';
+import { findServerHandshake, RelayHopCrypto, type HopKeyMaterial, type Curve25519, type NtorKeyPair, type RelayHandshakeKeys, type AesCtrFactory } from '../crypto/index.ts';
 import { HandshakeError, ProtocolError, TokenBucket, UnexpectedErrors } from '../util/index.ts';
 import type { DosGuard } from './dos.ts';
 import { RelayCircuit, type RelayCircuitServices } from './relay-circuit.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EndReason } from '../cells/relay/messages.ts';
+import { EndReason } from '../cells/index.ts';
 import { CircuitError, StreamError } from '../util/index.ts';
 import { describeSocksReply, SocksReply, socksReplyFor } from './reply.ts';
 

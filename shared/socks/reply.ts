@@ -1,4 +1,4 @@
-import { EndReason } from '../cells/relay/messages.ts';
+import { EndReason } from '../cells/index.ts';
 import { StreamError } from '../util/index.ts';
 
 /** The REP field of a SOCKS5 reply (RFC 1928 §6), with tor's extended codes for onion services. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { concatBytes, utf8 } from '../bytes/util.ts';
+import { concatBytes, utf8 } from '../bytes/index.ts';
 import { ProtocolError, UsageError } from '../util/index.ts';
 import { SocksReply } from './reply.ts';
 import { SocksHandshakeError, SocksServerHandshake, type SocksRequest } from './server.ts';

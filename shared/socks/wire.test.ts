@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { utf8 } from '../bytes/util.ts';
+import { utf8 } from '../bytes/index.ts';
 import { TelescopeError, UsageError } from '../util/index.ts';
 import { addressFor, decodeReply, decodeRequest, encodeReply, encodeRequest, type SocksAddress, type SocksCommand } from './wire.ts';
 

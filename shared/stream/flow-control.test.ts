@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
-import { Sendme } from '../cells/relay/messages.ts';
-import type { RelayMsg } from '../cells/relay/relay-msg.ts';
-import { NOTHING_NEGOTIATED } from '../crypto/circuit-keys.ts';
+import { RELAY_DATA_MAX, Sendme, type RelayMsg } from '../cells/index.ts';
+import { NOTHING_NEGOTIATED } from '../crypto/index.ts';
 import { ProtocolError } from '../util/index.ts';
 import { FixedStreamWindows, streamFlowControlFor, type StreamFlowControl } from './flow-control.ts';
 

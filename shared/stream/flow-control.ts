@@ -1,7 +1,5 @@
-import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
-import { Sendme } from '../cells/relay/messages.ts';
-import type { RelayMsg } from '../cells/relay/relay-msg.ts';
-import type { NegotiatedParameters } from '../crypto/circuit-keys.ts';
+import { RELAY_DATA_MAX, Sendme, type RelayMsg } from '../cells/index.ts';
+import type { NegotiatedParameters } from '../crypto/index.ts';
 import { ProtocolError } from '../util/index.ts';
 
 /**

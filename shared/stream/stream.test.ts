@@ -1,10 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { concatBytes, utf8 } from '../bytes/util.ts';
-import { RelayCmd } from '../cells/relay/command.ts';
-import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
-import { Connected, Data, End, EndReason, Sendme } from '../cells/relay/messages.ts';
-import type { RelayMsg } from '../cells/relay/relay-msg.ts';
+import { concatBytes, utf8 } from '../bytes/index.ts';
+import { RelayCmd, RELAY_DATA_MAX, Connected, Data, End, EndReason, Sendme, type RelayMsg } from '../cells/index.ts';
 import { CircuitError, ProtocolError, StreamError } from '../util/index.ts';
 import { STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, TorStream, type StreamCarrier } from './stream.ts';
 import { rejection, settle, track } from '../testing/thrown.ts';

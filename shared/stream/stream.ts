@@ -1,8 +1,5 @@
-import { RelayCmd } from '../cells/relay/command.ts';
-import { RELAY_DATA_MAX } from '../cells/relay/header.ts';
-import { Data, End, EndReason } from '../cells/relay/messages.ts';
-import type { RelayMsg } from '../cells/relay/relay-msg.ts';
-import { NOTHING_NEGOTIATED, type NegotiatedParameters } from '../crypto/circuit-keys.ts';
+import { RelayCmd, RELAY_DATA_MAX, Data, End, EndReason, type RelayMsg } from '../cells/index.ts';
+import { NOTHING_NEGOTIATED, type NegotiatedParameters } from '../crypto/index.ts';
 import { ProtocolError, StreamError, type TelescopeError } from '../util/index.ts';
 import { streamFlowControlFor, type StreamFlowControl } from './flow-control.ts';
 

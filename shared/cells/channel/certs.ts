@@ -1,6 +1,4 @@
-import { Reader } from '../../bytes/reader.ts';
-import { Writer } from '../../bytes/writer.ts';
-import { openEnum } from '../../bytes/open-enum.ts';
+import { Reader, Writer, openEnum } from '../../bytes/index.ts';
 import { ChanCmd } from './command.ts';
 
 /** Certificate types carried in CERTS cells (tor-spec "CERTS cells", cert-spec "Certificate types"). */

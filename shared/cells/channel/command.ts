@@ -1,4 +1,4 @@
-import { openEnum } from '../../bytes/open-enum.ts';
+import { openEnum } from '../../bytes/index.ts';
 
 /** Channel cell commands (tor-spec "Cell packet format"). */
 export const ChanCmd = openEnum({

@@ -1,6 +1,4 @@
-import { Reader } from '../../bytes/reader.ts';
-import { Writer } from '../../bytes/writer.ts';
-import { openEnum } from '../../bytes/open-enum.ts';
+import { Reader, Writer, openEnum } from '../../bytes/index.ts';
 import { UsageError } from '../../util/index.ts';
 import { readTorAddress, writeTorAddress, type TorAddress } from '../address.ts';
 import { CELL_BODY_LEN, ChanCmd } from './command.ts';

@@ -1,4 +1,4 @@
-import { openEnum } from '../../bytes/open-enum.ts';
+import { openEnum } from '../../bytes/index.ts';
 
 /** Relay commands (tor-spec "Relay cells", rend-spec-v3, prop 324 / 329). */
 export const RelayCmd = openEnum({

@@ -1,6 +1,4 @@
-import { Reader } from '../../bytes/reader.ts';
-import { Writer } from '../../bytes/writer.ts';
-import { openEnum } from '../../bytes/open-enum.ts';
+import { Reader, Writer, openEnum } from '../../bytes/index.ts';
 import { ProtocolError, UsageError } from '../../util/index.ts';
 import { formatIp } from '../../addr/index.ts';
 import { RelayCmd } from './command.ts';

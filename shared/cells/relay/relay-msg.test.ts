@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fromHex, toHex, utf8 } from '../../bytes/util.ts';
+import { fromHex, toHex, utf8 } from '../../bytes/index.ts';
 import { ProtocolError } from '../../util/index.ts';
 import { RelayCmd } from './command.ts';
 import { decodeRelayMsg, UnrecognizedRelayMsg, type RelayMsg } from './relay-msg.ts';

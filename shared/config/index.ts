@@ -1,0 +1,3 @@
+/** config: torrc syntax for the options the core knows (authorities, bridges, client and onion-service options). */
+export * from './torrc.ts';
+export * from './onion-service-config.ts';
