@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
+import { relativeSpecifiers, sourceFiles } from './import-scan.ts';
 
 /**
  * The Node hosts stay apart: the relay-bridge, the Node client and the onion-service host each
@@ -25,25 +26,6 @@ interface SourceFile {
   /** Path from the repository root, with forward slashes. */
   readonly path: string;
   readonly src: string;
-}
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) return sourceFiles(p);
-    return /\.(ts|js|mjs)$/.test(name) ? [p] : [];
-  });
-}
-
-/** Relative module specifiers in import/export-from statements and dynamic imports. */
-function relativeSpecifiers(src: string): string[] {
-  const out: string[] = [];
-  const re = /(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]/g;
-  for (const m of src.matchAll(re)) {
-    const spec = (m[1] ?? m[2] ?? m[3])!;
-    if (spec.startsWith('./') || spec.startsWith('../')) out.push(spec);
-  }
-  return out;
 }
 
 /** "FILE imports SPEC (FOLDER)" for every import that leaves its host for a folder it may not use. */

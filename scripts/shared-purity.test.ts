@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { sourceFiles, specifiers } from './import-scan.ts';
 
 /**
  * shared/ is the protocol core that runs unchanged in the extension's service worker and in Node.
@@ -14,22 +15,6 @@ const NODE_BUILTINS = [
   'assert', 'buffer', 'child_process', 'crypto', 'dgram', 'dns', 'events', 'fs', 'http', 'http2',
   'https', 'net', 'os', 'path', 'process', 'stream', 'timers', 'tls', 'url', 'util', 'worker_threads', 'zlib',
 ];
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) return sourceFiles(p);
-    return /\.(ts|js|mjs)$/.test(name) ? [p] : [];
-  });
-}
-
-/** Every module specifier in import/export-from statements and dynamic imports. */
-function specifiers(src: string): string[] {
-  const out: string[] = [];
-  const re = /(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]|require\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
-  for (const m of src.matchAll(re)) out.push((m[1] ?? m[2] ?? m[3] ?? m[4])!);
-  return out;
-}
 
 /** Host globals that must not appear in the core (word-boundary match, comments stripped). */
 const FORBIDDEN_GLOBALS = /\b(?:window|document|navigator|localStorage|sessionStorage|indexedDB|process|Buffer|require|__dirname|chrome|browser)\b\s*[.([]/;
