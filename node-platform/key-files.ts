@@ -5,35 +5,14 @@ import { concatBytes, equalBytes } from '../shared/bytes/util.ts';
 import { ProtocolError, UsageError } from '../shared/util/errors.ts';
 
 /**
- * The relay's key files, in tor's own formats, so a DataDirectory/keys/ folder can move between tor
- * and Telescope (and tor's tools read ours):
+ * Key files in tor's own formats, so a relay's DataDirectory/keys/ or an onion service's
+ * HiddenServiceDir can move between tor and Telescope (and tor's tools read ours). Which files a
+ * host keeps is the host's (the relay's keys, the service's identity); this is how they are written.
  *
- *   secret_id_key                 RSA-1024 identity, PEM "RSA PRIVATE KEY" (PKCS#1)
- *   secret_onion_key              RSA-1024 TAP onion key, same format (never used for handshakes:
- *                                 0.4.9 authorities still require one in descriptors)
- *   ed25519_master_id_secret_key  tagged "ed25519v1-secret" / "type0": expanded secret (64 bytes)
- *   ed25519_master_id_public_key  tagged "ed25519v1-public" / "type0": public key (32 bytes)
- *   ed25519_signing_secret_key    tagged "ed25519v1-secret" / "type4": expanded secret (64 bytes)
- *   ed25519_signing_cert          tagged "ed25519v1-cert" / "type4": the type-4 certificate
- *   secret_onion_key_ntor         tagged "c25519v1" / "onion": clamped secret ‖ public (64 bytes)
- *   secret_onion_key_ntor.old     the previous ntor key, same format
- *
- * A tagged file is a 32-byte header "== TYPE: TAG ==" padded with NUL bytes, then the body.
- * Files are written atomically (temporary file, then rename) with mode 0600 in a 0700 directory.
- * Each file's modification time is set to when its key was made (or, for the previous ntor key,
- * retired), which is what key rotation reads back; tor keeps those times in its state file instead.
+ * A tagged file is a 32-byte header "== TYPE: TAG ==" padded with NUL bytes, then the body; RSA
+ * keys are PEM "RSA PRIVATE KEY" (PKCS#1), as tor writes them. Files are written atomically
+ * (temporary file, then rename) with mode 0600 in a 0700 directory.
  */
-
-export const KeyFile = {
-  RSA_IDENTITY: 'secret_id_key',
-  TAP_ONION: 'secret_onion_key',
-  ED_MASTER_SECRET: 'ed25519_master_id_secret_key',
-  ED_MASTER_PUBLIC: 'ed25519_master_id_public_key',
-  ED_SIGNING_SECRET: 'ed25519_signing_secret_key',
-  ED_SIGNING_CERT: 'ed25519_signing_cert',
-  NTOR: 'secret_onion_key_ntor',
-  NTOR_OLD: 'secret_onion_key_ntor.old',
-} as const;
 
 const HEADER_LEN = 32;
 

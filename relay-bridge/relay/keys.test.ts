@@ -14,8 +14,8 @@ import { CertType } from '../../shared/cells/channel/certs.ts';
 import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
 import { RsaCrossCert } from '../../shared/crypto/rsa-crosscert.ts';
 import { ProtocolError, TelescopeError, UsageError } from '../../shared/util/errors.ts';
-import { DEFAULT_KEY_POLICY, RelayKeys, RsaKey } from './keys.ts';
-import { KeyFile, decodeRsaPrivateKeyPem, decodeTagged, encodeTagged } from '../../node-platform/key-files.ts';
+import { DEFAULT_KEY_POLICY, KeyFile, RelayKeys, RsaKey } from './keys.ts';
+import { decodeRsaPrivateKeyPem, decodeTagged, encodeTagged } from '../../node-platform/key-files.ts';
 
 const DAY = 86_400_000;
 const t0 = new Date('2026-01-01T00:00:00Z');

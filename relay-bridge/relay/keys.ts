@@ -11,11 +11,40 @@ import { secureRandomBytes, type NtorKeyPair, type RandomBytes } from '../../sha
 import { RsaPublicKey, checkRelayIdentityKey } from '../../shared/crypto/rsa.ts';
 import { CertificateError, ProtocolError, UsageError } from '../../shared/util/errors.ts';
 import { Ed25519Signer, clampScalar, expirationHours, issueEd25519Cert } from './ed25519-signer.ts';
-import { KeyDirectory, KeyFile, decodeRsaPrivateKeyPem, decodeTagged, encodeRsaPrivateKeyPem, encodeTagged } from '../../node-platform/key-files.ts';
+import { KeyDirectory, decodeRsaPrivateKeyPem, decodeTagged, encodeRsaPrivateKeyPem, encodeTagged } from '../../node-platform/key-files.ts';
+
+/**
+ * The relay's key files in DataDirectory/keys/, named and formatted as tor's (see
+ * node-platform/key-files.ts for the formats):
+ *
+ *   secret_id_key                 RSA-1024 identity, PEM "RSA PRIVATE KEY" (PKCS#1)
+ *   secret_onion_key              RSA-1024 TAP onion key, same format (never used for handshakes:
+ *                                 0.4.9 authorities still require one in descriptors)
+ *   ed25519_master_id_secret_key  tagged "ed25519v1-secret" / "type0": expanded secret (64 bytes)
+ *   ed25519_master_id_public_key  tagged "ed25519v1-public" / "type0": public key (32 bytes)
+ *   ed25519_signing_secret_key    tagged "ed25519v1-secret" / "type4": expanded secret (64 bytes)
+ *   ed25519_signing_cert          tagged "ed25519v1-cert" / "type4": the type-4 certificate
+ *   secret_onion_key_ntor         tagged "c25519v1" / "onion": clamped secret ‖ public (64 bytes)
+ *   secret_onion_key_ntor.old     the previous ntor key, same format
+ *
+ * Each file's modification time is set to when its key was made (or, for the previous ntor key,
+ * retired), which is what key rotation reads back; tor keeps those times in its state file instead.
+ */
+
+export const KeyFile = {
+  RSA_IDENTITY: 'secret_id_key',
+  TAP_ONION: 'secret_onion_key',
+  ED_MASTER_SECRET: 'ed25519_master_id_secret_key',
+  ED_MASTER_PUBLIC: 'ed25519_master_id_public_key',
+  ED_SIGNING_SECRET: 'ed25519_signing_secret_key',
+  ED_SIGNING_CERT: 'ed25519_signing_cert',
+  NTOR: 'secret_onion_key_ntor',
+  NTOR_OLD: 'secret_onion_key_ntor.old',
+} as const;
 
 /**
  * RelayKeys: every long- and medium-term key of a relay (tor-spec "Relay keys and identities"),
- * loaded from DataDirectory/keys/ (tor's file formats, see key-files.ts) or made on first start.
+ * loaded from DataDirectory/keys/ (tor's file names and formats, see KeyFile) or made on first start.
  *
  *   const keys = await RelayKeys.loadOrCreate('/var/lib/telescope', { now: new Date() });
  *   keys.fingerprint            // "A6AAAA7E…" (SHA-1 of the RSA identity's PKCS#1 DER, upper hex)
