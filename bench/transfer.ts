@@ -14,13 +14,13 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TelescopeError } from '../shared/util/errors.ts';
-import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
 import { describeRelay } from '../shared/netdir/netdir.ts';
 import { SocksServer } from '../node-client/socks.ts';
 import { SocksClientHandshake } from '../shared/socks/index.ts';
 import type { Testnet, TestnetDescription } from '../testnet/index.ts';
 import { benchTestnet, releaseBenchTestnet } from './testnet.ts';
 import type { WebPath } from '../testnet/web-content.ts';
+import { authoritiesOf } from '../testnet/telescope-client.ts';
 import { createNodeTorClient } from '../node-client/node-client.ts';
 
 const PATHS = ['/bytes/50k', '/bytes/1m', '/bytes/5m'] as const satisfies readonly WebPath[];
@@ -262,14 +262,7 @@ interface TelescopeHandle {
 
 async function startTelescope(desc: TestnetDescription): Promise<TelescopeHandle> {
   const dataDir = await mkdtemp(join(tmpdir(), 'telescope-bench-client-'));
-  const authorities: DirAuthorityInfo[] = desc.authorities.map((a) => ({
-    nickname: a.nickname,
-    v3ident: a.v3ident,
-    fingerprint: a.fingerprint,
-    address: a.address,
-    orPort: a.orPort,
-    dirPort: a.dirPort,
-  }));
+  const authorities = authoritiesOf(desc);
   const client = createNodeTorClient({
     dataDirectory: dataDir,
     authorities,

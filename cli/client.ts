@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseTorrc, ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
-import type { BridgeInfo, DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import { dirAuthorityFrom, parseTorrc, ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
+import type { BridgeInfo } from '../shared/client/tor-client.ts';
+import type { DirAuthority } from '../shared/directory/index.ts';
 import { TelescopeError } from '../shared/util/errors.ts';
 import { fromBase64 } from '../shared/bytes/util.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
@@ -32,14 +33,6 @@ export const CLIENT_SCHEMA = [
 ] as const;
 
 export type ClientConfig = TorrcConfig<typeof CLIENT_SCHEMA>;
-
-export function authoritiesFrom(config: Pick<ClientConfig, 'DirAuthority'>): DirAuthorityInfo[] {
-  return config.DirAuthority.map((a, i) => {
-    if (!a.v3Identity) throw new ConfigError(`DirAuthority ${a.nickname ?? a.address}: a v3ident=HEX flag is required (only v3 authorities sign consensuses)`, undefined);
-    if (a.orPort === undefined) throw new ConfigError(`DirAuthority ${a.nickname ?? a.address}: an orport=N flag is required`);
-    return { nickname: a.nickname ?? `authority${i}`, v3ident: a.v3Identity, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort };
-  });
-}
 
 export function bridgesFrom(config: ClientConfig): BridgeInfo[] {
   if (!config.UseBridges) return [];
@@ -80,11 +73,11 @@ export async function runClientCli(args: string[]): Promise<number> {
     throw e;
   }
   let log;
-  let authorities: DirAuthorityInfo[];
+  let authorities: DirAuthority[];
   let bridges: BridgeInfo[];
   try {
     log = loggerFromLogLines(config.Log);
-    authorities = authoritiesFrom(config);
+    authorities = config.DirAuthority.map(dirAuthorityFrom);
     bridges = bridgesFrom(config);
     if (authorities.length === 0) throw new ConfigError('no DirAuthority lines: Telescope does not ship the public network\'s authorities yet; name the authorities to trust');
   } catch (e) {

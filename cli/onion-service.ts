@@ -1,16 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
+import { ConfigError, dirAuthorityFrom, type TorrcConfig } from '../shared/config/torrc.ts';
 import { parseOnionServiceConfig, type HiddenServiceConfig } from '../shared/config/onion-service-config.ts';
-import type { DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import type { DirAuthority } from '../shared/directory/index.ts';
 import { TelescopeError } from '../shared/util/errors.ts';
 import type { Logger } from '../shared/util/log.ts';
 import type { OnionService, PublishEvent } from '../shared/onion/service.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
 import { UnexpectedErrors } from '../shared/util/unexpected-errors.ts';
-import { authoritiesFrom } from './client.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients } from '../onion-host/service-dir.ts';
 import { hostOnionService } from '../onion-host/service-host.ts';
 import { createNodeTorClient, openSocksPort, type SocksPort } from '../node-client/node-client.ts';
@@ -45,11 +44,11 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
   let config: ServiceFileConfig;
   let services: HiddenServiceConfig[];
   let log: Logger;
-  let authorities: DirAuthorityInfo[];
+  let authorities: DirAuthority[];
   try {
     ({ config, services } = parseOnionServiceConfig(readFileSync(file, 'utf8'), ONION_SERVICE_SCHEMA));
     log = loggerFromLogLines(config.Log);
-    authorities = authoritiesFrom(config);
+    authorities = config.DirAuthority.map(dirAuthorityFrom);
     if (authorities.length === 0) throw new ConfigError('no DirAuthority lines: Telescope does not ship the public network\'s authorities yet; name the authorities to trust');
     if (services.length === 0) throw new ConfigError('no HiddenServiceDir: nothing to host');
   } catch (e) {

@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TorClient, DirAuthorityInfo } from '../shared/client/tor-client.ts';
+import type { TorClient } from '../shared/client/tor-client.ts';
+import { parseDirAuthorityLine } from '../shared/config/torrc.ts';
+import type { DirAuthority } from '../shared/directory/index.ts';
 import type { ManagedCircuit } from '../shared/circmgr/circuit-manager.ts';
 import type { Logger } from '../shared/util/log.ts';
 import { SocksServer } from '../node-client/socks.ts';
@@ -29,8 +31,9 @@ export interface RunningClient {
   stop(): Promise<void>;
 }
 
-export function authoritiesOf(desc: TestnetDescription): DirAuthorityInfo[] {
-  return desc.authorities.map((a) => ({ nickname: a.nickname, v3ident: a.v3ident, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort }));
+/** The network's authorities, read from the DirAuthority lines its tors are configured with. */
+export function authoritiesOf(desc: TestnetDescription): DirAuthority[] {
+  return desc.authorities.map((a, i) => parseDirAuthorityLine(a.dirAuthorityLine, i));
 }
 
 export async function startTelescopeClient(desc: TestnetDescription): Promise<RunningClient> {

@@ -2,8 +2,9 @@ import { parseIp } from '../../shared/addr/index.ts';
 import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
 import type { TransportFactory } from '../../shared/channel/transport.ts';
 import type { OnionPhase } from '../../shared/onion/client.ts';
-import { TorClient, type BootstrapStatus, type BridgeInfo, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
-import { ConfigError, parseBridgeLine, parseDirAuthority } from '../../shared/config/torrc.ts';
+import { TorClient, type BootstrapStatus, type BridgeInfo } from '../../shared/client/tor-client.ts';
+import { ConfigError, parseBridgeLine, parseDirAuthorityLine } from '../../shared/config/torrc.ts';
+import type { DirAuthority } from '../../shared/directory/index.ts';
 import { parseClientAuthLine } from '../../shared/onion/client-auth.ts';
 import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
 import { ChannelError } from '../../shared/util/errors.ts';
@@ -41,11 +42,15 @@ interface WsBridge extends BridgeInfo {
   readonly url: string;
 }
 
-export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[]; authorities: DirAuthorityInfo[]; onionAuth: Map<string, Uint8Array> } {
-  const bridges = settings.bridges.map((line, i) => {
+/**
+ * Parse the settings. A problem with one line is a ConfigError whose `line` is the line's number
+ * in its list and whose `reason` is what is wrong with it.
+ */
+export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[]; authorities: DirAuthority[]; onionAuth: Map<string, Uint8Array> } {
+  const bridges = settings.bridges.map((line, i) => settingLine(line, i, (): WsBridge => {
     const b = parseBridgeLine(line.replace(/^\s*Bridge\s+/i, ''));
-    if (b.kind !== 'telescope') throw new ConfigError(`bridge ${i + 1}: the extension needs a "telescope ws[s]://…" bridge line`);
-    if (!b.ntor) throw new ConfigError(`bridge ${i + 1}: the bridge line lacks ntor=…`);
+    if (b.kind !== 'telescope') throw new ConfigError('the extension needs a "telescope ws[s]://…" bridge line');
+    if (!b.ntor) throw new ConfigError('the bridge line lacks ntor=…');
     return {
       url: b.url,
       address: parseIp(b.host)?.family === 4 ? b.host : '0.0.0.0',
@@ -54,12 +59,8 @@ export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[
       ntorOnionKey: b.ntor,
       ...(b.ed25519 ? { ed25519Identity: b.ed25519 } : {}),
     };
-  });
-  const authorities = settings.authorities.map((line, i) => {
-    const a = parseDirAuthority(line.replace(/^\s*DirAuthority\s+/i, ''));
-    if (!a.v3Identity || a.orPort === undefined) throw new ConfigError(`authority ${i + 1}: needs orport= and v3ident=`);
-    return { nickname: a.nickname ?? `authority${i}`, v3ident: a.v3Identity, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort };
-  });
+  }));
+  const authorities = settings.authorities.map((line, i) => settingLine(line, i, () => parseDirAuthorityLine(line, i)));
   if (bridges.length === 0) throw new ConfigError('no bridge configured: the extension reaches Tor through a relay-bridge');
   if (authorities.length === 0) throw new ConfigError('no directory authorities configured');
   const onionAuth = new Map((settings.onionAuth ?? []).map((line, i) => {
@@ -67,6 +68,15 @@ export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[
     return [hostname, secretKey] as const;
   }));
   return { bridges, authorities, onionAuth };
+}
+
+function settingLine<T>(line: string, index: number, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(e.reason, index + 1, line, { cause: e });
+    throw e;
+  }
 }
 
 /**

@@ -43,7 +43,7 @@ describe('checkSettings', () => {
     const r = checkSettings(BRIDGE, `${AUTH}\n# comment\nDirAuthority x orport=5000 127.0.0.1:7000 ${'E3'.repeat(20)}\n`);
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.problem).toEqual({ field: 'authorities', line: 3, message: 'DirAuthority lines, line 3: needs orport= and v3ident=' });
+    expect(r.problem).toEqual({ field: 'authorities', line: 3, message: 'DirAuthority lines, line 3: DirAuthority x: a v3ident=HEX flag is required (only v3 authorities sign consensuses)' });
     const bad = checkSettings(BRIDGE, AUTH.replace('v3ident=', 'v3ident=XYZ'));
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.problem.message).toMatch(/^DirAuthority lines, line 1: .*v3ident/);

@@ -44,10 +44,10 @@ export function checkSettings(bridgesText: string, authoritiesText: string, onio
   for (const [field, lines] of [['bridges', bridges], ['authorities', authorities]] as const) {
     for (const l of lines) {
       const one = field === 'bridges' ? { bridges: [l.text], authorities: [PLACEHOLDER_AUTHORITY] } : { bridges: [PLACEHOLDER_BRIDGE], authorities: [l.text] };
-      const problem = configProblem(() => parseSettings(one));
-      // parseSettings numbers the line among those it was given ("bridge 1: …"): here that is
-      // always 1, and the text box's own line number replaces it.
-      if (problem !== undefined) return { ok: false, problem: { field, line: l.line, message: `${LABEL[field]}, line ${l.line}: ${problem.replace(/^(bridge|authority) 1: /, '')}` } };
+      // parseSettings numbers the line among those it was given (here always 1): the text box's
+      // own line number replaces it, and the reason is the error's, without that number.
+      const problem = configError(() => parseSettings(one));
+      if (problem !== undefined) return { ok: false, problem: { field, line: l.line, message: `${LABEL[field]}, line ${l.line}: ${problem.reason}` } };
     }
   }
   const settings: ExtensionSettings = { bridges: bridges.map((l) => l.text), authorities: authorities.map((l) => l.text), onionAuth: onionAuth.map((l) => l.text) };
@@ -57,11 +57,15 @@ export function checkSettings(bridgesText: string, authoritiesText: string, onio
 }
 
 function configProblem(f: () => unknown): string | undefined {
+  return configError(f)?.message;
+}
+
+function configError(f: () => unknown): ConfigError | undefined {
   try {
     f();
     return undefined;
   } catch (e) {
-    if (e instanceof ConfigError) return e.message;
+    if (e instanceof ConfigError) return e;
     throw e;
   }
 }

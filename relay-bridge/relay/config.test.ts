@@ -29,7 +29,7 @@ describe('relay config: defaults', () => {
     expect(c.orPorts).toEqual([{ address: undefined, port: 9001, listen: true, advertise: true, family: undefined }]);
     expect(c.webSocketPorts).toEqual([]);
     expect(c.dirAuthorities).toHaveLength(1);
-    expect(c.dirAuthorities[0]!.v3Identity).toBe(V3);
+    expect(c.dirAuthorities[0]!.v3ident).toBe(V3);
     expect(c.exitRelay).toBe('auto');
     expect(c.isExit).toBe(false);
     expect(c.exitPolicy.toString()).toBe('reject *4:*,reject *6:*');

@@ -78,7 +78,7 @@
  * relay logs a status line at notice (circuits, channels, exit sockets and the count of
  * unexpected errors caught). The same line is logged on shutdown.
  */
-import { ConfigError, parseTorrc, readTorrcEntries, type DirAuthority, type PortSetting, type Schema, type TorrcEntry } from '../../shared/config/torrc.ts';
+import { ConfigError, parseTorrc, readTorrcEntries, type DirAuthorityLine, type PortSetting, type Schema, type TorrcEntry } from '../../shared/config/torrc.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
 import { exitPolicyFromConfig, type ExitPolicy } from '../../shared/policy/index.ts';
 import type { DosOverrides } from '../../shared/relay/dos.ts';
@@ -160,7 +160,7 @@ export interface RelayConfig {
   readonly webSocketPorts: readonly WebSocketPortConfig[];
   /** As written; undefined: the host's default. */
   readonly dataDirectory: string | undefined;
-  readonly dirAuthorities: readonly DirAuthority[];
+  readonly dirAuthorities: readonly DirAuthorityLine[];
   /** The ExitPolicy lines as written (comma-separated rules each). */
   readonly exitPolicyLines: readonly string[];
   /** ExitRelay as written: 'auto' means an exit only if an exit option is set (tor's rule). */
@@ -456,7 +456,7 @@ export function parseRelayConfig(text: string): RelayConfig {
   raw.DirAuthority.forEach((a, i) => {
     atEntry('DirAuthority', all('DirAuthority')[i], () => {
       // Only v3 authorities sign consensuses; without v3ident the relay could not check them.
-      if (!a.bridge && a.v3Identity === undefined) fail(`${a.nickname ?? a.address}: a v3ident=HEX flag is required`);
+      if (!a.bridge && a.v3ident === undefined) fail(`${a.nickname ?? a.address}: a v3ident=HEX flag is required`);
       if (a.orPort === undefined) fail(`${a.nickname ?? a.address}: an orport=N flag is required`);
     });
   });

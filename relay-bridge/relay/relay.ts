@@ -7,7 +7,8 @@ import { torAddressOf, type TorAddress } from '../../shared/cells/address.ts';
 import { Channel } from '../../shared/channel/channel.ts';
 import type { ByteTransport } from '../../shared/channel/transport.ts';
 import type { LinkSpecifier } from '../../shared/cells/relay/link-specifier.ts';
-import { TorClient, type DirAuthorityInfo } from '../../shared/client/tor-client.ts';
+import { TorClient } from '../../shared/client/tor-client.ts';
+import { dirAuthorityFrom } from '../../shared/config/torrc.ts';
 import { TelescopeError } from '../../shared/util/errors.ts';
 import type { Logger } from '../../shared/util/log.ts';
 import { fingerprintOf, relayTarget } from '../../shared/netdir/netdir.ts';
@@ -108,10 +109,7 @@ export class RelayBridge {
     this.exitLimits = new ExitLimits(config.maxExitSockets, config.maxConcurrentDnsLookups);
     this.linkCerts = new LinkCertificates(keys, makeTlsCredentials(keys.identity));
     this.limits = relayRateLimits({ rate: config.bandwidthRate, burst: config.bandwidthBurst });
-    const authorities: DirAuthorityInfo[] = config.dirAuthorities.map((a, i) => {
-      if (!a.v3Identity || a.orPort === undefined) throw new TelescopeError(`DirAuthority ${a.nickname ?? a.address} needs orport= and v3ident=`);
-      return { nickname: a.nickname ?? `authority${i}`, v3ident: a.v3Identity, fingerprint: a.fingerprint, address: a.address, orPort: a.orPort, dirPort: a.dirPort };
-    });
+    const authorities = config.dirAuthorities.map(dirAuthorityFrom);
     // The relay keeps a verified view of the network like a client does: to know which relays it
     // may extend to, and to serve the documents to the clients that bootstrap through it.
     this.directoryClient = new TorClient({

@@ -1,6 +1,6 @@
 import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../channel/index.ts';
 import type { CircuitOptions } from '../circuit/index.ts';
-import { DirectoryState, type DirRequest } from '../directory/index.ts';
+import { DirectoryState, type DirAuthority, type DirRequest } from '../directory/index.ts';
 import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
@@ -18,18 +18,6 @@ import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem }
 
 export type { BridgeInfo } from '../circmgr/index.ts';
 
-/** A directory authority as torrc's DirAuthority line describes it. */
-export interface DirAuthorityInfo {
-  readonly nickname: string;
-  /** v3 identity (signing authority key) fingerprint, 40 hex. */
-  readonly v3ident: string;
-  /** The authority's relay RSA identity fingerprint, 40 hex. */
-  readonly fingerprint: string;
-  readonly address: string;
-  readonly orPort: number;
-  readonly dirPort: number;
-}
-
 export interface BootstrapStatus {
   readonly percent: number;
   readonly tag: string;
@@ -39,7 +27,7 @@ export interface BootstrapStatus {
 }
 
 export interface TorClientOptions {
-  readonly authorities: readonly DirAuthorityInfo[];
+  readonly authorities: readonly DirAuthority[];
   readonly transports: TransportFactory;
   readonly store: KeyValueStore;
   /** Plain HTTP GET from an authority's DirPort, used only when no other source exists yet. */

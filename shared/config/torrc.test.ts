@@ -6,12 +6,14 @@ import {
   ConfigError,
   parseBridgeLine,
   parseByteSize,
+  dirAuthorityFrom,
   parseDirAuthority,
+  parseDirAuthorityLine,
   parseInterval,
   parseTorrc,
   readTorrcEntries,
   type BridgeLine,
-  type DirAuthority,
+  type DirAuthorityLine,
   type PortSetting,
   type Schema,
 } from './torrc.ts';
@@ -143,7 +145,7 @@ describe('parseTorrc', () => {
     expectTypeOf(c.ExitRelay).toEqualTypeOf<boolean | undefined>();
     expectTypeOf(c.DataDirectory).toEqualTypeOf<string>();
     expectTypeOf(c.ExitPolicy).toEqualTypeOf<string[]>();
-    expectTypeOf(c.DirAuthority).toEqualTypeOf<DirAuthority[]>();
+    expectTypeOf(c.DirAuthority).toEqualTypeOf<DirAuthorityLine[]>();
     expectTypeOf(c.Bridge).toEqualTypeOf<BridgeLine[]>();
   });
 
@@ -257,7 +259,7 @@ describe('DirAuthority lines', () => {
       address: '128.31.0.39',
       dirPort: 9231,
       orPort: 9201,
-      v3Identity: 'F533C81CEF0BC0267857C99B2F471ADF249FA232',
+      v3ident: 'F533C81CEF0BC0267857C99B2F471ADF249FA232',
       ipv6: undefined,
       fingerprint: FP,
       bridge: false,
@@ -271,7 +273,7 @@ describe('DirAuthority lines', () => {
     const a = parseDirAuthority(
       `auth5 orport=443 no-v2 hs weight=2.5 ipv6=[2001:db8::7]:9001 v3ident=${FP.toLowerCase()} 192.0.2.5:80 ${FP.toLowerCase()}`,
     );
-    expect(a).toMatchObject({ nickname: 'auth5', orPort: 443, noV2: true, hs: true, weight: 2.5, ipv6: { address: '2001:db8::7', port: 9001 }, v3Identity: FP, fingerprint: FP });
+    expect(a).toMatchObject({ nickname: 'auth5', orPort: 443, noV2: true, hs: true, weight: 2.5, ipv6: { address: '2001:db8::7', port: 9001 }, v3ident: FP, fingerprint: FP });
     expect(parseDirAuthority(`Serge orport=9001 bridge no-hs 66.111.2.131:9030 ${FP}`)).toMatchObject({ bridge: true, hs: false });
     // Without a nickname the flags come first.
     expect(parseDirAuthority(`orport=9001 192.0.2.1:80 ${FP}`)).toMatchObject({ nickname: undefined, orPort: 9001 });
@@ -290,6 +292,21 @@ describe('DirAuthority lines', () => {
     expect(why(`moria1 v3ident=XYZ 1.2.3.4:80 ${FP}`)).toBe("v3ident 'XYZ' is not 40 hex digits");
     expect(why(`moria1 ipv6=192.0.2.1:80 1.2.3.4:80 ${FP}`)).toBe("ipv6 '192.0.2.1:80' is not an IPv6 address");
     expect(why(`moria1 weight=x 1.2.3.4:80 ${FP}`)).toBe("weight 'x' is not a number");
+  });
+
+  it('becomes the DirAuthority a client uses: tor\'s names for the parts, v3ident= and orport= required', () => {
+    const V3 = 'F533C81CEF0BC0267857C99B2F471ADF249FA232';
+    const expected = { nickname: 'moria1', address: '128.31.0.39', orPort: 9201, dirPort: 9231, fingerprint: FP, v3ident: V3 };
+    // With or without the keyword, as a torrc line or as the schema's parsed value: one result.
+    expect(parseDirAuthorityLine(`DirAuthority moria1 orport=9201 no-v2 v3ident=${V3.toLowerCase()} 128.31.0.39:9231 ${FP_GROUPS}`)).toEqual(expected);
+    expect(parseDirAuthorityLine(`moria1 orport=9201 v3ident=${V3} 128.31.0.39:9231 ${FP}`)).toEqual(expected);
+    expect(dirAuthorityFrom(parseDirAuthority(`moria1 orport=9201 v3ident=${V3} 128.31.0.39:9231 ${FP}`), 0)).toEqual(expected);
+    // A line without a nickname is named by its place among the authorities.
+    expect(parseDirAuthorityLine(`orport=1 v3ident=${V3} 127.0.0.1:2 ${FP}`, 3).nickname).toBe('authority3');
+    const why = (v: string): string => configError(() => parseDirAuthorityLine(v)).reason;
+    expect(why(`DirAuthority a orport=1 127.0.0.1:2 ${FP}`)).toBe('DirAuthority a: a v3ident=HEX flag is required (only v3 authorities sign consensuses)');
+    expect(why(`DirAuthority a v3ident=${V3} 127.0.0.1:2 ${FP}`)).toBe('DirAuthority a: an orport=N flag is required');
+    expect(why('DirAuthority')).toBe('empty DirAuthority line');
   });
 });
 

@@ -13,6 +13,7 @@ import { ProtocolError, TelescopeError, UsageError, type ErrorKind } from '../ut
 import { fromBase64 } from '../bytes/index.ts';
 import { formatIp, parseIp } from '../addr/index.ts';
 import { parseExitPolicy } from '../policy/index.ts';
+import type { DirAuthority } from '../directory/index.ts';
 
 /** A configuration problem, with the line it is on when it comes from a file. */
 export class ConfigError extends TelescopeError {
@@ -195,8 +196,11 @@ export interface PortSetting {
   readonly flags: readonly string[];
 }
 
-/** A `DirAuthority` line: `[nickname] [flags] address:dirport fingerprint`. */
-export interface DirAuthority {
+/**
+ * A `DirAuthority` line with every flag tor accepts: `[nickname] [flags] address:dirport fingerprint`.
+ * What the client needs of it is a DirAuthority (dirAuthorityFrom).
+ */
+export interface DirAuthorityLine {
   readonly nickname: string | undefined;
   /** IPv4 address of the authority. */
   readonly address: string;
@@ -204,7 +208,7 @@ export interface DirAuthority {
   /** `orport=N`. */
   readonly orPort: number | undefined;
   /** `v3ident=HEX`: the authority's v3 identity key fingerprint, upper-case hex. */
-  readonly v3Identity: string | undefined;
+  readonly v3ident: string | undefined;
   /** `ipv6=[addr]:port`: the IPv6 ORPort. */
   readonly ipv6: { readonly address: string; readonly port: number } | undefined;
   /** RSA identity fingerprint, 40 upper-case hex digits (groups of 4 joined). */
@@ -313,7 +317,7 @@ function parseIpPort(text: string, what: string, defaultPort?: number): { addres
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 
 /** Parses the value of a `DirAuthority` line (tor's manual, DirAuthority). */
-export function parseDirAuthority(value: string): DirAuthority {
+export function parseDirAuthority(value: string): DirAuthorityLine {
   const items = value.trim().split(/[ \t]+/).filter((t) => t !== '');
   if (items.length === 0) fail('empty DirAuthority line');
   let at = 0;
@@ -321,8 +325,8 @@ export function parseDirAuthority(value: string): DirAuthority {
   // Like tor: a first item that is a legal nickname is the nickname (addresses contain ':' or '.').
   if (NICKNAME.test(items[0]!)) nickname = items[at++];
   let orPort: number | undefined;
-  let v3Identity: string | undefined;
-  let ipv6: DirAuthority['ipv6'];
+  let v3ident: string | undefined;
+  let ipv6: DirAuthorityLine['ipv6'];
   let bridge = false;
   let noV2 = false;
   let hs: boolean | undefined;
@@ -339,7 +343,7 @@ export function parseDirAuthority(value: string): DirAuthority {
     else if (lower === 'hs') hs = true;
     else if (lower === 'no-hs') hs = false;
     else if (lower.startsWith('orport=')) orPort = parsePortNumber(arg, 'orport');
-    else if (lower.startsWith('v3ident=')) v3Identity = parseFingerprint(arg, 'v3ident');
+    else if (lower.startsWith('v3ident=')) v3ident = parseFingerprint(arg, 'v3ident');
     else if (lower.startsWith('weight=')) {
       if (!/^[0-9]+(\.[0-9]+)?$/.test(arg)) fail(`weight '${arg}' is not a number`);
       weight = Number(arg);
@@ -357,7 +361,24 @@ export function parseDirAuthority(value: string): DirAuthority {
   if (rest.length === 0) fail('missing fingerprint');
   // The fingerprint may be written in groups of four, as tor prints it.
   const fingerprint = parseFingerprint(rest.join(''), 'fingerprint');
-  return { nickname, address: a.address, dirPort: a.port, orPort, v3Identity, ipv6, fingerprint, bridge, noV2, hs, weight };
+  return { nickname, address: a.address, dirPort: a.port, orPort, v3ident, ipv6, fingerprint, bridge, noV2, hs, weight };
+}
+
+/**
+ * The directory authority a DirAuthority line names, for a client: it must say `v3ident=` (only
+ * v3 authorities sign consensuses) and `orport=` (directory circuits go to the ORPort). A line
+ * without a nickname gets `authority<index>`.
+ */
+export function dirAuthorityFrom(line: DirAuthorityLine, index: number): DirAuthority {
+  const name = line.nickname ?? line.address;
+  if (line.v3ident === undefined) fail(`DirAuthority ${name}: a v3ident=HEX flag is required (only v3 authorities sign consensuses)`);
+  if (line.orPort === undefined) fail(`DirAuthority ${name}: an orport=N flag is required`);
+  return { nickname: line.nickname ?? `authority${index}`, address: line.address, orPort: line.orPort!, dirPort: line.dirPort, fingerprint: line.fingerprint, v3ident: line.v3ident! };
+}
+
+/** A whole `DirAuthority ...` torrc line (the keyword may be left out) as a client's DirAuthority. */
+export function parseDirAuthorityLine(text: string, index = 0): DirAuthority {
+  return dirAuthorityFrom(parseDirAuthority(text.replace(/^\s*DirAuthority(?=\s|$)/i, '')), index);
 }
 
 function parseKeyValue(item: string): BridgeArg {
@@ -562,7 +583,7 @@ export interface OptionKindValue {
   list: string;
   /** One ExitPolicy value (comma-separated rules), checked by parseExitPolicy. */
   exitpolicy: string;
-  dirauthority: DirAuthority;
+  dirauthority: DirAuthorityLine;
   bridge: BridgeLine;
 }
 

@@ -3,3 +3,4 @@
  * next, verifying those that arrive, and the NetDir once enough of them are in.
  */
 export * from './bootstrap.ts';
+export type { DirAuthority } from './authority.ts';
