@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dirAuthorityFrom, parseTorrc, ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
-import type { BridgeInfo } from '../shared/client/tor-client.ts';
+import { bridgeFrom, type BridgeInfo } from '../shared/config/bridge.ts';
 import type { DirAuthority } from '../shared/directory/index.ts';
 import { TelescopeError } from '../shared/util/errors.ts';
-import { fromBase64 } from '../shared/bytes/util.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
 import { UnexpectedErrors } from '../shared/util/unexpected-errors.ts';
@@ -39,20 +38,8 @@ export function bridgesFrom(config: ClientConfig): BridgeInfo[] {
   if (config.Bridge.length === 0) throw new ConfigError('UseBridges 1 needs at least one Bridge line');
   return config.Bridge.map((b) => {
     if (b.kind === 'telescope') throw new ConfigError(`Bridge ${b.url}: WebSocket bridges are for the browser extension; the Node client connects to a bridge's ORPort (Bridge IP:PORT FINGERPRINT ntor=BASE64)`);
-    if (b.transport) throw new ConfigError(`Bridge ${b.address}:${b.port}: pluggable transport '${b.transport}' is not supported`);
-    if (!b.fingerprint) throw new ConfigError(`Bridge ${b.address}:${b.port}: the fingerprint is required`);
     // Without ntor=BASE64 the client fetches the key from the bridge's own descriptor.
-    const ntor = b.args.find((a) => a.key === 'ntor');
-    let key: Uint8Array | undefined;
-    if (ntor) {
-      try {
-        key = fromBase64(ntor.value);
-      } catch (e) {
-        throw new ConfigError(`Bridge ${b.address}:${b.port}: ntor=${ntor.value} is not base64`, undefined, undefined, { cause: e });
-      }
-      if (key.length !== 32) throw new ConfigError(`Bridge ${b.address}:${b.port}: the ntor key must be 32 bytes, not ${key.length}`);
-    }
-    return { address: b.address, port: b.port, fingerprint: b.fingerprint, ...(key ? { ntorOnionKey: key } : {}) };
+    return bridgeFrom(b);
   });
 }
 

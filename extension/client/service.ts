@@ -1,8 +1,8 @@
-import { parseIp } from '../../shared/addr/index.ts';
 import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
 import type { TransportFactory } from '../../shared/channel/transport.ts';
 import type { OnionPhase } from '../../shared/onion/client.ts';
-import { TorClient, type BootstrapStatus, type BridgeInfo } from '../../shared/client/tor-client.ts';
+import { TorClient, type BootstrapStatus } from '../../shared/client/tor-client.ts';
+import { bridgeFrom, type BridgeInfo } from '../../shared/config/bridge.ts';
 import { ConfigError, parseBridgeLine, parseDirAuthorityLine } from '../../shared/config/torrc.ts';
 import type { DirAuthority } from '../../shared/directory/index.ts';
 import { parseClientAuthLine } from '../../shared/onion/client-auth.ts';
@@ -50,15 +50,8 @@ export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[
   const bridges = settings.bridges.map((line, i) => settingLine(line, i, (): WsBridge => {
     const b = parseBridgeLine(line.replace(/^\s*Bridge\s+/i, ''));
     if (b.kind !== 'telescope') throw new ConfigError('the extension needs a "telescope ws[s]://…" bridge line');
-    if (!b.ntor) throw new ConfigError('the bridge line lacks ntor=…');
-    return {
-      url: b.url,
-      address: parseIp(b.host)?.family === 4 ? b.host : '0.0.0.0',
-      port: b.port,
-      fingerprint: b.fingerprint,
-      ntorOnionKey: b.ntor,
-      ...(b.ed25519 ? { ed25519Identity: b.ed25519 } : {}),
-    };
+    if (!b.ntorOnionKey) throw new ConfigError('the bridge line lacks ntor=…');
+    return { ...bridgeFrom(b), url: b.url };
   }));
   const authorities = settings.authorities.map((line, i) => settingLine(line, i, () => parseDirAuthorityLine(line, i)));
   if (bridges.length === 0) throw new ConfigError('no bridge configured: the extension reaches Tor through a relay-bridge');

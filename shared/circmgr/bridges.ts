@@ -6,18 +6,9 @@ import { checkDescriptorIdentity, parseBridgeDescriptor } from '../netdoc/index.
 import { UsageError, type Logger } from '../util/index.ts';
 import type { ChannelPool } from './channel-pool.ts';
 import { dirGet } from './dir-http.ts';
+import type { BridgeInfo } from '../config/index.ts';
 
-/** A bridge: a first hop that is not (necessarily) in the consensus, known from its bridge line. */
-export interface BridgeInfo {
-  readonly address: string;
-  readonly port: number;
-  readonly fingerprint: string;
-  /** Learnt from the bridge's own descriptor when the bridge line does not give it. */
-  readonly ntorOnionKey?: Uint8Array;
-  readonly ed25519Identity?: Uint8Array;
-  /** How a person knows this bridge (a WebSocket bridge's URL), for error messages. */
-  readonly url?: string;
-}
+export type { BridgeInfo };
 
 /** A bridge as a circuit's first hop; its ntor key must be known. */
 export function bridgeTarget(b: BridgeInfo): RelayTarget {

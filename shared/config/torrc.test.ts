@@ -195,7 +195,7 @@ describe('parseTorrc', () => {
 
   it('collects lists in order and empties them on "/"', () => {
     const c = parseTorrc(`Bridge 192.0.2.1:443\n+Bridge 192.0.2.2:443\n/Bridge\nBridge 192.0.2.3:9001 ${FP}`, schema);
-    expect(c.Bridge).toEqual([{ kind: 'tor', transport: undefined, address: '192.0.2.3', port: 9001, fingerprint: FP, args: [] }]);
+    expect(c.Bridge).toEqual([{ kind: 'tor', transport: undefined, address: '192.0.2.3', port: 9001, fingerprint: FP, ntorOnionKey: undefined, args: [] }]);
     expect(parseTorrc('/SocksPort', schema).SocksPort).toEqual([]);
     expect(configError(() => parseTorrc('/ORPort', schema)).message).toBe("line 1: ORPort: '/' only applies to list options");
   });
@@ -315,15 +315,18 @@ describe('Bridge lines', () => {
   const key32b = toBase64(Uint8Array.from({ length: 32 }, (_, i) => 255 - i));
 
   it('reads tor\'s plain and pluggable-transport forms', () => {
-    expect(parseBridgeLine(`192.0.2.1:443 ${FP}`)).toEqual({ kind: 'tor', transport: undefined, address: '192.0.2.1', port: 443, fingerprint: FP, args: [] });
+    expect(parseBridgeLine(`192.0.2.1:443 ${FP}`)).toEqual({ kind: 'tor', transport: undefined, address: '192.0.2.1', port: 443, fingerprint: FP, ntorOnionKey: undefined, args: [] });
     expect(parseBridgeLine(`192.0.2.1:9001 ${FP_GROUPS}`)).toMatchObject({ port: 9001, fingerprint: FP });
     expect(parseBridgeLine('192.0.2.1')).toMatchObject({ port: 443, fingerprint: undefined });
+    // Telescope's ntor= on a plain bridge line (tor's syntax has no place for it): the key, after the fingerprint.
+    expect(parseBridgeLine(`192.0.2.1:9001 ${FP_GROUPS} ntor=${key32b}`)).toMatchObject({ fingerprint: FP, ntorOnionKey: Uint8Array.from({ length: 32 }, (_, i) => 255 - i), args: [] });
     expect(parseBridgeLine(`obfs4 192.0.2.1:443 ${FP} cert=AbC+/= iat-mode=0`)).toEqual({
       kind: 'tor',
       transport: 'obfs4',
       address: '192.0.2.1',
       port: 443,
       fingerprint: FP,
+      ntorOnionKey: undefined,
       args: [{ key: 'cert', value: 'AbC+/=' }, { key: 'iat-mode', value: '0' }],
     });
     expect(parseBridgeLine('snowflake [2001:db8::1]:443 url=https://x.example/ fronts=a,b')).toMatchObject({
@@ -343,8 +346,8 @@ describe('Bridge lines', () => {
       port: 8443,
       path: '/tor',
       fingerprint: FP,
-      ed25519: Uint8Array.from({ length: 32 }, (_, i) => i),
-      ntor: Uint8Array.from({ length: 32 }, (_, i) => 255 - i),
+      ed25519Identity: Uint8Array.from({ length: 32 }, (_, i) => i),
+      ntorOnionKey: Uint8Array.from({ length: 32 }, (_, i) => 255 - i),
       args: [{ key: 'x-version', value: '2' }],
     });
     expect(parseBridgeLine(`telescope ws://[::1] ${FP.toLowerCase()}`)).toMatchObject({
@@ -353,8 +356,8 @@ describe('Bridge lines', () => {
       port: 80,
       path: '/',
       fingerprint: FP,
-      ed25519: undefined,
-      ntor: undefined,
+      ed25519Identity: undefined,
+      ntorOnionKey: undefined,
     });
     expect(parseBridgeLine(`Telescope WSS://127.0.0.1 ${FP}`)).toMatchObject({ secure: true, host: '127.0.0.1', port: 443 });
   });
@@ -368,6 +371,8 @@ describe('Bridge lines', () => {
     expect(why('2001:db8::1:443')).toMatch(/brackets/);
     expect(why('obfs4 192.0.2.1:443 cert')).toBe("fingerprint 'cert' is not 40 hex digits");
     expect(why(`obfs4 192.0.2.1:443 ${FP} junk`)).toBe("'junk' is not key=value");
+    expect(why(`192.0.2.1:443 ntor=${key32} ${FP}`)).toBe('ntor= must come last on a Bridge line');
+    expect(why(`192.0.2.1:443 ${FP} ntor=AAAA`)).toBe('ntor key must be 32 bytes, not 3');
     expect(why('telescope')).toBe('telescope bridge needs a ws:// or wss:// URL');
     expect(why(`telescope https://x.example ${FP}`)).toBe("'https://x.example' is not a ws:// or wss:// URL with a host");
     expect(why(`telescope wss://bad_host ${FP}`)).toBe("'bad_host' is not a host name");

@@ -238,6 +238,8 @@ export interface TorBridgeLine {
   readonly address: string;
   readonly port: number;
   readonly fingerprint: string | undefined;
+  /** `ntor=BASE64` on a plain bridge (Telescope's addition): the bridge's ntor onion key, 32 bytes. */
+  readonly ntorOnionKey: Uint8Array | undefined;
   /** Transport arguments (e.g. cert=..., iat-mode=0). */
   readonly args: readonly BridgeArg[];
 }
@@ -261,10 +263,10 @@ export interface TelescopeBridgeLine {
   /** Path of the WebSocket endpoint, "/" if none. */
   readonly path: string;
   readonly fingerprint: string;
-  /** Ed25519 identity key (32 bytes), if given. */
-  readonly ed25519: Uint8Array | undefined;
-  /** ntor onion key (32 bytes), if given. */
-  readonly ntor: Uint8Array | undefined;
+  /** `ed25519=`: the Ed25519 identity key (32 bytes), if given. */
+  readonly ed25519Identity: Uint8Array | undefined;
+  /** `ntor=`: the ntor onion key (32 bytes), if given. */
+  readonly ntorOnionKey: Uint8Array | undefined;
   /** Other key=value arguments, kept for later versions. */
   readonly args: readonly BridgeArg[];
 }
@@ -447,7 +449,7 @@ export function parseBridgeLine(value: string): BridgeLine {
         else ntor = decodeKey(kv);
       } else args.push(kv);
     }
-    return { kind: 'telescope', ...where, fingerprint, ed25519, ntor, args };
+    return { kind: 'telescope', ...where, fingerprint, ed25519Identity: ed25519, ntorOnionKey: ntor, args };
   }
 
   const addrport = items[at++];
@@ -457,15 +459,21 @@ export function parseBridgeLine(value: string): BridgeLine {
   let fingerprint: string | undefined;
   const args: BridgeArg[] = [];
   const rest = items.slice(at);
+  let ntorOnionKey: Uint8Array | undefined;
   if (transport === undefined) {
-    // Plain bridges: everything left is the fingerprint, possibly in groups.
+    // Plain bridges: the fingerprint, possibly in groups, then Telescope's ntor=BASE64.
+    const ntorAt = rest.findIndex((item) => item.toLowerCase().startsWith('ntor='));
+    if (ntorAt !== -1) {
+      if (ntorAt !== rest.length - 1) fail('ntor= must come last on a Bridge line');
+      ntorOnionKey = decodeKey(parseKeyValue(rest.pop()!));
+    }
     if (rest.length > 0) fingerprint = parseFingerprint(rest.join(''), 'fingerprint');
   } else {
     // With a transport, the item after the address is the fingerprint unless it is key=value.
     if (rest.length > 0 && !rest[0]!.includes('=')) fingerprint = parseFingerprint(rest.shift()!, 'fingerprint');
     for (const item of rest) args.push(parseKeyValue(item));
   }
-  return { kind: 'tor', transport, address: a.address, port: a.port, fingerprint, args };
+  return { kind: 'tor', transport, address: a.address, port: a.port, fingerprint, ntorOnionKey, args };
 }
 
 /** tor's size units (case-insensitive): bytes and powers of 1024, and bits (kbit = 1024 bits). */
