@@ -38,8 +38,9 @@ export function checkSettings(bridgesText: string, authoritiesText: string, onio
   const authorities = settingLines(authoritiesText);
   const onionAuth = settingLines(onionAuthText);
   for (const l of onionAuth) {
-    const problem = configProblem(() => parseClientAuthLine(l.text, 'key'));
-    if (problem !== undefined) return { ok: false, problem: { field: 'onionAuth', line: l.line, message: `${LABEL.onionAuth}, line ${l.line}: ${problem.replace(/^key: /, '')}` } };
+    // The parser names the line itself ("Onion client keys, line 3: …").
+    const problem = configProblem(() => parseClientAuthLine(l.text, `${LABEL.onionAuth}, line ${l.line}`));
+    if (problem !== undefined) return { ok: false, problem: { field: 'onionAuth', line: l.line, message: problem } };
   }
   for (const [field, lines] of [['bridges', bridges], ['authorities', authorities]] as const) {
     for (const l of lines) {
