@@ -663,7 +663,8 @@ function parseValue(spec: OptionSpec, value: string): unknown {
       try {
         parseExitPolicy(value);
       } catch (e) {
-        if (e instanceof ProtocolError) fail(e.message.replace(/^exit policy: /, ''));
+        // The option names the policy already: its reason without the parser's "exit policy: ".
+        if (e instanceof ProtocolError) fail(e.context === 'exit policy' ? `${e.detail}${e.offset === undefined ? '' : ` (at byte ${e.offset})`}` : e.message);
         throw e;
       }
       return value;

@@ -50,7 +50,7 @@ export function malformedOnError<T>(what: string, step: () => T): T {
     if (e instanceof DescriptorError) throw e;
     if (e instanceof ProtocolError) {
       // The offset moves to this error's own field; keep it out of the message so it shows once.
-      const message = e.offset === undefined ? e.message : e.message.replace(/ \(at byte \d+\)$/, '');
+      const message = `${e.context}: ${e.detail}`;
       throw new DescriptorError('malformed', `${what}: ${message}`, e.offset, { cause: e });
     }
     if (e instanceof TelescopeError) throw new DescriptorError('malformed', `${what}: ${e.message}`, undefined, { cause: e });

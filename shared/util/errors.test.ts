@@ -36,6 +36,7 @@ describe('TelescopeError kinds', () => {
     const e = new ProtocolError('relay header', 'bad length', 3, { cause: inner });
     expect(e.name).toBe('ProtocolError');
     expect(e.message).toBe('relay header: bad length (at byte 3)');
+    expect([e.context, e.detail, e.offset]).toEqual(['relay header', 'bad length', 3]);
     expect(e.cause).toBe(inner);
     expect('cause' in new ChannelError('x')).toBe(false);
     expect('cause' in new ChannelError('x', { cause: undefined })).toBe(true);

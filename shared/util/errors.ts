@@ -114,11 +114,14 @@ export class ProtocolError extends TelescopeError {
   static override readonly defaultKind: ErrorKind = 'protocol-violation';
   /** What was being decoded or processed when it failed, e.g. "CERTS cell" or "relay header". */
   readonly context: string;
+  /** What is wrong, without the context and the offset (for a caller that words them itself). */
+  readonly detail: string;
   /** Byte offset into the input being decoded, when known. */
   readonly offset: number | undefined;
   constructor(context: string, detail: string, offset?: number, details?: ErrorDetails) {
     super(`${context}: ${detail}${offset === undefined ? '' : ` (at byte ${offset})`}`, details);
     this.context = context;
+    this.detail = detail;
     this.offset = offset;
   }
 }
