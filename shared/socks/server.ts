@@ -55,11 +55,6 @@ export class SocksServerHandshake {
   private state: State = 'greeting';
   private auth: SocksAuth | undefined;
 
-  /** True once a method was chosen: from then on the client expects a reply to its request. */
-  get negotiated(): boolean {
-    return this.state === 'request' || this.state === 'done';
-  }
-
   /**
    * Take the bytes received and not yet consumed. Throws SocksHandshakeError when they break the
    * protocol; the handshake is over then, as it is after a request.
