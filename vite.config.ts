@@ -34,6 +34,10 @@ export default defineConfig({
     rollupOptions: {
       input: { background: `${root}extension/background.ts`, status: `${root}extension/pages/status.html`, onion: `${root}extension/pages/onion.html`, browse: `${root}extension/pages/browse.html`, popup: `${root}extension/pages/popup.html`, settings: `${root}extension/pages/settings.html` },
       output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', format: 'es' },
+      // A layer's index.ts only re-exports its files. Without this, a page that imports one name
+      // from a layer would keep every file of it whose top level the bundler cannot prove pure
+      // (open enums, handshake registries), and pull them into the chunk the page loads.
+      treeshake: { moduleSideEffects: [{ test: /\/shared\/[a-z]+\/index\.ts$/, sideEffects: false }] },
     },
   },
   plugins: [copyManifest()],

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { TelescopeError } from '../shared/util/errors.ts';
+import { TelescopeError } from '../shared/util/index.ts';
 import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { curl } from '../testnet/curl.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { fromBase64, fromHex } from '../shared/bytes/util.ts';
-import { Circuit, type RelayTarget } from '../shared/circuit/circuit.ts';
-import { ChannelPool } from '../shared/circmgr/channel-pool.ts';
+import { fromBase64, fromHex } from '../shared/bytes/index.ts';
+import { Circuit, type RelayTarget } from '../shared/circuit/index.ts';
+import { ChannelPool } from '../shared/circmgr/index.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
 import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';
 import type { TestnetDescription } from '../testnet/index.ts';

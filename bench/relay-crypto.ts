@@ -3,9 +3,10 @@
  * last hop through 1 or 3 layers; peel + recognize inbound) and of a relay (one layer, forward).
  * Prints MB/s of relay-cell bodies (509 bytes each) per AES engine.
  */
-import { ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from '../shared/crypto/tor1.ts';
-import { tor1KeysFrom } from '../shared/crypto/circuit-keys.ts';
-import { nobleAesCtr, webCryptoAesCtr, WebCryptoAesCtr, type AesCtrFactory } from '../shared/crypto/aes-ctr.ts';
+import {
+  ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN, tor1KeysFrom, nobleAesCtr, webCryptoAesCtr,
+  WebCryptoAesCtr, type AesCtrFactory,
+} from '../shared/crypto/index.ts';
 import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';
 
 const CELLS = 20_000;

@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { dirAuthorityFrom, parseTorrc, ConfigError, type TorrcConfig } from '../shared/config/torrc.ts';
-import { bridgeFrom, type BridgeInfo } from '../shared/config/bridge.ts';
+import { dirAuthorityFrom, parseTorrc, ConfigError, type TorrcConfig, bridgeFrom, type BridgeInfo } from '../shared/config/index.ts';
 import type { DirAuthority } from '../shared/directory/index.ts';
-import { TelescopeError } from '../shared/util/errors.ts';
+import { TelescopeError, UnexpectedErrors } from '../shared/util/index.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
-import { UnexpectedErrors } from '../shared/util/unexpected-errors.ts';
 import { readClientAuthKeys } from '../node-client/onion-auth-dir.ts';
 import { createNodeTorClient, openSocksPort, type SocksPort } from '../node-client/node-client.ts';
 import { optionValue } from './options.ts';

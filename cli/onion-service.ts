@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, dirAuthorityFrom, type TorrcConfig } from '../shared/config/torrc.ts';
-import { parseOnionServiceConfig, type HiddenServiceConfig } from '../shared/config/onion-service-config.ts';
+import {
+  ConfigError, dirAuthorityFrom, type TorrcConfig, parseOnionServiceConfig, type HiddenServiceConfig,
+} from '../shared/config/index.ts';
 import type { DirAuthority } from '../shared/directory/index.ts';
-import { TelescopeError } from '../shared/util/errors.ts';
-import type { Logger } from '../shared/util/log.ts';
-import type { OnionService, PublishEvent } from '../shared/onion/service.ts';
+import { TelescopeError, UnexpectedErrors } from '../shared/util/index.ts';
+import type { Logger } from '../shared/util/index.ts';
+import type { OnionService, PublishEvent } from '../shared/onion/index.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
-import { UnexpectedErrors } from '../shared/util/unexpected-errors.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients } from '../onion-host/service-dir.ts';
 import { hostOnionService } from '../onion-host/service-host.ts';
 import { createNodeTorClient, openSocksPort, type SocksPort } from '../node-client/node-client.ts';

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../shared/config/torrc.ts';
-import { TelescopeError } from '../shared/util/errors.ts';
+import { ConfigError } from '../shared/config/index.ts';
+import { TelescopeError, UnexpectedErrors } from '../shared/util/index.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { parseRelayConfig, type RelayConfig } from '../relay-bridge/relay/config.ts';
 import { RelayBridge } from '../relay-bridge/relay/relay.ts';
-import { UnexpectedErrors } from '../shared/util/unexpected-errors.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
 import { optionValue } from './options.ts';
 

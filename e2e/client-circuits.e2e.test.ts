@@ -5,18 +5,18 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TorClient } from '../shared/client/tor-client.ts';
-import { Circuit } from '../shared/circuit/circuit.ts';
-import { dirGet } from '../shared/circmgr/dir-http.ts';
-import { relayTarget } from '../shared/netdir/netdir.ts';
+import { TorClient } from '../shared/client/index.ts';
+import { Circuit } from '../shared/circuit/index.ts';
+import { dirGet } from '../shared/circmgr/index.ts';
+import { relayTarget } from '../shared/netdir/index.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
 import { dirPortGet } from '../node-platform/dirport.ts';
 import { FileStore } from '../node-platform/file-store.ts';
-import { MemoryStore } from '../shared/util/storage.ts';
+import { MemoryStore } from '../shared/util/index.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { authoritiesOf, startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
-import { readResponse } from '../shared/http/http1.ts';
+import { readResponse } from '../shared/http/index.ts';
 import { ownedByThisProcess } from '../testnet/stop-child.ts';
 
 /**

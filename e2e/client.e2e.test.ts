@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DirectoryState } from '../shared/directory/bootstrap.ts';
-import { ConsensusRejectedError } from '../shared/netdoc/consensus.ts';
+import { DirectoryState } from '../shared/directory/index.ts';
+import { ConsensusRejectedError } from '../shared/netdoc/index.ts';
 import { dirPortGet } from '../node-platform/dirport.ts';
 import { restartRelay, type TestnetDescription } from '../testnet/index.ts';
 import { startTelescopeClient, type RunningClient, type StreamRecord } from '../testnet/telescope-client.ts';

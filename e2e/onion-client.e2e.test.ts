@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { OnionServiceError } from '../shared/onion/client.ts';
-import { encodeOnionAddress } from '../shared/onion/address.ts';
+import { OnionServiceError, encodeOnionAddress } from '../shared/onion/index.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';
 import { curl } from '../testnet/curl.ts';

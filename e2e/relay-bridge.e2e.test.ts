@@ -2,12 +2,11 @@ import { connect as tcpConnect } from 'node:net';
 import * as tls from 'node:tls';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromBase64, fromHex } from '../shared/bytes/util.ts';
-import { Channel } from '../shared/channel/channel.ts';
-import { WebSocketTransport, type WebSocketConstructor } from '../shared/channel/websocket-transport.ts';
-import { Circuit } from '../shared/circuit/circuit.ts';
-import { TorClient } from '../shared/client/tor-client.ts';
-import { MemoryStore } from '../shared/util/storage.ts';
+import { fromBase64, fromHex } from '../shared/bytes/index.ts';
+import { Channel, WebSocketTransport, type WebSocketConstructor } from '../shared/channel/index.ts';
+import { Circuit } from '../shared/circuit/index.ts';
+import { TorClient } from '../shared/client/index.ts';
+import { MemoryStore } from '../shared/util/index.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { authoritiesOf } from '../testnet/telescope-client.ts';
@@ -15,7 +14,7 @@ import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.t
 import { startTorClient } from '../testnet/tor-process.ts';
 import { curl } from '../testnet/curl.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
-import { readResponse } from '../shared/http/http1.ts';
+import { readResponse } from '../shared/http/index.ts';
 
 /**
  * The relay-bridge in the private network: browsers' path (WebSocket) into 3-hop circuits through

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Circuit } from '../shared/circuit/circuit.ts';
-import { relayTarget } from '../shared/netdir/netdir.ts';
+import { Circuit } from '../shared/circuit/index.ts';
+import { relayTarget } from '../shared/netdir/index.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startRelayProcess, waitForConsensusListing, type RelayProcess } from '../testnet/relay-process.ts';
 import { startTelescopeClient, type RunningClient } from '../testnet/telescope-client.ts';
 import { startTorClient } from '../testnet/tor-process.ts';
 import { curl } from '../testnet/curl.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
-import { readResponse } from '../shared/http/http1.ts';
+import { readResponse } from '../shared/http/index.ts';
 
 /**
  * The relay-bridge as a public relay of the private network: it uploads its descriptor, the tor

@@ -6,12 +6,12 @@
  * whose `problem` says what to fix when it is stuck.
  */
 import { runSelfcheck } from '../shared/selfcheck.ts';
-import { toHex } from '../shared/bytes/util.ts';
-import type { BootstrapStatus } from '../shared/client/tor-client.ts';
-import type { Logger } from '../shared/util/log.ts';
+import { toHex } from '../shared/bytes/index.ts';
+import type { BootstrapStatus } from '../shared/client/index.ts';
+import type { Logger } from '../shared/util/index.ts';
 import { ExtensionClient, parseSettings, type ExtensionSettings } from './client/service.ts';
-import { classifyBootstrapFailure, noBridgeProblem } from '../shared/client/bootstrap-problem.ts';
-import { ConfigError } from '../shared/config/torrc.ts';
+import { classifyBootstrapFailure, noBridgeProblem } from '../shared/client/index.ts';
+import { ConfigError } from '../shared/config/index.ts';
 import { TelescopeError } from '../shared/util/index.ts';
 import { IdbStore } from './client/idb-store.ts';
 import browser from 'webextension-polyfill';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../shared/util/errors.ts';
+import { UsageError } from '../shared/util/index.ts';
 import { benchCrypto, WORKER_ENGINES } from './bench-crypto.ts';
 
 describe('benchCrypto', () => {

@@ -8,10 +8,11 @@
  * Inbound: peel layers until the exit's digest recognizes the cell (what it does per cell it
  * receives from the exit). The cells are made beforehand by three relay-side layers, untimed.
  */
-import { ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN } from '../shared/crypto/tor1.ts';
-import { tor1KeysFrom, TOR1_KEY_MATERIAL_LEN, type Tor1HopKeys } from '../shared/crypto/circuit-keys.ts';
-import { nobleAesCtr, webCryptoAesCtr, WebCryptoAesCtr, type AesCtrFactory } from '../shared/crypto/aes-ctr.ts';
-import { RelayCryptoError, UsageError } from '../shared/util/errors.ts';
+import {
+  ClientCircuitCrypto, RelayHopCrypto, RELAY_BODY_LEN, tor1KeysFrom, TOR1_KEY_MATERIAL_LEN, type Tor1HopKeys,
+  nobleAesCtr, webCryptoAesCtr, WebCryptoAesCtr, type AesCtrFactory,
+} from '../shared/crypto/index.ts';
+import { RelayCryptoError, UsageError } from '../shared/util/index.ts';
 
 /** Untimed cells first, so JIT tiers and key imports are settled before the clock starts. */
 const WARMUP_CELLS = 500;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex, utf8 } from '../shared/bytes/util.ts';
-import { ProtocolError, TelescopeError, UsageError } from '../shared/util/errors.ts';
-import type { TorClient } from '../shared/client/tor-client.ts';
+import { toHex, utf8 } from '../shared/bytes/index.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../shared/util/index.ts';
+import type { TorClient } from '../shared/client/index.ts';
 import { fetchTimed } from './bench-fetch.ts';
 
 /** A client whose one stream delivers `chunks` and then ends; it records what was written. */

@@ -5,10 +5,10 @@
  * chunk, and notes the time of the first body byte and of the stream's end. The request is the
  * one bench/transfer.ts sends through tor's SOCKS port, so both clients ask for the same bytes.
  */
-import type { TorClient } from '../shared/client/tor-client.ts';
-import { parseResponseHead } from '../shared/http/http1.ts';
-import { toHex } from '../shared/bytes/util.ts';
-import { ProtocolError, UsageError } from '../shared/util/errors.ts';
+import type { TorClient } from '../shared/client/index.ts';
+import { parseResponseHead } from '../shared/http/index.ts';
+import { toHex } from '../shared/bytes/index.ts';
+import { ProtocolError, UsageError } from '../shared/util/index.ts';
 
 export interface TimedFetchResult {
   readonly status: number;

@@ -1,5 +1,5 @@
-import { TorClient, type TorClientOptions } from '../shared/client/tor-client.ts';
-import type { Logger } from '../shared/util/log.ts';
+import { TorClient, type TorClientOptions } from '../shared/client/index.ts';
+import type { Logger } from '../shared/util/index.ts';
 import { dirPortGet } from '../node-platform/dirport.ts';
 import { FileStore } from '../node-platform/file-store.ts';
 import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';

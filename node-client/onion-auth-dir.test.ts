@@ -3,9 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { toBase32 } from '../shared/bytes/base32.ts';
-import { ConfigError } from '../shared/config/torrc.ts';
-import { encodeOnionAddress } from '../shared/onion/address.ts';
+import { toBase32 } from '../shared/bytes/index.ts';
+import { ConfigError } from '../shared/config/index.ts';
+import { encodeOnionAddress } from '../shared/onion/index.ts';
 import { readClientAuthKeys } from './onion-auth-dir.ts';
 
 describe('ClientOnionAuthDir', () => {

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../shared/config/torrc.ts';
-import { parseClientAuthLine } from '../shared/onion/client-auth.ts';
+import { ConfigError } from '../shared/config/index.ts';
+import { parseClientAuthLine } from '../shared/onion/index.ts';
 
 /**
  * A client's private keys from ClientOnionAuthDir/*.auth_private, as tor reads them:

@@ -1,10 +1,10 @@
 import * as net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { EndReason } from '../shared/cells/relay/messages.ts';
-import { StreamError } from '../shared/util/errors.ts';
+import { EndReason } from '../shared/cells/index.ts';
+import { StreamError } from '../shared/util/index.ts';
 import { SocksReply } from '../shared/socks/index.ts';
-import type { TorStream } from '../shared/stream/stream.ts';
+import type { TorStream } from '../shared/stream/index.ts';
 import { SocksServer, type SocksBackend } from './socks.ts';
 
 /**

@@ -1,12 +1,11 @@
 import * as net from 'node:net';
-import { toHex } from '../shared/bytes/util.ts';
-import { EndReason } from '../shared/cells/relay/messages.ts';
-import { ProtocolError, StreamError, TelescopeError } from '../shared/util/errors.ts';
-import { silentLogger, type Logger } from '../shared/util/log.ts';
+import { toHex } from '../shared/bytes/index.ts';
+import { EndReason } from '../shared/cells/index.ts';
+import { ProtocolError, StreamError, TelescopeError, silentLogger, type Logger } from '../shared/util/index.ts';
 import {
   addressFor, encodeReply, SocksHandshakeError, SocksReply, socksReplyFor, SocksServerHandshake, type SocksAuth, type SocksRequest,
 } from '../shared/socks/index.ts';
-import type { TorStream } from '../shared/stream/stream.ts';
+import type { TorStream } from '../shared/stream/index.ts';
 import { pipeStream } from '../node-platform/pipe.ts';
 
 /**

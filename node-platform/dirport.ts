@@ -1,6 +1,6 @@
 import * as http from 'node:http';
-import { DirectoryHttpError } from '../shared/circmgr/dir-http.ts';
-import { TelescopeError, TimeoutError } from '../shared/util/errors.ts';
+import { DirectoryHttpError } from '../shared/circmgr/index.ts';
+import { TelescopeError, TimeoutError } from '../shared/util/index.ts';
 
 const MAX_BODY = 32 * 1024 * 1024;
 

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KeyValueStore } from '../shared/util/storage.ts';
-import { UsageError } from '../shared/util/errors.ts';
+import type { KeyValueStore } from '../shared/util/index.ts';
+import { UsageError } from '../shared/util/index.ts';
 
 /**
  * The Node host's storage: one file per key in the DataDirectory, written atomically (temp file,

@@ -1,8 +1,8 @@
 import { mkdir, readFile, rename, chmod, writeFile, utimes, stat } from 'node:fs/promises';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { concatBytes, equalBytes } from '../shared/bytes/util.ts';
-import { ProtocolError, UsageError } from '../shared/util/errors.ts';
+import { concatBytes, equalBytes } from '../shared/bytes/index.ts';
+import { ProtocolError, UsageError } from '../shared/util/index.ts';
 
 /**
  * Key files in tor's own formats, so a relay's DataDirectory/keys/ or an onion service's

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { nodeAesCtr } from './node-aes-ctr.ts';
-import { nobleAesCtr } from '../shared/crypto/aes-ctr.ts';
-import { toHex } from '../shared/bytes/util.ts';
+import { nobleAesCtr } from '../shared/crypto/index.ts';
+import { toHex } from '../shared/bytes/index.ts';
 
 describe('node:crypto AES-128-CTR engine', () => {
   it('produces the same continuing keystream as the core\'s engine for any split', () => {

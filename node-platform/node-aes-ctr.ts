@@ -1,6 +1,6 @@
 import { createCipheriv, type Cipher } from 'node:crypto';
-import type { AesCtrFactory, StreamCipher } from '../shared/crypto/aes-ctr.ts';
-import { UsageError } from '../shared/util/errors.ts';
+import type { AesCtrFactory, StreamCipher } from '../shared/crypto/index.ts';
+import { UsageError } from '../shared/util/index.ts';
 
 /**
  * The Node host's AES-CTR engine: AES-128 for tor1, AES-256 for an onion service's virtual hop

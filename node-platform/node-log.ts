@@ -1,6 +1,6 @@
 import { appendFileSync } from 'node:fs';
-import type { Logger } from '../shared/util/log.ts';
-import { ConfigError } from '../shared/config/torrc.ts';
+import type { Logger } from '../shared/util/index.ts';
+import { ConfigError } from '../shared/config/index.ts';
 
 /**
  * tor-style logging for the Node commands: `Log SEVERITY[-SEVERITY] stdout|stderr|file PATH`

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { toHex } from '../shared/bytes/util.ts';
-import { NtorClient, generateNtorKeyPair, nobleCurve25519, ntorServerHandshake } from '../shared/crypto/ntor.ts';
+import { toHex } from '../shared/bytes/index.ts';
+import { NtorClient, generateNtorKeyPair, nobleCurve25519, ntorServerHandshake } from '../shared/crypto/index.ts';
 import { nodeCurve25519 } from './node-x25519.ts';
 
 describe('node:crypto Curve25519', () => {

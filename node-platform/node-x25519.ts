@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
-import type { Curve25519 } from '../shared/crypto/ntor.ts';
+import type { Curve25519 } from '../shared/crypto/index.ts';
 
 /**
  * Curve25519 through node:crypto (OpenSSL), for the relay's ntor handshakes: a relay answers a

@@ -1,11 +1,9 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RelayCmd } from '../shared/cells/relay/command.ts';
-import { Data, End, EndReason } from '../shared/cells/relay/messages.ts';
-import type { RelayMsg } from '../shared/cells/relay/relay-msg.ts';
-import type { ProtocolError } from '../shared/util/errors.ts';
-import type { Logger } from '../shared/util/log.ts';
-import { TorStream, type StreamCarrier } from '../shared/stream/stream.ts';
+import { RelayCmd, Data, End, EndReason } from '../shared/cells/index.ts';
+import type { RelayMsg } from '../shared/cells/index.ts';
+import type { ProtocolError, Logger } from '../shared/util/index.ts';
+import { TorStream, type StreamCarrier } from '../shared/stream/index.ts';
 import { pipeStream } from './pipe.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
-import type { Logger } from '../shared/util/log.ts';
-import type { TorStream } from '../shared/stream/stream.ts';
+import type { Logger } from '../shared/util/index.ts';
+import type { TorStream } from '../shared/stream/index.ts';
 
 export interface PipeOptions {
   /**

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/util/unexpected-errors.ts';
+import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/util/index.ts';
 
 /**
  * The net in a real Node process (tsx, as bin/telescope.js runs the commands): a throw from a
@@ -8,7 +8,7 @@ import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/util/unex
  * to finish its work and exit 0. Without the net the first throw ends it with code 1.
  */
 const SCRIPT = `
-import { UnexpectedErrors } from './shared/util/unexpected-errors.ts';
+import { UnexpectedErrors } from './shared/util/index.ts';
 import { installProcessNet } from './node-platform/process-net.ts';
 const log = { debug() {}, info() {}, notice: (m) => console.log('[notice] ' + m), warn: (m) => console.log('[warn] ' + m) };
 const unexpected = new UnexpectedErrors(log);

@@ -1,4 +1,4 @@
-import type { UnexpectedErrors } from '../shared/util/unexpected-errors.ts';
+import type { UnexpectedErrors } from '../shared/util/index.ts';
 
 /**
  * The process-level net of a long-running command (the relay, the client, the onion service). An

@@ -1,6 +1,6 @@
 import * as tls from 'node:tls';
-import type { ByteTransport, TransportFactory } from '../shared/channel/transport.ts';
-import { ChannelError } from '../shared/util/errors.ts';
+import type { ByteTransport, TransportFactory } from '../shared/channel/index.ts';
+import { ChannelError } from '../shared/util/index.ts';
 
 /**
  * A TLS connection to a relay's ORPort as a ByteTransport. Relays present self-signed

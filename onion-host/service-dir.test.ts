@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toBase32 } from '../shared/bytes/base32.ts';
+import { toBase32 } from '../shared/bytes/index.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients } from './service-dir.ts';
 
 describe('HiddenServiceDir', () => {

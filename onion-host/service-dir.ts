@@ -1,12 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { equalBytes } from '../shared/bytes/util.ts';
-import { ProtocolError } from '../shared/util/errors.ts';
-import { parseDescriptorAuthKey } from '../shared/onion/client-auth.ts';
-import { encodeOnionAddress } from '../shared/onion/address.ts';
-import { expandSecretKey, publicKeyFromExpanded } from '../shared/onion/keys.ts';
-import type { OnionServiceIdentity } from '../shared/onion/service.ts';
+import { equalBytes } from '../shared/bytes/index.ts';
+import { ProtocolError } from '../shared/util/index.ts';
+import { parseDescriptorAuthKey, encodeOnionAddress, expandSecretKey, publicKeyFromExpanded } from '../shared/onion/index.ts';
+import type { OnionServiceIdentity } from '../shared/onion/index.ts';
 import { decodeTagged, encodeTagged, KeyDirectory } from '../node-platform/key-files.ts';
 
 /**

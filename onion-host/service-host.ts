@@ -1,9 +1,9 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { EndReason } from '../shared/cells/relay/messages.ts';
-import type { TorClient } from '../shared/client/tor-client.ts';
-import type { HiddenServiceConfig } from '../shared/config/onion-service-config.ts';
-import type { Logger } from '../shared/util/log.ts';
-import { OnionService, type OnionStreamHandler, type OnionStreamRequest, type PublishEvent } from '../shared/onion/service.ts';
+import { EndReason } from '../shared/cells/index.ts';
+import type { TorClient } from '../shared/client/index.ts';
+import type { HiddenServiceConfig } from '../shared/config/index.ts';
+import type { Logger } from '../shared/util/index.ts';
+import { OnionService, type OnionStreamHandler, type OnionStreamRequest, type PublishEvent } from '../shared/onion/index.ts';
 import { pipeStream } from '../node-platform/pipe.ts';
 import type { ServiceIdentity } from './service-dir.ts';
 

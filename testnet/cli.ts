@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TelescopeError } from '../shared/util/errors.ts';
+import { TelescopeError } from '../shared/util/index.ts';
 import { DESCRIPTION_FILE, isRunning, readDescription, startTestnet, stopTestnet } from './index.ts';
 
 const USAGE = [

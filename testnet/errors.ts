@@ -1,4 +1,4 @@
-import { TelescopeError } from '../shared/util/errors.ts';
+import { TelescopeError } from '../shared/util/index.ts';
 
 /** The harness could not bring the network up; the message names the tor and quotes its log. */
 export class TestnetError extends TelescopeError {}

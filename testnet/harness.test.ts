@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createServer, type AddressInfo } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { TelescopeError } from '../shared/util/errors.ts';
+import { TelescopeError } from '../shared/util/index.ts';
 import { answerDnsQuery, startDnsServer } from './dns-server.ts';
 import { SocksError } from '../shared/socks/index.ts';
 import { httpGetViaSocks, parseHttpResponse } from './socks.ts';

@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { UsageError } from '../shared/util/errors.ts';
+import { UsageError } from '../shared/util/index.ts';
 import { DESCRIPTION_FILE, DescriptionDraft, readDescription, writeDescription, type TestnetDescription } from './description.ts';
 import { TestnetError } from './errors.ts';
 import { authorityKeys, generateKeys, type KeyedNode } from './keys.ts';

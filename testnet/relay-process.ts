@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import type { TestnetDescription } from './index.ts';
 import { ownedByThisProcess, stopChild } from './stop-child.ts';
 import { dirPortGet } from '../node-platform/dirport.ts';
-import { fromHex, toBase64 } from '../shared/bytes/util.ts';
-import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/util/unexpected-errors.ts';
+import { fromHex, toBase64 } from '../shared/bytes/index.ts';
+import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/util/index.ts';
 
 /**
  * A relay-bridge started the way an operator starts it (`telescope relay -f FILE`), as its own

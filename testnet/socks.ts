@@ -5,7 +5,7 @@
  * exit, or the onion service lookup, resolves them: the harness itself never resolves a name.
  */
 import { connect, type Socket } from 'node:net';
-import { ProtocolError, TelescopeError } from '../shared/util/errors.ts';
+import { ProtocolError, TelescopeError } from '../shared/util/index.ts';
 import { SocksClientHandshake } from '../shared/socks/index.ts';
 
 /**

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { reuseOrStart, stopTestnet, type Testnet } from './index.ts';
 import { whenParentGone } from '../node-platform/process-watch.ts';
 import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
-import { TelescopeError, type ErrorKind } from '../shared/util/errors.ts';
+import { TelescopeError, type ErrorKind } from '../shared/util/index.ts';
 import { parseRelayConfig } from '../relay-bridge/relay/config.ts';
 import { RelayBridge } from '../relay-bridge/relay/relay.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';

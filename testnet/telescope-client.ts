@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TorClient } from '../shared/client/tor-client.ts';
-import { parseDirAuthorityLine } from '../shared/config/torrc.ts';
+import type { TorClient } from '../shared/client/index.ts';
+import { parseDirAuthorityLine } from '../shared/config/index.ts';
 import type { DirAuthority } from '../shared/directory/index.ts';
-import type { ManagedCircuit } from '../shared/circmgr/circuit-manager.ts';
-import type { Logger } from '../shared/util/log.ts';
+import type { ManagedCircuit } from '../shared/circmgr/index.ts';
+import type { Logger } from '../shared/util/index.ts';
 import { SocksServer } from '../node-client/socks.ts';
 import type { TestnetDescription } from './index.ts';
 import { createNodeTorClient } from '../node-client/node-client.ts';

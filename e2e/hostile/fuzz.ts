@@ -1,13 +1,11 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import WebSocket from 'ws';
-import { fromHex } from '../../shared/bytes/util.ts';
-import { ChanCmd } from '../../shared/cells/channel/command.ts';
-import { encodeCell } from '../../shared/cells/channel/framing.ts';
-import { Channel } from '../../shared/channel/channel.ts';
-import type { ByteTransport } from '../../shared/channel/transport.ts';
-import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
-import { Circuit } from '../../shared/circuit/circuit.ts';
+import { fromHex } from '../../shared/bytes/index.ts';
+import { ChanCmd, encodeCell } from '../../shared/cells/index.ts';
+import { Channel, WebSocketTransport } from '../../shared/channel/index.ts';
+import type { ByteTransport } from '../../shared/channel/index.ts';
+import { Circuit } from '../../shared/circuit/index.ts';
 import { Tally } from './outcomes.ts';
 import { BoundTlsTransport, type BridgeEndpoint, ThrowawayRelay, boundWebSocket, bridgeTarget, circuitOptions, rawConnect, rawWebSocket, sleep, upgradeRequest, within, wsFrame } from './peer.ts';
 

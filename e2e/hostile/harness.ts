@@ -1,4 +1,4 @@
-import { UNEXPECTED_ERROR_MARKER } from '../../shared/util/unexpected-errors.ts';
+import { UNEXPECTED_ERROR_MARKER } from '../../shared/util/index.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';

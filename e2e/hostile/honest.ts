@@ -1,6 +1,6 @@
-import { Circuit } from '../../shared/circuit/circuit.ts';
-import type { Channel } from '../../shared/channel/channel.ts';
-import { readResponse } from '../../shared/http/http1.ts';
+import { Circuit } from '../../shared/circuit/index.ts';
+import type { Channel } from '../../shared/channel/index.ts';
+import { readResponse } from '../../shared/http/index.ts';
 import { sha256 } from '../shared-testnet.ts';
 import type { TestnetDescription } from '../../testnet/index.ts';
 import { HONEST_ADDRESS, bridgeTarget, type BridgeEndpoint, circuitOptions, sleep, testnetTarget, tlsChannel, webSocketChannel, within } from './peer.ts';

@@ -1,7 +1,6 @@
-import { DestroyReason } from '../../shared/cells/channel/messages.ts';
-import { EndReason, ResolvedType } from '../../shared/cells/relay/messages.ts';
-import type { Circuit } from '../../shared/circuit/circuit.ts';
-import { CircuitError, StreamError } from '../../shared/util/errors.ts';
+import { DestroyReason, EndReason, ResolvedType } from '../../shared/cells/index.ts';
+import type { Circuit } from '../../shared/circuit/index.ts';
+import { CircuitError, StreamError } from '../../shared/util/index.ts';
 
 /**
  * What a hostile request got, as a short label ("CONNECTED", "END EXITPOLICY", "RESOLVED

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MemoryStore } from '../../shared/util/storage.ts';
-import { TelescopeError } from '../../shared/util/errors.ts';
+import { MemoryStore, TelescopeError } from '../../shared/util/index.ts';
 import { CookieJar, defaultPath, domainMatch, parseCookieDate, parseSetCookie, pathMatch, splitSetCookie, type RequestContext } from './cookie-jar.ts';
 
 const T0 = Date.UTC(2030, 0, 1);

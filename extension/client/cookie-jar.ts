@@ -1,5 +1,5 @@
-import { ProtocolError } from '../../shared/util/errors.ts';
-import type { KeyValueStore } from '../../shared/util/storage.ts';
+import { ProtocolError } from '../../shared/util/index.ts';
+import type { KeyValueStore } from '../../shared/util/index.ts';
 
 /**
  * The onion tab's cookies (RFC 6265, with the parts of 6265bis that browsers enforce today:

@@ -1,5 +1,5 @@
-import type { KeyValueStore } from '../../shared/util/storage.ts';
-import { TelescopeError } from '../../shared/util/errors.ts';
+import type { KeyValueStore } from '../../shared/util/index.ts';
+import { TelescopeError } from '../../shared/util/index.ts';
 
 /**
  * The extension's storage for client state (consensus, certificates, microdescriptors, guards):

@@ -1,18 +1,16 @@
-import { WebSocketTransport } from '../../shared/channel/websocket-transport.ts';
-import type { TransportFactory } from '../../shared/channel/transport.ts';
-import type { OnionPhase } from '../../shared/onion/client.ts';
-import { TorClient, type BootstrapStatus } from '../../shared/client/tor-client.ts';
-import { bridgeFrom, type BridgeInfo } from '../../shared/config/bridge.ts';
-import { ConfigError, parseBridgeLine, parseDirAuthorityLine } from '../../shared/config/torrc.ts';
+import { WebSocketTransport } from '../../shared/channel/index.ts';
+import type { TransportFactory } from '../../shared/channel/index.ts';
+import type { OnionPhase } from '../../shared/onion/index.ts';
+import { TorClient, type BootstrapStatus } from '../../shared/client/index.ts';
+import { bridgeFrom, type BridgeInfo, ConfigError, parseBridgeLine, parseDirAuthorityLine } from '../../shared/config/index.ts';
 import type { DirAuthority } from '../../shared/directory/index.ts';
-import { parseClientAuthLine } from '../../shared/onion/client-auth.ts';
-import { webCryptoAesCtr } from '../../shared/crypto/aes-ctr.ts';
-import { ChannelError } from '../../shared/util/errors.ts';
-import { ChanCmd } from '../../shared/cells/channel/command.ts';
-import { httpRequest, type HttpRequest, type HttpResponse } from '../../shared/http/http1.ts';
+import { parseClientAuthLine } from '../../shared/onion/index.ts';
+import { webCryptoAesCtr } from '../../shared/crypto/index.ts';
+import { ChannelError } from '../../shared/util/index.ts';
+import { ChanCmd } from '../../shared/cells/index.ts';
+import { httpRequest, type HttpRequest, type HttpResponse } from '../../shared/http/index.ts';
 import { HttpsPool } from './https/index.ts';
-import type { Logger } from '../../shared/util/log.ts';
-import type { KeyValueStore } from '../../shared/util/storage.ts';
+import type { Logger, KeyValueStore } from '../../shared/util/index.ts';
 
 /**
  * The Tor client as the service worker hosts it: it reaches the network only through its

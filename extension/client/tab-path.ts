@@ -1,4 +1,4 @@
-import { proxyPath, webUrlOf } from '../../shared/http/proxy-url.ts';
+import { proxyPath, webUrlOf } from '../../shared/http/index.ts';
 
 /**
  * Where things of the onion tab live on the extension's origin, and whose tab they belong to.

@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { HttpRequest, HttpResponse } from '../../shared/http/http1.ts';
+import type { HttpRequest, HttpResponse } from '../../shared/http/index.ts';
 import type { ExtensionClient } from './service.ts';
 
 /**

@@ -1,7 +1,7 @@
 import browser from 'webextension-polyfill';
-import { TelescopeError } from '../../shared/util/errors.ts';
-import { OnionServiceError, type OnionFailure } from '../../shared/onion/client.ts';
-import type { KeyValueStore } from '../../shared/util/storage.ts';
+import { TelescopeError } from '../../shared/util/index.ts';
+import { OnionServiceError, type OnionFailure } from '../../shared/onion/index.ts';
+import type { KeyValueStore } from '../../shared/util/index.ts';
 import { CookieJar, requestContext } from './cookie-jar.ts';
 import { rewriteCss } from './rewrite-css.ts';
 import { rewriteHtml } from './rewrite-html.ts';

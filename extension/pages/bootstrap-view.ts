@@ -1,4 +1,4 @@
-import type { BootstrapStatus } from '../../shared/client/tor-client.ts';
+import type { BootstrapStatus } from '../../shared/client/index.ts';
 
 /**
  * How the popup, the status page and the settings page show bootstrap progress and, when

@@ -1,6 +1,6 @@
 import browser from 'webextension-polyfill';
-import { proxyPath, webUrlOf } from '../../shared/http/proxy-url.ts';
-import { isOnionHost, OnionAddressError, parseOnionAddress } from '../../shared/onion/address.ts';
+import { proxyPath, webUrlOf } from '../../shared/http/index.ts';
+import { isOnionHost, OnionAddressError, parseOnionAddress } from '../../shared/onion/index.ts';
 
 /**
  * The onion tab: an address field and a frame whose pages the service worker fetches through Tor

@@ -1,5 +1,5 @@
 import browser from 'webextension-polyfill';
-import { OnionAddressError, parseOnionAddress } from '../../shared/onion/address.ts';
+import { OnionAddressError, parseOnionAddress } from '../../shared/onion/index.ts';
 
 /**
  * Where `.onion` addresses typed in the address bar (or after the `onion` omnibox keyword) land,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { toBase32 } from '../../shared/bytes/base32.ts';
-import { encodeOnionAddress } from '../../shared/onion/address.ts';
+import { toBase32 } from '../../shared/bytes/index.ts';
+import { encodeOnionAddress } from '../../shared/onion/index.ts';
 import { parseSettings } from '../client/service.ts';
 import { checkSettings, PLACEHOLDER_AUTHORITY, PLACEHOLDER_BRIDGE, settingLines } from './settings-check.ts';
 

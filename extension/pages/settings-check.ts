@@ -1,5 +1,5 @@
-import { ConfigError } from '../../shared/config/torrc.ts';
-import { parseClientAuthLine } from '../../shared/onion/client-auth.ts';
+import { ConfigError } from '../../shared/config/index.ts';
+import { parseClientAuthLine } from '../../shared/onion/index.ts';
 import { parseSettings, type ExtensionSettings } from '../client/service.ts';
 
 /**

@@ -1,5 +1,5 @@
 import browser from 'webextension-polyfill';
-import type { BootstrapStatus } from '../../shared/client/tor-client.ts';
+import type { BootstrapStatus } from '../../shared/client/index.ts';
 import type { ErrorKind } from '../../shared/util/index.ts';
 import { phaseText, showProblem } from './bootstrap-view.ts';
 

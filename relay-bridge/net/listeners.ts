@@ -3,9 +3,9 @@ import * as https from 'node:https';
 import * as tls from 'node:tls';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WebSocketTransport, type WebSocketLike } from '../../shared/channel/websocket-transport.ts';
-import type { ByteTransport } from '../../shared/channel/transport.ts';
-import type { Logger } from '../../shared/util/log.ts';
+import { WebSocketTransport, type WebSocketLike } from '../../shared/channel/index.ts';
+import type { ByteTransport } from '../../shared/channel/index.ts';
+import type { Logger } from '../../shared/util/index.ts';
 import { TlsTransport } from '../../node-platform/tls-transport.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { ByteTransport } from '../../shared/channel/transport.ts';
-import { RateLimiter } from '../../shared/util/token-bucket.ts';
+import type { ByteTransport } from '../../shared/channel/index.ts';
+import { RateLimiter } from '../../shared/util/index.ts';
 import { ThrottledTransport } from './throttle.ts';
 import { FakeTime } from '../../shared/testing/fake-time.ts';
 

@@ -1,5 +1,5 @@
-import type { ByteTransport } from '../../shared/channel/transport.ts';
-import type { RateLimiter } from '../../shared/util/token-bucket.ts';
+import type { ByteTransport } from '../../shared/channel/index.ts';
+import type { RateLimiter } from '../../shared/util/index.ts';
 
 /**
  * BandwidthRate / BandwidthBurst for everything a relay reads (tor-spec's token buckets, one

@@ -3,15 +3,13 @@ import fc from 'fast-check';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toHex } from '../../shared/bytes/util.ts';
-import { CertsCell, CertType } from '../../shared/cells/channel/certs.ts';
-import { AuthMethod, Authenticate } from '../../shared/cells/channel/messages.ts';
-import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
-import { verifyResponderCerts } from '../../shared/crypto/link-certs.ts';
-import { RsaCrossCert } from '../../shared/crypto/rsa-crosscert.ts';
-import { checkRelayIdentityKey } from '../../shared/crypto/rsa.ts';
-import { parseX509, x509RsaKey, x509SignedBy, x509ValidAt } from '../../shared/crypto/x509.ts';
-import { CertificateError, HandshakeError, TelescopeError, UsageError } from '../../shared/util/errors.ts';
+import { toHex } from '../../shared/bytes/index.ts';
+import { CertsCell, CertType, AuthMethod, Authenticate } from '../../shared/cells/index.ts';
+import {
+  CertKeyType, UnverifiedEd25519Cert, verifyEd25519, verifyResponderCerts, RsaCrossCert,
+  checkRelayIdentityKey, parseX509, x509RsaKey, x509SignedBy, x509ValidAt,
+} from '../../shared/crypto/index.ts';
+import { CertificateError, HandshakeError, TelescopeError, UsageError } from '../../shared/util/index.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import {

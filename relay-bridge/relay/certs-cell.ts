@@ -1,18 +1,15 @@
 import type { TLSSocket } from 'node:tls';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Reader } from '../../shared/bytes/reader.ts';
-import { Writer } from '../../shared/bytes/writer.ts';
-import { concatBytes, equalBytes, equalBytesConstantTime, utf8 } from '../../shared/bytes/util.ts';
-import { CertsCell, CertType, type CertEntry } from '../../shared/cells/channel/certs.ts';
-import { AuthMethod, Authenticate } from '../../shared/cells/channel/messages.ts';
-import { CertKeyType, verifyEd25519, type UnverifiedEd25519Cert } from '../../shared/crypto/ed25519-cert.ts';
-import { secureRandomBytes, type RandomBytes } from '../../shared/crypto/ntor.ts';
-import { parseX509 } from '../../shared/crypto/x509.ts';
-import { HandshakeError, UsageError } from '../../shared/util/errors.ts';
+import { Reader, Writer, concatBytes, equalBytes, equalBytesConstantTime, utf8 } from '../../shared/bytes/index.ts';
+import { CertsCell, CertType, type CertEntry, AuthMethod, Authenticate } from '../../shared/cells/index.ts';
+import {
+  CertKeyType, verifyEd25519, type UnverifiedEd25519Cert, secureRandomBytes, type RandomBytes, parseX509,
+} from '../../shared/crypto/index.ts';
+import { HandshakeError, UsageError } from '../../shared/util/index.ts';
 import { Ed25519Signer, issueEd25519Cert } from './ed25519-signer.ts';
 import type { RelayKeys } from './keys.ts';
 import type { TlsCredentials } from './tls-cert.ts';
-import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
+import type { LinkAuthenticator } from '../../shared/channel/index.ts';
 
 /**
  * The relay's side of link authentication (tor-spec §4.2–4.4):

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ConfigError } from '../../shared/config/torrc.ts';
-import { TelescopeError } from '../../shared/util/errors.ts';
+import { ConfigError } from '../../shared/config/index.ts';
+import { TelescopeError } from '../../shared/util/index.ts';
 import { DEFAULT_EXIT_POLICY, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/index.ts';
 import { BRIDGE_REQUIRED_MIN_BANDWIDTH, MAX_BANDWIDTH, RELAY_REQUIRED_MIN_BANDWIDTH, parseRelayConfig } from './config.ts';
 

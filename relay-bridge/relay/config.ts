@@ -78,10 +78,13 @@
  * relay logs a status line at notice (circuits, channels, exit sockets and the count of
  * unexpected errors caught). The same line is logged on shutdown.
  */
-import { ConfigError, parseTorrc, readTorrcEntries, type DirAuthorityLine, type PortSetting, type Schema, type TorrcEntry } from '../../shared/config/torrc.ts';
+import {
+  ConfigError, parseTorrc, readTorrcEntries, type DirAuthorityLine, type PortSetting, type Schema,
+  type TorrcEntry,
+} from '../../shared/config/index.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
 import { exitPolicyFromConfig, type ExitPolicy } from '../../shared/policy/index.ts';
-import type { DosOverrides } from '../../shared/relay/dos.ts';
+import type { DosOverrides } from '../../shared/relay/index.ts';
 
 export const RELAY_SCHEMA = [
   { name: 'Nickname', kind: 'string', default: 'Unnamed' },

@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { toHex } from '../../shared/bytes/util.ts';
-import { DerReader, DerTag } from '../../shared/crypto/der.ts';
-import { RsaPublicKey } from '../../shared/crypto/rsa.ts';
-import { TelescopeError, UsageError } from '../../shared/util/errors.ts';
+import { toHex } from '../../shared/bytes/index.ts';
 import {
-  derBitString, derExplicit, derInteger, derLength, derNull, derOctetString, derOid, derSequence, derTime, derTlv,
-  derUnsignedInteger, derUtf8String,
-} from '../../shared/crypto/der-writer.ts';
+  DerReader, DerTag, RsaPublicKey, derBitString, derExplicit, derInteger, derLength, derNull, derOctetString,
+  derOid, derSequence, derTime, derTlv, derUnsignedInteger, derUtf8String,
+} from '../../shared/crypto/index.ts';
+import { TelescopeError, UsageError } from '../../shared/util/index.ts';
 
 // The writer is in shared/crypto; its test is here because it checks against node:crypto.
 describe('DER writer', () => {

@@ -1,9 +1,9 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, toBase64, toHex, utf8 } from '../../shared/bytes/util.ts';
-import { CertType } from '../../shared/cells/channel/certs.ts';
-import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
-import { UsageError } from '../../shared/util/errors.ts';
+import { concatBytes, toBase64, toHex, utf8 } from '../../shared/bytes/index.ts';
+import { CertType } from '../../shared/cells/index.ts';
+import { CertKeyType } from '../../shared/crypto/index.ts';
+import { UsageError } from '../../shared/util/index.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
 import { summarize, type ExitPolicy } from '../../shared/policy/index.ts';
 import { ed25519FromCurve25519, issueEd25519Cert } from './ed25519-signer.ts';

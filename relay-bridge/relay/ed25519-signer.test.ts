@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
-import { toHex } from '../../shared/bytes/util.ts';
-import { UsageError } from '../../shared/util/errors.ts';
-import { UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
+import { toHex } from '../../shared/bytes/index.ts';
+import { UsageError } from '../../shared/util/index.ts';
+import { UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/index.ts';
 import { Ed25519Signer, clampScalar, ed25519FromCurve25519, ed25519PublicFromCurve25519, expirationHours, issueEd25519Cert, matchesCurve25519 } from './ed25519-signer.ts';
 
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });

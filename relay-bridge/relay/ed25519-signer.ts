@@ -1,10 +1,8 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { concatBytes, equalBytes, utf8 } from '../../shared/bytes/util.ts';
-import { Writer } from '../../shared/bytes/writer.ts';
-import { UsageError } from '../../shared/util/errors.ts';
-import { CertExtType, UnverifiedEd25519Cert } from '../../shared/crypto/ed25519-cert.ts';
-import { secureRandomBytes, type RandomBytes } from '../../shared/crypto/ntor.ts';
+import { concatBytes, equalBytes, utf8, Writer } from '../../shared/bytes/index.ts';
+import { UsageError } from '../../shared/util/index.ts';
+import { CertExtType, UnverifiedEd25519Cert, secureRandomBytes, type RandomBytes } from '../../shared/crypto/index.ts';
 
 /**
  * Ed25519 signing from an *expanded* secret key (scalar ‖ prefix, 64 bytes), the form tor keeps on

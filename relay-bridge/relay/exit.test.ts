@@ -1,8 +1,8 @@
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
-import { Begin, BeginFlags, Connected, End, EndReason, Resolve, Resolved, ResolvedType } from '../../shared/cells/relay/messages.ts';
-import { StreamError, TelescopeError } from '../../shared/util/errors.ts';
+import { Begin, BeginFlags, Connected, End, EndReason, Resolve, Resolved, ResolvedType } from '../../shared/cells/index.ts';
+import { StreamError, TelescopeError } from '../../shared/util/index.ts';
 import { defaultExitPolicy, exitPolicyFromConfig } from '../../shared/policy/index.ts';
 import {
   DEFAULT_DNS_TTL,

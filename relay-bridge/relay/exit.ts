@@ -37,20 +37,12 @@ import * as net from 'node:net';
 import { lookup as dnsLookup, reverse as dnsReverse } from 'node:dns/promises';
 import { randomInt as cryptoRandomInt } from 'node:crypto';
 import {
-  Begin,
-  BeginFlags,
-  Connected,
-  End,
-  EndReason,
-  Resolve,
-  Resolved,
-  ResolvedType,
-  type ResolvedAnswer,
-} from '../../shared/cells/relay/messages.ts';
-import { StreamError, UsageError } from '../../shared/util/errors.ts';
+  Begin, BeginFlags, Connected, End, EndReason, Resolve, Resolved, ResolvedType, type ResolvedAnswer,
+} from '../../shared/cells/index.ts';
+import { StreamError, UsageError } from '../../shared/util/index.ts';
 import { formatIp, ipFromBytes, isInternalAddress, parseIp, parsePtrName, unmapIpv4 } from '../../shared/addr/index.ts';
 import type { ExitPolicy } from '../../shared/policy/index.ts';
-import type { Logger } from '../../shared/util/log.ts';
+import type { Logger } from '../../shared/util/index.ts';
 
 /** tor (connection_edge.h): TTL for an answer that came without one, e.g. an IP literal. */
 export const DEFAULT_DNS_TTL = 30 * 60;

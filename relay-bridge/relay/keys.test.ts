@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { fromBase64, toHex } from '../../shared/bytes/util.ts';
-import { CertType } from '../../shared/cells/channel/certs.ts';
-import { CertKeyType } from '../../shared/crypto/ed25519-cert.ts';
-import { RsaCrossCert } from '../../shared/crypto/rsa-crosscert.ts';
-import { ProtocolError, TelescopeError, UsageError } from '../../shared/util/errors.ts';
+import { fromBase64, toHex } from '../../shared/bytes/index.ts';
+import { CertType } from '../../shared/cells/index.ts';
+import { CertKeyType, RsaCrossCert } from '../../shared/crypto/index.ts';
+import { ProtocolError, TelescopeError, UsageError } from '../../shared/util/index.ts';
 import { DEFAULT_KEY_POLICY, KeyFile, RelayKeys, RsaKey } from './keys.ts';
 import { decodeRsaPrivateKeyPem, decodeTagged, encodeTagged } from '../../node-platform/key-files.ts';
 

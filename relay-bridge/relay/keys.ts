@@ -3,13 +3,13 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { concatBytes, equalBytes, utf8 } from '../../shared/bytes/util.ts';
-import { Writer } from '../../shared/bytes/writer.ts';
-import { CertType } from '../../shared/cells/channel/certs.ts';
-import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519 } from '../../shared/crypto/ed25519-cert.ts';
-import { secureRandomBytes, type NtorKeyPair, type RandomBytes } from '../../shared/crypto/ntor.ts';
-import { RsaPublicKey, checkRelayIdentityKey } from '../../shared/crypto/rsa.ts';
-import { CertificateError, ProtocolError, UsageError } from '../../shared/util/errors.ts';
+import { concatBytes, equalBytes, utf8, Writer } from '../../shared/bytes/index.ts';
+import { CertType } from '../../shared/cells/index.ts';
+import {
+  CertKeyType, UnverifiedEd25519Cert, verifyEd25519, secureRandomBytes, type NtorKeyPair, type RandomBytes,
+  RsaPublicKey, checkRelayIdentityKey,
+} from '../../shared/crypto/index.ts';
+import { CertificateError, ProtocolError, UsageError } from '../../shared/util/index.ts';
 import { Ed25519Signer, clampScalar, expirationHours, issueEd25519Cert } from './ed25519-signer.ts';
 import { KeyDirectory, decodeRsaPrivateKeyPem, decodeTagged, encodeRsaPrivateKeyPem, encodeTagged } from '../../node-platform/key-files.ts';
 

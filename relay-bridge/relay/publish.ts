@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import { TelescopeError, TimeoutError } from '../../shared/util/errors.ts';
+import { TelescopeError, TimeoutError } from '../../shared/util/index.ts';
 
 /**
  * Upload a server descriptor to a directory authority (dir-spec "Publishing server descriptors":

@@ -1,23 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
-import { equalBytes, toBase64 } from '../../shared/bytes/util.ts';
+import { equalBytes, toBase64 } from '../../shared/bytes/index.ts';
 import { formatIp, isLoopback, parseIp, unmapIpv4 } from '../../shared/addr/index.ts';
-import { torAddressOf, type TorAddress } from '../../shared/cells/address.ts';
-import { Channel } from '../../shared/channel/channel.ts';
-import type { ByteTransport } from '../../shared/channel/transport.ts';
-import type { LinkSpecifier } from '../../shared/cells/relay/link-specifier.ts';
-import { TorClient } from '../../shared/client/tor-client.ts';
-import { dirAuthorityFrom } from '../../shared/config/torrc.ts';
-import { TelescopeError } from '../../shared/util/errors.ts';
-import type { Logger } from '../../shared/util/log.ts';
-import { fingerprintOf, relayTarget } from '../../shared/netdir/netdir.ts';
-import { DirectoryServer } from '../../shared/relay/dir-server.ts';
-import { DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, type ExitOutcome, type CircuitCellQueueLimits } from '../../shared/relay/relay-circuit.ts';
-import type { Begin } from '../../shared/cells/relay/messages.ts';
-import { RelaySwitch } from '../../shared/relay/switch.ts';
-import { DosGuard, resolveDosParams } from '../../shared/relay/dos.ts';
-import { secureRandomBytes } from '../../shared/crypto/ntor.ts';
+import { torAddressOf, type TorAddress } from '../../shared/cells/index.ts';
+import { Channel } from '../../shared/channel/index.ts';
+import type { ByteTransport, InitiatorAuthentication, LinkAuthenticator } from '../../shared/channel/index.ts';
+import type { LinkSpecifier, Begin } from '../../shared/cells/index.ts';
+import { TorClient } from '../../shared/client/index.ts';
+import { dirAuthorityFrom } from '../../shared/config/index.ts';
+import { TelescopeError, relayRateLimits, type RelayRateLimits, UnexpectedErrors } from '../../shared/util/index.ts';
+import type { Logger } from '../../shared/util/index.ts';
+import { fingerprintOf, relayTarget } from '../../shared/netdir/index.ts';
+import {
+  DirectoryServer, DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, type ExitOutcome, type CircuitCellQueueLimits,
+  RelaySwitch, DosGuard, resolveDosParams, ConnectFailureCache, CellQueueMemory,
+} from '../../shared/relay/index.ts';
+import { secureRandomBytes, verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/index.ts';
 import { nodeAesCtr } from '../../node-platform/node-aes-ctr.ts';
 import { nodeCurve25519 } from '../../node-platform/node-x25519.ts';
 import { dirPortGet } from '../../node-platform/dirport.ts';
@@ -25,21 +24,14 @@ import { FileStore } from '../../node-platform/file-store.ts';
 import { listenTls, listenWebSocket, type Admission, type Listener, type PeerInfo } from '../net/listeners.ts';
 import { pipeStream } from '../../node-platform/pipe.ts';
 import { ThrottledTransport } from '../net/throttle.ts';
-import { relayRateLimits, type RelayRateLimits } from '../../shared/util/token-bucket.ts';
 import { TlsTransport, tlsTransportFactory } from '../../node-platform/tls-transport.ts';
 import { LinkCertificates, authIdentityDigest, checkAuthenticate, exportAuthTlsSecrets, initiatorAuthenticator } from './certs-cell.ts';
-import { verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/link-certs.ts';
-import type { InitiatorAuthentication } from '../../shared/channel/responder.ts';
-import type { LinkAuthenticator } from '../../shared/channel/handshake.ts';
 import type { RelayConfig } from './config.ts';
 import { ExitLimits, answerResolve, endReasonForError, openExitStream } from './exit.ts';
-import { UnexpectedErrors } from '../../shared/util/unexpected-errors.ts';
-import { ConnectFailureCache } from '../../shared/relay/connect-failures.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
 import { postDescriptor } from './publish.ts';
-import { CellQueueMemory } from '../../shared/relay/queue-memory.ts';
 
 /**
  * The relay-bridge: a Tor relay in Node. Browsers reach it over WebSocket, relays and tor

@@ -1,13 +1,11 @@
 import { createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { toBase64 } from '../../shared/bytes/util.ts';
-import { secureRandomBytes, type RandomBytes } from '../../shared/crypto/ntor.ts';
-import { OID_RSA_ENCRYPTION, OID_SHA256_WITH_RSA } from '../../shared/crypto/x509.ts';
-import { RsaPublicKey } from '../../shared/crypto/rsa.ts';
-import { UsageError } from '../../shared/util/errors.ts';
+import { toBase64 } from '../../shared/bytes/index.ts';
 import {
-  derBitString, derExplicit, derInteger, derNull, derOid, derSequence, derSet, derTime, derUnsignedInteger, derUtf8String,
-} from '../../shared/crypto/der-writer.ts';
+  secureRandomBytes, type RandomBytes, OID_RSA_ENCRYPTION, OID_SHA256_WITH_RSA, RsaPublicKey, derBitString,
+  derExplicit, derInteger, derNull, derOid, derSequence, derSet, derTime, derUnsignedInteger, derUtf8String,
+} from '../../shared/crypto/index.ts';
+import { UsageError } from '../../shared/util/index.ts';
 import type { RsaKey } from './keys.ts';
 
 /**

@@ -6,14 +6,12 @@ import * as tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes } from '../../shared/bytes/util.ts';
-import type { TorAddress } from '../../shared/cells/address.ts';
-import { CertsCell, CertType } from '../../shared/cells/channel/certs.ts';
-import { ChanCmd } from '../../shared/cells/channel/command.ts';
-import { CellDecoder, encodeCell, type ChannelCell } from '../../shared/cells/channel/framing.ts';
-import { AuthChallenge, Netinfo, Versions } from '../../shared/cells/channel/messages.ts';
-import { verifyResponderCerts } from '../../shared/crypto/link-certs.ts';
-import { parseX509, x509RsaKey } from '../../shared/crypto/x509.ts';
+import { concatBytes } from '../../shared/bytes/index.ts';
+import type { TorAddress } from '../../shared/cells/index.ts';
+import {
+  CertsCell, CertType, ChanCmd, CellDecoder, encodeCell, type ChannelCell, AuthChallenge, Netinfo, Versions,
+} from '../../shared/cells/index.ts';
+import { verifyResponderCerts, parseX509, x509RsaKey } from '../../shared/crypto/index.ts';
 import { parseExitPolicy } from '../../shared/policy/index.ts';
 import { RelayKeys } from './keys.ts';
 import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';

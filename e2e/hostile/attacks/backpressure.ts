@@ -1,4 +1,4 @@
-import { Circuit } from '../../../shared/circuit/circuit.ts';
+import { Circuit } from '../../../shared/circuit/index.ts';
 import type { Attack, AttackReport } from '../harness.ts';
 import { Tally, failureLabel } from '../outcomes.ts';
 import { bridgeTarget, circuitOptions, sleep, testnetTarget, webSocketLink } from '../peer.ts';

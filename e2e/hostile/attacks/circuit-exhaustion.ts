@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ChanCmd } from '../../../shared/cells/channel/command.ts';
-import { Create2, CreateFast, Destroy, DestroyReason, HandshakeType } from '../../../shared/cells/channel/messages.ts';
-import type { Channel } from '../../../shared/channel/channel.ts';
-import { NtorClient } from '../../../shared/crypto/ntor.ts';
+import { ChanCmd, Create2, CreateFast, Destroy, DestroyReason, HandshakeType } from '../../../shared/cells/index.ts';
+import type { Channel } from '../../../shared/channel/index.ts';
+import { NtorClient } from '../../../shared/crypto/index.ts';
 import type { Attack, AttackReport } from '../harness.ts';
 import { Tally, failureLabel } from '../outcomes.ts';
 import { bridgeTarget, sleep, webSocketChannel } from '../peer.ts';

@@ -1,5 +1,5 @@
-import { Circuit } from '../../../shared/circuit/circuit.ts';
-import type { TorStream } from '../../../shared/stream/stream.ts';
+import { Circuit } from '../../../shared/circuit/index.ts';
+import type { TorStream } from '../../../shared/stream/index.ts';
 import type { Attack, AttackReport } from '../harness.ts';
 import { Tally, failureLabel } from '../outcomes.ts';
 import { bridgeTarget, circuitOptions, sleep, webSocketLink } from '../peer.ts';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Circuit } from '../../../shared/circuit/circuit.ts';
-import type { Channel } from '../../../shared/channel/channel.ts';
+import { Circuit } from '../../../shared/circuit/index.ts';
+import type { Channel } from '../../../shared/channel/index.ts';
 import type { Attack, AttackReport } from '../harness.ts';
 import { Tally, failureLabel, tryBegin, tryResolve } from '../outcomes.ts';
 import { bridgeTarget, circuitOptions, sleep, testnetTarget, tlsChannel, webSocketChannel } from '../peer.ts';

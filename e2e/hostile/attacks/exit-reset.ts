@@ -1,6 +1,6 @@
 import * as net from 'node:net';
-import { Circuit } from '../../../shared/circuit/circuit.ts';
-import type { Channel } from '../../../shared/channel/channel.ts';
+import { Circuit } from '../../../shared/circuit/index.ts';
+import type { Channel } from '../../../shared/channel/index.ts';
 import type { Attack, AttackReport } from '../harness.ts';
 import { Tally, failureLabel } from '../outcomes.ts';
 import { bridgeTarget, circuitOptions, sleep, testnetTarget, tlsChannel } from '../peer.ts';

@@ -1,5 +1,5 @@
-import { Circuit } from '../../../shared/circuit/circuit.ts';
-import type { Channel } from '../../../shared/channel/channel.ts';
+import { Circuit } from '../../../shared/circuit/index.ts';
+import type { Channel } from '../../../shared/channel/index.ts';
 import type { Attack, AttackReport } from '../harness.ts';
 import { Tally, failureLabel, tryBegin, tryResolve } from '../outcomes.ts';
 import { ThrowawayRelay, bridgeTarget, circuitOptions, sleep, tlsChannel, webSocketChannel } from '../peer.ts';

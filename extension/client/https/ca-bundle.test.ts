@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateError, TelescopeError } from '../../../shared/util/errors.ts';
+import { CertificateError, TelescopeError } from '../../../shared/util/index.ts';
 import { makeTestCa, type TestCa } from '../../../testnet/tls-test-ca.ts';
 import { parsePemCertificates } from './ca-bundle.ts';
 

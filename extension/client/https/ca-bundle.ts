@@ -1,5 +1,5 @@
-import { fromBase64, toBase64 } from '../../../shared/bytes/util.ts';
-import { CertificateError, TelescopeError } from '../../../shared/util/errors.ts';
+import { fromBase64, toBase64 } from '../../../shared/bytes/index.ts';
+import { CertificateError, TelescopeError } from '../../../shared/util/index.ts';
 
 /**
  * Extra trusted CAs for curl (private test networks): libcurl.js keeps its roots in WebAssembly

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { equalBytes } from '../../../shared/bytes/util.ts';
-import { CertificateError, StreamError } from '../../../shared/util/errors.ts';
+import { equalBytes } from '../../../shared/bytes/index.ts';
+import { CertificateError, StreamError } from '../../../shared/util/index.ts';
 import { HttpsPool } from './pool.ts';
 import type { StreamOpener } from './streams.ts';
 import { BIG, opener, socketStream, useTestSite } from './test-site.ts';

@@ -1,5 +1,5 @@
-import { StreamError, type TelescopeError } from '../../../shared/util/errors.ts';
-import type { HttpRequest, HttpResponse } from '../../../shared/http/http1.ts';
+import { StreamError, type TelescopeError } from '../../../shared/util/index.ts';
+import type { HttpRequest, HttpResponse } from '../../../shared/http/index.ts';
 import { closeSession, openSession, type PooledSession } from './session.ts';
 import type { StreamOpener } from './streams.ts';
 import { prepare, runTransfer, type HttpsOptions } from './transfer.ts';

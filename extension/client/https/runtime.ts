@@ -1,5 +1,5 @@
 import type { HTTPSession } from 'libcurl.js';
-import { TelescopeError, UsageError } from '../../../shared/util/errors.ts';
+import { TelescopeError, UsageError } from '../../../shared/util/index.ts';
 import { findCaBlob, type CaStore, type WasmExports } from './ca-bundle.ts';
 import { libcurl, libcurlWasmUrl } from './libcurl-lib.ts';
 import { TorSocket } from './tor-socket.ts';

@@ -1,4 +1,4 @@
-import type { TelescopeError } from '../../../shared/util/errors.ts';
+import type { TelescopeError } from '../../../shared/util/index.ts';
 import type { Runtime, TorSession } from './runtime.ts';
 import { registerSession, unregisterSession, type SessionContext, type StreamOpener } from './streams.ts';
 import type { Transfer } from './transfer.ts';

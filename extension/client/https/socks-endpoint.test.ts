@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { EndReason } from '../../../shared/cells/relay/messages.ts';
-import { StreamError } from '../../../shared/util/errors.ts';
+import { EndReason } from '../../../shared/cells/index.ts';
+import { StreamError } from '../../../shared/util/index.ts';
 import { SocksHandshakeError } from '../../../shared/socks/index.ts';
 import { CurlSocksEndpoint } from './socks-endpoint.ts';
 

@@ -1,4 +1,4 @@
-import { concatBytes } from '../../../shared/bytes/util.ts';
+import { concatBytes } from '../../../shared/bytes/index.ts';
 import {
   encodeReply, SocksHandshakeError, SocksReply, socksReplyFor, SocksServerHandshake,
 } from '../../../shared/socks/index.ts';

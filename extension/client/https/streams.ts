@@ -4,7 +4,7 @@
  * connection curl then opens to that name looks the session up here. A name that is not
  * registered (or no longer) belongs to no session, and its connection is refused.
  */
-import type { TelescopeError } from '../../../shared/util/errors.ts';
+import type { TelescopeError } from '../../../shared/util/index.ts';
 import type { TorSocket } from './tor-socket.ts';
 
 /** A duplex byte stream as a Tor stream provides it. */

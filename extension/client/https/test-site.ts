@@ -10,7 +10,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, vi } from 'vitest';
-import { StreamError } from '../../../shared/util/errors.ts';
+import { StreamError } from '../../../shared/util/index.ts';
 import { makeTestCa, type TestCa } from '../../../testnet/tls-test-ca.ts';
 import type { ByteStream, StreamOpener } from './streams.ts';
 

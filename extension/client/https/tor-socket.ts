@@ -1,4 +1,4 @@
-import { StreamError, TelescopeError } from '../../../shared/util/errors.ts';
+import { StreamError, TelescopeError } from '../../../shared/util/index.ts';
 import { CurlSocksEndpoint } from './socks-endpoint.ts';
 import { sessionForProxyHost, type ByteStream, type SessionContext } from './streams.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { equalBytes } from '../../../shared/bytes/util.ts';
-import { CertificateError, StreamError, TelescopeError } from '../../../shared/util/errors.ts';
+import { equalBytes } from '../../../shared/bytes/index.ts';
+import { CertificateError, StreamError, TelescopeError } from '../../../shared/util/index.ts';
 import type { StreamOpener } from './streams.ts';
 import { BIG, fetchStub, opener, useTestSite } from './test-site.ts';
 import { httpsRequest } from './transfer.ts';

@@ -1,6 +1,6 @@
-import { concatBytes } from '../../../shared/bytes/util.ts';
-import { CertificateError, HandshakeError, ProtocolError, StreamError, TelescopeError, UsageError } from '../../../shared/util/errors.ts';
-import type { HttpRequest, HttpResponse } from '../../../shared/http/http1.ts';
+import { concatBytes } from '../../../shared/bytes/index.ts';
+import { CertificateError, HandshakeError, ProtocolError, StreamError, TelescopeError, UsageError } from '../../../shared/util/index.ts';
+import type { HttpRequest, HttpResponse } from '../../../shared/http/index.ts';
 import { caBundle, withCaBundle } from './ca-bundle.ts';
 import { libcurl } from './libcurl-lib.ts';
 import { loadRuntime, type Runtime } from './runtime.ts';
