@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { relativeSpecifiers, sourceFiles } from './import-scan.ts';
+import { describeSurfaceViolation, surfaceViolations } from './layers.ts';
 
 /**
  * The Node hosts stay apart: the relay-bridge, the Node client and the onion-service host each
@@ -70,6 +71,68 @@ describe('Node host boundaries', () => {
       'onion-host/service-dir.ts imports ../relay-bridge/relay/key-files.ts (relay-bridge/)',
       'node-platform/pipe.test.ts imports ../relay-bridge/relay/exit.ts (relay-bridge/)',
       'cli/start.ts imports ../testnet/chromium.ts (testnet/)',
+    ]);
+  });
+});
+
+/**
+ * Outside shared/, every host, the extension, the harness, benchmarks and e2e use the core through
+ * its layers' public surfaces (scripts/layers.ts, surfaceViolations): `shared/<layer>/index.ts`
+ * or the top file selfcheck.ts, never a file inside a layer; tests may also take test support and
+ * fixtures.
+ */
+describe('shared/ seen from outside: layers through their index.ts', () => {
+  /** Not source of the project: dependencies, build output, test artefacts, dot folders. */
+  const NOT_SOURCE = new Set(['shared', 'node_modules', 'dist', 'test-results']);
+  const outside = new Map<string, string>();
+  for (const name of readdirSync(root)) {
+    if (NOT_SOURCE.has(name) || name.startsWith('.')) continue;
+    const p = join(root, name);
+    const paths = statSync(p).isDirectory() ? sourceFiles(p) : /\.(ts|js|mjs)$/.test(name) ? [p] : [];
+    for (const f of paths) {
+      const path = relative(root, f);
+      // The import checks' own tests write imports as fixture strings; the scanner reads text.
+      if (path.startsWith('scripts/') && path.endsWith('.test.ts')) continue;
+      outside.set(path, readFileSync(f, 'utf8'));
+    }
+  }
+
+  it('reads every folder that uses shared/', () => {
+    for (const folder of ['relay-bridge', 'node-client', 'onion-host', 'node-platform', 'cli', 'extension', 'testnet', 'bench', 'e2e']) {
+      expect([...outside.keys()].some((f) => f.startsWith(`${folder}/`)), folder).toBe(true);
+    }
+  });
+
+  it('no file outside shared/ imports a shared/ file other than a layer\'s index.ts or selfcheck.ts', () => {
+    expect(surfaceViolations(outside).map(describeSurfaceViolation)).toEqual([]);
+  });
+
+  it('the check flags deep imports and passes index imports', () => {
+    const fixture = new Map([
+      ['node-client/socks.ts', [
+        "import { SocksServerHandshake } from '../shared/socks/index.ts';",
+        "import type { TorStream } from '../shared/stream/stream.ts';",
+      ].join('\n')],
+      ['extension/background.ts', [
+        "import { runSelfcheck } from '../shared/selfcheck.ts';",
+        "const { TorClient } = await import('../shared/client/tor-client.ts');",
+        "export { toHex } from '../shared/bytes/util.ts';",
+      ].join('\n')],
+      ['relay-bridge/net/throttle.test.ts', "import { FakeTime } from '../../shared/testing/fake-time.ts';\nimport { TokenBucket } from '../../shared/util/index.ts';"],
+      ['relay-bridge/net/throttle.ts', "import { FakeTime } from '../../shared/testing/fake-time.ts';"],
+      ['e2e/relay-bridge.e2e.test.ts', "import raw from '../shared/netdoc/fixtures/consensus.txt?raw';\nimport { Channel } from '../shared/channel/channel.ts';"],
+      ['testnet/plan.ts', "import { x } from '../shared/congestion/index.ts';\nimport { y } from '../shared/selfcheck.test.ts';"],
+      ['bench/run.ts', "import { Circuit } from '../shared/circuit/index.ts';\nimport { z } from '../testnet/index.ts';"],
+      ['shared/channel/channel.ts', "import { Reader } from '../bytes/reader.ts';"],
+    ]);
+    expect(surfaceViolations(fixture).map(describeSurfaceViolation)).toEqual([
+      'node-client/socks.ts:2 imports ../shared/stream/stream.ts: reaches into stream/ past its index.ts: import shared/stream/index.ts',
+      'extension/background.ts:2 imports ../shared/client/tor-client.ts: reaches into client/ past its index.ts: import shared/client/index.ts',
+      'extension/background.ts:3 imports ../shared/bytes/util.ts: reaches into bytes/ past its index.ts: import shared/bytes/index.ts',
+      'relay-bridge/net/throttle.ts:1 imports ../../shared/testing/fake-time.ts: test support (shared/testing/fake-time.ts) imported by product code',
+      'e2e/relay-bridge.e2e.test.ts:2 imports ../shared/channel/channel.ts: reaches into channel/ past its index.ts: import shared/channel/index.ts',
+      'testnet/plan.ts:1 imports ../shared/congestion/index.ts: shared/congestion/ is not in the layer table (scripts/layers.ts)',
+      'testnet/plan.ts:2 imports ../shared/selfcheck.test.ts: imports a test',
     ]);
   });
 });

@@ -112,3 +112,51 @@ export function layerViolations(files: ReadonlyMap<string, string>): LayerViolat
 export function describeViolation(x: LayerViolation): string {
   return `shared/${x.file}:${x.line}${x.spec ? ` imports ${x.spec}` : ''}: ${x.why}`;
 }
+
+/** An import of shared/ from a file outside it that does not go through a layer's public surface. */
+export interface SurfaceViolation {
+  /** Path from the repository root. */
+  readonly file: string;
+  readonly line: number;
+  readonly spec: string;
+  readonly why: string;
+}
+
+/**
+ * Every import among `files` (path from the repository root → source; files outside shared/) that
+ * names a shared/ module other than a layer's index.ts or a top file (selfcheck.ts). Hosts, the
+ * extension, the harness, benchmarks and e2e use a layer as its index.ts presents it, so a layer
+ * can rearrange its files without touching them. Tests (`*.test.ts`) may also import test support
+ * (testing/) and fixtures directly.
+ */
+export function surfaceViolations(files: ReadonlyMap<string, string>): SurfaceViolation[] {
+  const out: SurfaceViolation[] = [];
+  for (const [file, src] of files) {
+    if (file.startsWith('shared/')) continue; // the layer test's business
+    const isTest = file.endsWith('.test.ts');
+    for (const { spec, line } of importSites(src)) {
+      if (!spec.startsWith('./') && !spec.startsWith('../')) continue; // a package
+      const target = posix.normalize(posix.join(posix.dirname(file), spec.replace(/\?.*$/, '')));
+      if (!target.startsWith('shared/')) continue;
+      const v = (why: string) => out.push({ file, line, spec, why });
+      const inner = target.slice('shared/'.length);
+      const layer = layerOf(inner);
+      if (layer === TEST_SUPPORT || inner.split('/').includes('fixtures')) {
+        if (!isTest) v(`test support (shared/${inner}) imported by product code`);
+        continue;
+      }
+      if (layer === TOP) {
+        if (inner.endsWith('.test.ts')) v('imports a test');
+        continue;
+      }
+      if (!rank.has(layer)) v(`shared/${layer}/ is not in the layer table (scripts/layers.ts)`);
+      else if (inner !== `${layer}/index.ts`) v(`reaches into ${layer}/ past its index.ts: import shared/${layer}/index.ts`);
+    }
+  }
+  return out;
+}
+
+/** "FILE:LINE imports SPEC: WHY" for a test failure message. */
+export function describeSurfaceViolation(x: SurfaceViolation): string {
+  return `${x.file}:${x.line} imports ${x.spec}: ${x.why}`;
+}
