@@ -61,8 +61,8 @@ describe('responder CERTS cell', () => {
 
   it('type 5 certifies the SHA-256 of the X.509 certificate (key type 3), with no extensions', () => {
     const c5 = UnverifiedEd25519Cert.decode(cell.ofType(CertType.SIGNING_V_TLS_CERT)[0]!.body);
-    expect(c5.certKeyType).toBe(CertKeyType.SHA256_OF_X509);
-    expect(c5.extensions).toEqual([]);
+    expect(c5.unchecked.certKeyType).toBe(CertKeyType.SHA256_OF_X509);
+    expect(c5.unchecked.extensions).toEqual([]);
     expect(c5.encode()).toHaveLength(104);
   });
 
@@ -115,13 +115,13 @@ describe('initiator CERTS cell', () => {
     checkRelayIdentityKey(rsa);
     expect(x509SignedBy(id, rsa) && x509ValidAt(id, t0)).toBe(true);
     const c4 = UnverifiedEd25519Cert.decode(cell.ofType(CertType.IDENTITY_V_SIGNING)[0]!.body);
-    const signing = c4.checkSignature().checkExpiry(t0);
+    const signing = c4.check().checkValidAt(t0);
     const edId = RsaCrossCert.decode(cell.ofType(CertType.RSA_ID_V_IDENTITY)[0]!.body).verify(rsa, t0);
     expect(toHex(signing.signedBy)).toBe(toHex(edId));
     const c6 = UnverifiedEd25519Cert.decode(cell.ofType(CertType.SIGNING_V_LINK_AUTH)[0]!.body);
-    expect(c6.certType).toBe(CertType.SIGNING_V_LINK_AUTH);
-    expect(c6.certKeyType).toBe(CertKeyType.ED25519);
-    const auth = c6.checkSignature(signing.certifiedKey).checkExpiry(at(2 * DAY - HOUR));
+    expect(c6.unchecked.certType).toBe(CertType.SIGNING_V_LINK_AUTH);
+    expect(c6.unchecked.certKeyType).toBe(CertKeyType.ED25519);
+    const auth = c6.check(signing.certifiedKey).checkValidAt(at(2 * DAY - HOUR));
     expect(toHex(auth.certifiedKey)).toBe(toHex(link.authKey(t0).key.publicKey));
     expect(rsa.fingerprint()).toBe(keys.fingerprint);
   });

@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { Reader, Writer, concatBytes, equalBytes, equalBytesConstantTime, utf8 } from '../../shared/bytes/index.ts';
 import { CertsCell, CertType, type CertEntry, AuthMethod, Authenticate } from '../../shared/cells/index.ts';
 import {
-  CertKeyType, verifyEd25519, type UnverifiedEd25519Cert, secureRandomBytes, type RandomBytes, parseX509,
+  CertKeyType, verifyEd25519, type Ed25519Cert, secureRandomBytes, type RandomBytes, parseX509,
 } from '../../shared/crypto/index.ts';
 import { HandshakeError, UsageError } from '../../shared/util/index.ts';
 import { Ed25519Signer, issueEd25519Cert } from './ed25519-signer.ts';
@@ -66,8 +66,8 @@ export class LinkCertificates {
   private readonly lifetime: number;
   private readonly includeLinkCert: boolean;
   private readonly random: RandomBytes;
-  private type5: Issued<UnverifiedEd25519Cert> | undefined;
-  private auth: Issued<{ key: Ed25519Signer; cert: UnverifiedEd25519Cert }> | undefined;
+  private type5: Issued<Ed25519Cert> | undefined;
+  private auth: Issued<{ key: Ed25519Signer; cert: Ed25519Cert }> | undefined;
 
   constructor(readonly keys: RelayKeys, readonly tls: TlsCredentials, options: LinkCertificateOptions = {}) {
     this.lifetime = options.linkCertLifetimeMs ?? 2 * DAY;
@@ -80,7 +80,7 @@ export class LinkCertificates {
   }
 
   /** Type 5: the signing key certifies the SHA-256 of the TLS certificate. */
-  signingToTlsCert(now: Date): UnverifiedEd25519Cert {
+  signingToTlsCert(now: Date): Ed25519Cert {
     const signing = this.keys.signing;
     if (!fresh(this.type5, signing.signer.publicKey, now)) {
       const expires = now.getTime() + this.lifetime;
@@ -94,7 +94,7 @@ export class LinkCertificates {
   }
 
   /** The Ed25519 authentication key (KP_link_ed) and its type-6 certificate from the signing key. */
-  authKey(now: Date): { key: Ed25519Signer; cert: UnverifiedEd25519Cert } {
+  authKey(now: Date): { key: Ed25519Signer; cert: Ed25519Cert } {
     const signing = this.keys.signing;
     if (!fresh(this.auth, signing.signer.publicKey, now)) {
       const key = Ed25519Signer.generate(this.random);

@@ -98,13 +98,13 @@ describe('issueEd25519Cert', () => {
         (certType, certKeyType, certifiedKey, expires, includeSignerKey) => {
           const c = issueEd25519Cert({ certType, certKeyType, certifiedKey, expires, includeSignerKey }, signer);
           const back = UnverifiedEd25519Cert.decode(c.encode());
-          expect(back.certType).toBe(certType);
-          expect(back.certKeyType).toBe(certKeyType);
-          expect(toHex(back.certifiedKey)).toBe(toHex(certifiedKey));
-          expect(back.expirationHours).toBe(Math.ceil(expires.getTime() / 3_600_000));
-          expect(back.expires.getTime()).toBeGreaterThanOrEqual(expires.getTime());
-          expect(back.signingKeyFromExtension && toHex(back.signingKeyFromExtension)).toBe(includeSignerKey ? toHex(signer.publicKey) : undefined);
-          back.checkSignature(signer.publicKey);
+          expect(back.unchecked.certType).toBe(certType);
+          expect(back.unchecked.certKeyType).toBe(certKeyType);
+          expect(toHex(back.unchecked.certifiedKey)).toBe(toHex(certifiedKey));
+          expect(back.unchecked.expirationHours).toBe(Math.ceil(expires.getTime() / 3_600_000));
+          expect(back.unchecked.expires.getTime()).toBeGreaterThanOrEqual(expires.getTime());
+          expect(back.unchecked.signingKeyFromExtension && toHex(back.unchecked.signingKeyFromExtension)).toBe(includeSignerKey ? toHex(signer.publicKey) : undefined);
+          back.check(signer.publicKey);
         },
       ),
       { numRuns: 30 },

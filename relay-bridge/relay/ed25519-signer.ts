@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { concatBytes, equalBytes, utf8, Writer } from '../../shared/bytes/index.ts';
 import { UsageError } from '../../shared/util/index.ts';
-import { CertExtType, UnverifiedEd25519Cert, secureRandomBytes, type RandomBytes } from '../../shared/crypto/index.ts';
+import { CertExtType, Ed25519Cert, secureRandomBytes, type RandomBytes } from '../../shared/crypto/index.ts';
 
 /**
  * Ed25519 signing from an *expanded* secret key (scalar ‖ prefix, 64 bytes), the form tor keeps on
@@ -156,11 +156,11 @@ export function expirationHours(expires: Date): number {
  * relay keys are expanded keys). Returns the certificate as the core decodes it, so the result is
  * known to parse.
  */
-export function issueEd25519Cert(c: Ed25519CertToIssue, signer: Ed25519Signer): UnverifiedEd25519Cert {
+export function issueEd25519Cert(c: Ed25519CertToIssue, signer: Ed25519Signer): Ed25519Cert {
   if (c.certifiedKey.length !== 32) throw new UsageError('certified key must be 32 bytes');
   const w = new Writer(140).u8(1).u8(c.certType).u32(expirationHours(c.expires)).u8(c.certKeyType).bytes(c.certifiedKey);
   if (c.includeSignerKey) w.u8(1).u16(32).u8(CertExtType.SIGNED_WITH_ED25519_KEY).u8(0).bytes(signer.publicKey);
   else w.u8(0);
   const signed = w.finish();
-  return UnverifiedEd25519Cert.decode(concatBytes(signed, signer.sign(signed)));
+  return Ed25519Cert.decode(concatBytes(signed, signer.sign(signed)));
 }

@@ -11,7 +11,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { fromBase64, toHex } from '../../shared/bytes/index.ts';
 import { CertType } from '../../shared/cells/index.ts';
-import { CertKeyType, RsaCrossCert } from '../../shared/crypto/index.ts';
+import { CertKeyType, RsaCrossCert, UnverifiedEd25519Cert } from '../../shared/crypto/index.ts';
 import { ProtocolError, TelescopeError, UsageError } from '../../shared/util/index.ts';
 import { DEFAULT_KEY_POLICY, KeyFile, RelayKeys, RsaKey } from './keys.ts';
 import { decodeRsaPrivateKeyPem, decodeTagged, encodeTagged } from '../../node-platform/key-files.ts';
@@ -46,7 +46,7 @@ describe('RelayKeys in memory', () => {
     expect(c.certType).toBe(CertType.IDENTITY_V_SIGNING);
     expect(c.certKeyType).toBe(CertKeyType.ED25519);
     expect(toHex(c.signingKeyFromExtension!)).toBe(toHex(keys.ed25519Identity));
-    const valid = c.checkSignature(keys.ed25519Identity).checkExpiry(later(30 * DAY - 1000));
+    const valid = new UnverifiedEd25519Cert(c).check(keys.ed25519Identity).checkValidAt(later(30 * DAY - 1000));
     expect(toHex(valid.certifiedKey)).toBe(toHex(keys.signing.signer.publicKey));
     expect(keys.signing.expires.getTime()).toBe(t0.getTime() + 30 * DAY);
   });
@@ -139,7 +139,7 @@ describe('RelayKeys on disk', () => {
     expect(b.ntorKeys).toHaveLength(1);
     expect(existsSync(join(dd, 'keys', KeyFile.NTOR_OLD))).toBe(false);
     expect(b.signing.expires.getTime()).toBe(later(65 * DAY).getTime());
-    b.signing.cert.checkSignature(b.ed25519Identity).checkExpiry(later(64 * DAY));
+    new UnverifiedEd25519Cert(b.signing.cert).check(b.ed25519Identity).checkValidAt(later(64 * DAY));
 
     // A restart long after everything expired renews it all at once.
     const c = await RelayKeys.loadOrCreate(dd, { now: later(400 * DAY) });
@@ -155,7 +155,7 @@ describe('RelayKeys on disk', () => {
     await writeFile(join(dd, 'keys', KeyFile.ED_SIGNING_CERT), encodeTagged('ed25519v1-cert', 'type4', other.signing.cert.encode()));
     const b = await RelayKeys.loadOrCreate(dd, { now: later(1000) });
     expect(toHex(b.signing.signer.publicKey)).not.toBe(toHex(a.signing.signer.publicKey));
-    b.signing.cert.checkSignature(b.ed25519Identity);
+    new UnverifiedEd25519Cert(b.signing.cert).check(b.ed25519Identity);
   });
 
   it('refuses damaged or foreign key files with a typed error', async () => {
@@ -251,7 +251,7 @@ describe.skipIf(!existsSync(TOR))('key files shared with tor 0.4.9', () => {
     const keys = await RelayKeys.loadOrCreate(dd, { now: new Date() });
     expect(keys.fingerprint).toBe(fromTor.rsa);
     expect(toHex(keys.ed25519Identity)).toBe(toHex(fromBase64(fromTor.ed)));
-    keys.signing.cert.checkSignature(keys.ed25519Identity).checkExpiry(new Date());
+    new UnverifiedEd25519Cert(keys.signing.cert).check(keys.ed25519Identity).checkValidAt(new Date());
   });
 
   it('tor loads the keys Telescope makes', async () => {

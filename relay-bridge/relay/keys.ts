@@ -6,7 +6,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { concatBytes, equalBytes, utf8, Writer } from '../../shared/bytes/index.ts';
 import { CertType } from '../../shared/cells/index.ts';
 import {
-  CertKeyType, UnverifiedEd25519Cert, verifyEd25519, secureRandomBytes, type NtorKeyPair, type RandomBytes,
+  CertKeyType, Ed25519Cert, verifyEd25519, secureRandomBytes, type NtorKeyPair, type RandomBytes,
   RsaPublicKey, checkRelayIdentityKey,
 } from '../../shared/crypto/index.ts';
 import { CertificateError, ProtocolError, UsageError } from '../../shared/util/index.ts';
@@ -138,7 +138,7 @@ export class RsaKey {
 export interface SigningKey {
   readonly signer: Ed25519Signer;
   /** Type 4 (identity → signing), with the signed-with-ed25519-key extension. */
-  readonly cert: UnverifiedEd25519Cert;
+  readonly cert: Ed25519Cert;
   readonly expires: Date;
 }
 
@@ -426,7 +426,7 @@ async function loadSigningKey(dir: KeyDirectory, master: Ed25519Signer): Promise
   const certFile = await dir.read(KeyFile.ED_SIGNING_CERT);
   if (!secretFile || !certFile) return undefined;
   const signer = Ed25519Signer.fromExpanded(decodeTagged(secretFile.bytes, KeyFile.ED_SIGNING_SECRET, 'ed25519v1-secret', 'type4', 64));
-  const cert = UnverifiedEd25519Cert.decode(decodeTagged(certFile.bytes, KeyFile.ED_SIGNING_CERT, 'ed25519v1-cert', 'type4'));
+  const cert = Ed25519Cert.decode(decodeTagged(certFile.bytes, KeyFile.ED_SIGNING_CERT, 'ed25519v1-cert', 'type4'));
   const ok =
     cert.certType === CertType.IDENTITY_V_SIGNING &&
     equalBytes(cert.certifiedKey, signer.publicKey) &&

@@ -48,7 +48,7 @@ describe('CERTS cell from a real relay', () => {
 
   it('exposes the parsed pieces: expiry dates and the cross-certificate', () => {
     const t4 = UnverifiedEd25519Cert.decode(cell.ofType(4)[0]!.body);
-    expect(t4.expires.toISOString()).toBe(new Date(d.type4_expires).toISOString());
+    expect(t4.unchecked.expires.toISOString()).toBe(new Date(d.type4_expires).toISOString());
     expect(toHex(t4.encode())).toBe(toHex(cell.ofType(4)[0]!.body));
     const cross = RsaCrossCert.decode(cell.ofType(7)[0]!.body);
     expect(cross.expirationHours).toBe(d.crosscert_expiration_hours);
@@ -113,11 +113,11 @@ describe('Ed25519 certificates', () => {
     const file = fromHex(vec.testdata2_signing_cert.file_hex);
     const cert = UnverifiedEd25519Cert.decode(file.subarray(32));
     const identity = fromBase64(vec.testdata2_signing_cert.identity_b64);
-    const checked = cert.checkSignature(identity);
-    expect(toHex(checked.certifiedKey)).toBe(vec.testdata2_signing_cert.signing_key);
-    expect(checked.expires.toISOString()).toBe(new Date(vec.testdata2_signing_cert.expires).toISOString());
-    expect(() => checked.checkExpiry(new Date('2001-01-01T00:00:00Z'))).toThrow(/expired/);
-    expect(() => cert.checkSignature(new Uint8Array(32).fill(9))).toThrow(CertificateError);
+    const checked = cert.check(identity);
+    expect(toHex(checked.dangerouslyAssumeTimely().certifiedKey)).toBe(vec.testdata2_signing_cert.signing_key);
+    expect(checked.notAfter?.toISOString()).toBe(new Date(vec.testdata2_signing_cert.expires).toISOString());
+    expect(() => checked.checkValidAt(new Date('2001-01-01T00:00:00Z'))).toThrow(/expired/);
+    expect(() => cert.check(new Uint8Array(32).fill(9))).toThrow(CertificateError);
   });
 
   it('sign, encode, decode and verify round-trip; unknown critical extensions are refused', () => {
@@ -129,13 +129,13 @@ describe('Ed25519 certificates', () => {
         (certType, expirationHours, certifiedKey, extensions) => {
           const cert = signEd25519Cert({ certType, expirationHours, certKeyType: CertKeyType.ED25519, certifiedKey, extensions }, secret, { includeSignerKey: true });
           const back = UnverifiedEd25519Cert.decode(cert.encode());
-          expect(back).toEqual(cert);
-          expect(back.checkSignature().signedBy).toEqual(pub);
+          expect(back.unchecked).toEqual(cert);
+          expect(back.check().dangerouslyAssumeTimely().signedBy).toEqual(pub);
         }),
       { numRuns: 30 },
     );
     const critical = signEd25519Cert({ certType: 4, expirationHours: 1e6, certKeyType: 1, certifiedKey: pub, extensions: [{ type: 77, flags: 1, data: new Uint8Array(2) }] }, secret, { includeSignerKey: true });
-    expect(() => critical.checkSignature()).toThrow(/unknown extension/);
+    expect(() => new UnverifiedEd25519Cert(critical).check()).toThrow(/unknown extension/);
   });
 });
 

@@ -95,13 +95,13 @@ function verifyIdentityChain(certs: CertsCell, now: Date) {
   } catch (e) {
     asCertificateError('Ed25519 certificate', e);
   }
-  if (idToSigning.certType !== CertType.IDENTITY_V_SIGNING || idToSigning.certKeyType !== CertKeyType.ED25519) {
-    throw new CertificateError('identity→signing certificate (type 4)', `has cert type ${idToSigning.certType} / key type ${idToSigning.certKeyType}`);
+  if (idToSigning.unchecked.certType !== CertType.IDENTITY_V_SIGNING || idToSigning.unchecked.certKeyType !== CertKeyType.ED25519) {
+    throw new CertificateError('identity→signing certificate (type 4)', `has cert type ${idToSigning.unchecked.certType} / key type ${idToSigning.unchecked.certKeyType}`);
   }
-  const extKey = idToSigning.signingKeyFromExtension;
+  const extKey = idToSigning.unchecked.signingKeyFromExtension;
   if (!extKey) throw new CertificateError('identity→signing certificate (type 4)', 'lacks the signed-with-ed25519-key extension');
   if (!equalBytes(extKey, ed25519Identity)) throw new CertificateError('identity→signing certificate (type 4)', 'is signed by a different Ed25519 identity than the cross-certificate certifies');
-  const signing = idToSigning.checkSignature(ed25519Identity).checkExpiry(now);
+  const signing = idToSigning.check(ed25519Identity).checkValidAt(now);
   return { idCert, rsaKey, rsaIdentity, cross, ed25519Identity, signing };
 }
 
@@ -116,10 +116,10 @@ export function verifyResponderCerts(input: ResponderCertsInput): VerifiedRespon
   }
 
   // Signing key → SHA-256 of the TLS certificate.
-  if (signingToLink.certType !== CertType.SIGNING_V_TLS_CERT || signingToLink.certKeyType !== CertKeyType.SHA256_OF_X509) {
-    throw new CertificateError('signing→TLS certificate (type 5)', `has cert type ${signingToLink.certType} / key type ${signingToLink.certKeyType}`);
+  if (signingToLink.unchecked.certType !== CertType.SIGNING_V_TLS_CERT || signingToLink.unchecked.certKeyType !== CertKeyType.SHA256_OF_X509) {
+    throw new CertificateError('signing→TLS certificate (type 5)', `has cert type ${signingToLink.unchecked.certType} / key type ${signingToLink.unchecked.certKeyType}`);
   }
-  const link = signingToLink.checkSignature(signing.certifiedKey).checkExpiry(now);
+  const link = signingToLink.check(signing.certifiedKey).checkValidAt(now);
   let tlsCertChecked = false;
   if (input.peerTlsCertificate) {
     if (!equalBytesConstantTime(sha256(input.peerTlsCertificate), link.certifiedKey)) {
@@ -171,9 +171,9 @@ export function verifyInitiatorCerts(certs: CertsCell, now: Date): VerifiedIniti
   } catch (e) {
     asCertificateError('signing→authentication certificate (type 6)', e);
   }
-  if (signingToAuth.certType !== CertType.SIGNING_V_LINK_AUTH || signingToAuth.certKeyType !== CertKeyType.ED25519) {
-    throw new CertificateError('signing→authentication certificate (type 6)', `has cert type ${signingToAuth.certType} / key type ${signingToAuth.certKeyType}`);
+  if (signingToAuth.unchecked.certType !== CertType.SIGNING_V_LINK_AUTH || signingToAuth.unchecked.certKeyType !== CertKeyType.ED25519) {
+    throw new CertificateError('signing→authentication certificate (type 6)', `has cert type ${signingToAuth.unchecked.certType} / key type ${signingToAuth.unchecked.certKeyType}`);
   }
-  const auth = signingToAuth.checkSignature(signing.certifiedKey).checkExpiry(now);
+  const auth = signingToAuth.check(signing.certifiedKey).checkValidAt(now);
   return { rsaIdentity, fingerprint: rsaKey.fingerprint(), rsaKey, ed25519Identity, authKey: auth.certifiedKey };
 }

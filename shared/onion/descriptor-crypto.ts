@@ -3,7 +3,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { shake256 } from '@noble/hashes/sha3.js';
 import { Writer, concatBytes, equalBytesConstantTime, utf8 } from '../bytes/index.ts';
 import { ProtocolError, UsageError } from '../util/index.ts';
-import { CertExtType, CertKeyType, UnverifiedEd25519Cert } from '../crypto/index.ts';
+import { CertExtType, CertKeyType, Ed25519Cert } from '../crypto/index.ts';
 import { DescriptorError } from './descriptor-error.ts';
 import { hsMac } from './hs-ntor.ts';
 import { curve25519ToEd25519 } from './keys.ts';
@@ -186,7 +186,7 @@ export type Ed25519Signer = (message: Uint8Array) => Uint8Array;
  * An Ed25519 certificate (cert-spec) of `certType` on `certifiedKey`, with the signer's public key
  * in a signed-with-ed25519-key extension, as rend-spec requires for types 08, 09 and 0B.
  */
-export function makeEd25519Cert(certType: number, certifiedKey: Uint8Array, expires: Date, signerPublicKey: Uint8Array, sign: Ed25519Signer): UnverifiedEd25519Cert {
+export function makeEd25519Cert(certType: number, certifiedKey: Uint8Array, expires: Date, signerPublicKey: Uint8Array, sign: Ed25519Signer): Ed25519Cert {
   if (certifiedKey.length !== 32 || signerPublicKey.length !== 32) throw new UsageError('certificate keys must be 32 bytes');
   const hours = Math.ceil(expires.getTime() / 3_600_000);
   if (!(hours >= 0 && hours <= 0xffffffff)) throw new UsageError(`certificate expiry ${expires.toISOString()} out of range`);
@@ -195,7 +195,7 @@ export function makeEd25519Cert(certType: number, certifiedKey: Uint8Array, expi
   const signed = w.finish();
   const signature = sign(signed);
   if (signature.length !== 64) throw new UsageError('signer returned a signature that is not 64 bytes');
-  return UnverifiedEd25519Cert.decode(concatBytes(signed, signature));
+  return Ed25519Cert.decode(concatBytes(signed, signature));
 }
 
 // ---------------------------------------------------------------------------------------------

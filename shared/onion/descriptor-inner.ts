@@ -1,7 +1,7 @@
 import { Reader, Writer, equalBytes, fromBase64, toBase64 } from '../bytes/index.ts';
 import { CertificateError, UsageError } from '../util/index.ts';
 import { CertType, readLinkSpecifiers, writeLinkSpecifiers, type LinkSpecifier } from '../cells/index.ts';
-import { CertKeyType, UnverifiedEd25519Cert } from '../crypto/index.ts';
+import { CertKeyType, UnverifiedEd25519Cert, type ValidEd25519Cert } from '../crypto/index.ts';
 import {
   encodeNetdoc,
   expectNoObject,
@@ -223,7 +223,7 @@ function parseIntroPoint(section: readonly NetdocItem[]): IntroPoint {
   if (!authKeyCert) throw new DescriptorError('malformed', `${where}: no auth-key`, head.start);
   if (!encKey) throw new DescriptorError('malformed', `${where}: no ntor enc-key`, head.start);
   if (!encKeyCert) throw new DescriptorError('malformed', `${where}: no enc-key-cert`, head.start);
-  return { linkSpecifiers, onionKey, authKey: authKeyCert.certifiedKey, authKeyCert, encKey, encKeyCert };
+  return { linkSpecifiers, onionKey, authKey: authKeyCert.unchecked.certifiedKey, authKeyCert, encKey, encKeyCert };
 }
 
 /**
@@ -236,31 +236,31 @@ export function checkInnerLayerCerts(inner: InnerLayer, signingKey: Uint8Array, 
   inner.introPoints.forEach((ip, i) => {
     const what = `introduction point ${i + 1}`;
     checkIntroCert(ip.authKeyCert, CertType.HS_IP_V_SIGNING, signingKey, now, `${what} auth-key`);
-    checkIntroCert(ip.encKeyCert, CertType.HS_IP_CC_SIGNING, signingKey, now, `${what} enc-key-cert`);
+    const encKeyCert = checkIntroCert(ip.encKeyCert, CertType.HS_IP_CC_SIGNING, signingKey, now, `${what} enc-key-cert`);
     // C tor and arti make and expect sign bit 0; the sign bit is ignored here since it carries
     // nothing (the certificate points the wrong way and is never used to verify anything).
     const expected = curve25519ToEd25519Public(ip.encKey);
-    const certified = ip.encKeyCert.certifiedKey.slice();
+    const certified = encKeyCert.certifiedKey.slice();
     certified[31]! &= 0x7f;
     if (!expected || !equalBytes(expected, certified)) throw new DescriptorError('bad-cert', `${what} enc-key-cert does not certify its enc-key`);
   });
 }
 
-function checkIntroCert(cert: UnverifiedEd25519Cert, type: number, signingKey: Uint8Array, now: Date, what: string): void {
-  if (cert.certType !== type) throw new DescriptorError('bad-cert', `${what} has certificate type ${cert.certType}, expected ${type}`);
-  if (cert.certKeyType !== CertKeyType.ED25519) throw new DescriptorError('bad-cert', `${what} certifies key type ${cert.certKeyType}, expected Ed25519`);
-  const named = cert.signingKeyFromExtension;
+function checkIntroCert(cert: UnverifiedEd25519Cert, type: number, signingKey: Uint8Array, now: Date, what: string): ValidEd25519Cert {
+  if (cert.unchecked.certType !== type) throw new DescriptorError('bad-cert', `${what} has certificate type ${cert.unchecked.certType}, expected ${type}`);
+  if (cert.unchecked.certKeyType !== CertKeyType.ED25519) throw new DescriptorError('bad-cert', `${what} certifies key type ${cert.unchecked.certKeyType}, expected Ed25519`);
+  const named = cert.unchecked.signingKeyFromExtension;
   if (!named) throw new DescriptorError('bad-cert', `${what} lacks the signed-with-key extension`);
   if (!equalBytes(named, signingKey)) throw new DescriptorError('bad-cert', `${what} is not signed by the descriptor signing key`);
   let checked;
   try {
-    checked = cert.checkSignature(signingKey);
+    checked = cert.check(signingKey);
   } catch (e) {
     if (e instanceof CertificateError) throw new DescriptorError('bad-cert', `${what}: ${e.message}`, undefined, { cause: e });
     throw e;
   }
   try {
-    checked.checkExpiry(now);
+    return checked.checkValidAt(now);
   } catch (e) {
     if (e instanceof CertificateError) throw new DescriptorError('expired-cert', `${what}: ${e.message}`, undefined, { cause: e });
     throw e;

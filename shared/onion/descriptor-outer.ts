@@ -114,26 +114,27 @@ export function parseOuterDescriptor(input: string | Uint8Array): OuterDescripto
 export function verifyOuterDescriptor(outer: OuterDescriptor, blindedKey: Uint8Array, now: Date): VerifiedOuterDescriptor {
   if (blindedKey.length !== 32) throw new UsageError('blinded key must be 32 bytes');
   const cert = outer.signingKeyCert;
-  if (cert.certType !== CertType.BLINDED_ID_V_SIGNING) throw new DescriptorError('bad-cert', `descriptor-signing-key-cert has type ${cert.certType}, expected ${CertType.BLINDED_ID_V_SIGNING}`);
-  if (cert.certKeyType !== CertKeyType.ED25519) throw new DescriptorError('bad-cert', `descriptor-signing-key-cert certifies key type ${cert.certKeyType}, expected Ed25519`);
-  const named = cert.signingKeyFromExtension;
+  if (cert.unchecked.certType !== CertType.BLINDED_ID_V_SIGNING) throw new DescriptorError('bad-cert', `descriptor-signing-key-cert has type ${cert.unchecked.certType}, expected ${CertType.BLINDED_ID_V_SIGNING}`);
+  if (cert.unchecked.certKeyType !== CertKeyType.ED25519) throw new DescriptorError('bad-cert', `descriptor-signing-key-cert certifies key type ${cert.unchecked.certKeyType}, expected Ed25519`);
+  const named = cert.unchecked.signingKeyFromExtension;
   if (!named) throw new DescriptorError('bad-cert', 'descriptor-signing-key-cert lacks the signed-with-key extension');
   if (!equalBytes(named, blindedKey)) throw new DescriptorError('wrong-blinded-key', 'descriptor-signing-key-cert is signed by a different blinded key than this onion address gives for this time period');
   let checked;
   try {
-    checked = cert.checkSignature(blindedKey);
+    checked = cert.check(blindedKey);
   } catch (e) {
     if (e instanceof CertificateError) throw new DescriptorError('bad-cert', e.message, undefined, { cause: e });
     throw e;
   }
+  let valid;
   try {
-    checked.checkExpiry(now);
+    valid = checked.checkValidAt(now);
   } catch (e) {
     if (e instanceof CertificateError) throw new DescriptorError('expired-cert', `descriptor-signing-key-cert ${e.message}`, undefined, { cause: e });
     throw e;
   }
-  if (!verifyEd25519(outer.signature, outer.signedMessage, cert.certifiedKey)) throw new DescriptorError('bad-signature', 'descriptor signature does not verify with the certified signing key');
-  return { ...outer, blindedKey: blindedKey.slice(), signingKey: cert.certifiedKey.slice(), signingKeyExpires: cert.expires };
+  if (!verifyEd25519(outer.signature, outer.signedMessage, valid.certifiedKey)) throw new DescriptorError('bad-signature', 'descriptor signature does not verify with the certified signing key');
+  return { ...outer, blindedKey: blindedKey.slice(), signingKey: valid.certifiedKey.slice(), signingKeyExpires: valid.expires };
 }
 
 export interface BuildOuterOptions {

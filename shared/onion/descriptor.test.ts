@@ -58,7 +58,7 @@ describe('real descriptors (C tor, via arti test data)', () => {
     const verified = verifyOuterDescriptor(outer, fromHex(v1.blinded_pubkey), NOW1);
     expect(toHex(verified.signingKey)).toBe(v1.descriptor_signing_key);
     expect(verified.signingKeyExpires.toISOString()).toBe('2023-01-26T03:00:00.000Z');
-    expect(outer.signingKeyCert.expirationHours).toBe(v1.signing_cert_expires_hours_since_epoch);
+    expect(outer.signingKeyCert.unchecked.expirationHours).toBe(v1.signing_cert_expires_hours_since_epoch);
   });
 
   it('hsdesc1: both layers decrypt to exactly the known plaintexts', () => {
@@ -90,7 +90,7 @@ describe('real descriptors (C tor, via arti test data)', () => {
     expect(d.lifetimeMinutes).toBe(180);
     const ip = d.introPoints[0]!;
     expect(ip.linkSpecifiers.map((l) => l.type)).toEqual(['ipv4', 'legacy-id', 'ed25519-id']);
-    expect(ip.authKey).toEqual(ip.authKeyCert.certifiedKey);
+    expect(ip.authKey).toEqual(ip.authKeyCert.unchecked.certifiedKey);
     expect(ip.encKey).toHaveLength(32);
     // Intro points are distinct relays.
     expect(toHex(d.introPoints[0]!.authKey)).not.toBe(toHex(d.introPoints[1]!.authKey));
@@ -126,7 +126,7 @@ describe('real descriptors (C tor, via arti test data)', () => {
   it('the enc-key-cert of every real intro point certifies the Ed25519 form of its enc-key', () => {
     for (const inner of [hsdesc1Inner, hsdesc2Inner]) {
       for (const ip of parseInnerLayer(inner).introPoints) {
-        expect(toHex(ip.encKeyCert.certifiedKey)).toBe(toHex(curve25519ToEd25519Public(ip.encKey)!));
+        expect(toHex(ip.encKeyCert.unchecked.certifiedKey)).toBe(toHex(curve25519ToEd25519Public(ip.encKey)!));
       }
     }
   });
@@ -139,7 +139,7 @@ describe('stem test descriptor (synthetic intro point keys)', () => {
   it('decrypts to stem\'s own layer files, padding included', () => {
     const outer = parseOuterDescriptor(stemDesc);
     expect(outer.revisionCounter).toBe(42n);
-    const valid = new Date(outer.signingKeyCert.expires.getTime() - 3_600_000);
+    const valid = new Date(outer.signingKeyCert.unchecked.expires.getTime() - 3_600_000);
     verifyOuterDescriptor(outer, blinded, valid);
     const first = decryptFirstLayer(outer, blinded, subcred);
     expect(text(first)).toBe(stemMiddle);
@@ -159,7 +159,7 @@ describe('stem test descriptor (synthetic intro point keys)', () => {
 
   it('is refused as a whole: its enc-key-certs do not certify its (all-zero) enc-keys', () => {
     const outer = parseOuterDescriptor(stemDesc);
-    const now = new Date(outer.signingKeyCert.expires.getTime() - 3_600_000);
+    const now = new Date(outer.signingKeyCert.unchecked.expires.getTime() - 3_600_000);
     const err = expectProblem(() => decodeDescriptor(stemDesc, { blindedKey: blinded, subcredential: subcred, now }), 'bad-cert');
     expect(err.message).toMatch(/enc-key-cert does not certify/);
   });
@@ -174,11 +174,11 @@ describe('tampering and wrong keys are refused with the right kind', () => {
     expectProblem(() => parseOuterDescriptor(ctorBadSig), 'malformed');
     const fixed = ctorBadSig.replace('\n signature', '\nsignature');
     const outer = parseOuterDescriptor(fixed);
-    const key = outer.signingKeyCert.signingKeyFromExtension!;
+    const key = outer.signingKeyCert.unchecked.signingKeyFromExtension!;
     // This confirms the signed range: from the start up to, not including, "signature".
-    verifyOuterDescriptor(outer, key, new Date(outer.signingKeyCert.expires.getTime() - 1000));
+    verifyOuterDescriptor(outer, key, new Date(outer.signingKeyCert.unchecked.expires.getTime() - 1000));
     const tampered = fixed.replace('revision-counter 42', 'revision-counter 43');
-    expectProblem(() => verifyOuterDescriptor(parseOuterDescriptor(tampered), key, new Date(outer.signingKeyCert.expires.getTime() - 1000)), 'bad-signature');
+    expectProblem(() => verifyOuterDescriptor(parseOuterDescriptor(tampered), key, new Date(outer.signingKeyCert.unchecked.expires.getTime() - 1000)), 'bad-signature');
   });
 
   it('a changed revision counter, superencrypted blob or signature breaks the signature', () => {
