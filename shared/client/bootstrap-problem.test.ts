@@ -15,11 +15,11 @@ const ctx: ProblemContext = { bridges: [URL_A, URL_B] };
 // The testdata2 consensus (tor 0.4.9) is valid 2000-01-01 00:02:20 to 00:03:00.
 const consensus = parseConsensus(td2Consensus);
 const validNow = new Date('2000-01-01T00:02:30Z');
-const certs = parseAuthCerts(td2Certs).map((c) => c.verify(validNow));
+const certs = parseAuthCerts(td2Certs).map((c) => c.check(validNow));
 const verifyAt = (now: Date, authorities = certs.map((c) => ({ fingerprint: c.fingerprint }))) =>
   thrown(() => verifyConsensus(consensus, authorities, certs, now, { skewMs: 5 * 60_000 }));
 // The testdata2 authority certificates are valid from 2000-01-01 00:00:05 to 2001-01-01 00:00:05.
-const authCertAt = (now: Date) => thrown(() => parseAuthCerts(td2Certs)[0]!.verify(now));
+const authCertAt = (now: Date) => thrown(() => parseAuthCerts(td2Certs)[0]!.check(now));
 
 /** A WebSocket that fails before it opens, as a browser's does when nothing listens. */
 class UnreachableWebSocket implements WebSocketLike {
@@ -120,7 +120,7 @@ describe('classifyBootstrapFailure', () => {
   it('an authority certificate that does not verify: consensus not valid', () => {
     // The fingerprint line no longer matches the identity key.
     const forged = td2Certs.replace(/^fingerprint [0-9A-F]{40}$/m, `fingerprint ${'AB'.repeat(20)}`);
-    const e = thrown(() => parseAuthCerts(forged)[0]!.verify(validNow));
+    const e = thrown(() => parseAuthCerts(forged)[0]!.check(validNow));
     expect(e).toBeInstanceOf(CertificateError);
     const p = classify(e);
     expect(p.kind).toBe('consensus-invalid');

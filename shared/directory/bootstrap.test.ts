@@ -18,14 +18,14 @@ const CONSENSUS_PATH = '/tor/status-vote/current/consensus-microdesc';
 
 /** testdata2: a tor 0.4.9 test network; valid-after 00:02:20, fresh-until 00:02:40, valid-until 00:03:00. */
 const td2Now = new Date('2000-01-01T00:02:30Z');
-const td2Auths = parseAuthCerts(td2Certs).map((c) => ({ fingerprint: c.fingerprint }));
+const td2Auths = parseAuthCerts(td2Certs).map((c) => ({ fingerprint: c.unchecked.fingerprint }));
 const td2Mds = parseMicrodescs(td2Microdescs);
 const td2Digests = parseConsensus(td2Consensus).routers.map((r) => r.microdescDigestBase64);
 
 /** dirmgr: mdconsensus1 and its three certificates (no matching microdescriptors). */
 const md1Now = new Date('2020-08-07T12:43:00Z');
 const md1Certs = cert5696 + cert5A23 + cert7C47;
-const md1Auths = parseAuthCerts(md1Certs).map((c) => ({ fingerprint: c.fingerprint }));
+const md1Auths = parseAuthCerts(md1Certs).map((c) => ({ fingerprint: c.unchecked.fingerprint }));
 
 /** A DirectoryState for testdata2 that has its consensus and certificates. */
 function td2WithConsensus(): DirectoryState {

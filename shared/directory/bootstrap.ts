@@ -133,12 +133,12 @@ export class DirectoryState {
     const wanted = new Set(this.authorities.map((a) => a.fingerprint.toUpperCase()));
     let added = 0;
     for (const u of parseAuthCerts(text)) {
-      if (!wanted.has(u.fingerprint)) continue; // certificates of authorities we do not trust are useless
-      const cert = u.verify(now, { skewMs: this.opts.skewMs ?? 0 });
+      if (!wanted.has(u.unchecked.fingerprint)) continue; // certificates of authorities we do not trust are useless
+      const cert = u.check(now, { skewMs: this.opts.skewMs ?? 0 });
       const key = `${cert.fingerprint}-${cert.signingKeyDigest}`;
       if (this.certTexts.has(key)) continue;
       this.certs.push(cert);
-      this.certTexts.set(key, u.text);
+      this.certTexts.set(key, cert.text);
       added++;
     }
     if (this.pending) {

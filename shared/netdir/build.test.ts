@@ -9,11 +9,11 @@ import { buildNetDir } from './build.ts';
 /** dirmgr: mdconsensus1 and its three certificates. */
 const md1Now = new Date('2020-08-07T12:43:00Z');
 const md1Certs = cert5696 + cert5A23 + cert7C47;
-const md1Auths = parseAuthCerts(md1Certs).map((c) => ({ fingerprint: c.fingerprint }));
+const md1Auths = parseAuthCerts(md1Certs).map((c) => ({ fingerprint: c.unchecked.fingerprint }));
 
 describe('buildNetDir', () => {
   it('buildNetDir maps family entries to upper-case fingerprints and reads IPv6 addresses', () => {
-    const cert = parseAuthCerts(md1Certs).map((x) => x.verify(md1Now));
+    const cert = parseAuthCerts(md1Certs).map((x) => x.check(md1Now));
     const consensus = verifyConsensus(parseConsensus(md1), md1Auths, cert, md1Now);
     const first = consensus.routers[0]!;
     const text = `onion-key\nntor-onion-key ${'A'.repeat(43)}\nfamily $${'ab'.repeat(20)}~nick $${'CD'.repeat(20)}=x ${'ef'.repeat(20)}\nfamily-ids ed25519:abc\np accept 80\n`;

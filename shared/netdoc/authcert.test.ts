@@ -23,7 +23,7 @@ describe('authority key certificates', () => {
     for (const text of [cert5696, cert5A23, cert7C47]) {
       const u = parseAuthCert(text);
       expect(u).toBeInstanceOf(UnverifiedAuthCert);
-      const c = u.verify(new Date('2020-08-07T12:43:00Z'));
+      const c = u.check(new Date('2020-08-07T12:43:00Z'));
       expect(c).toBeInstanceOf(AuthCert);
       fps.push(c.fingerprint);
     }
@@ -31,7 +31,7 @@ describe('authority key certificates', () => {
   });
 
   it('exposes the fields', () => {
-    const c = parseAuthCert(cert5696).verify();
+    const c = parseAuthCert(cert5696).check();
     expect(c.dirAddress).toBe('127.0.0.1:7001');
     expect(c.published.toISOString()).toBe('2020-08-07T12:40:25.000Z');
     expect(c.expires.toISOString()).toBe('2021-08-07T12:40:25.000Z');
@@ -46,32 +46,32 @@ describe('authority key certificates', () => {
   it('parses concatenated certificates, with each text range exact', () => {
     const certs = parseAuthCerts(authcerts2);
     expect(certs.length).toBe(3);
-    expect(certs.map((c) => c.text).join('')).toBe(authcerts2);
-    for (const c of certs) c.verify();
-    const cached = parseAuthCerts(cachedCerts).map((c) => c.verify(new Date('2000-01-01T00:02:30Z')));
+    expect(certs.map((c) => c.unchecked.text).join('')).toBe(authcerts2);
+    for (const c of certs) c.check();
+    const cached = parseAuthCerts(cachedCerts).map((c) => c.check(new Date('2000-01-01T00:02:30Z')));
     expect(cached.map((c) => c.fingerprint)).toEqual([
       '0B8997614EC647C1C6B6A044E2B5408F0B823FB0',
       '5B591AD684C1AB8E0AB76C839E93FD097526A4BC',
       'D190BF3B00E311A9AEB6D62B51980E9B2109BAD1',
       '8A1777F0BF97344A7ABB97530EEEE38A5BDE8A4D',
     ]);
-    expect(parseAuthCert(authcert1).verify().fingerprint).toBe('ED03BB616EB2F60BEC80151114BB25CEF515B226');
+    expect(parseAuthCert(authcert1).check().fingerprint).toBe('ED03BB616EB2F60BEC80151114BB25CEF515B226');
     expect(() => parseAuthCert(authcerts2)).toThrow(ProtocolError);
   });
 
   it('accepts bytes input', () => {
-    expect(parseAuthCert(utf8(cert5696)).verify().fingerprint).toBe('5696AB38CB3852AFA476A5C07B2D4788963D5567');
+    expect(parseAuthCert(utf8(cert5696)).check().fingerprint).toBe('5696AB38CB3852AFA476A5C07B2D4788963D5567');
   });
 
   it('checks the validity period only when given a time', () => {
     const u = parseAuthCert(cert5696);
-    expect(() => u.verify(new Date('2021-08-07T12:40:26Z'))).toThrow(/expired/);
-    expect(() => u.verify(new Date('2020-08-07T12:40:24Z'))).toThrow(/published in the future/);
-    expect(u.verify(new Date('2020-08-07T12:40:24Z'), { skewMs: 60_000 })).toBeInstanceOf(AuthCert);
+    expect(() => u.check(new Date('2021-08-07T12:40:26Z'))).toThrow(/expired/);
+    expect(() => u.check(new Date('2020-08-07T12:40:24Z'))).toThrow(/published in the future/);
+    expect(u.check(new Date('2020-08-07T12:40:24Z'), { skewMs: 60_000 })).toBeInstanceOf(AuthCert);
     // No time given: the (long expired) certificate still verifies cryptographically.
-    expect(u.verify()).toBeInstanceOf(AuthCert);
-    expect(u.verify().isCurrent(new Date('2030-01-01T00:00:00Z'))).toBe(false);
-    expect(u.verify().isCurrent(new Date('2020-08-07T12:43:00Z'))).toBe(true);
+    expect(u.check()).toBeInstanceOf(AuthCert);
+    expect(u.check().isCurrent(new Date('2030-01-01T00:00:00Z'))).toBe(false);
+    expect(u.check().isCurrent(new Date('2020-08-07T12:43:00Z'))).toBe(true);
   });
 
   const badFixtures: [string, string, typeof ProtocolError | typeof CertificateError, RegExp][] = [
@@ -83,7 +83,7 @@ describe('authority key certificates', () => {
   ];
   for (const [name, text, type, message] of badFixtures) {
     it(`rejects arti's bad-certs/${name}`, () => {
-      const e = thrown(() => parseAuthCerts(text).map((c) => c.verify()));
+      const e = thrown(() => parseAuthCerts(text).map((c) => c.check()));
       expect(e).toBeInstanceOf(type);
       expect((e as Error).message).toMatch(message);
     });
@@ -92,7 +92,7 @@ describe('authority key certificates', () => {
   it('rejects a certificate whose signed text changed', () => {
     // Same length, still parses: the certification signature no longer matches.
     const tampered = cert5696.replace('dir-address 127.0.0.1:7001', 'dir-address 127.0.0.1:7002');
-    expect(() => parseAuthCert(tampered).verify()).toThrow(/dir-key-certification signature .* does not verify/);
+    expect(() => parseAuthCert(tampered).check()).toThrow(/dir-key-certification signature .* does not verify/);
   });
 
   it('rejects a cross-certificate from another signing key', () => {
@@ -100,16 +100,16 @@ describe('authority key certificates', () => {
     // signature would fail first): the crosscert check alone must catch it.
     const a = parseAuthCert(cert5696);
     const b = parseAuthCert(cert5A23);
-    const mixed = new UnverifiedAuthCert({ ...fieldsOf(a), crossCertSignature: b.crossCertSignature }, signedTextOf(cert5696));
-    expect(() => mixed.verify()).toThrow(/dir-key-crosscert signature by the signing key does not verify/);
+    const mixed = new UnverifiedAuthCert({ ...fieldsOf(a), crossCertSignature: b.unchecked.crossCertSignature }, signedTextOf(cert5696));
+    expect(() => mixed.check()).toThrow(/dir-key-crosscert signature by the signing key does not verify/);
   });
 
   it('rejects a signature byte flipped', () => {
     const a = parseAuthCert(cert5696);
-    const sig = a.certificationSignature.slice();
+    const sig = a.unchecked.certificationSignature.slice();
     sig[10]! ^= 1;
     const broken = new UnverifiedAuthCert({ ...fieldsOf(a), certificationSignature: sig }, signedTextOf(cert5696));
-    expect(() => broken.verify()).toThrow(CertificateError);
+    expect(() => broken.check()).toThrow(CertificateError);
   });
 
   it('reports a missing required item', () => {
@@ -122,15 +122,15 @@ describe('authority key certificates', () => {
 
 function fieldsOf(c: UnverifiedAuthCert) {
   return {
-    fingerprint: c.fingerprint,
-    dirAddress: c.dirAddress,
-    identityKey: c.identityKey,
-    signingKey: c.signingKey,
-    published: c.published,
-    expires: c.expires,
-    crossCertSignature: c.crossCertSignature,
-    certificationSignature: c.certificationSignature,
-    text: c.text,
+    fingerprint: c.unchecked.fingerprint,
+    dirAddress: c.unchecked.dirAddress,
+    identityKey: c.unchecked.identityKey,
+    signingKey: c.unchecked.signingKey,
+    published: c.unchecked.published,
+    expires: c.unchecked.expires,
+    crossCertSignature: c.unchecked.crossCertSignature,
+    certificationSignature: c.unchecked.certificationSignature,
+    text: c.unchecked.text,
   };
 }
 
@@ -148,7 +148,7 @@ describe('authority certificate properties', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.uint8Array({ maxLength: 200 })), (input) => {
         try {
-          parseAuthCerts(input).map((c) => c.verify());
+          parseAuthCerts(input).map((c) => c.check());
         } catch (e) {
           expect(e).toBeInstanceOf(TelescopeError);
         }
@@ -161,7 +161,7 @@ describe('authority certificate properties', () => {
       fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
         const text = mutateLines(cert5696, edits);
         try {
-          const c = parseAuthCert(text).verify();
+          const c = parseAuthCert(text).check();
           // Only edits outside the signed text (e.g. in the signature's own BEGIN line) can pass.
           expect(c.fingerprint).toBe('5696AB38CB3852AFA476A5C07B2D4788963D5567');
         } catch (e) {

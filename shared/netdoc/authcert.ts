@@ -1,13 +1,13 @@
 import { sha1 } from '@noble/hashes/legacy.js';
 import { toHex, utf8 } from '../bytes/index.ts';
-import { CertificateError, ProtocolError } from '../util/index.ts';
+import { CertificateError, ProtocolError, Unverified } from '../util/index.ts';
 import { RsaPublicKey } from '../crypto/index.ts';
 import { documentText, expectNoObject, expectObject, itemError, needArgs, parseHexField, parseTimeArgs, tokenize, type NetdocItem } from './netdoc.ts';
 
 /**
  * Directory authority key certificates (dir-spec §3.1, "dir-key-certificate-version 3"). An
  * authority's long-term identity key certifies a medium-term signing key; consensuses are signed
- * with the signing key. A certificate is usable only after `verify()`: its fingerprint names the
+ * with the signing key. A certificate is usable only after `check()`: its fingerprint names the
  * identity key, the identity key signs the certificate, and the signing key cross-signs the
  * identity (so a signing key cannot be claimed by another authority).
  */
@@ -35,7 +35,11 @@ export interface AuthCertFields {
   readonly text: string;
 }
 
-abstract class AuthCertBase implements AuthCertFields {
+/**
+ * An authority key certificate. Parsing gives it inside an UnverifiedAuthCert; only that one's
+ * check() hands it out, once the fingerprint, certification and cross-certification verified.
+ */
+export class AuthCert implements AuthCertFields {
   readonly fingerprint: string;
   readonly dirAddress: string | undefined;
   readonly identityKey: RsaPublicKey;
@@ -46,7 +50,8 @@ abstract class AuthCertBase implements AuthCertFields {
   readonly certificationSignature: Uint8Array;
   readonly text: string;
 
-  protected constructor(f: AuthCertFields) {
+  /** @internal Made by the parser, handed out by UnverifiedAuthCert.check. */
+  constructor(f: AuthCertFields) {
     this.fingerprint = f.fingerprint;
     this.dirAddress = f.dirAddress;
     this.identityKey = f.identityKey;
@@ -62,6 +67,11 @@ abstract class AuthCertBase implements AuthCertFields {
   get signingKeyDigest(): string {
     return toHex(sha1(this.signingKey.der)).toUpperCase();
   }
+
+  /** Whether published - skew <= now <= expires + skew. */
+  isCurrent(now: Date, skewMs = 0): boolean {
+    return this.published.getTime() - skewMs <= now.getTime() && now.getTime() <= this.expires.getTime() + skewMs;
+  }
 }
 
 export interface AuthCertVerifyOptions {
@@ -69,55 +79,39 @@ export interface AuthCertVerifyOptions {
   skewMs?: number;
 }
 
-/** A parsed certificate whose signatures have not been checked. */
-export class UnverifiedAuthCert extends AuthCertBase {
-  /** The text the identity key signed: from "dir-key-certificate-version" through "dir-key-certification\n". */
-  private readonly signedText: string;
-
-  /** @internal Use parseAuthCerts / parseAuthCert. */
-  constructor(fields: AuthCertFields, signedText: string) {
-    super(fields);
-    this.signedText = signedText;
-  }
-
+/**
+ * A parsed certificate whose signatures have not been checked. check(now?, options) checks it:
+ * with `now`, also published <= now <= expires (within `skewMs`); without it, the time check is
+ * skipped (for callers that check later, or tests). Throws CertificateError saying which check
+ * failed.
+ */
+export class UnverifiedAuthCert extends Unverified<AuthCert, [now?: Date, options?: AuthCertVerifyOptions], AuthCertFields> {
   /**
-   * Check the certificate. With `now`, also require published <= now <= expires (within
-   * `skewMs`); without it, the time check is skipped (for callers that check later, or tests).
-   * Throws CertificateError saying which check failed.
+   * @internal Use parseAuthCerts / parseAuthCert. `signedText` is what the identity key signed:
+   * from "dir-key-certificate-version" through "dir-key-certification\n".
    */
-  verify(now?: Date, options: AuthCertVerifyOptions = {}): AuthCert {
-    const name = `authority certificate ${this.fingerprint}`;
-    const doc = { document: 'authority-certificate' } as const;
-    if (this.identityKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `identity key has ${this.identityKey.bits} bits, fewer than ${MIN_KEY_BITS}`, doc);
-    if (this.signingKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `signing key has ${this.signingKey.bits} bits, fewer than ${MIN_KEY_BITS}`, doc);
-    if (this.identityKey.fingerprint() !== this.fingerprint) {
-      throw new CertificateError(name, `identity key digest is ${this.identityKey.fingerprint()}, not the stated fingerprint`, doc);
-    }
-    if (!this.identityKey.verifyRawDigest(this.certificationSignature, sha1(utf8(this.signedText)))) {
-      throw new CertificateError(name, 'dir-key-certification signature by the identity key does not verify', doc);
-    }
-    if (!this.signingKey.verifyRawDigest(this.crossCertSignature, sha1(this.identityKey.der))) {
-      throw new CertificateError(name, 'dir-key-crosscert signature by the signing key does not verify', doc);
-    }
-    if (now) checkCertTime(this, now, options.skewMs ?? 0);
-    return new AuthCert(this);
+  constructor(fields: AuthCertFields, signedText: string) {
+    const cert = new AuthCert(fields);
+    super(cert, (_parsed, now, options = {}) => checkAuthCert(cert, signedText, now, options));
   }
 }
 
-/** A certificate whose fingerprint, certification and cross-certification have verified. */
-export class AuthCert extends AuthCertBase {
-  /** Brand: only `UnverifiedAuthCert.verify` makes these. */
-  private readonly verified = true;
-
-  /** @internal */
-  constructor(fields: AuthCertFields) {
-    super(fields);
+function checkAuthCert(cert: AuthCert, signedText: string, now: Date | undefined, options: AuthCertVerifyOptions): AuthCert {
+  const name = `authority certificate ${cert.fingerprint}`;
+  const doc = { document: 'authority-certificate' } as const;
+  if (cert.identityKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `identity key has ${cert.identityKey.bits} bits, fewer than ${MIN_KEY_BITS}`, doc);
+  if (cert.signingKey.bits < MIN_KEY_BITS) throw new CertificateError(name, `signing key has ${cert.signingKey.bits} bits, fewer than ${MIN_KEY_BITS}`, doc);
+  if (cert.identityKey.fingerprint() !== cert.fingerprint) {
+    throw new CertificateError(name, `identity key digest is ${cert.identityKey.fingerprint()}, not the stated fingerprint`, doc);
   }
-
-  /** Whether published - skew <= now <= expires + skew. */
-  isCurrent(now: Date, skewMs = 0): boolean {
-    return this.published.getTime() - skewMs <= now.getTime() && now.getTime() <= this.expires.getTime() + skewMs;
+  if (!cert.identityKey.verifyRawDigest(cert.certificationSignature, sha1(utf8(signedText)))) {
+    throw new CertificateError(name, 'dir-key-certification signature by the identity key does not verify', doc);
   }
+  if (!cert.signingKey.verifyRawDigest(cert.crossCertSignature, sha1(cert.identityKey.der))) {
+    throw new CertificateError(name, 'dir-key-crosscert signature by the signing key does not verify', doc);
+  }
+  if (now) checkCertTime(cert, now, options.skewMs ?? 0);
+  return cert;
 }
 
 function checkCertTime(cert: AuthCertFields, now: Date, skewMs: number): void {

@@ -24,7 +24,7 @@ import wrongVersion from './fixtures/netdoc/bad-mdconsensus/wrong-version.txt?ra
 import { thrown } from '../testing/thrown.ts';
 import { lineEdit, mutateLines } from '../testing/mutate-lines.ts';
 
-const certs1: AuthCert[] = [cert5696, cert5A23, cert7C47].map((t) => parseAuthCert(t).verify());
+const certs1: AuthCert[] = [cert5696, cert5A23, cert7C47].map((t) => parseAuthCert(t).check());
 const auths1: AuthorityId[] = certs1.map((c) => ({ fingerprint: c.fingerprint }));
 /** Inside mdconsensus1's validity (valid-after 12:42:40, valid-until 12:43:20). */
 const now1 = new Date('2020-08-07T12:43:00Z');
@@ -171,7 +171,7 @@ describe('microdesc consensus: verification', () => {
 
   it('accepts the testdata2 consensus (tor 0.4.9, consensus method 35) with cached-certs', () => {
     const now = new Date('2000-01-01T00:02:30Z');
-    const certs = parseAuthCerts(td2Certs).map((x) => x.verify(now));
+    const certs = parseAuthCerts(td2Certs).map((x) => x.check(now));
     const u = parseConsensus(td2Consensus);
     const v = verifyConsensus(u, certs, certs, now);
     expect(v.signedBy.length).toBe(4);

@@ -21,7 +21,7 @@ import { thrown } from '../testing/thrown.ts';
 const CONSENSUS = '/tor/status-vote/current/consensus-microdesc';
 const td2Now = new Date('2000-01-01T00:02:30Z');
 const td2CertList = parseAuthCerts(td2Certs);
-const td2Auths = td2CertList.map((c) => ({ fingerprint: c.fingerprint }));
+const td2Auths = td2CertList.map((c) => ({ fingerprint: c.unchecked.fingerprint }));
 const td2Mds = parseMicrodescs(td2Microdescs);
 const td2Digests = parseConsensus(td2Consensus).routers.map((r) => r.microdescDigestBase64);
 const OWN_FP = 'A'.repeat(40);
@@ -116,7 +116,7 @@ describe('lookupDocument', () => {
 
   it('/tor/keys/all gives every certificate', () => {
     const all = lookupDocument(source, '/tor/keys/all')!;
-    expect(parseAuthCerts(all).map((c) => c.fingerprint).sort()).toEqual(td2CertList.map((c) => c.fingerprint).sort());
+    expect(parseAuthCerts(all).map((c) => c.unchecked.fingerprint).sort()).toEqual(td2CertList.map((c) => c.unchecked.fingerprint).sort());
   });
 
   it('/tor/keys/fp/ gives the certificates of the named authorities (any case, + separated)', () => {
@@ -124,7 +124,7 @@ describe('lookupDocument', () => {
     expect(lookupDocument(source, `/tor/keys/fp/${a.fingerprint}`)).toBe(a.text);
     expect(lookupDocument(source, `/tor/keys/fp/${a.fingerprint.toLowerCase()}`)).toBe(a.text);
     const two = lookupDocument(source, `/tor/keys/fp/${a.fingerprint}+${b.fingerprint}`)!;
-    expect(parseAuthCerts(two).map((c) => c.fingerprint).sort()).toEqual([a.fingerprint, b.fingerprint].sort());
+    expect(parseAuthCerts(two).map((c) => c.unchecked.fingerprint).sort()).toEqual([a.fingerprint, b.fingerprint].sort());
     expect(lookupDocument(source, `/tor/keys/fp/${'0'.repeat(40)}`)).toBeUndefined();
     expect(lookupDocument(source, `/tor/keys/fp/${'0'.repeat(40)}+${a.fingerprint}`)).toBe(a.text);
   });

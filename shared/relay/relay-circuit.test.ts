@@ -678,7 +678,7 @@ describe('RelayCircuit: streams', () => {
   it('a directory cache on BEGIN_DIR: a client fetches the consensus, deflated, over a one-hop circuit', async () => {
     const net = new TestNet();
     const now = new Date('2000-01-01T00:02:30Z');
-    const dir = new DirectoryState(parseAuthCerts(td2Certs).map((c) => ({ fingerprint: c.fingerprint })));
+    const dir = new DirectoryState(parseAuthCerts(td2Certs).map((c) => ({ fingerprint: c.unchecked.fingerprint })));
     dir.addCerts(td2Certs, now);
     expect(dir.addConsensus(td2Consensus, now)).toBe('accepted');
     const r1 = net.relay({
