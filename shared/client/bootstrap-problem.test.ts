@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseAuthCerts, parseConsensus, verifyConsensus } from '../netdoc/index.ts';
+import { parseAuthCerts, parseConsensus } from '../netdoc/index.ts';
 import { CertificateError, ChannelError, CircuitError, HandshakeError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
 import { Channel, WebSocketTransport, type ByteTransport, type WebSocketLike } from '../channel/index.ts';
 import { thrown } from '../testing/thrown.ts';
@@ -17,7 +17,7 @@ const consensus = parseConsensus(td2Consensus);
 const validNow = new Date('2000-01-01T00:02:30Z');
 const certs = parseAuthCerts(td2Certs).map((c) => c.check(validNow));
 const verifyAt = (now: Date, authorities = certs.map((c) => ({ fingerprint: c.fingerprint }))) =>
-  thrown(() => verifyConsensus(consensus, authorities, certs, now, { skewMs: 5 * 60_000 }));
+  thrown(() => consensus.check(authorities, certs, now, { skewMs: 5 * 60_000 }));
 // The testdata2 authority certificates are valid from 2000-01-01 00:00:05 to 2001-01-01 00:00:05.
 const authCertAt = (now: Date) => thrown(() => parseAuthCerts(td2Certs)[0]!.check(now));
 

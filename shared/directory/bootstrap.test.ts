@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { fromBase64, toHex } from '../bytes/index.ts';
 import { TelescopeError } from '../util/index.ts';
-import { parseAuthCerts, ConsensusRejectedError, parseConsensus, verifyConsensus, parseMicrodescs } from '../netdoc/index.ts';
+import { parseAuthCerts, ConsensusRejectedError, parseConsensus, parseMicrodescs } from '../netdoc/index.ts';
 import { DirectoryState, type DirRequest } from './bootstrap.ts';
 import { syntheticDirectory } from '../netdoc/fixtures/synthetic-directory.ts';
 import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -20,7 +20,7 @@ const CONSENSUS_PATH = '/tor/status-vote/current/consensus-microdesc';
 const td2Now = new Date('2000-01-01T00:02:30Z');
 const td2Auths = parseAuthCerts(td2Certs).map((c) => ({ fingerprint: c.unchecked.fingerprint }));
 const td2Mds = parseMicrodescs(td2Microdescs);
-const td2Digests = parseConsensus(td2Consensus).routers.map((r) => r.microdescDigestBase64);
+const td2Digests = parseConsensus(td2Consensus).unchecked.routers.map((r) => r.microdescDigestBase64);
 
 /** dirmgr: mdconsensus1 and its three certificates (no matching microdescriptors). */
 const md1Now = new Date('2020-08-07T12:43:00Z');
@@ -63,7 +63,7 @@ describe('DirectoryState with the testdata2 documents', () => {
     expect(certReq!.kind).toBe('certs');
     expect(certReq!.path.startsWith('/tor/keys/fp-sk/')).toBe(true);
     const pairs = certReq!.path.slice('/tor/keys/fp-sk/'.length).split('+');
-    const sigs = parseConsensus(td2Consensus).signatures.map((x) => `${x.identity}-${x.signingKeyDigest}`);
+    const sigs = parseConsensus(td2Consensus).unchecked.signatures.map((x) => `${x.identity}-${x.signingKeyDigest}`);
     expect(new Set(pairs)).toEqual(new Set(sigs));
     expect(s.netDir(td2Now)).toBeUndefined();
 

@@ -1,6 +1,6 @@
 import { CertificateError, TelescopeError } from '../util/index.ts';
 import { buildNetDir, type NetDir } from '../netdir/index.ts';
-import { parseAuthCerts, parseConsensus, verifyConsensus, ConsensusRejectedError, parseMicrodescs, type AuthCert, type AuthorityId, type Consensus, type UnverifiedConsensus, type Microdesc } from '../netdoc/index.ts';
+import { parseAuthCerts, parseConsensus, ConsensusRejectedError, parseMicrodescs, type AuthCert, type AuthorityId, type Consensus, type UnverifiedConsensus, type Microdesc } from '../netdoc/index.ts';
 
 /**
  * The directory side of bootstrapping, as a state machine with no I/O (like Arti's dirmgr
@@ -62,7 +62,7 @@ export class DirectoryState {
   }
 
   private pendingUsable(now: Date): boolean {
-    return this.pending !== undefined && now.getTime() <= this.pending.unverified.validUntil.getTime() + (this.opts.skewMs ?? 0);
+    return this.pending !== undefined && now.getTime() <= this.pending.unverified.unchecked.validUntil.getTime() + (this.opts.skewMs ?? 0);
   }
 
   private certsRequest(): DirRequest {
@@ -110,8 +110,8 @@ export class DirectoryState {
    */
   addConsensus(text: string, now: Date): 'accepted' | 'need-certs' {
     const unverified = parseConsensus(text);
-    if (this.consensus && unverified.validAfter.getTime() <= this.consensus.verified.validAfter.getTime()) {
-      throw new ConsensusRejectedError('expired', `not newer than the consensus we have (valid-after ${unverified.validAfter.toISOString()})`, { validSignatures: 0, required: 0, authorities: this.authorities.length, missingCerts: [] });
+    if (this.consensus && unverified.unchecked.validAfter.getTime() <= this.consensus.verified.validAfter.getTime()) {
+      throw new ConsensusRejectedError('expired', `not newer than the consensus we have (valid-after ${unverified.unchecked.validAfter.toISOString()})`, { validSignatures: 0, required: 0, authorities: this.authorities.length, missingCerts: [] });
     }
     if (unverified.missingCerts(this.authorities, this.certs).length > 0) {
       // Without the missing certificates a majority may still verify: try before fetching.
@@ -254,7 +254,7 @@ export class DirectoryState {
   }
 
   private accept(unverified: UnverifiedConsensus, text: string, now: Date): void {
-    const verified = verifyConsensus(unverified, this.authorities, this.certs, now, { skewMs: this.opts.skewMs ?? 0 });
+    const verified = unverified.check(this.authorities, this.certs, now, { skewMs: this.opts.skewMs ?? 0 });
     this.consensus = { verified, text };
     this.pending = undefined;
     this.netDirCache = undefined;

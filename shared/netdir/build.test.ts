@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAuthCerts, parseConsensus, parseMicrodescs, verifyConsensus } from '../netdoc/index.ts';
+import { parseAuthCerts, parseConsensus, parseMicrodescs } from '../netdoc/index.ts';
 import md1 from '../netdoc/fixtures/dirmgr/mdconsensus1.txt?raw';
 import cert5696 from '../netdoc/fixtures/dirmgr/cert-5696.txt?raw';
 import cert5A23 from '../netdoc/fixtures/dirmgr/cert-5A23.txt?raw';
@@ -14,7 +14,7 @@ const md1Auths = parseAuthCerts(md1Certs).map((c) => ({ fingerprint: c.unchecked
 describe('buildNetDir', () => {
   it('buildNetDir maps family entries to upper-case fingerprints and reads IPv6 addresses', () => {
     const cert = parseAuthCerts(md1Certs).map((x) => x.check(md1Now));
-    const consensus = verifyConsensus(parseConsensus(md1), md1Auths, cert, md1Now);
+    const consensus = parseConsensus(md1).check(md1Auths, cert, md1Now);
     const first = consensus.routers[0]!;
     const text = `onion-key\nntor-onion-key ${'A'.repeat(43)}\nfamily $${'ab'.repeat(20)}~nick $${'CD'.repeat(20)}=x ${'ef'.repeat(20)}\nfamily-ids ed25519:abc\np accept 80\n`;
     const [md] = parseMicrodescs(text);

@@ -2,7 +2,7 @@ import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8 } from '../bytes/index.ts';
 import { parseIp } from '../addr/index.ts';
-import { CertificateError, ProtocolError, UsageError, type ErrorKind } from '../util/index.ts';
+import { CertificateError, ProtocolError, Unverified, UsageError, type ErrorKind } from '../util/index.ts';
 import type { AuthCert } from './authcert.ts';
 import {
   INT32_MAX,
@@ -24,7 +24,7 @@ import {
  * The microdescriptor-flavoured consensus (dir-spec §3.4.1 and §3.9.2): the network's signed list
  * of relays, with per-relay microdescriptor digests. A client trusts it only when more than half
  * of its configured directory authorities signed it and the current time lies in its validity
- * interval (`verifyConsensus`).
+ * interval (`UnverifiedConsensus.check`).
  */
 
 const CONTEXT = 'microdesc consensus';
@@ -131,7 +131,8 @@ export interface ConsensusFields {
   readonly signatures: readonly DirectorySignature[];
 }
 
-abstract class ConsensusBase implements ConsensusFields {
+/** A consensus's fields as parsed; Consensus adds who signed it, once checked. */
+export class ConsensusDocument implements ConsensusFields {
   readonly consensusMethod: number;
   readonly validAfter: Date;
   readonly freshUntil: Date;
@@ -153,7 +154,8 @@ abstract class ConsensusBase implements ConsensusFields {
   readonly bandwidthWeights: ReadonlyMap<string, number>;
   readonly signatures: readonly DirectorySignature[];
 
-  protected constructor(f: ConsensusFields) {
+  /** @internal Made by the parser. */
+  constructor(f: ConsensusFields) {
     this.consensusMethod = f.consensusMethod;
     this.validAfter = f.validAfter;
     this.freshUntil = f.freshUntil;
@@ -194,58 +196,69 @@ export interface MissingCert {
   readonly signingKeyDigest: string;
 }
 
-/** A parsed consensus whose signatures and times have not been checked. */
-export class UnverifiedConsensus extends ConsensusBase {
-  private readonly signedText: string;
-  private readonly digests = new Map<string, Uint8Array>();
-
-  /** @internal Use parseConsensus. */
-  constructor(fields: ConsensusFields, signedText: string) {
-    super(fields);
-    this.signedText = signedText;
-  }
-
+/**
+ * A parsed consensus whose signatures and times have not been checked: check(authorities, certs,
+ * now, options?) gives the Consensus or throws ConsensusRejectedError (see checkConsensus).
+ */
+export class UnverifiedConsensus extends Unverified<Consensus, [authorities: readonly AuthorityId[], certs: readonly AuthCert[], now: Date, options?: VerifyConsensusOptions], ConsensusDocument> {
   /**
    * The digest the authorities signed: of the text from "network-status-version" through the
    * space after the first "directory-signature" (dir-spec §3.4.1).
    */
-  signedDigest(algorithm: 'sha1' | 'sha256'): Uint8Array {
-    let d = this.digests.get(algorithm);
-    if (!d) {
-      const bytes = utf8(this.signedText);
-      d = algorithm === 'sha256' ? sha256(bytes) : sha1(bytes);
-      this.digests.set(algorithm, d);
-    }
-    return d;
+  readonly signedDigest: (algorithm: 'sha1' | 'sha256') => Uint8Array;
+
+  /** @internal Use parseConsensus. */
+  constructor(fields: ConsensusFields, signedText: string) {
+    const signedDigest = digestsOf(signedText);
+    super(new ConsensusDocument(fields), (parsed, authorities, certs, now, options = {}) => checkConsensus(parsed, signedDigest, authorities, certs, now, options));
+    this.signedDigest = signedDigest;
   }
 
   /**
    * Signatures by configured authorities for which `certs` holds no certificate with that
-   * identity and signing key: the certificates to fetch before verifying.
+   * identity and signing key: the certificates to fetch before checking.
    */
   missingCerts(authorities: readonly AuthorityId[], certs: readonly AuthCert[]): MissingCert[] {
-    const wanted = normaliseAuthorities(authorities);
-    const out: MissingCert[] = [];
-    const seen = new Set<string>();
-    for (const sig of this.signatures) {
-      if (!wanted.has(sig.identity) || !isKnownAlgorithm(sig.algorithm)) continue;
-      if (certs.some((c) => c.fingerprint === sig.identity && c.signingKeyDigest === sig.signingKeyDigest)) continue;
-      const key = `${sig.identity}-${sig.signingKeyDigest}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        out.push({ identity: sig.identity, signingKeyDigest: sig.signingKeyDigest });
-      }
-    }
-    return out;
+    return missingCertsOf(this.unchecked, authorities, certs);
   }
 }
 
+/** SHA-1 and SHA-256 of the signed text, each worked out once when first asked for. */
+function digestsOf(signedText: string): (algorithm: 'sha1' | 'sha256') => Uint8Array {
+  const digests = new Map<string, Uint8Array>();
+  return (algorithm) => {
+    let d = digests.get(algorithm);
+    if (!d) {
+      const bytes = utf8(signedText);
+      d = algorithm === 'sha256' ? sha256(bytes) : sha1(bytes);
+      digests.set(algorithm, d);
+    }
+    return d;
+  };
+}
+
+function missingCertsOf(parsed: ConsensusFields, authorities: readonly AuthorityId[], certs: readonly AuthCert[]): MissingCert[] {
+  const wanted = normaliseAuthorities(authorities);
+  const out: MissingCert[] = [];
+  const seen = new Set<string>();
+  for (const sig of parsed.signatures) {
+    if (!wanted.has(sig.identity) || !isKnownAlgorithm(sig.algorithm)) continue;
+    if (certs.some((c) => c.fingerprint === sig.identity && c.signingKeyDigest === sig.signingKeyDigest)) continue;
+    const key = `${sig.identity}-${sig.signingKeyDigest}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push({ identity: sig.identity, signingKeyDigest: sig.signingKeyDigest });
+    }
+  }
+  return out;
+}
+
 /** A consensus signed by a majority of the configured authorities, checked at a given time. */
-export class Consensus extends ConsensusBase {
+export class Consensus extends ConsensusDocument {
   /** Upper-case fingerprints of the configured authorities whose signatures verified. */
   readonly signedBy: readonly string[];
 
-  /** @internal Use verifyConsensus. */
+  /** @internal Made by UnverifiedConsensus.check. */
   constructor(fields: ConsensusFields, signedBy: readonly string[]) {
     super(fields);
     this.signedBy = signedBy;
@@ -260,7 +273,7 @@ const REJECTION_KINDS: Record<ConsensusRejection, ErrorKind> = {
   'not-enough-signatures': 'not-enough-signatures',
 };
 
-/** Why verifyConsensus refused a consensus, with the numbers a log or a retry policy needs. */
+/** Why a consensus was refused by its check, with the numbers a log or a retry policy needs. */
 export class ConsensusRejectedError extends CertificateError {
   readonly reason: ConsensusRejection;
   /** Configured authorities whose signatures verified. */
@@ -297,27 +310,34 @@ export interface VerifyConsensusOptions {
  * `certs` (each authority counted once). A certificate counts only while current at `now` (the
  * same `skewMs` tolerance applies). Throws ConsensusRejectedError otherwise.
  */
-export function verifyConsensus(unverified: UnverifiedConsensus, authorities: readonly AuthorityId[], certs: readonly AuthCert[], now: Date, options: VerifyConsensusOptions = {}): Consensus {
+function checkConsensus(
+  parsed: ConsensusDocument,
+  signedDigest: (algorithm: 'sha1' | 'sha256') => Uint8Array,
+  authorities: readonly AuthorityId[],
+  certs: readonly AuthCert[],
+  now: Date,
+  options: VerifyConsensusOptions,
+): Consensus {
   const wanted = normaliseAuthorities(authorities);
-  if (wanted.size === 0) throw new UsageError('verifyConsensus needs at least one authority');
+  if (wanted.size === 0) throw new UsageError('checking a consensus needs at least one authority');
   const skew = options.skewMs ?? 0;
   const required = Math.floor(wanted.size / 2) + 1;
-  const counts = (valid: number) => ({ validSignatures: valid, required, authorities: wanted.size, missingCerts: unverified.missingCerts(authorities, certs) });
+  const counts = (valid: number) => ({ validSignatures: valid, required, authorities: wanted.size, missingCerts: missingCertsOf(parsed, authorities, certs) });
 
   const t = now.getTime();
-  const times = { validAfter: unverified.validAfter, validUntil: unverified.validUntil, now };
-  if (t < unverified.validAfter.getTime() - skew) {
-    throw new ConsensusRejectedError('not-yet-valid', `not valid until ${unverified.validAfter.toISOString()} (now ${now.toISOString()})`, counts(0), times);
+  const times = { validAfter: parsed.validAfter, validUntil: parsed.validUntil, now };
+  if (t < parsed.validAfter.getTime() - skew) {
+    throw new ConsensusRejectedError('not-yet-valid', `not valid until ${parsed.validAfter.toISOString()} (now ${now.toISOString()})`, counts(0), times);
   }
-  if (t > unverified.validUntil.getTime() + skew) {
-    throw new ConsensusRejectedError('expired', `expired at ${unverified.validUntil.toISOString()} (now ${now.toISOString()})`, counts(0), times);
+  if (t > parsed.validUntil.getTime() + skew) {
+    throw new ConsensusRejectedError('expired', `expired at ${parsed.validUntil.toISOString()} (now ${now.toISOString()})`, counts(0), times);
   }
 
   const signedBy: string[] = [];
   for (const id of wanted) {
-    const ok = unverified.signatures.some((sig) => {
+    const ok = parsed.signatures.some((sig) => {
       if (sig.identity !== id || !isKnownAlgorithm(sig.algorithm)) return false;
-      const digest = unverified.signedDigest(sig.algorithm);
+      const digest = signedDigest(sig.algorithm);
       return certs.some((c) => c.fingerprint === id && c.signingKeyDigest === sig.signingKeyDigest && c.isCurrent(now, skew) && c.signingKey.verifyRawDigest(sig.signature, digest));
     });
     if (ok) signedBy.push(id);
@@ -325,7 +345,7 @@ export function verifyConsensus(unverified: UnverifiedConsensus, authorities: re
   if (signedBy.length < required) {
     throw new ConsensusRejectedError('not-enough-signatures', `${signedBy.length} of ${wanted.size} authorities' signatures verify, ${required} needed`, counts(signedBy.length));
   }
-  return new Consensus(unverified, signedBy);
+  return new Consensus(parsed, signedBy);
 }
 
 function isKnownAlgorithm(a: string): a is 'sha1' | 'sha256' {

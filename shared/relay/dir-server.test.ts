@@ -23,7 +23,7 @@ const td2Now = new Date('2000-01-01T00:02:30Z');
 const td2CertList = parseAuthCerts(td2Certs);
 const td2Auths = td2CertList.map((c) => ({ fingerprint: c.unchecked.fingerprint }));
 const td2Mds = parseMicrodescs(td2Microdescs);
-const td2Digests = parseConsensus(td2Consensus).routers.map((r) => r.microdescDigestBase64);
+const td2Digests = parseConsensus(td2Consensus).unchecked.routers.map((r) => r.microdescDigestBase64);
 const OWN_FP = 'A'.repeat(40);
 const OWN_DESCRIPTOR = 'router test 127.0.0.1 9001 0 0\nrouter-signature\n';
 
