@@ -1,6 +1,7 @@
 /**
  * directory: bootstrapping the directory as an I/O-free state machine — which documents to fetch
- * next, verifying those that arrive, and the NetDir once enough of them are in.
+ * next, verifying those that arrive, and the NetDir once enough of them are in — and where the
+ * documents come from: directory authorities and fallbacks.
  */
 export * from './bootstrap.ts';
-export type { DirAuthority } from './authority.ts';
+export type { AddressPort, BuiltInAuthority, BuiltInBridgeAuthority, DirAuthority, FallbackDir } from './authority.ts';
