@@ -21,7 +21,7 @@ export const LAYERS: readonly { readonly folder: string; readonly holds: string 
   { folder: 'circuit', holds: 'building and extending circuits, leaky-pipe relay cells, congestion control (fixed SENDME windows today)' },
   { folder: 'netdoc', holds: 'directory documents: the netdoc tokenizer, consensus, microdescriptors, authority certificates, router descriptors' },
   { folder: 'netdir', holds: 'the network view: NetDir and NetRelay built from a verified consensus and its microdescriptors' },
-  { folder: 'directory', holds: 'the directory bootstrap as an I/O-free state machine (DirectoryState)' },
+  { folder: 'directory', holds: 'the directory bootstrap as an I/O-free state machine (DirectoryState), authority info, the public network\'s authorities and fallbacks' },
   { folder: 'path', holds: 'path selection (weights, families, exit ports) and guards' },
   { folder: 'config', holds: 'torrc parsing for the options the core knows' },
   { folder: 'http', holds: 'HTTP/1.1 over a stream, proxy URLs' },
