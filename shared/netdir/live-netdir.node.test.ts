@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { brotliDecompressSync } from 'node:zlib';
+import { toHex } from '../bytes/index.ts';
+import { parseAuthCerts, parseConsensus, parseMicrodescs, type Microdesc } from '../netdoc/index.ts';
+import { buildNetDir } from './build.ts';
+import { findRelay } from './netdir.ts';
+
+/**
+ * NetDir over the public network of 2026-01-29 (netdoc/fixtures/live-2026-01-29/README.md): the
+ * consensus, verified through dannenberg's certificate (the one authority whose certificate of that
+ * time was found, so it is configured alone), joined with the 450 sample microdescriptors.
+ */
+const fixtures = new URL('../netdoc/fixtures/live-2026-01-29/', import.meta.url);
+const read = (name: string) => readFileSync(new URL(name, fixtures));
+const brotliText = (name: string) => new TextDecoder().decode(brotliDecompressSync(read(name)));
+
+const now = new Date('2026-01-29T07:30:00Z');
+const certs = parseAuthCerts(new TextDecoder().decode(read('authority-cert-dannenberg.txt'))).map((c) => c.check(now));
+const consensus = parseConsensus(brotliText('consensus-microdesc.br')).check(certs.map((c) => ({ fingerprint: c.fingerprint })), certs, now);
+const sample = parseMicrodescs(brotliText('microdescriptors-sample.br'));
+const byDigest = new Map<string, Microdesc>(sample.map((m) => [m.digestBase64, m]));
+
+describe('NetDir of the live network (2026-01-29)', () => {
+  const dir = buildNetDir(consensus, byDigest);
+
+  it('holds exactly the relays whose microdescriptor it has, in consensus order: a relay without one is left out', () => {
+    const expected = consensus.routers.filter((r) => byDigest.has(r.microdescDigestBase64));
+    expect(expected.length).toBe(450);
+    expect(dir.relays.map((r) => r.fingerprint)).toEqual(expected.map((r) => toHex(r.identity).toUpperCase()));
+    const without = consensus.routers.find((r) => !byDigest.has(r.microdescDigestBase64))!;
+    expect(findRelay(dir, toHex(without.identity))).toBeUndefined();
+  });
+
+  it('each relay joins its consensus entry (address, flags, weight, protocols) with its microdescriptor (keys, family, policy)', () => {
+    const routers = new Map(consensus.routers.map((r) => [toHex(r.identity).toUpperCase(), r]));
+    for (const relay of dir.relays) {
+      const rs = routers.get(relay.fingerprint)!;
+      const md = byDigest.get(rs.microdescDigestBase64)!;
+      expect(relay.nickname).toBe(rs.nickname);
+      expect([...relay.ipv4.address].join('.')).toBe(rs.ipv4);
+      expect(relay.ipv4.port).toBe(rs.orPort);
+      expect(relay.flags).toBe(rs.flags);
+      expect(relay.bandwidth).toBe(rs.bandwidth);
+      expect(relay.ntorOnionKey).toEqual(md.ntorOnionKey);
+      expect(relay.ed25519Identity).toEqual(md.ed25519Id);
+      expect(relay.family.length).toBe(md.family.length);
+      expect(relay.ipv6 !== undefined).toBe(rs.addresses.some((a) => a.family === 6));
+      expect([...relay.protocols.keys()]).toEqual([...(rs.protocols?.keys() ?? [])]);
+    }
+    // The sample has exits whose policy summaries the NetDir reads.
+    const exits = dir.relays.filter((r) => r.flags.has('Exit'));
+    expect(exits.length).toBeGreaterThan(0);
+    expect(exits.some((r) => r.exitPolicy.allowsPort(443))).toBe(true);
+    expect(dir.relays.some((r) => !r.exitPolicy.allowsPort(443))).toBe(true);
+  });
+
+  it('carries the consensus-wide data path selection and onion services read', () => {
+    expect(dir.weights.get('Wgg')).toBe(5883);
+    expect(dir.params.get('cc_alg')).toBe(2);
+    expect(dir.votingIntervalSeconds).toBe(3600);
+    expect(dir.validUntil.toISOString()).toBe('2026-01-29T09:00:00.000Z');
+    expect(dir.sharedRandCurrent?.length).toBe(32);
+    expect(dir.sharedRandPrevious?.length).toBe(32);
+  });
+
+  it('with no microdescriptors it is empty, though the consensus lists 9,745 relays', () => {
+    expect(consensus.routers.length).toBe(9745);
+    expect(buildNetDir(consensus, new Map()).relays).toEqual([]);
+  });
+});
