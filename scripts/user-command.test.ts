@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { importGraph, importsOf, packageName, shippingViolations, type ShippingRules } from './import-graph.ts';
 
 /**
@@ -43,6 +43,32 @@ describe('the telescope command', () => {
     expect(graph.onDemand.size).toBeGreaterThan(0);
     expect([...graph.modules.keys()].some((m) => /relay-bridge\/relay\/relay\.ts$/.test(m))).toBe(true);
     expect(graph.packages.has('ws')).toBe(true);
+  });
+});
+
+/** Every .ts/.js/.mjs file under `dir`, skipping node_modules and build output. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) return [];
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return sourceFiles(p);
+    return /\.(ts|js|mjs)$/.test(name) ? [p] : [];
+  });
+}
+
+describe('e2e/', () => {
+  it('holds only tests: no file outside it imports from it (the harness and helpers live in testnet/)', () => {
+    const offenders: string[] = [];
+    for (const file of sourceFiles(root)) {
+      const path = relative(root, file);
+      if (path.startsWith('e2e/')) continue;
+      for (const imp of importsOf(file, readFileSync(file, 'utf8')).imports) {
+        if (!imp.specifier.startsWith('.')) continue;
+        const target = relative(root, resolve(dirname(file), imp.specifier));
+        if (target.startsWith('e2e/')) offenders.push(`${path} imports ${imp.specifier}`);
+      }
+    }
+    expect(offenders).toEqual([]);
   });
 });
 

@@ -28,11 +28,11 @@ function bounded(work: Promise<void>, what: string): Promise<void> {
 }
 
 /**
- * `npm start` (`node --import tsx testnet/start.ts [--headless] [--once]`): the whole thing on one machine. A private tor network on 127.0.0.1, a relay-bridge
- * with a WebSocket port in front of it, and Chromium with the built extension configured for that
- * bridge and those authorities; the extension's status page shows the bootstrap and the local
- * demo site fetched through Tor. Without a display (or with --headless) Chromium runs headless and
- * screenshots are written.
+ * `npm start` (`node --import tsx testnet/start.ts [--headless] [--once]`): the whole thing on one
+ * machine. A private tor network on 127.0.0.1, a relay-bridge with a WebSocket port in front of it,
+ * and Chromium with the built extension configured for that bridge and those authorities; the
+ * extension's status page shows the bootstrap and the local demo site fetched through Tor. Without
+ * a display (or with --headless) Chromium runs headless and screenshots are written.
  *
  * Nothing it starts outlives it, however it ends:
  * - Ctrl-C, SIGTERM, SIGHUP, or the death of the process that started it (npm, or the `sh -c`
