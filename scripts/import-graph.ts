@@ -8,6 +8,10 @@
  * Relative specifiers resolve to files under the project; bare ones are packages (their first one
  * or two path segments) or Node built-ins. Packages are not walked into: what a package needs is
  * its own business, whether the project ships it is not.
+ *
+ * Unlike import-scan.ts (the text scan the source-tree rules share), this reads each file with the
+ * TypeScript parser: what loads at run time depends on telling `import type` from `import`, and a
+ * computed `import()` from a literal one, which a text scan cannot do reliably.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';

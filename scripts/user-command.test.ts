@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { importGraph, importsOf, packageName, shippingViolations, type ShippingRules } from './import-graph.ts';
+import { sourceFiles } from './import-scan.ts';
 
 /**
  * The `telescope` command is what users and operators run: it must not load the developer tools
@@ -46,20 +47,13 @@ describe('the telescope command', () => {
   });
 });
 
-/** Every .ts/.js/.mjs file under `dir`, skipping node_modules and build output. */
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) return [];
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) return sourceFiles(p);
-    return /\.(ts|js|mjs)$/.test(name) ? [p] : [];
-  });
-}
-
 describe('e2e/', () => {
   it('holds only tests: no file outside it imports from it (the harness and helpers live in testnet/)', () => {
     const offenders: string[] = [];
-    for (const file of sourceFiles(root)) {
+    // Every project folder but e2e/ itself (and what is not source: packages, build output, git).
+    const folders = readdirSync(root).filter((n) => !['e2e', 'node_modules', 'dist'].includes(n) && !n.startsWith('.') && statSync(join(root, n)).isDirectory());
+    const files = [...folders.flatMap((f) => sourceFiles(join(root, f))), ...readdirSync(root).filter((n) => /\.(ts|js|mjs)$/.test(n)).map((n) => join(root, n))];
+    for (const file of files) {
       const path = relative(root, file);
       if (path.startsWith('e2e/')) continue;
       for (const imp of importsOf(file, readFileSync(file, 'utf8')).imports) {
