@@ -23,6 +23,16 @@ describe('shared/ layers', () => {
   it('no import climbs the table or reaches past a layer\'s index.ts', () => {
     expect(layerViolations(files).map(describeViolation)).toEqual([]);
   });
+
+  it('the README\'s shared/ row names the layers in the table\'s order', () => {
+    const readme = readFileSync(join(sharedDir, '..', 'README.md'), 'utf8');
+    const row = readme.split('\n').find((l) => l.startsWith('| `shared/` |'));
+    expect(row, 'README layout row for shared/').toBeDefined();
+    const folders = new Set(LAYERS.map((l) => l.folder));
+    // Each layer in the order of its first mention (a clause may name another layer again).
+    const named = [...new Set([...row!.matchAll(/`([a-z]+)\/`/g)].map((m) => m[1]!).filter((f) => folders.has(f)))];
+    expect(named).toEqual(LAYERS.map((l) => l.folder));
+  });
 });
 
 describe('the layer check itself', () => {
