@@ -19,18 +19,25 @@ import { dirAuthorityFrom, parseDirAuthority, parseFallbackDir } from '../shared
 import type { BuiltInAuthority, BuiltInBridgeAuthority, FallbackDir } from '../shared/directory/index.ts';
 import { TelescopeError, UsageError } from '../shared/util/index.ts';
 
-/** A line of one of tor's .inc files that the generator does not understand. */
+/** A line (or an entry over several lines) of one of tor's .inc files that the generator does not understand. */
 export class IncFileError extends TelescopeError {
   readonly file: string;
-  /** 1-based line number. */
+  /** 1-based number of the line, or of the entry's first line. */
   readonly line: number;
-  /** The text of that line. */
+  /** 1-based number of the entry's last line (`line` for a single line). */
+  readonly lastLine: number;
+  /** The line's text, or the entry's strings joined as the parser saw them. */
   readonly text: string;
   readonly reason: string;
-  constructor(file: string, line: number, text: string, reason: string, cause?: unknown) {
-    super(`${file}:${line}: ${reason}: ${text.trim()}`, { kind: 'config', ...(cause === undefined ? {} : { cause }) });
+  constructor(file: string, line: number, text: string, reason: string, options: { cause?: unknown; lastLine?: number } = {}) {
+    const lastLine = options.lastLine ?? line;
+    super(`${file}:${line}${lastLine > line ? `-${lastLine}` : ''}: ${reason}: ${text.trim()}`, {
+      kind: 'config',
+      ...('cause' in options ? { cause: options.cause } : {}),
+    });
     this.file = file;
     this.line = line;
+    this.lastLine = lastLine;
     this.text = text;
     this.reason = reason;
   }
@@ -48,10 +55,11 @@ interface Comment {
   readonly line: number;
 }
 
-/** One entry of the array: its strings concatenated, and the comments between its first string and its comma. */
+/** One entry of the array: its strings concatenated, the lines of its first and last string, and the comments between its first string and its comma. */
 interface Entry {
   readonly value: string;
   readonly line: number;
+  readonly lastLine: number;
   readonly comments: readonly Comment[];
 }
 
@@ -68,6 +76,7 @@ export function readIncFile(file: IncFile): { header: Comment[]; entries: Entry[
   const entries: Entry[] = [];
   let value: string | undefined;
   let valueLine = 0;
+  let valueLastLine = 0;
   let comments: Comment[] = [];
   let i = 0;
   while (i < src.length) {
@@ -111,10 +120,11 @@ export function readIncFile(file: IncFile): { header: Comment[]; entries: Entry[
         valueLine = lineOf(i);
       }
       value += s;
+      valueLastLine = lineOf(i);
       i = j + 1;
     } else if (c === ',') {
       if (value === undefined) fail(i, 'a comma with no string before it');
-      entries.push({ value: value!, line: valueLine, comments });
+      entries.push({ value: value!, line: valueLine, lastLine: valueLastLine, comments });
       value = undefined;
       comments = [];
       i++;
@@ -122,7 +132,7 @@ export function readIncFile(file: IncFile): { header: Comment[]; entries: Entry[
       fail(i, `'${c}' where a string literal, comma or comment belongs`);
     }
   }
-  if (value !== undefined) entries.push({ value, line: valueLine, comments });
+  if (value !== undefined) entries.push({ value, line: valueLine, lastLine: valueLastLine, comments });
   else if (comments.length > 0) fail(src.length - 1, 'comments after the last entry');
   return { header, entries };
 }
@@ -135,7 +145,7 @@ export function readAuthorities(file: IncFile): { v3: BuiltInAuthority[]; bridge
   const { entries } = readIncFile(file);
   for (const e of entries) {
     const fail = (reason: string, cause?: unknown): never => {
-      throw new IncFileError(file.name, e.line, lines[e.line - 1] ?? '', reason, cause);
+      throw new IncFileError(file.name, e.line, e.value, reason, { ...(cause === undefined ? {} : { cause }), lastLine: e.lastLine });
     };
     if (e.comments.length > 0) fail('comments inside an authority entry');
     let parsed: ReturnType<typeof parseDirAuthority>;
@@ -171,8 +181,8 @@ const FALLBACK_ENTRY_KEYS = new Set(['nickname', 'extrainfo']);
 /** The fallback list: its entries, and the "Generated on:" date of its header. */
 export function readFallbacks(file: IncFile): { fallbacks: FallbackDir[]; generatedOn: string } {
   const lines = file.text.split('\n');
-  const failAt = (line: number, reason: string, cause?: unknown): never => {
-    throw new IncFileError(file.name, line, lines[line - 1] ?? '', reason, cause);
+  const failAt = (line: number, reason: string): never => {
+    throw new IncFileError(file.name, line, lines[line - 1] ?? '', reason);
   };
   const { header, entries } = readIncFile(file);
   let generatedOn: string | undefined;
@@ -208,7 +218,7 @@ export function readFallbacks(file: IncFile): { fallbacks: FallbackDir[]; genera
       return { ...parseFallbackDir(e.value), nickname };
     } catch (err) {
       if (!(err instanceof TelescopeError)) throw err;
-      return failAt(e.line, `not a FallbackDir line (${err.message})`, err);
+      throw new IncFileError(file.name, e.line, e.value, `not a FallbackDir line (${err.message})`, { cause: err, lastLine: e.lastLine });
     }
   });
   if (fallbacks.length === 0) failAt(1, 'no fallback in the list');
