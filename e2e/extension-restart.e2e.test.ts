@@ -10,7 +10,7 @@ import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.t
 import { sharedTestnet } from './shared-testnet.ts';
 
 /**
- * Chromium stops an idle MV3 service worker (DESIGN.md: ~30 s without events). The next page
+ * Chromium stops an idle MV3 service worker (after ~30 s without events, seen in Chromium 156). The next page
  * load in the onion tab starts it again, and the Tor client must resume from what it kept (its
  * settings in extension storage; consensus, certificates, microdescriptors and guards in
  * IndexedDB) without downloading a new consensus. The worker is stopped through the DevTools

@@ -3,7 +3,7 @@ import browser from 'webextension-polyfill';
 /**
  * The extension's network rules and how `.onion` addresses reach the onion tab.
  *
- * `.onion` from the address bar (DESIGN.md): a declarativeNetRequest rule sends any http(s)
+ * `.onion` from the address bar: a declarativeNetRequest rule sends any http(s)
  * navigation whose host ends in .onion to the extension's landing page (onion.html), before
  * Chromium tries DNS for it; the `onion` omnibox keyword opens the same page. Chromium's DNS
  * prefetch is switched off so it never looks up a name the person types. The 56-character length is

@@ -4,8 +4,8 @@ import { UsageError } from '../shared/util/index.ts';
 
 /**
  * The Node host's AES-CTR engine: AES-128 for tor1, AES-256 for an onion service's virtual hop
- * (OpenSSL through node:crypto, ~2.5 µs per cell on
- * this machine, DESIGN.md). The protocol core cannot import node:crypto, so the host injects this.
+ * (OpenSSL through node:crypto: ~2.5 µs per 509-byte cell, measured with Node 20 on a 2-core
+ * machine). The protocol core cannot import node:crypto, so the host injects this.
  * OpenSSL's CTR keeps its own counter across `update` calls, matching tor1's continuing keystream.
  */
 class NodeAesCtr implements StreamCipher {

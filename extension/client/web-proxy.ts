@@ -14,7 +14,7 @@ declare const self: ServiceWorkerGlobalScope;
  * The onion tab's network: the service worker answers every request for /web/… and /in/… on its
  * own origin (tab-path.ts) by fetching the page through Tor, and serves it with a strict
  * Content-Security-Policy that also sandboxes it (no scripts, no popups, no top navigation, nothing
- * from elsewhere: DESIGN.md, the manifest CSP does not cover worker-built responses). HTML is
+ * from elsewhere: the manifest's CSP does not cover responses the worker builds). HTML is
  * rewritten by an HTML5 parser and CSS by a CSS tokenizer so that what a page names comes back
  * here; root-relative URLs that escape the rewriting arrive as extension paths and are mapped with
  * the document that asked. Everything in a tab (its frames, their subresources and forms) belongs

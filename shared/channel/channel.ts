@@ -10,7 +10,9 @@ import type { VerifiedResponderIdentity } from '../crypto/index.ts';
  * It frames cells over the host's byte transport, runs the link handshake, hands out circuit ids
  * (the initiator sets the high bit) and routes each incoming cell to its circuit. Outgoing cells
  * queued in one turn of the event loop go out as one transport write: over a WebSocket that means
- * several cells per message, which DESIGN.md measured as the dominant cost.
+ * several cells per message, and messages, not bytes, are the dominant cost (measured between a
+ * Chromium service worker and Node on a 2-core machine: ~6–8 MB/s at one cell per message, ~30 MB/s
+ * at 8, ~50 MB/s at 32).
  *
  * A relay queues the cells it forwards per circuit (CircuitQueue, tor's circuit cell queues):
  * the channel takes one cell from each circuit with cells waiting, in turn, while its transport

@@ -4,7 +4,8 @@ import type { ByteTransport } from './transport.ts';
 /**
  * A WebSocket to a relay-bridge as a ByteTransport: binary messages carry the link protocol's
  * bytes, any number of cells per message and cells split across messages (the channel batches
- * the cells of one turn into one send, which DESIGN.md measured as what matters for speed).
+ * the cells of one turn into one send: one cell per message gave ~6–8 MB/s between a Chromium
+ * service worker and Node, 32 per message ~50 MB/s, measured on a 2-core machine).
  * Works with the browser's WebSocket and with the `ws` package in Node (same API subset).
  */
 

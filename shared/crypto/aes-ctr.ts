@@ -21,7 +21,10 @@ export interface StreamCipher {
 export type AesCtrFactory = (key: Uint8Array) => StreamCipher;
 
 const AES_BLOCK = 16;
-/** One refill covers 32 relay cells: per-call overhead dominates below that (DESIGN.md). */
+/**
+ * One refill covers 32 relay cells: per-call overhead dominates below that (in a Chromium service
+ * worker, one WebCrypto call per 509-byte cell ran at ~45 MB/s, one call for 64 cells ~250 MB/s).
+ */
 export const KEYSTREAM_BATCH = 32 * 512;
 
 /** 16 bytes for tor1 hops, 32 for the onion-service hop (AES-256, rend-spec-v3 "Key expansion"). */
@@ -99,7 +102,8 @@ export const nobleAesCtr: AesCtrFactory = (key) => new BatchedAesCtr(key);
 
 /**
  * AES-CTR with keystream made by WebCrypto (much faster than JavaScript AES in a service worker:
- * ~250 MB/s for 64-cell batches, DESIGN.md) and prefetched asynchronously: from construction on,
+ * ~250 MB/s for 64-cell batches vs ~30 MB/s for @noble/ciphers per cell, measured in Chromium 156
+ * on a 2-core machine) and prefetched asynchronously: from construction on,
  * each batch taken starts making the next ones, so a circuit's cells find their keystream ready.
  * `apply` never waits: if no prefetched batch is ready it computes the same keystream synchronously
  * with @noble/ciphers.
