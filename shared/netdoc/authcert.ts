@@ -39,28 +39,13 @@ export interface AuthCertFields {
  * An authority key certificate. Parsing gives it inside an UnverifiedAuthCert; only that one's
  * check() hands it out, once the fingerprint, certification and cross-certification verified.
  */
-export class AuthCert implements AuthCertFields {
-  readonly fingerprint: string;
-  readonly dirAddress: string | undefined;
-  readonly identityKey: RsaPublicKey;
-  readonly signingKey: RsaPublicKey;
-  readonly published: Date;
-  readonly expires: Date;
-  readonly crossCertSignature: Uint8Array;
-  readonly certificationSignature: Uint8Array;
-  readonly text: string;
-
+// The class adds behaviour; its fields are AuthCertFields's, declared once there (the interface
+// merges into the class), so the parsed and the checked document never restate them.
+export interface AuthCert extends AuthCertFields {}
+export class AuthCert {
   /** @internal Made by the parser, handed out by UnverifiedAuthCert.check. */
   constructor(f: AuthCertFields) {
-    this.fingerprint = f.fingerprint;
-    this.dirAddress = f.dirAddress;
-    this.identityKey = f.identityKey;
-    this.signingKey = f.signingKey;
-    this.published = f.published;
-    this.expires = f.expires;
-    this.crossCertSignature = f.crossCertSignature;
-    this.certificationSignature = f.certificationSignature;
-    this.text = f.text;
+    Object.assign(this, f);
   }
 
   /** SHA-1 of the signing key's DER: the "signing-key-digest" that consensus signatures name. */

@@ -132,50 +132,13 @@ export interface ConsensusFields {
 }
 
 /** A consensus's fields as parsed; Consensus adds who signed it, once checked. */
-export class ConsensusDocument implements ConsensusFields {
-  readonly consensusMethod: number;
-  readonly validAfter: Date;
-  readonly freshUntil: Date;
-  readonly validUntil: Date;
-  readonly voteSeconds: number;
-  readonly distSeconds: number;
-  readonly clientVersions: readonly string[];
-  readonly serverVersions: readonly string[];
-  readonly knownFlags: readonly string[];
-  readonly recommendedClientProtocols: Protocols | undefined;
-  readonly recommendedRelayProtocols: Protocols | undefined;
-  readonly requiredClientProtocols: Protocols | undefined;
-  readonly requiredRelayProtocols: Protocols | undefined;
-  readonly params: ReadonlyMap<string, number>;
-  readonly sharedRandCurrent: SharedRandomValue | undefined;
-  readonly sharedRandPrevious: SharedRandomValue | undefined;
-  readonly dirSources: readonly DirSource[];
-  readonly routers: readonly RouterStatus[];
-  readonly bandwidthWeights: ReadonlyMap<string, number>;
-  readonly signatures: readonly DirectorySignature[];
-
+// The class adds behaviour; its fields are ConsensusFields's, declared once there (the interface
+// merges into the class), so the parsed and the checked document never restate them.
+export interface ConsensusDocument extends ConsensusFields {}
+export class ConsensusDocument {
   /** @internal Made by the parser. */
   constructor(f: ConsensusFields) {
-    this.consensusMethod = f.consensusMethod;
-    this.validAfter = f.validAfter;
-    this.freshUntil = f.freshUntil;
-    this.validUntil = f.validUntil;
-    this.voteSeconds = f.voteSeconds;
-    this.distSeconds = f.distSeconds;
-    this.clientVersions = f.clientVersions;
-    this.serverVersions = f.serverVersions;
-    this.knownFlags = f.knownFlags;
-    this.recommendedClientProtocols = f.recommendedClientProtocols;
-    this.recommendedRelayProtocols = f.recommendedRelayProtocols;
-    this.requiredClientProtocols = f.requiredClientProtocols;
-    this.requiredRelayProtocols = f.requiredRelayProtocols;
-    this.params = f.params;
-    this.sharedRandCurrent = f.sharedRandCurrent;
-    this.sharedRandPrevious = f.sharedRandPrevious;
-    this.dirSources = f.dirSources;
-    this.routers = f.routers;
-    this.bandwidthWeights = f.bandwidthWeights;
-    this.signatures = f.signatures;
+    Object.assign(this, f);
   }
 
   /** A network parameter, or `fallback` when the consensus does not set it. */
