@@ -8,15 +8,15 @@ import { findRelay } from './netdir.ts';
 
 /**
  * NetDir over the public network of 2026-01-29 (netdoc/fixtures/live-2026-01-29/README.md): the
- * consensus, verified through dannenberg's certificate (the one authority whose certificate of that
- * time was found, so it is configured alone), joined with the 450 sample microdescriptors.
+ * consensus, verified by the majority rule with the nine authorities and their certificates of that
+ * day, joined with the 450 sample microdescriptors.
  */
 const fixtures = new URL('../netdoc/fixtures/live-2026-01-29/', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, fixtures));
 const brotliText = (name: string) => new TextDecoder().decode(brotliDecompressSync(read(name)));
 
 const now = new Date('2026-01-29T07:30:00Z');
-const certs = parseAuthCerts(new TextDecoder().decode(read('authority-cert-dannenberg.txt'))).map((c) => c.check(now));
+const certs = parseAuthCerts(new TextDecoder().decode(read('authority-certs.txt'))).map((c) => c.check(now));
 const consensus = parseConsensus(brotliText('consensus-microdesc.br')).check(certs.map((c) => ({ fingerprint: c.fingerprint })), certs, now);
 const sample = parseMicrodescs(brotliText('microdescriptors-sample.br'));
 const byDigest = new Map<string, Microdesc>(sample.map((m) => [m.digestBase64, m]));
@@ -66,6 +66,7 @@ describe('NetDir of the live network (2026-01-29)', () => {
 
   it('with no microdescriptors it is empty, though the consensus lists 9,745 relays', () => {
     expect(consensus.routers.length).toBe(9745);
+    expect(consensus.signedBy).toHaveLength(9);
     expect(buildNetDir(consensus, new Map()).relays).toEqual([]);
   });
 });

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromBase64, toBase64, utf8 } from '../bytes/index.ts';
-import { RsaPublicKey } from '../crypto/index.ts';
+import { toBase64, utf8 } from '../bytes/index.ts';
 import { parseAuthCerts } from './authcert.ts';
 import { ConsensusRejectedError, parseConsensus, supportsProtocol, type AuthorityId } from './consensus.ts';
 import { parseMicrodescs } from './microdesc.ts';
@@ -25,12 +24,13 @@ const consensus = unverified.unchecked;
 
 const DANNENBERG = '0232AF901C31A04EE9848595AF9BB7620D4C5B2E';
 const LONGCLAW = '23D15D965BC35114467363C165C4F724B64B4F66';
-/** Inside the consensus' validity (06:00–09:00) and the dannenberg certificate's (to 2026-02-23). */
+/** Inside the consensus' validity (06:00–09:00) and every certificate's. */
 const now = new Date('2026-01-29T07:30:00Z');
-const dannenberg = parseAuthCerts(new TextDecoder().decode(read('authority-cert-dannenberg.txt'))).map((c) => c.check(now));
-const longclawKeyDer = fromBase64(new TextDecoder().decode(read('signing-key-longclaw.txt')).replace(/-----[A-Z ]+-----|\s/g, ''));
+/** The nine authorities' certificates of that day, checked (certification, cross-certificate, validity at `now`). */
+const certs = parseAuthCerts(new TextDecoder().decode(read('authority-certs.txt'))).map((c) => c.check(now));
 /** The nine authorities that voted, as a client configured with them would list them. */
 const allNine: AuthorityId[] = consensus.dirSources.map((d) => ({ fingerprint: d.identity }));
+const certOf = (fingerprint: string) => certs.find((c) => c.fingerprint === fingerprint)!;
 
 /** The ConsensusRejectedError `f` throws (the test fails on any other outcome). */
 function rejected(f: () => unknown): ConsensusRejectedError {
@@ -156,82 +156,83 @@ describe('live consensus 2026-01-29: signatures', () => {
     expect(unverified.signedDigest('sha256')).toEqual(sha256(utf8(signedText)));
   });
 
-  it('dannenberg\'s signature verifies with its certificate (published 2025-02-23, current on the day)', () => {
-    expect(dannenberg).toHaveLength(1);
-    const cert = dannenberg[0]!;
-    expect(cert.fingerprint).toBe(DANNENBERG);
-    expect(cert.signingKeyDigest).toBe(consensus.signatures[0]!.signingKeyDigest);
-    expect(cert.isCurrent(now, 0)).toBe(true);
-    expect(cert.signingKey.verifyRawDigest(consensus.signatures[0]!.signature, unverified.signedDigest('sha256'))).toBe(true);
-    // One digit added to the first relay's weight breaks it.
-    const tampered = parseConsensus(text.replace('Bandwidth=', 'Bandwidth=1'));
-    expect(cert.signingKey.verifyRawDigest(tampered.unchecked.signatures[0]!.signature, tampered.signedDigest('sha256'))).toBe(false);
+  it('the fixture holds one current certificate per signing authority, with the signing key its signature names', () => {
+    expect(certs.map((c) => c.fingerprint)).toEqual(allNine.map((a) => a.fingerprint));
+    expect(certs.map((c) => c.signingKeyDigest)).toEqual(consensus.signatures.map((s) => s.signingKeyDigest));
+    expect(certs.every((c) => c.isCurrent(now, 0))).toBe(true);
   });
 
-  it('longclaw\'s signature verifies with its signing key (no certificate found: the key is not bound to longclaw here)', () => {
-    const key = RsaPublicKey.fromPkcs1Der(longclawKeyDer);
-    const sig = consensus.signatures.find((s) => s.identity === LONGCLAW)!;
-    expect(sig.signingKeyDigest).toBe('E3FF1BECB2667D1220838562CBAE41BC07C97720');
-    expect(key.verifyRawDigest(sig.signature, unverified.signedDigest('sha256'))).toBe(true);
-    // It is not dannenberg's signature, nor a signature over the sha1 digest.
-    expect(key.verifyRawDigest(consensus.signatures[0]!.signature, unverified.signedDigest('sha256'))).toBe(false);
-    expect(key.verifyRawDigest(sig.signature, unverified.signedDigest('sha1'))).toBe(false);
-  });
-
-  it('the seven signatures without a key are not dannenberg\'s or longclaw\'s', () => {
-    const longclaw = RsaPublicKey.fromPkcs1Der(longclawKeyDer);
+  it('each of the nine directory-signatures verifies under its authority\'s signing key, and under no other', () => {
     const digest = unverified.signedDigest('sha256');
-    for (const sig of consensus.signatures.slice(2)) {
-      expect(dannenberg[0]!.signingKey.verifyRawDigest(sig.signature, digest), sig.identity).toBe(false);
-      expect(longclaw.verifyRawDigest(sig.signature, digest), sig.identity).toBe(false);
-    }
+    consensus.signatures.forEach((sig, i) => {
+      certs.forEach((cert, j) => {
+        expect(cert.signingKey.verifyRawDigest(sig.signature, digest), `${consensus.dirSources[i]!.nickname} under ${consensus.dirSources[j]!.nickname}'s key`).toBe(i === j);
+      });
+      // Over the sha1 digest of the same text it is not a signature.
+      expect(certOf(sig.identity).signingKey.verifyRawDigest(sig.signature, unverified.signedDigest('sha1'))).toBe(false);
+    });
+  });
+
+  it('one digit added to a relay\'s weight breaks every signature', () => {
+    const tampered = parseConsensus(text.replace('Bandwidth=', 'Bandwidth=1'));
+    tampered.unchecked.signatures.forEach((sig) => {
+      expect(certOf(sig.identity).signingKey.verifyRawDigest(sig.signature, tampered.signedDigest('sha256'))).toBe(false);
+    });
   });
 });
 
 describe('live consensus 2026-01-29: the majority rule', () => {
-  it('with all nine authorities configured, one verifiable signature is refused: 1 of 9, 5 needed, the eight missing certificates named', () => {
-    const e = rejected(() => unverified.check(allNine, dannenberg, now));
-    expect(e.reason).toBe('not-enough-signatures');
-    expect(e.kind).toBe('not-enough-signatures');
-    expect([e.validSignatures, e.required, e.authorities]).toEqual([1, 5, 9]);
-    expect(e.message).toContain('1 of 9');
-    expect(e.missingCerts).toEqual(consensus.signatures.slice(1).map((s) => ({ identity: s.identity, signingKeyDigest: s.signingKeyDigest })));
+  it('with the nine authorities and their certificates it is accepted, signed by all nine', () => {
+    const accepted = unverified.check(allNine, certs, now);
+    expect(accepted.signedBy).toEqual(allNine.map((a) => a.fingerprint));
+    expect(accepted.routers.length).toBe(9745);
   });
 
-  it('with no certificate at all, nothing verifies and all nine certificates are asked for', () => {
+  it('with four of the nine certificates it is refused: 4 of 9, 5 needed, the five missing certificates named', () => {
+    const e = rejected(() => unverified.check(allNine, certs.slice(0, 4), now));
+    expect(e.reason).toBe('not-enough-signatures');
+    expect(e.kind).toBe('not-enough-signatures');
+    expect([e.validSignatures, e.required, e.authorities]).toEqual([4, 5, 9]);
+    expect(e.message).toContain('4 of 9');
+    expect(e.missingCerts).toEqual(consensus.signatures.slice(4).map((s) => ({ identity: s.identity, signingKeyDigest: s.signingKeyDigest })));
+    // Five are a majority.
+    expect(unverified.check(allNine, certs.slice(0, 5), now).signedBy).toHaveLength(5);
+  });
+
+  it('with no certificate at all nothing verifies and all nine certificates are asked for', () => {
     const e = rejected(() => unverified.check(allNine, [], now));
     expect([e.validSignatures, e.required]).toEqual([0, 5]);
     expect(e.missingCerts.map((m) => m.identity)).toEqual(allNine.map((a) => a.fingerprint));
   });
 
-  it('authorities that did not sign count against the majority and ask for no certificate', () => {
-    const unknown = ['AA', 'BB'].map((b) => ({ fingerprint: b.repeat(20) }));
-    const e = rejected(() => unverified.check([{ fingerprint: DANNENBERG }, ...unknown], dannenberg, now));
-    expect([e.validSignatures, e.required, e.authorities]).toEqual([1, 2, 3]);
+  it('configured authorities that did not sign count against the majority and ask for no certificate', () => {
+    const unknown = ['AA', 'BB', 'CC', 'DD', 'EE', 'FF', '11', '22', '33', '44'].map((b) => ({ fingerprint: b.repeat(20) }));
+    // 9 of 19 signed: not more than half.
+    const e = rejected(() => unverified.check([...allNine, ...unknown], certs, now));
+    expect([e.validSignatures, e.required, e.authorities]).toEqual([9, 10, 19]);
+    expect(e.missingCerts).toEqual([]);
+    // 9 of 17 is a majority.
+    expect(unverified.check([...allNine, ...unknown.slice(0, 8)], certs, now).signedBy).toHaveLength(9);
+  });
+
+  it('a certificate vouches only for the authority it certifies', () => {
+    // longclaw's certificate is no use for dannenberg's signature: dannenberg's is still wanted.
+    const e = rejected(() => unverified.check([{ fingerprint: DANNENBERG }], [certOf(LONGCLAW)], now));
+    expect([e.validSignatures, e.required]).toEqual([0, 1]);
+    expect(e.missingCerts).toEqual([{ identity: DANNENBERG, signingKeyDigest: certOf(DANNENBERG).signingKeyDigest }]);
+  });
+
+  it('a tampered consensus is refused: none of the nine signatures verifies', () => {
+    const tampered = parseConsensus(text.replace('Bandwidth=', 'Bandwidth=1'));
+    const e = rejected(() => tampered.check(allNine, certs, now));
+    expect([e.validSignatures, e.required]).toEqual([0, 5]);
     expect(e.missingCerts).toEqual([]);
   });
 
-  it('a set in which dannenberg is the majority accepts it, and only then', () => {
-    const accepted = unverified.check([{ fingerprint: DANNENBERG }], dannenberg, now);
-    expect(accepted.signedBy).toEqual([DANNENBERG]);
-    expect(accepted.routers.length).toBe(9745);
-    // With longclaw too, two signatures are needed and longclaw's certificate is the one missing.
-    const e = rejected(() => unverified.check([{ fingerprint: DANNENBERG }, { fingerprint: LONGCLAW }], dannenberg, now));
-    expect([e.validSignatures, e.required]).toEqual([1, 2]);
-    expect(e.missingCerts).toEqual([{ identity: LONGCLAW, signingKeyDigest: 'E3FF1BECB2667D1220838562CBAE41BC07C97720' }]);
-  });
-
-  it('a tampered consensus loses dannenberg\'s signature', () => {
-    const tampered = parseConsensus(text.replace('Bandwidth=', 'Bandwidth=1'));
-    const e = rejected(() => tampered.check([{ fingerprint: DANNENBERG }], dannenberg, now));
-    expect([e.validSignatures, e.required]).toEqual([0, 1]);
-  });
-
   it('outside its validity it is refused for time before signatures are counted', () => {
-    const late = new Date('2026-01-29T09:00:01Z');
-    const e = rejected(() => unverified.check([{ fingerprint: DANNENBERG }], dannenberg, late));
-    expect(e.reason).toBe('expired');
-    const early = rejected(() => unverified.check([{ fingerprint: DANNENBERG }], dannenberg, new Date('2026-01-29T05:59:59Z')));
+    const late = rejected(() => unverified.check(allNine, certs, new Date('2026-01-29T09:00:01Z')));
+    expect(late.reason).toBe('expired');
+    const early = rejected(() => unverified.check(allNine, certs, new Date('2026-01-29T05:59:59Z')));
     expect(early.reason).toBe('not-yet-valid');
   });
 });

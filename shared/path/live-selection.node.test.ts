@@ -30,7 +30,7 @@ const brotliText = (name: string) => new TextDecoder().decode(brotliDecompressSy
 const text = brotliText('consensus-microdesc.br');
 
 const now = new Date('2026-01-29T07:30:00Z');
-const certs = parseAuthCerts(new TextDecoder().decode(read('authority-cert-dannenberg.txt'))).map((c) => c.check(now));
+const certs = parseAuthCerts(new TextDecoder().decode(read('authority-certs.txt'))).map((c) => c.check(now));
 const consensus = parseConsensus(text).check(certs.map((c) => ({ fingerprint: c.fingerprint })), certs, now);
 
 function syntheticMicrodesc(digestBase64: string): Microdesc {
