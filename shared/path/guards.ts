@@ -104,7 +104,7 @@ export class GuardManager {
     // If every primary failed recently, retry the first rather than widening the set of guards seen.
     const choice = reachable ?? primaries[0];
     await this.save();
-    if (!choice) throw new NoPathError('no usable guard in the consensus');
+    if (!choice) throw new NoPathError('no usable guard in the consensus', 'guard');
     return findRelay(dir, choice.fingerprint)!;
   }
 

@@ -362,6 +362,42 @@ describe('choosePath', () => {
     expect(() => choosePath(dir, relays[0]!, { hops: 0 })).toThrow(UsageError);
   });
 
+  it('says which rule removed the relays that had the right flags', () => {
+    // A private network on one host: every relay in 127.0/16, the /16 rule left on.
+    const g = relay({ name: 'g', ip: '127.0.0.1', flags: GUARD_FLAGS });
+    const e1 = relay({ name: 'e1', ip: '127.0.0.2', flags: EXIT_FLAGS, policy: 'accept 80' });
+    const e2 = relay({ name: 'e2', ip: '127.0.0.3', flags: EXIT_FLAGS, policy: 'accept 80' });
+    const oneHost = netDir([g, e1, e2, relay({ name: 'm', ip: '127.0.0.4', flags: MIDDLE_FLAGS })]);
+    const subnet = thrown(() => chooseExit(oneHost, 80, { avoid: [g] }));
+    expect(subnet).toBeInstanceOf(NoPathError);
+    expect(subnet).toMatchObject({ kind: 'no-path', position: 'exit', shortfall: { eligible: 2, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 2 } });
+    expect((subnet as Error).message).toMatch(/^no usable exit for port 80 among 4 relays: 2 have .* 2 in one \/16 .*EnforceDistinctSubnets 0/);
+    expect(chooseExit(oneHost, 80, { avoid: [g], rules: NO_SUBNETS }).nickname).toMatch(/^e[12]$/);
+
+    // No relay could ever serve: nothing about /16 or families.
+    const port25 = thrown(() => chooseExit(oneHost, 25, { avoid: [g] })) as NoPathError;
+    expect(port25.shortfall).toEqual({ eligible: 0, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 0 });
+    expect(port25.message).toContain('none has the flags and exit policy it needs');
+    expect(port25.message).not.toContain('EnforceDistinctSubnets');
+
+    // Each middle candidate removed for its own reason, each counted once.
+    const guard = relay({ name: 'guard', ip: '1.1.1.1', flags: GUARD_FLAGS, family: ['kin'] });
+    const kin = relay({ name: 'kin', ip: '2.2.2.2', flags: MIDDLE_FLAGS, family: ['guard'] });
+    const failed = relay({ name: 'failed', ip: '3.3.3.3', flags: MIDDLE_FLAGS });
+    const exit = relay({ name: 'exit', ip: '4.4.4.4', flags: EXIT_FLAGS });
+    const neighbour = relay({ name: 'neighbour', ip: '4.4.9.9', flags: MIDDLE_FLAGS });
+    const dir = netDir([guard, kin, failed, exit, neighbour]);
+    const middle = thrown(() => chooseMiddle(dir, { avoid: [guard, exit], exclude: new Set([failed.fingerprint]) })) as NoPathError;
+    expect(middle.position).toBe('middle');
+    // guard and exit have the flags too: they are on the circuit.
+    expect(middle.shortfall).toEqual({ eligible: 5, excluded: 1, onPath: 2, sameFamily: 1, sameSubnet: 1 });
+    expect(middle.message).toBe(
+      'no usable middle relay among 5 relays: 5 have the flags a middle needs, but 1 avoided after failing just now, ' +
+        '2 already on the circuit, 1 in one family with a relay on the circuit, 1 in one /16 with a relay on the circuit ' +
+        '(relays on one host share a /16: a private network there needs EnforceDistinctSubnets 0)',
+    );
+  });
+
   it('throws NoPathError when no path exists', () => {
     // Everything in one /16: nothing may follow the guard.
     const crowded = network(9, { sameSubnet: true });

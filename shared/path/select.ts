@@ -20,8 +20,30 @@ export interface PathRules {
 
 export const DEFAULT_PATH_RULES: PathRules = { enforceDistinctSubnets: true };
 
+/** Why relays with the right flags (and exit policy) were still not chosen, counted once each. */
+export interface PathShortfall {
+  /** Relays with the flags (and, for an exit, the policy) the position needs. */
+  readonly eligible: number;
+  /** Of those: left out by the caller (relays that just failed us). */
+  readonly excluded: number;
+  /** Already on the circuit. */
+  readonly onPath: number;
+  /** In one family with a relay on the circuit. */
+  readonly sameFamily: number;
+  /** In one IPv4 /16 with a relay on the circuit (EnforceDistinctSubnets). */
+  readonly sameSubnet: number;
+}
+
 export class NoPathError extends TelescopeError {
   static override readonly defaultKind: ErrorKind = 'no-path';
+  constructor(
+    message: string,
+    readonly position: Position,
+    /** Set when relays had the right flags but the path rules removed them all. */
+    readonly shortfall?: PathShortfall,
+  ) {
+    super(message);
+  }
 }
 
 /** A source of uniform numbers in [0, 1), from the host's CSPRNG unless a test injects one. */
@@ -67,14 +89,21 @@ function subnetKey(r: NetRelay): string {
   return `${a[0]}.${a[1]}`;
 }
 
+type Conflict = 'onPath' | 'sameFamily' | 'sameSubnet';
+
+/** Why two relays may not share a circuit (same relay, same family, same /16), if they may not. */
+function conflictBetween(a: NetRelay, b: NetRelay, rules: PathRules): Conflict | undefined {
+  if (a.fingerprint === b.fingerprint) return 'onPath';
+  // Families must be declared by both sides (path-spec "family").
+  if (a.family.includes(b.fingerprint) && b.family.includes(a.fingerprint)) return 'sameFamily';
+  if (a.familyIds.some((id) => b.familyIds.includes(id))) return 'sameFamily';
+  if (rules.enforceDistinctSubnets && subnetKey(a) === subnetKey(b)) return 'sameSubnet';
+  return undefined;
+}
+
 /** Whether two relays may not share a circuit: same relay, same family, or same /16. */
 export function relaysConflict(a: NetRelay, b: NetRelay, rules: PathRules): boolean {
-  if (a.fingerprint === b.fingerprint) return true;
-  if (rules.enforceDistinctSubnets && subnetKey(a) === subnetKey(b)) return true;
-  // Families must be declared by both sides (path-spec "family").
-  if (a.family.includes(b.fingerprint) && b.family.includes(a.fingerprint)) return true;
-  if (a.familyIds.some((id) => b.familyIds.includes(id))) return true;
-  return false;
+  return conflictBetween(a, b, rules) !== undefined;
 }
 
 /** Draw one relay with probability proportional to its weight. */
@@ -109,10 +138,43 @@ function choose(dir: NetDir, position: Position, ok: (r: NetRelay) => boolean, o
   const rules = opts.rules ?? DEFAULT_PATH_RULES;
   const avoid = opts.avoid ?? [];
   const excluded = opts.exclude;
-  const candidates = dir.relays.filter((r) => ok(r) && !excluded?.has(r.fingerprint) && !avoid.some((a) => relaysConflict(a, r, rules)));
+  const counts = { eligible: 0, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 0 };
+  const candidates = dir.relays.filter((r) => {
+    if (!ok(r)) return false;
+    counts.eligible++;
+    if (excluded?.has(r.fingerprint)) {
+      counts.excluded++;
+      return false;
+    }
+    for (const a of avoid) {
+      const conflict = conflictBetween(a, r, rules);
+      if (conflict) {
+        counts[conflict]++;
+        return false;
+      }
+    }
+    return true;
+  });
   const picked = pickWeighted(candidates, (r) => r.bandwidth * positionWeight(dir, r, position), opts.random ?? secureUniform);
-  if (!picked) throw new NoPathError(`no usable ${what} among ${dir.relays.length} relays`);
+  if (!picked) throw new NoPathError(`no usable ${what} among ${dir.relays.length} relays: ${shortfallText(counts, position)}`, position, counts);
   return picked;
+}
+
+/**
+ * The reason in words a person can act on: which rule removed the relays that had the flags. A
+ * private network on one host fails on the /16 rule, and the fix is a torrc line, so say it.
+ */
+function shortfallText(c: PathShortfall, position: Position): string {
+  const needs = position === 'exit' ? 'the flags and exit policy it needs' : `the flags a ${position} needs`;
+  if (c.eligible === 0) return `none has ${needs}`;
+  const reasons = [
+    c.excluded > 0 ? `${c.excluded} avoided after failing just now` : '',
+    c.onPath > 0 ? `${c.onPath} already on the circuit` : '',
+    c.sameFamily > 0 ? `${c.sameFamily} in one family with a relay on the circuit` : '',
+    c.sameSubnet > 0 ? `${c.sameSubnet} in one /16 with a relay on the circuit` : '',
+  ].filter((r) => r !== '');
+  const hint = c.sameSubnet > 0 ? ' (relays on one host share a /16: a private network there needs EnforceDistinctSubnets 0)' : '';
+  return `${c.eligible} have ${needs}, but ${reasons.join(', ')}${hint}`;
 }
 
 /** An exit whose policy summary accepts `port` (any exit-flagged-or-not relay that allows it). */
