@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { dirAuthorityFrom, parseTorrc, ConfigError, type TorrcConfig, bridgeFrom, type BridgeInfo } from '../shared/config/index.ts';
+import { dirAuthoritiesFrom, parseTorrc, ConfigError, type TorrcConfig, bridgeFrom, type BridgeInfo } from '../shared/config/index.ts';
 import type { DirAuthority } from '../shared/directory/index.ts';
 import { TelescopeError, UnexpectedErrors } from '../shared/util/index.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
@@ -62,9 +62,8 @@ export async function runClientCli(args: string[]): Promise<number> {
   let bridges: BridgeInfo[];
   try {
     log = loggerFromLogLines(config.Log);
-    authorities = config.DirAuthority.map(dirAuthorityFrom);
+    authorities = dirAuthoritiesFrom(config.DirAuthority);
     bridges = bridgesFrom(config);
-    if (authorities.length === 0) throw new ConfigError('no DirAuthority lines: Telescope does not ship the public network\'s authorities yet; name the authorities to trust');
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`${file}: ${e.message}`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  ConfigError, dirAuthorityFrom, type TorrcConfig, parseOnionServiceConfig, type HiddenServiceConfig,
+  ConfigError, dirAuthoritiesFrom, type TorrcConfig, parseOnionServiceConfig, type HiddenServiceConfig,
 } from '../shared/config/index.ts';
 import type { DirAuthority } from '../shared/directory/index.ts';
 import { TelescopeError, UnexpectedErrors } from '../shared/util/index.ts';
@@ -48,8 +48,7 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
   try {
     ({ config, services } = parseOnionServiceConfig(readFileSync(file, 'utf8'), ONION_SERVICE_SCHEMA));
     log = loggerFromLogLines(config.Log);
-    authorities = config.DirAuthority.map(dirAuthorityFrom);
-    if (authorities.length === 0) throw new ConfigError('no DirAuthority lines: Telescope does not ship the public network\'s authorities yet; name the authorities to trust');
+    authorities = dirAuthoritiesFrom(config.DirAuthority);
     if (services.length === 0) throw new ConfigError('no HiddenServiceDir: nothing to host');
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -378,6 +378,15 @@ export function dirAuthorityFrom(line: DirAuthorityLine, index: number): DirAuth
   return { nickname: line.nickname ?? `authority${index}`, address: line.address, orPort: line.orPort!, dirPort: line.dirPort, fingerprint: line.fingerprint, v3ident: line.v3ident! };
 }
 
+/**
+ * A client's or onion service's DirAuthority lines as authorities. Without one it cannot bootstrap:
+ * the public network's authorities are not built in yet.
+ */
+export function dirAuthoritiesFrom(lines: readonly DirAuthorityLine[]): DirAuthority[] {
+  if (lines.length === 0) fail("no DirAuthority lines: Telescope does not ship the public network's authorities yet; name the authorities to trust");
+  return lines.map(dirAuthorityFrom);
+}
+
 /** A whole `DirAuthority ...` torrc line (the keyword may be left out) as a client's DirAuthority. */
 export function parseDirAuthorityLine(text: string, index = 0): DirAuthority {
   return dirAuthorityFrom(parseDirAuthority(text.replace(/^\s*DirAuthority(?=\s|$)/i, '')), index);
