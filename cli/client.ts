@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { dirAuthoritiesFrom, parseTorrc, ConfigError, type TorrcConfig, bridgeFrom, type BridgeInfo } from '../shared/config/index.ts';
-import type { DirAuthority } from '../shared/directory/index.ts';
+import { directoryNetworkFrom, NETWORK_SCHEMA, parseTorrc, ConfigError, type TorrcConfig, bridgeFrom, type BridgeInfo } from '../shared/config/index.ts';
+import type { DirectoryNetwork } from '../shared/directory/index.ts';
 import { TelescopeError, UnexpectedErrors } from '../shared/util/index.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
 import { readClientAuthKeys } from '../node-client/onion-auth-dir.ts';
 import { createNodeTorClient, openSocksPort, type SocksPort } from '../node-client/node-client.ts';
+import { builtinNetwork } from './builtin-network.ts';
 import { optionValue } from './options.ts';
 
 /**
@@ -18,13 +19,14 @@ import { optionValue } from './options.ts';
 export const CLIENT_SCHEMA = [
   { name: 'SocksPort', kind: 'port', default: '9050' },
   { name: 'DataDirectory', kind: 'path' },
-  { name: 'DirAuthority', kind: 'dirauthority' },
+  // DirAuthority, FallbackDir, UseDefaultFallbackDirs, TestingTorNetwork: without DirAuthority
+  // lines, the public network (or the file TELESCOPE_BUILTIN_NETWORK names).
+  ...NETWORK_SCHEMA,
   { name: 'UseBridges', kind: 'bool', default: '0' },
   { name: 'Bridge', kind: 'bridge' },
   { name: 'Log', kind: 'list' },
   // tor turns the /16 rule off in test networks (everything is on 127.0.0.1 there).
   { name: 'EnforceDistinctSubnets', kind: 'bool', default: '1' },
-  { name: 'TestingTorNetwork', kind: 'bool', default: '0' },
   // Client authorization keys for onion services, one *.auth_private file each (tor's format).
   { name: 'ClientOnionAuthDir', kind: 'path' },
 ] as const;
@@ -58,11 +60,11 @@ export async function runClientCli(args: string[]): Promise<number> {
     throw e;
   }
   let log;
-  let authorities: DirAuthority[];
+  let network: DirectoryNetwork;
   let bridges: BridgeInfo[];
   try {
     log = loggerFromLogLines(config.Log);
-    authorities = dirAuthoritiesFrom(config.DirAuthority);
+    network = directoryNetworkFrom(config, builtinNetwork());
     bridges = bridgesFrom(config);
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -86,7 +88,8 @@ export async function runClientCli(args: string[]): Promise<number> {
   }
   const client = createNodeTorClient({
     dataDirectory: dataDir,
-    authorities,
+    authorities: network.authorities,
+    fallbacks: network.fallbacks,
     bridges,
     log,
     rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  ConfigError, dirAuthoritiesFrom, type TorrcConfig, parseOnionServiceConfig, type HiddenServiceConfig,
+  ConfigError, directoryNetworkFrom, NETWORK_SCHEMA, type TorrcConfig, parseOnionServiceConfig, type HiddenServiceConfig,
 } from '../shared/config/index.ts';
-import type { DirAuthority } from '../shared/directory/index.ts';
+import type { DirectoryNetwork } from '../shared/directory/index.ts';
 import { TelescopeError, UnexpectedErrors } from '../shared/util/index.ts';
 import type { Logger } from '../shared/util/index.ts';
 import type { OnionService, PublishEvent } from '../shared/onion/index.ts';
@@ -13,6 +13,7 @@ import { installProcessNet } from '../node-platform/process-net.ts';
 import { loadOrCreateServiceIdentity, readAuthorizedClients } from '../onion-host/service-dir.ts';
 import { hostOnionService } from '../onion-host/service-host.ts';
 import { createNodeTorClient, openSocksPort, type SocksPort } from '../node-client/node-client.ts';
+import { builtinNetwork } from './builtin-network.ts';
 import { optionValue } from './options.ts';
 
 /**
@@ -25,9 +26,10 @@ import { optionValue } from './options.ts';
 
 export const ONION_SERVICE_SCHEMA = [
   { name: 'DataDirectory', kind: 'path' },
-  { name: 'DirAuthority', kind: 'dirauthority' },
+  // DirAuthority, FallbackDir, UseDefaultFallbackDirs, TestingTorNetwork: without DirAuthority
+  // lines, the public network (or the file TELESCOPE_BUILTIN_NETWORK names).
+  ...NETWORK_SCHEMA,
   { name: 'Log', kind: 'list' },
-  { name: 'TestingTorNetwork', kind: 'bool', default: '0' },
   { name: 'EnforceDistinctSubnets', kind: 'bool', default: '1' },
   // A service host need not be a client as well; a SocksPort other than 0 makes it one.
   { name: 'SocksPort', kind: 'port', default: '0' },
@@ -44,11 +46,11 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
   let config: ServiceFileConfig;
   let services: HiddenServiceConfig[];
   let log: Logger;
-  let authorities: DirAuthority[];
+  let network: DirectoryNetwork;
   try {
     ({ config, services } = parseOnionServiceConfig(readFileSync(file, 'utf8'), ONION_SERVICE_SCHEMA));
     log = loggerFromLogLines(config.Log);
-    authorities = dirAuthoritiesFrom(config.DirAuthority);
+    network = directoryNetworkFrom(config, builtinNetwork());
     if (services.length === 0) throw new ConfigError('no HiddenServiceDir: nothing to host');
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -81,7 +83,8 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
   const dataDir = resolve(config.DataDirectory ?? join(homedir(), '.telescope', 'onion-service'));
   const client = createNodeTorClient({
     dataDirectory: dataDir,
-    authorities,
+    authorities: network.authorities,
+    fallbacks: network.fallbacks,
     log,
     rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },
     testingNetwork: config.TestingTorNetwork,

@@ -7,6 +7,7 @@ import { loggerFromLogLines } from '../node-platform/node-log.ts';
 import { parseRelayConfig, type RelayConfig } from '../relay-bridge/relay/config.ts';
 import { RelayBridge } from '../relay-bridge/relay/relay.ts';
 import { installProcessNet } from '../node-platform/process-net.ts';
+import { builtinNetwork } from './builtin-network.ts';
 import { optionValue } from './options.ts';
 
 /**
@@ -22,7 +23,7 @@ export async function runRelayCli(args: string[]): Promise<number> {
   let config: RelayConfig;
   let log;
   try {
-    config = parseRelayConfig(readFileSync(file, 'utf8'));
+    config = parseRelayConfig(readFileSync(file, 'utf8'), builtinNetwork());
     log = loggerFromLogLines(config.log);
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ConfigError } from '../../shared/config/index.ts';
+import { PUBLIC_NETWORK } from '../../shared/directory/index.ts';
 import { TelescopeError } from '../../shared/util/index.ts';
 import { DEFAULT_EXIT_POLICY, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/index.ts';
 import { BRIDGE_REQUIRED_MIN_BANDWIDTH, MAX_BANDWIDTH, RELAY_REQUIRED_MIN_BANDWIDTH, parseRelayConfig } from './config.ts';
@@ -23,6 +24,16 @@ function configError(text: string): ConfigError {
 }
 
 describe('relay config: defaults', () => {
+  it('joins the built-in public network without DirAuthority lines (or the network it is given instead)', () => {
+    const c = parseRelayConfig('ORPort 9001\nContactInfo x');
+    expect(c.network).toEqual(PUBLIC_NETWORK);
+    expect(c.warnings).toEqual([]);
+    const standIn = { authorities: PUBLIC_NETWORK.authorities.slice(0, 1), fallbacks: [], bridgeAuthorities: [] };
+    expect(parseRelayConfig('ORPort 9001\nBridgeRelay 1', standIn).network).toEqual(standIn);
+    expect(parseRelayConfig('ORPort 9001\nBridgeRelay 1', standIn).warnings).toContain('BridgeRelay 1 publishes to a bridge authority, but no DirAuthority line has the bridge flag');
+    expect(parseRelayConfig('ORPort 9001\nBridgeRelay 1').warnings).toEqual([]);
+  });
+
   it('gives tor\'s defaults for a minimal file', () => {
     const c = parseRelayConfig(conf());
     expect(c.nickname).toBe('Unnamed');
@@ -30,6 +41,9 @@ describe('relay config: defaults', () => {
     expect(c.webSocketPorts).toEqual([]);
     expect(c.dirAuthorities).toHaveLength(1);
     expect(c.dirAuthorities[0]!.v3ident).toBe(V3);
+    // A private network: its own authority, no fallbacks.
+    expect(c.network.authorities.map((a) => a.v3ident)).toEqual([V3]);
+    expect(c.network.fallbacks).toEqual([]);
     expect(c.exitRelay).toBe('auto');
     expect(c.isExit).toBe(false);
     expect(c.exitPolicy.toString()).toBe('reject *4:*,reject *6:*');
@@ -235,7 +249,7 @@ describe('relay config: errors name the line', () => {
     ['bad DirAuthority', ['ORPort 9001', 'DirAuthority 127.0.0.1:7000'].join('\n'), /^line 2: DirAuthority: missing fingerprint/],
     ['no v3ident', ['ORPort 9001', `DirAuthority a orport=1 127.0.0.1:7000 ${FP}`].join('\n'), /^line 2: DirAuthority: a: a v3ident=HEX flag is required/],
     ['no orport', ['ORPort 9001', `DirAuthority a v3ident=${V3} 127.0.0.1:7000 ${FP}`].join('\n'), /^line 2: DirAuthority: a: an orport=N flag is required/],
-    ['no DirAuthority', 'ORPort 9001', /^DirAuthority: none given/],
+    ['only a bridge authority', ['ORPort 9001', `DirAuthority b orport=1 bridge 127.0.0.1:7000 ${FP}`].join('\n'), /only bridge authorities/],
     ['TestingTorNetwork without DirAuthority', ['ORPort 9001', 'TestingTorNetwork 1'].join('\n'), /^TestingTorNetwork 1 needs DirAuthority/],
     ['MaxCircuits 0', conf('MaxCircuits 0'), /^line 3: MaxCircuits: '0' is out of range/],
     ['CreateRateLimit negative', conf('CreateRateLimit -1'), /^line 3: CreateRateLimit: '-1' is out of range/],

@@ -79,9 +79,10 @@
  * unexpected errors caught). The same line is logged on shutdown.
  */
 import {
-  ConfigError, parseTorrc, readTorrcEntries, type DirAuthorityLine, type PortSetting, type Schema,
-  type TorrcEntry,
+  ConfigError, directoryNetworkFrom, NETWORK_SCHEMA, parseTorrc, readTorrcEntries, type DirAuthorityLine, type PortSetting,
+  type Schema, type TorrcEntry,
 } from '../../shared/config/index.ts';
+import { PUBLIC_NETWORK, type DirectoryNetwork } from '../../shared/directory/index.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
 import { exitPolicyFromConfig, type ExitPolicy } from '../../shared/policy/index.ts';
 import type { DosOverrides } from '../../shared/relay/index.ts';
@@ -92,7 +93,9 @@ export const RELAY_SCHEMA = [
   { name: 'ORPort', kind: 'port', repeatable: true, portFlags: ['NoAdvertise', 'NoListen', 'IPv4Only', 'IPv6Only'] },
   { name: 'WebSocketPort', kind: 'port', repeatable: true, portFlags: ['cert', 'key', 'path'] },
   { name: 'DataDirectory', kind: 'path' },
-  { name: 'DirAuthority', kind: 'dirauthority' },
+  // DirAuthority, FallbackDir, UseDefaultFallbackDirs, TestingTorNetwork: without DirAuthority
+  // lines, the public network.
+  ...NETWORK_SCHEMA,
   { name: 'ExitPolicy', kind: 'exitpolicy' },
   { name: 'ExitRelay', kind: 'string', default: 'auto' },
   { name: 'ExitPolicyRejectPrivate', kind: 'bool', default: '1' },
@@ -106,7 +109,6 @@ export const RELAY_SCHEMA = [
   { name: 'Log', kind: 'list' },
   { name: 'OutboundBindAddress', kind: 'list' },
   { name: 'AssumeReachable', kind: 'bool', default: '0' },
-  { name: 'TestingTorNetwork', kind: 'bool', default: '0' },
   { name: 'MaxCircuits', kind: 'int', default: '8192', min: 1 },
   { name: 'CreateRateLimit', kind: 'int', default: '100', min: 0 },
   { name: 'MaxConnections', kind: 'int', default: '4096', min: 1 },
@@ -164,6 +166,11 @@ export interface RelayConfig {
   /** As written; undefined: the host's default. */
   readonly dataDirectory: string | undefined;
   readonly dirAuthorities: readonly DirAuthorityLine[];
+  /**
+   * The network the relay joins: the DirAuthority lines' (a private network), else the built-in
+   * one (the public network): whose consensus it accepts, where it fetches it, where it publishes.
+   */
+  readonly network: DirectoryNetwork;
   /** The ExitPolicy lines as written (comma-separated rules each). */
   readonly exitPolicyLines: readonly string[];
   /** ExitRelay as written: 'auto' means an exit only if an exit option is set (tor's rule). */
@@ -394,7 +401,7 @@ function dosOverridesFrom(raw: ReturnType<typeof parseTorrc<typeof RELAY_SCHEMA>
  * Reads a relay's torrc. Throws ConfigError for anything tor would refuse and for what Telescope
  * cannot do; returns warnings for what is allowed but probably a mistake.
  */
-export function parseRelayConfig(text: string): RelayConfig {
+export function parseRelayConfig(text: string, builtinNetwork: DirectoryNetwork = PUBLIC_NETWORK): RelayConfig {
   const raw = parseTorrc(text, RELAY_SCHEMA);
   const entries = entriesByOption(text);
   const all = (name: string): TorrcEntry[] => entries.get(name) ?? [];
@@ -467,11 +474,7 @@ export function parseRelayConfig(text: string): RelayConfig {
     // tor's rule: a testing network's shortened timings must never meet the public network.
     throw new ConfigError('TestingTorNetwork 1 needs DirAuthority lines naming the test network\'s authorities');
   }
-  if (raw.DirAuthority.length === 0) {
-    throw new ConfigError(
-      "DirAuthority: none given; Telescope does not ship the public network's authorities yet, so name the authorities to use",
-    );
-  }
+  const network = directoryNetworkFrom(raw, builtinNetwork);
 
   const exitRelay = atEntry('ExitRelay', last('ExitRelay'), () => checkExitRelay(raw.ExitRelay));
   const publishServerDescriptor = atEntry('PublishServerDescriptor', last('PublishServerDescriptor'), () =>
@@ -533,7 +536,7 @@ export function parseRelayConfig(text: string): RelayConfig {
   if (exitRelay === 'auto' && isExit) {
     warnings.push('this relay is an exit because an exit option is set; set ExitRelay 1 to say so, or ExitRelay 0 to be none');
   }
-  if (raw.BridgeRelay && publishServerDescriptor && !raw.DirAuthority.some((a) => a.bridge)) {
+  if (raw.BridgeRelay && publishServerDescriptor && network.bridgeAuthorities.length === 0) {
     warnings.push('BridgeRelay 1 publishes to a bridge authority, but no DirAuthority line has the bridge flag');
   }
   if (raw.TestingTorNetwork && !raw.AssumeReachable) {
@@ -557,6 +560,7 @@ export function parseRelayConfig(text: string): RelayConfig {
     webSocketPorts,
     dataDirectory: raw.DataDirectory,
     dirAuthorities: raw.DirAuthority,
+    network,
     exitPolicyLines: raw.ExitPolicy,
     exitRelay,
     isExit,

@@ -8,7 +8,6 @@ import { Channel } from '../../shared/channel/index.ts';
 import type { ByteTransport, InitiatorAuthentication, LinkAuthenticator } from '../../shared/channel/index.ts';
 import type { LinkSpecifier, Begin } from '../../shared/cells/index.ts';
 import { TorClient } from '../../shared/client/index.ts';
-import { dirAuthorityFrom } from '../../shared/config/index.ts';
 import { TelescopeError, relayRateLimits, type RelayRateLimits, UnexpectedErrors } from '../../shared/util/index.ts';
 import type { Logger } from '../../shared/util/index.ts';
 import { fingerprintOf, relayTarget } from '../../shared/netdir/index.ts';
@@ -101,11 +100,12 @@ export class RelayBridge {
     this.exitLimits = new ExitLimits(config.maxExitSockets, config.maxConcurrentDnsLookups);
     this.linkCerts = new LinkCertificates(keys, makeTlsCredentials(keys.identity));
     this.limits = relayRateLimits({ rate: config.bandwidthRate, burst: config.bandwidthBurst });
-    const authorities = config.dirAuthorities.map(dirAuthorityFrom);
+    const { network } = config;
     // The relay keeps a verified view of the network like a client does: to know which relays it
     // may extend to, and to serve the documents to the clients that bootstrap through it.
     this.directoryClient = new TorClient({
-      authorities,
+      authorities: network.authorities,
+      fallbacks: network.fallbacks,
       // Links we open are read under the same budget as those we accept: a relay's downloads
       // arrive on the links it opened.
       transports: async (target) => new ThrottledTransport(await tlsTransportFactory(target), this.limits.read),
@@ -480,14 +480,18 @@ export class RelayBridge {
     return this.cachedDescriptor;
   }
 
-  /** Upload the descriptor to every configured authority (dir-spec: POST /tor/ to the DirPort). */
+  /**
+   * Upload the descriptor to every v3 authority of the relay's network (dir-spec: POST /tor/ to
+   * the DirPort): those its DirAuthority lines name, else the public network's.
+   */
   async publish(): Promise<void> {
     const text = this.descriptor().text;
-    const results = await Promise.allSettled(this.opts.config.dirAuthorities.map((a) => postDescriptor(a.address, a.dirPort, text)));
+    const authorities = this.opts.config.network.authorities;
+    const results = await Promise.allSettled(authorities.map((a) => postDescriptor(a.address, a.dirPort, text)));
     results.forEach((r, i) => {
-      const a = this.opts.config.dirAuthorities[i]!;
-      if (r.status === 'fulfilled') this.opts.log.notice(`uploaded our descriptor to authority ${a.nickname ?? a.address}: ${r.value}`);
-      else this.opts.log.warn(`uploading our descriptor to authority ${a.nickname ?? a.address} failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+      const a = authorities[i]!;
+      if (r.status === 'fulfilled') this.opts.log.notice(`uploaded our descriptor to authority ${a.nickname}: ${r.value}`);
+      else this.opts.log.warn(`uploading our descriptor to authority ${a.nickname} failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
     });
   }
 

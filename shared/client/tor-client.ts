@@ -1,6 +1,6 @@
 import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../channel/index.ts';
 import type { CircuitOptions } from '../circuit/index.ts';
-import { DirectoryState, type DirAuthority, type DirRequest } from '../directory/index.ts';
+import { DirectoryState, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
 import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
@@ -27,7 +27,10 @@ export interface BootstrapStatus {
 }
 
 export interface TorClientOptions {
+  /** The v3 authorities whose majority must sign the consensus (also directory sources, on tor's terms). */
   readonly authorities: readonly DirAuthority[];
+  /** Fallback directories: the first sources of a bootstrap without a usable consensus (none: the authorities). */
+  readonly fallbacks?: readonly FallbackDir[];
   readonly transports: TransportFactory;
   readonly store: KeyValueStore;
   /** Plain HTTP GET from an authority's DirPort, used only when no other source exists yet. */

@@ -3,3 +3,4 @@ export * from './torrc.ts';
 export * from './onion-service-config.ts';
 export * from './bridge.ts';
 export * from './fallback-dir.ts';
+export * from './builtin-network.ts';

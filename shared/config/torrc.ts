@@ -13,7 +13,9 @@ import { ProtocolError, TelescopeError, UsageError, type ErrorKind } from '../ut
 import { fromBase64 } from '../bytes/index.ts';
 import { formatIp, parseIp } from '../addr/index.ts';
 import { parseExitPolicy } from '../policy/index.ts';
-import type { DirAuthority } from '../directory/index.ts';
+import type { DirAuthority, FallbackDir } from '../directory/index.ts';
+// fallback-dir.ts imports ConfigError from here; both are only used inside functions, so the cycle is harmless.
+import { parseFallbackDir } from './fallback-dir.ts';
 
 /** A configuration problem, with the line it is on when it comes from a file. */
 export class ConfigError extends TelescopeError {
@@ -378,15 +380,6 @@ export function dirAuthorityFrom(line: DirAuthorityLine, index: number): DirAuth
   return { nickname: line.nickname ?? `authority${index}`, address: line.address, orPort: line.orPort!, dirPort: line.dirPort, fingerprint: line.fingerprint, v3ident: line.v3ident! };
 }
 
-/**
- * A client's or onion service's DirAuthority lines as authorities. Without one it cannot bootstrap:
- * the public network's authorities are not built in yet.
- */
-export function dirAuthoritiesFrom(lines: readonly DirAuthorityLine[]): DirAuthority[] {
-  if (lines.length === 0) fail("no DirAuthority lines: Telescope does not ship the public network's authorities yet; name the authorities to trust");
-  return lines.map(dirAuthorityFrom);
-}
-
 /** A whole `DirAuthority ...` torrc line (the keyword may be left out) as a client's DirAuthority. */
 export function parseDirAuthorityLine(text: string, index = 0): DirAuthority {
   return dirAuthorityFrom(parseDirAuthority(text.replace(/^\s*DirAuthority(?=\s|$)/i, '')), index);
@@ -567,7 +560,7 @@ function parsePortSetting(value: string, allowedFlags: readonly string[] | undef
 // ---------------------------------------------------------------------------------------------
 
 /**
- * How an option's value reads. Lists (list, exitpolicy, dirauthority, bridge) may appear any number
+ * How an option's value reads. Lists (list, exitpolicy, dirauthority, fallbackdir, bridge) may appear any number
  * of times and collect every value in order; the others may appear once unless `repeatable`.
  */
 export type OptionKind =
@@ -581,6 +574,7 @@ export type OptionKind =
   | 'list'
   | 'exitpolicy'
   | 'dirauthority'
+  | 'fallbackdir'
   | 'bridge';
 
 /** The value type each kind gives. */
@@ -601,13 +595,14 @@ export interface OptionKindValue {
   /** One ExitPolicy value (comma-separated rules), checked by parseExitPolicy. */
   exitpolicy: string;
   dirauthority: DirAuthorityLine;
+  fallbackdir: FallbackDir;
   bridge: BridgeLine;
 }
 
-type ListKind = 'list' | 'exitpolicy' | 'dirauthority' | 'bridge';
-const LIST_KINDS: ReadonlySet<OptionKind> = new Set<OptionKind>(['list', 'exitpolicy', 'dirauthority', 'bridge']);
+type ListKind = 'list' | 'exitpolicy' | 'dirauthority' | 'fallbackdir' | 'bridge';
+const LIST_KINDS: ReadonlySet<OptionKind> = new Set<OptionKind>(['list', 'exitpolicy', 'dirauthority', 'fallbackdir', 'bridge']);
 const ALL_KINDS: ReadonlySet<string> = new Set<OptionKind>([
-  'string', 'path', 'int', 'bool', 'port', 'bytes', 'interval', 'list', 'exitpolicy', 'dirauthority', 'bridge',
+  'string', 'path', 'int', 'bool', 'port', 'bytes', 'interval', 'list', 'exitpolicy', 'dirauthority', 'fallbackdir', 'bridge',
 ]);
 
 export interface OptionSpec {
@@ -679,6 +674,8 @@ function parseValue(spec: OptionSpec, value: string): unknown {
       return value;
     case 'dirauthority':
       return parseDirAuthority(value);
+    case 'fallbackdir':
+      return parseFallbackDir(value);
     case 'bridge':
       return parseBridgeLine(value);
   }

@@ -6,3 +6,4 @@
 export * from './bootstrap.ts';
 export type { AddressPort, BuiltInAuthority, BuiltInBridgeAuthority, DirAuthority, FallbackDir } from './authority.ts';
 export * from './public-network.ts';
+export * from './network.ts';
