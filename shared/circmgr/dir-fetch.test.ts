@@ -65,4 +65,27 @@ describe('DirectoryFetcher without a network view or bridges', () => {
     const { fetcher: f } = fetcher({});
     expect(await rejection(f.fetch('/tor/keys/all'))).toBeInstanceOf(TelescopeError);
   });
+
+  it('spreads microdescriptors over every authority\'s DirPort at a first bootstrap', async () => {
+    const asked: string[] = [];
+    const { fetcher: f } = fetcher({ dirPortGet: async (address, port, path) => { asked.push(`${address}:${port}${path}`); return new Uint8Array(0); } });
+    const caches = await f.caches();
+    expect(caches.map((c) => c.kind)).toEqual(['dirport', 'dirport']);
+    expect(new Set(caches.map((c) => c.id)).size).toBe(2);
+    await f.fetchFrom(caches[1]!, '/tor/micro/d/abc');
+    expect(asked).toEqual(['127.0.0.1:7002/tor/micro/d/abc']);
+  });
+
+  it('with bridges, every bridge whose key is known is a cache, and only they are', async () => {
+    const bridge = (n: number, key = true) => ({ address: '127.0.0.1', port: 9000 + n, fingerprint: String(n).repeat(40), ...(key ? { ntorOnionKey: new Uint8Array(32).fill(n) } : {}) });
+    const { fetcher: f } = fetcher({ bridges: () => [bridge(1), bridge(2, false), bridge(3)], dirPortGet: async () => new Uint8Array(0) });
+    const caches = await f.caches();
+    expect(caches.map((c) => c.kind)).toEqual(['relay', 'relay']);
+    expect(caches.map((c) => c.id)).toEqual([`bridge $${'1'.repeat(40)}`, `bridge $${'3'.repeat(40)}`]);
+  });
+
+  it('has no cache at all without a DirPort fetch, bridges or a network view', async () => {
+    const { fetcher: f } = fetcher({});
+    expect(await rejection(f.caches())).toBeInstanceOf(TelescopeError);
+  });
 });

@@ -1,11 +1,11 @@
 import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../channel/index.ts';
 import type { CircuitOptions } from '../circuit/index.ts';
-import { DirectoryState, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
+import { DirectoryState, DirectoryStore, microdescRequest, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
 import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
 import type { TorStream } from '../stream/index.ts';
-import { ChannelPool, CircuitManager, DirectoryFetcher, learnBridgeKey, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
+import { ChannelPool, CircuitManager, DirectoryFetcher, downloadMicrodescs, learnBridgeKey, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
 import { isOnionHost, OnionServiceClient, type OnionPhase } from '../onion/index.ts';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
 
@@ -54,6 +54,9 @@ export interface TorClientOptions {
   readonly testingNetwork?: boolean;
 }
 
+/** How long new microdescriptors wait before being written (batches arriving meanwhile join them). */
+const SAVE_DELAY_MS = 2_000;
+
 export class TorClient {
   readonly pool: ChannelPool;
   readonly guards: GuardManager;
@@ -62,6 +65,9 @@ export class TorClient {
   readonly onion: OnionServiceClient;
   private readonly dir: DirectoryState;
   private readonly fetcher: DirectoryFetcher;
+  private readonly dirStore: DirectoryStore;
+  /** A save of new microdescriptors waiting (writes are grouped, not one per batch). */
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly log: Logger;
   private status: BootstrapStatus = { percent: 0, tag: 'starting', summary: 'Starting' };
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
@@ -83,6 +89,7 @@ export class TorClient {
     this.pool = new ChannelPool(opts.transports, { log: this.log, ...(opts.now ? { now: opts.now } : {}), ...(opts.linkAuthenticator ? { authenticator: opts.linkAuthenticator } : {}) });
     this.guards = new GuardManager(opts.store, { rules: this.rules, log: this.log });
     this.dir = new DirectoryState(opts.authorities.map((a) => ({ fingerprint: a.v3ident })), { skewMs: opts.skewMs ?? 5 * 60_000, random: secureUniform });
+    this.dirStore = new DirectoryStore(opts.store);
     this.circuits = new CircuitManager(this.pool, this.guards, () => this.requireNetDir(), {
       log: this.log,
       rules: this.rules,
@@ -193,12 +200,7 @@ export class TorClient {
   async bootstrapDirectory(): Promise<void> {
     this.progress(0, 'starting', 'Starting');
     await this.learnBridgeKeys();
-    const stored = {
-      consensus: await this.opts.store.get('consensus-microdesc'),
-      certs: await this.opts.store.get('cached-certs'),
-      microdescs: await this.opts.store.get('cached-microdescs'),
-    };
-    const problems = this.dir.restore(Object.fromEntries(Object.entries(stored).filter(([, v]) => v !== undefined)), this.now());
+    const problems = await this.dirStore.restoreInto(this.dir, this.now());
     for (const p of problems) this.log.info(`not using cached ${p}`);
     if (this.dir.phase(this.now()) === 'ready') this.log.notice('using the cached consensus and microdescriptors');
     await this.fetchUntilReady();
@@ -219,7 +221,9 @@ export class TorClient {
         this.progress(45 + Math.floor((30 * have) / Math.max(1, total)), 'loading_descriptors', `Loading relay descriptors (${have}/${total})`);
       }
       const requests = this.dir.nextRequests(this.now());
-      const results = await Promise.allSettled(requests.map((r) => this.fetchAndApply(r)));
+      const microdescs = requests.filter((r) => r.kind === 'microdescs');
+      const others = requests.filter((r) => r.kind !== 'microdescs');
+      const results = await Promise.allSettled([...others.map((r) => this.fetchAndApply(r)), ...(microdescs.length > 0 ? [this.fetchMicrodescs(microdescs)] : [])]);
       const failed = results.filter((r) => r.status === 'rejected');
       if (failed.length > 0) {
         failures++;
@@ -231,6 +235,53 @@ export class TorClient {
       }
     }
     await this.persist();
+  }
+
+  /**
+   * Fetch these microdescriptor requests in parallel over the directory caches (downloadMicrodescs:
+   * bounded parallelism, timeouts, failed batches retried elsewhere, wrong answers dropped), saving
+   * what arrives as it comes. Fails, with the last cache failure, when the directory is still not
+   * ready afterwards and some digests could not be fetched.
+   */
+  private async fetchMicrodescs(requests: readonly DirRequest[]): Promise<void> {
+    let caches;
+    try {
+      caches = await this.fetcher.caches();
+    } catch (e) {
+      for (const r of requests) this.dir.requestFailed(r);
+      throw e;
+    }
+    const result = await downloadMicrodescs(requests.map((r) => r.digests ?? []), {
+      sources: caches,
+      fetch: (cache, digests, signal) => this.fetcher.fetchFrom(cache, microdescRequest(digests).path, signal),
+      apply: (body, digests) => {
+        const answer = this.dir.addMicrodescBatch(new TextDecoder('latin1').decode(body), digests);
+        if (answer.added > 0) {
+          this.scheduleSave();
+          const { have, total } = this.dir.microdescCoverage();
+          if (this.status.percent < 75) this.progress(45 + Math.floor((30 * have) / Math.max(1, total)), 'loading_descriptors', `Loading relay descriptors (${have}/${total})`);
+        }
+        return answer;
+      },
+      random: secureUniform,
+      log: this.log,
+    });
+    this.log.info(`microdescriptors: ${result.answered} answer(s) from ${caches.length} cache(s)${result.gaveUp.length > 0 ? `, ${result.gaveUp.length} not fetched` : ''}${result.charges.length > 0 ? `, ${result.charges.length} cache failure(s)` : ''}`);
+    if (result.gaveUp.length === 0) return;
+    this.dir.requestFailed(microdescRequest(result.gaveUp));
+    if (this.dir.phase(this.now()) === 'ready') return;
+    const last = [...result.charges].reverse().find((c) => c.error !== undefined)?.error;
+    throw last ?? new TelescopeError(`${result.gaveUp.length} microdescriptor(s) could not be fetched from ${caches.length} directory cache(s)`);
+  }
+
+  /** Save new directory documents soon: batches arriving close together are written together. */
+  private scheduleSave(): void {
+    if (this.saveTimer || this.closed) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.persist().catch((e: unknown) => this.log.warn(`saving the directory failed: ${e instanceof Error ? e.message : String(e)}`));
+    }, SAVE_DELAY_MS);
+    (this.saveTimer as { unref?: () => void }).unref?.();
   }
 
   private async fetchAndApply(req: DirRequest): Promise<void> {
@@ -262,11 +313,11 @@ export class TorClient {
     }
   }
 
+  /** Write what changed in the directory (DirectoryStore: only new documents, not everything). */
   private async persist(): Promise<void> {
-    const s = this.dir.stored();
-    if (s.consensus) await this.opts.store.set('consensus-microdesc', s.consensus);
-    if (s.certs) await this.opts.store.set('cached-certs', s.certs);
-    if (s.microdescs) await this.opts.store.set('cached-microdescs', s.microdescs);
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    await this.dirStore.save(this.dir);
   }
 
   /** tor-spec NETINFO: the peer's clock, when it gives one, tells us whether ours is off. */
@@ -296,9 +347,15 @@ export class TorClient {
     if (this.refreshing || this.closed || !this.dir.wantsRefresh(this.now())) return;
     this.refreshing = true;
     try {
-      for (const req of this.dir.nextRequests(this.now())) await this.fetchAndApply(req);
+      for (const req of this.dir.nextRequests(this.now())) {
+        if (req.kind === 'microdescs') this.dir.requestFailed(req); // fetched below, with the new consensus' ones
+        else await this.fetchAndApply(req);
+      }
       // Microdescriptors for relays new in the fresh consensus.
-      for (const req of this.dir.nextRequests(this.now()).filter((r) => r.kind !== 'consensus')) await this.fetchAndApply(req);
+      const requests = this.dir.nextRequests(this.now());
+      for (const req of requests.filter((r) => r.kind === 'certs')) await this.fetchAndApply(req);
+      const microdescs = requests.filter((r) => r.kind === 'microdescs');
+      if (microdescs.length > 0) await this.fetchMicrodescs(microdescs);
       await this.persist();
     } catch (e) {
       if (!(e instanceof TelescopeError)) throw e;
@@ -335,6 +392,7 @@ export class TorClient {
   close(): void {
     this.closed = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.saveTimer) clearTimeout(this.saveTimer);
     this.circuits.close();
     this.pool.closeAll();
   }

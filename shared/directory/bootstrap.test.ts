@@ -297,21 +297,25 @@ describe('DirectoryState with a large (synthetic, correctly signed) directory', 
   const big = syntheticDirectory(250);
   const now = new Date(big.validAfter.getTime() + 60_000);
 
-  it('asks for microdescriptors in batches of at most 92, each digest once', () => {
+  it('asks for microdescriptors in tor\'s batches (at least 3 requests, 32 to 92 each), each digest once', () => {
     const s = new DirectoryState(big.authorities, { random: () => 0.5 });
     expect(s.addConsensus(big.consensus, now)).toBe('need-certs');
     expect(s.nextRequests(now)[0]!.path).toMatch(/^\/tor\/keys\/fp-sk\/[0-9A-F]{40}-[0-9A-F]{40}$/);
     expect(s.addCerts(big.cert, now)).toBe(1);
     expect(s.phase(now)).toBe('need-microdescs');
     const reqs = s.nextRequests(now);
-    expect(reqs.map((r) => microdescDigestsOf(r).length)).toEqual([92, 92, 66]);
+    // 250 missing: ceil(250 / 3) = 84 per request.
+    expect(reqs.map((r) => microdescDigestsOf(r).length)).toEqual([84, 84, 82]);
+    for (const r of reqs) expect(r.digests).toEqual(microdescDigestsOf(r));
     const all = reqs.flatMap(microdescDigestsOf);
     expect(new Set(all).size).toBe(250);
     expect(new Set(all)).toEqual(new Set(big.digests));
     expect(s.nextRequests(now)).toEqual([]);
-    // One batch fails: only its digests are asked for again.
+    // One batch fails: only its digests are asked for again, split by the same rule (84 → 32, 32, 20).
     s.requestFailed(reqs[1]!);
-    expect(s.nextRequests(now)).toEqual([reqs[1]]);
+    const again = s.nextRequests(now);
+    expect(again.map((r) => r.digests!.length)).toEqual([32, 32, 20]);
+    expect(again.flatMap((r) => r.digests!)).toEqual(reqs[1]!.digests);
   });
 
   it('reaches ready at 60% of the relays and builds a NetDir usable for paths', () => {

@@ -15,6 +15,30 @@ export type DirPhase = 'need-consensus' | 'need-certs' | 'need-microdescs' | 're
 export interface DirRequest {
   readonly kind: 'consensus' | 'certs' | 'microdescs';
   readonly path: string;
+  /** For microdescriptor requests: the digests (base64, unpadded) the path asks for. */
+  readonly digests?: readonly string[];
+}
+
+/** What changed since the last `takeChanges()`: lets a host write only that (see DirectoryStore). */
+export interface DirectoryChanges {
+  /** The consensus text, when a new one was accepted. */
+  readonly consensus?: string;
+  /** All certificate texts, when a new certificate arrived. */
+  readonly certs?: string;
+  /** Microdescriptors added since, concatenated (empty when none). */
+  readonly addedMicrodescs: string;
+  /** Microdescriptors were dropped (a new consensus no longer lists them): the stored set must be rewritten. */
+  readonly microdescsDropped: boolean;
+}
+
+/** A microdescriptor answer checked against the request it answers. */
+export interface MicrodescBatchResult {
+  /** New microdescriptors kept. */
+  readonly added: number;
+  /** Microdescriptors in the answer that the request did not ask for: dropped, the cache is at fault. */
+  readonly unrequested: number;
+  /** Digests asked for that the answer lacked: to be asked for again (elsewhere). */
+  readonly missing: readonly string[];
 }
 
 /** Documents as the host stores them (text, so they can be re-verified on load). */
@@ -24,8 +48,27 @@ export interface StoredDirectory {
   readonly microdescs?: string;
 }
 
-/** dir-spec: ask for at most this many microdescriptors per request (tor uses 92 as its cap). */
-const MICRODESCS_PER_REQUEST = 92;
+/**
+ * How tor splits microdescriptor downloads (routerlist.c, launch_descriptor_downloads): at most 92
+ * digests per request (so the URL stays short enough for every cache), spread over at least 3
+ * requests so that several caches share the work, but no request for fewer than 32 unless fewer
+ * are missing (a request has a fixed cost).
+ */
+const MAX_MICRODESCS_PER_REQUEST = 92;
+const MIN_MICRODESCS_PER_REQUEST = 32;
+const MIN_MICRODESC_REQUESTS = 3;
+const MICRODESC_PATH = '/tor/micro/d/';
+
+/** Digests per microdescriptor request when `missing` are wanted (tor's rule, above). */
+export function microdescBatchSize(missing: number): number {
+  const perRequest = Math.min(MAX_MICRODESCS_PER_REQUEST, Math.ceil(missing / MIN_MICRODESC_REQUESTS));
+  return Math.max(perRequest, Math.min(MIN_MICRODESCS_PER_REQUEST, missing));
+}
+
+/** The request for these microdescriptor digests (base64, unpadded). */
+export function microdescRequest(digests: readonly string[]): DirRequest {
+  return { kind: 'microdescs', path: `${MICRODESC_PATH}${digests.join('-')}`, digests: [...digests] };
+}
 /** Build circuits once this share of relays (by count) has microdescriptors (tor: 60% by bandwidth). */
 const ENOUGH_MICRODESCS = 0.6;
 
@@ -46,6 +89,12 @@ export class DirectoryState {
    * ~9,700 relays per connection would make each one an amplifier).
    */
   private coverageCache: { have: number; total: number } | undefined;
+  /** Change tracking for takeChanges(). */
+  private consensusUnsaved = false;
+  private certsUnsaved = false;
+  private microdescsDropped = false;
+  private unsavedMicrodescs: Microdesc[] = [];
+  private wanted: { consensus: Consensus | undefined; digests: Set<string> } | undefined;
 
   constructor(
     private readonly authorities: readonly AuthorityId[],
@@ -87,10 +136,11 @@ export class DirectoryState {
     if (phase === 'need-certs') return [this.certsRequest()];
     const out: DirRequest[] = [];
     const missing = this.missingMicrodescs().filter((d) => !this.inFlight.has(d));
-    for (let i = 0; i < missing.length; i += MICRODESCS_PER_REQUEST) {
-      const batch = missing.slice(i, i + MICRODESCS_PER_REQUEST);
+    const size = microdescBatchSize(missing.length);
+    for (let i = 0; i < missing.length; i += size) {
+      const batch = missing.slice(i, i + size);
       for (const d of batch) this.inFlight.add(d);
-      out.push({ kind: 'microdescs', path: `/tor/micro/d/${batch.join('-')}` });
+      out.push(microdescRequest(batch));
     }
     // A newer consensus waits for certificates (the authorities rotated their signing keys): fetch
     // them while the current consensus still works, rather than the same consensus again.
@@ -101,7 +151,54 @@ export class DirectoryState {
 
   /** A request failed: its microdescriptors may be asked for again. */
   requestFailed(req: DirRequest): void {
-    if (req.kind === 'microdescs') for (const d of req.path.slice('/tor/micro/d/'.length).split('-')) this.inFlight.delete(d);
+    if (req.kind === 'microdescs') for (const d of req.digests ?? req.path.slice(MICRODESC_PATH.length).split('-')) this.inFlight.delete(d);
+  }
+
+  /**
+   * Microdescriptors arrived in answer to a request for `asked`. Only those asked for (and listed
+   * in the consensus) are kept: a cache that sends others is misbehaving, and what it sent is not
+   * trusted to fill other gaps. Digests asked for but not answered leave the in-flight set, so a
+   * later `nextRequests` (or the caller, elsewhere) asks again.
+   */
+  addMicrodescBatch(text: string, asked: readonly string[]): MicrodescBatchResult {
+    const askedSet = new Set(asked);
+    const wanted = this.wantedDigests();
+    const received = new Set<string>();
+    let added = 0, unrequested = 0;
+    for (const md of parseMicrodescs(text, { allowAnnotations: true })) {
+      if (!askedSet.has(md.digestBase64) || !wanted.has(md.digestBase64)) { unrequested++; continue; }
+      received.add(md.digestBase64);
+      if (this.keepMicrodesc(md)) added++;
+    }
+    for (const d of asked) this.inFlight.delete(d);
+    if (added > 0) this.microdescsChanged();
+    return { added, unrequested, missing: asked.filter((d) => !received.has(d) && !this.microdescs.has(d)) };
+  }
+
+  /** Put `md` in the set; true when it is new. */
+  private keepMicrodesc(md: Microdesc): boolean {
+    if (this.microdescs.has(md.digestBase64)) return false;
+    this.microdescs.set(md.digestBase64, md);
+    this.unsavedMicrodescs.push(md);
+    return true;
+  }
+
+  private microdescsChanged(): void {
+    this.netDirCache = undefined;
+    this.coverageCache = undefined;
+  }
+
+  /** What changed since the previous call (for incremental persistence). */
+  takeChanges(): DirectoryChanges {
+    const changes: DirectoryChanges = {
+      ...(this.consensusUnsaved && this.consensus ? { consensus: this.consensus.text } : {}),
+      ...(this.certsUnsaved ? { certs: [...this.certTexts.values()].join('') } : {}),
+      addedMicrodescs: this.unsavedMicrodescs.map((m) => m.text).join(''),
+      microdescsDropped: this.microdescsDropped,
+    };
+    this.consensusUnsaved = this.certsUnsaved = this.microdescsDropped = false;
+    this.unsavedMicrodescs = [];
+    return changes;
   }
 
   /**
@@ -139,6 +236,7 @@ export class DirectoryState {
       if (this.certTexts.has(key)) continue;
       this.certs.push(cert);
       this.certTexts.set(key, cert.text);
+      this.certsUnsaved = true;
       added++;
     }
     if (this.pending) {
@@ -165,13 +263,9 @@ export class DirectoryState {
     for (const md of parseMicrodescs(text, { allowAnnotations: true })) {
       this.inFlight.delete(md.digestBase64);
       if (!wanted.has(md.digestBase64)) { unknown++; continue; }
-      if (!this.microdescs.has(md.digestBase64)) added++;
-      this.microdescs.set(md.digestBase64, md);
+      if (this.keepMicrodesc(md)) added++;
     }
-    if (added > 0) {
-      this.netDirCache = undefined;
-      this.coverageCache = undefined;
-    }
+    if (added > 0) this.microdescsChanged();
     return { added, unknown };
   }
 
@@ -249,19 +343,28 @@ export class DirectoryState {
     return problems;
   }
 
+  /** Digests the current consensus lists (kept per consensus: every microdescriptor batch asks). */
   private wantedDigests(): Set<string> {
-    return new Set(this.consensus?.verified.routers.map((r) => r.microdescDigestBase64) ?? []);
+    if (!this.wanted || this.wanted.consensus !== this.consensus?.verified) {
+      this.wanted = { consensus: this.consensus?.verified, digests: new Set(this.consensus?.verified.routers.map((r) => r.microdescDigestBase64) ?? []) };
+    }
+    return this.wanted!.digests;
   }
 
   private accept(unverified: UnverifiedConsensus, text: string, now: Date): void {
     const verified = unverified.check(this.authorities, this.certs, now, { skewMs: this.opts.skewMs ?? 0 });
     this.consensus = { verified, text };
+    this.consensusUnsaved = true;
     this.pending = undefined;
-    this.netDirCache = undefined;
-    this.coverageCache = undefined;
+    this.microdescsChanged();
     // Forget microdescriptors the new consensus no longer lists.
     const wanted = this.wantedDigests();
-    for (const d of [...this.microdescs.keys()]) if (!wanted.has(d)) this.microdescs.delete(d);
+    for (const d of [...this.microdescs.keys()]) {
+      if (wanted.has(d)) continue;
+      this.microdescs.delete(d);
+      this.microdescsDropped = true;
+    }
+    if (this.microdescsDropped) this.unsavedMicrodescs = this.unsavedMicrodescs.filter((m) => wanted.has(m.digestBase64));
     // dir-spec "How clients download": refresh at a random time in the first 3/4 of the
     // interval between fresh-until and valid-until... clamped so a test network refreshes too.
     const fresh = verified.freshUntil.getTime();

@@ -4,6 +4,7 @@
  * documents come from: directory authorities and fallbacks, the public network's built in.
  */
 export * from './bootstrap.ts';
+export * from './directory-store.ts';
 export type { AddressPort, BuiltInAuthority, BuiltInBridgeAuthority, DirAuthority, FallbackDir } from './authority.ts';
 export * from './public-network.ts';
 export * from './network.ts';

@@ -108,6 +108,21 @@ export class GuardManager {
     return findRelay(dir, choice.fingerprint)!;
   }
 
+  /**
+   * Directory guards (guard-spec: the primary guards also serve the client's directory
+   * requests): the primary guards not marked unreachable recently, or the first primary when all
+   * are, so directory traffic is spread over a few guards and no more.
+   */
+  async directoryGuards(dir: NetDir): Promise<NetRelay[]> {
+    await this.load();
+    this.refresh(dir);
+    const now = this.now();
+    const primaries = this.primaries(dir);
+    const reachable = primaries.filter((g) => g.unreachableSince === undefined || now - g.unreachableSince > RETRY_AFTER_MS);
+    await this.save();
+    return (reachable.length > 0 ? reachable : primaries.slice(0, 1)).map((g) => findRelay(dir, g.fingerprint)!);
+  }
+
   /** A circuit through this guard was built: it is confirmed and reachable. */
   async succeeded(fingerprint: string): Promise<void> {
     await this.load();
