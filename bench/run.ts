@@ -11,6 +11,7 @@ import { benchTransfer } from './transfer.ts';
 import { benchMiddleRelay } from './middle-relay.ts';
 import { benchExtension } from './extension.ts';
 import { benchSoak } from './soak.ts';
+import { benchDirCompression } from './dir-compression.ts';
 
 /** name, run, and whether a plain `npm run bench` includes it. */
 const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
@@ -18,6 +19,7 @@ const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
   ['transfer', benchTransfer, true],
   ['middle-relay', benchMiddleRelay, true],
   ['extension', benchExtension, true],
+  ['dir-compression', benchDirCompression, true],
   ['soak', () => benchSoak(process.argv.slice(2)), false],
 ];
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { concatBytes, utf8 } from '../bytes/index.ts';
 import { ProtocolError, TelescopeError } from '../util/index.ts';
 import type { TorStream } from '../stream/index.ts';
-import { DirectoryHttpError, dirGet, parseHttpResponse } from './dir-http.ts';
+import { DirectoryHttpError, dirGet, dirGetResponse, parseHttpResponse } from './dir-http.ts';
 import { rejection } from '../testing/thrown.ts';
 
 const CONTEXT = 'test response';
@@ -138,11 +138,21 @@ function fakeStream(answer: Uint8Array): { stream: TorStream; written: Uint8Arra
 }
 
 describe('dirGet', () => {
-  it('sends an HTTP/1.0 GET accepting deflate and returns the body of a 200', async () => {
+  it('sends an HTTP/1.0 GET accepting deflate and gzip and returns the body of a 200', async () => {
     const body = utf8('consensus text');
     const { stream, written } = fakeStream(response('HTTP/1.0 200 OK\r\nContent-Encoding: deflate\r\n\r\n', await compress(body, 'deflate')));
     expect(await dirGet(stream, '/tor/status-vote/current/consensus-microdesc')).toEqual(body);
-    expect(text(concatBytes(...written))).toBe('GET /tor/status-vote/current/consensus-microdesc HTTP/1.0\r\nAccept-Encoding: deflate, identity\r\n\r\n');
+    expect(text(concatBytes(...written))).toBe('GET /tor/status-vote/current/consensus-microdesc HTTP/1.0\r\nAccept-Encoding: deflate, gzip, identity\r\n\r\n');
+  });
+
+  it('dirGetResponse tells how the answer came: its encoding and the bytes on the wire', async () => {
+    const body = utf8('microdescriptors '.repeat(100));
+    const raw = response('HTTP/1.0 200 OK\r\nContent-Encoding: deflate\r\n\r\n', await compress(body, 'deflate'));
+    const res = await dirGetResponse(fakeStream(raw).stream, '/tor/micro/d/abc');
+    expect(res.body).toEqual(body);
+    expect(res.headers.get('content-encoding')).toBe('deflate');
+    expect(res.wireBytes).toBe(raw.length);
+    expect(res.wireBytes).toBeLessThan(body.length);
   });
 
   it('turns any other status into a DirectoryHttpError', async () => {

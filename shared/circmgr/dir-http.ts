@@ -20,7 +20,10 @@ export interface DirResponse {
   readonly status: number;
   readonly reason: string;
   readonly headers: ReadonlyMap<string, string>;
+  /** The body, decompressed. */
   readonly body: Uint8Array;
+  /** Bytes as they came over the wire (head and compressed body): what the fetch cost. */
+  readonly wireBytes: number;
 }
 
 const MAX_DIR_BODY = 32 * 1024 * 1024;
@@ -35,7 +38,7 @@ export async function parseHttpResponse(raw: Uint8Array, context: string): Promi
   } else if (encoding !== 'identity') {
     throw new ProtocolError(context, `unsupported Content-Encoding ${encoding}`);
   }
-  return { status, reason: statusText, headers, body };
+  return { status, reason: statusText, headers, body, wireBytes: raw.length };
 }
 
 async function decompress(data: Uint8Array, format: 'deflate' | 'gzip', context: string): Promise<Uint8Array> {
@@ -50,14 +53,27 @@ async function decompress(data: Uint8Array, format: 'deflate' | 'gzip', context:
   }
 }
 
-/** GET `path` over an open directory stream and return the body of a 200 answer. */
-export async function dirGet(stream: TorStream, path: string): Promise<Uint8Array> {
-  // Accept-Encoding lets caches send compressed documents (they are large); no Host: dir-spec.
-  await stream.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\nAccept-Encoding: deflate, identity\r\n\r\n`));
+/**
+ * What we tell caches we can decompress (dir-spec "Compression"; tor's caches pick the best
+ * method both sides know, among deflate, gzip, x-zstd and x-tor-lzma). Deflate is what every
+ * platform decompresses natively (DecompressionStream): zstd would save a further ~13% on a full
+ * consensus but needs a JavaScript decoder in the service worker (see bench/dir-compression.ts).
+ */
+export const DIR_ACCEPT_ENCODING = 'deflate, gzip, identity';
+
+/** GET `path` over an open directory stream: the whole 200 answer (headers, body, bytes on the wire). */
+export async function dirGetResponse(stream: TorStream, path: string): Promise<DirResponse> {
+  // No Host: dir-spec.
+  await stream.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\nAccept-Encoding: ${DIR_ACCEPT_ENCODING}\r\n\r\n`));
   const raw = await stream.readAll(MAX_DIR_BODY);
   const res = await parseHttpResponse(raw, `directory response for ${path}`);
   if (res.status !== 200) throw new DirectoryHttpError(path, res.status, res.reason);
-  return res.body;
+  return res;
+}
+
+/** GET `path` over an open directory stream and return the body of a 200 answer. */
+export async function dirGet(stream: TorStream, path: string): Promise<Uint8Array> {
+  return (await dirGetResponse(stream, path)).body;
 }
 
 /**
