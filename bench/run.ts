@@ -12,6 +12,7 @@ import { benchMiddleRelay } from './middle-relay.ts';
 import { benchExtension } from './extension.ts';
 import { benchSoak } from './soak.ts';
 import { benchDirCompression } from './dir-compression.ts';
+import { benchDirLoad } from './dir-load.ts';
 
 /** name, run, and whether a plain `npm run bench` includes it. */
 const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
@@ -20,6 +21,7 @@ const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
   ['middle-relay', benchMiddleRelay, true],
   ['extension', benchExtension, true],
   ['dir-compression', benchDirCompression, true],
+  ['dir-load', () => benchDirLoad(process.argv.slice(2)), true],
   ['soak', () => benchSoak(process.argv.slice(2)), false],
 ];
 
