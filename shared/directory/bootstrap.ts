@@ -1,4 +1,4 @@
-import { CertificateError, TelescopeError } from '../util/index.ts';
+import { CertificateError, ListInterner, TelescopeError } from '../util/index.ts';
 import { buildNetDir, type NetDir } from '../netdir/index.ts';
 import { parseAuthCerts, parseConsensus, ConsensusRejectedError, parseMicrodescs, type AuthCert, type AuthorityId, type Consensus, type UnverifiedConsensus, type Microdesc } from '../netdoc/index.ts';
 
@@ -95,6 +95,8 @@ export class DirectoryState {
   private microdescsDropped = false;
   private unsavedMicrodescs: Microdesc[] = [];
   private wanted: { consensus: Consensus | undefined; digests: Set<string> } | undefined;
+  /** Family lists shared among the microdescriptors we hold (rebuilt when a consensus drops some). */
+  private families = new ListInterner();
 
   constructor(
     private readonly authorities: readonly AuthorityId[],
@@ -175,9 +177,14 @@ export class DirectoryState {
     return { added, unrequested, missing: asked.filter((d) => !received.has(d) && !this.microdescs.has(d)) };
   }
 
-  /** Put `md` in the set; true when it is new. */
-  private keepMicrodesc(md: Microdesc): boolean {
-    if (this.microdescs.has(md.digestBase64)) return false;
+  /**
+   * Put `md` in the set; true when it is new. Its family list is shared with the other members of
+   * its family (ListInterner): on the live network that is most of the microdescriptors' memory.
+   */
+  private keepMicrodesc(parsed: Microdesc): boolean {
+    if (this.microdescs.has(parsed.digestBase64)) return false;
+    const family = this.families.share(parsed.family);
+    const md = family === parsed.family ? parsed : { ...parsed, family };
     this.microdescs.set(md.digestBase64, md);
     this.unsavedMicrodescs.push(md);
     return true;
@@ -304,6 +311,11 @@ export class DirectoryState {
     });
   }
 
+  /** The microdescriptor with this digest (base64, no padding), if we hold it. */
+  microdescFor(digest: string): Microdesc | undefined {
+    return this.microdescs.get(digest);
+  }
+
   /** Texts of the microdescriptors with these digests (base64, no padding) that we hold. */
   microdescTexts(digests: readonly string[]): string[] {
     return digests.flatMap((d) => {
@@ -364,7 +376,12 @@ export class DirectoryState {
       this.microdescs.delete(d);
       this.microdescsDropped = true;
     }
-    if (this.microdescsDropped) this.unsavedMicrodescs = this.unsavedMicrodescs.filter((m) => wanted.has(m.digestBase64));
+    if (this.microdescsDropped) {
+      this.unsavedMicrodescs = this.unsavedMicrodescs.filter((m) => wanted.has(m.digestBase64));
+      // Forget the families only dropped relays had.
+      this.families = new ListInterner();
+      for (const md of this.microdescs.values()) this.families.share(md.family);
+    }
     // dir-spec "How clients download": refresh at a random time in the first 3/4 of the
     // interval between fresh-until and valid-until... clamped so a test network refreshes too.
     const fresh = verified.freshUntil.getTime();

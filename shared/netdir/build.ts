@@ -1,11 +1,37 @@
 import { parseIp } from '../addr/index.ts';
 import type { Consensus, Microdesc } from '../netdoc/index.ts';
-import { parsePortPolicy } from '../policy/index.ts';
+import { parsePortPolicy, type PortPolicy } from '../policy/index.ts';
+import { ListInterner } from '../util/index.ts';
 import { fingerprintOf, type NetDir, type NetRelay } from './netdir.ts';
 
-/** Join a verified consensus with its microdescriptors into the client's network view. */
+/**
+ * Join a verified consensus with its microdescriptors into the client's network view. At the live
+ * network's size (~9,700 relays) what many relays share is built once and shared: a family's
+ * member list (identical in every member's microdescriptor, hundreds long for the largest
+ * families), an exit-policy summary, a protocol list.
+ */
 export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string, Microdesc>): NetDir {
   const relays: NetRelay[] = [];
+  const families = new Map<readonly string[], readonly string[]>();
+  const interner = new ListInterner();
+  const family = (raw: readonly string[]) => {
+    let members = families.get(raw);
+    if (!members) families.set(raw, (members = interner.share(raw.map((f) => f.replace(/^\$/, '').split(/[~=]/)[0]!.toUpperCase()))));
+    return members;
+  };
+  const policies = new Map<string, PortPolicy>();
+  const policy = (summary: string) => {
+    let p = policies.get(summary);
+    if (!p) policies.set(summary, (p = parsePortPolicy(summary)));
+    return p;
+  };
+  const protocolLists = new Map<object, ReadonlyMap<string, readonly [number, number][]>>();
+  const protocols = (rs: Consensus['routers'][number]) => {
+    const key = rs.protocols ?? EMPTY_KEY;
+    let p = protocolLists.get(key);
+    if (!p) protocolLists.set(key, (p = new Map([...(rs.protocols ?? [])].map(([k, v]) => [k, v.map((r): [number, number] => [r.low, r.high])]))));
+    return p;
+  };
   for (const rs of consensus.routers) {
     const md = microdescs.get(rs.microdescDigestBase64);
     if (!md) continue;
@@ -24,10 +50,10 @@ export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string
       dirPort: rs.dirPort,
       flags: rs.flags,
       bandwidth: rs.bandwidth ?? 0,
-      family: md.family.map((f) => f.replace(/^\$/, '').split(/[~=]/)[0]!.toUpperCase()),
+      family: family(md.family),
       familyIds: md.familyIds,
-      exitPolicy: parsePortPolicy(md.policySummary),
-      protocols: new Map([...(rs.protocols ?? [])].map(([k, v]) => [k, v.map((r): [number, number] => [r.low, r.high])])),
+      exitPolicy: policy(md.policySummary),
+      protocols: protocols(rs),
     });
   }
   const srv = (v: { value: Uint8Array } | undefined) => v?.value;
@@ -44,3 +70,6 @@ export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string
   };
 }
 
+
+/** Stands for "no protocol list" among the shared protocol maps. */
+const EMPTY_KEY = {};

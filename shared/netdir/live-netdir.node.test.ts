@@ -69,4 +69,20 @@ describe('NetDir of the live network (2026-01-29)', () => {
     expect(consensus.signedBy).toHaveLength(9);
     expect(buildNetDir(consensus, new Map()).relays).toEqual([]);
   });
+
+  it('relays with the same family line, exit policy summary or protocol list share one object for it', () => {
+    const byLine = new Map<string, (typeof dir.relays)[number]['family']>();
+    let sharedFamilies = 0;
+    for (const relay of dir.relays) {
+      if (relay.family.length === 0) continue;
+      const line = relay.family.join(' ');
+      const first = byLine.get(line);
+      if (first) { expect(relay.family).toBe(first); sharedFamilies++; } else byLine.set(line, relay.family);
+    }
+    // The sample holds several members of the same large families.
+    expect(sharedFamilies).toBeGreaterThan(50);
+    const policies = new Map(dir.relays.map((r) => [JSON.stringify(r.exitPolicy), r.exitPolicy]));
+    for (const r of dir.relays) expect(r.exitPolicy).toBe(policies.get(JSON.stringify(r.exitPolicy)));
+    expect(new Set(dir.relays.map((r) => r.protocols)).size).toBeLessThan(dir.relays.length / 4);
+  });
 });
