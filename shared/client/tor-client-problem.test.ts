@@ -8,7 +8,7 @@ import { TorClient, type BootstrapStatus } from './tor-client.ts';
  * retries give up.
  */
 describe('TorClient bootstrap problems', () => {
-  it('a bridge whose WebSocket never opens: bridge unreachable, named by its URL, while retrying', async () => {
+  it('a bridge whose WebSocket never opens: the Tor network cannot be reached, the bridge named by its URL, while retrying', async () => {
     const url = 'ws://127.0.0.1:1/';
     const seen: BootstrapStatus[] = [];
     const client = new TorClient({
@@ -21,7 +21,7 @@ describe('TorClient bootstrap problems', () => {
     const done = client.bootstrap().then(() => 'bootstrapped', (e: unknown) => e);
     await expect.poll(() => client.bootstrapStatus.problem?.kind, { timeout: 5_000 }).toBe('bridge-unreachable');
     const s = client.bootstrapStatus;
-    expect(s.problem!.message).toBe(`Bridge unreachable: ${url}`);
+    expect(s.problem!.message).toBe(`Cannot reach the Tor network: the bridge ${url} does not answer`);
     expect(s.percent).toBe(25); // still asking for the consensus
     expect(seen.at(-1)).toEqual(s);
     client.close();

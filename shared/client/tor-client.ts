@@ -31,6 +31,12 @@ export interface TorClientOptions {
   readonly authorities: readonly DirAuthority[];
   /** Fallback directories: the first sources of a bootstrap without a usable consensus (none: the authorities). */
   readonly fallbacks?: readonly FallbackDir[];
+  /**
+   * Whether `authorities` is the host's built-in list (the public network's) or came from the
+   * person's DirAuthority lines ('configured', the default): a bootstrap problem's advice names the
+   * right thing to fix.
+   */
+  readonly authoritySet?: 'configured' | 'built-in';
   readonly transports: TransportFactory;
   readonly store: KeyValueStore;
   /** Plain HTTP GET from an authority's DirPort, used only when no other source exists yet. */
@@ -160,6 +166,7 @@ export class TorClient {
     this.failure = classifyBootstrapFailure(error, {
       bridges: this.bridges.map((b) => b.url ?? `${b.address}:${b.port}`),
       ...(this.peerClockSkewMs !== undefined ? { peerClockSkewMs: this.peerClockSkewMs } : {}),
+      ...(this.opts.authoritySet ? { authoritySet: this.opts.authoritySet } : {}),
     });
     this.log.warn(`bootstrap problem (${this.failure.kind}): ${this.failure.message} [${this.failure.detail}]`);
     this.publish();
