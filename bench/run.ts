@@ -4,13 +4,15 @@
  * `npm run bench -- transfer` runs only the named ones. A benchmark that fails (a transfer that
  * broke, a wrong checksum) is reported and makes the exit code non-zero; the others still run.
  * `soak` (minutes of churn and a flood against one relay-bridge) runs only when named:
- * `npm run bench -- soak [--minutes N]`; options after the names go to the benchmarks.
+ * `npm run bench -- soak [--minutes N]`; options after the names go to the benchmarks. `bootstrap`
+ * (the full-size network, bench/bootstrap.ts) also runs only when named.
  */
 import { benchRelayCrypto } from './relay-crypto.ts';
 import { benchTransfer } from './transfer.ts';
 import { benchMiddleRelay } from './middle-relay.ts';
 import { benchExtension } from './extension.ts';
 import { benchSoak } from './soak.ts';
+import { benchBootstrap } from './bootstrap.ts';
 
 /** name, run, and whether a plain `npm run bench` includes it. */
 const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
@@ -19,6 +21,7 @@ const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
   ['middle-relay', benchMiddleRelay, true],
   ['extension', benchExtension, true],
   ['soak', () => benchSoak(process.argv.slice(2)), false],
+  ['bootstrap', benchBootstrap, false],
 ];
 
 const args = process.argv.slice(2);
