@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import { closePage, launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet } from './shared-testnet.ts';
@@ -73,7 +73,7 @@ describe('settings page and bootstrap problems', () => {
     const page = await opened;
     await page.waitForLoadState();
     expect(page.url()).toBe(`chrome-extension://${browser.extensionId}/extension/pages/settings.html`);
-    await page.close();
+    await closePage(page);
     await settingsPage.goto(`chrome-extension://${browser.extensionId}/extension/pages/settings.html`);
     await settingsPage.waitForSelector('body[data-loaded]');
     expect(await settingsPage.inputValue('#bridges')).toBe('');
