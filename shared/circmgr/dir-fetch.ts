@@ -4,7 +4,7 @@ import { secureUniform, type GuardManager } from '../path/index.ts';
 import { TelescopeError, silentLogger, type Logger } from '../util/index.ts';
 import { bridgeTarget, type BridgeInfo } from './bridges.ts';
 import type { ChannelPool } from './channel-pool.ts';
-import { dirGet } from './dir-http.ts';
+import { dirGet, type DirRequestHeaders } from './dir-http.ts';
 
 /** An authority's DirPort: the directory source of last resort, at a first bootstrap. */
 export interface DirPortSource {
@@ -48,8 +48,11 @@ export class DirectoryFetcher {
     this.opts.progress?.(percent, tag, summary);
   }
 
-  /** Fetch a directory document: through a bridge or guard over BEGIN_DIR, else an authority's DirPort. */
-  async fetch(path: string): Promise<Uint8Array> {
+  /**
+   * Fetch a directory document: through a bridge or guard over BEGIN_DIR, else an authority's
+   * DirPort (which gets no extra headers: the host's plain GET takes none).
+   */
+  async fetch(path: string, headers: DirRequestHeaders = {}): Promise<Uint8Array> {
     const source = this.source();
     if (source === 'dirport') {
       const auths = [...this.opts.authorities].sort(() => secureUniform() - 0.5);
@@ -68,7 +71,7 @@ export class DirectoryFetcher {
     const circuit = await this.directoryCircuit(source);
     try {
       const stream = await circuit.openDirStream({ timeoutMs: 30_000 });
-      return await dirGet(stream, path);
+      return await dirGet(stream, path, headers);
     } catch (e) {
       if (!circuit.isOpen) this.dirCircuit = undefined;
       throw e;

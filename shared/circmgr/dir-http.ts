@@ -50,10 +50,14 @@ async function decompress(data: Uint8Array, format: 'deflate' | 'gzip', context:
   }
 }
 
+/** Extra request headers (name → value), e.g. X-Or-Diff-From-Consensus. */
+export type DirRequestHeaders = Readonly<Record<string, string>>;
+
 /** GET `path` over an open directory stream and return the body of a 200 answer. */
-export async function dirGet(stream: TorStream, path: string): Promise<Uint8Array> {
+export async function dirGet(stream: TorStream, path: string, headers: DirRequestHeaders = {}): Promise<Uint8Array> {
   // Accept-Encoding lets caches send compressed documents (they are large); no Host: dir-spec.
-  await stream.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\nAccept-Encoding: deflate, identity\r\n\r\n`));
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  await stream.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\nAccept-Encoding: deflate, identity\r\n${extra}\r\n`));
   const raw = await stream.readAll(MAX_DIR_BODY);
   const res = await parseHttpResponse(raw, `directory response for ${path}`);
   if (res.status !== 200) throw new DirectoryHttpError(path, res.status, res.reason);

@@ -1,6 +1,7 @@
 import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../channel/index.ts';
 import type { CircuitOptions } from '../circuit/index.ts';
-import { DirectoryState, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
+import { DIFF_FROM_HEADER, DirectoryState, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
+import { looksLikeConsensusDiff } from '../netdoc/index.ts';
 import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
@@ -58,6 +59,11 @@ export interface TorClientOptions {
    * voting interval. Guessed from the voting interval when not given.
    */
   readonly testingNetwork?: boolean;
+  /**
+   * Replaced consensuses to keep so a directory cache (the relay) can serve diffs from them to
+   * clients that still hold them. Default none: a client needs only its current one.
+   */
+  readonly keepPreviousConsensuses?: number;
 }
 
 export class TorClient {
@@ -88,7 +94,11 @@ export class TorClient {
     this.log = opts.log ?? silentLogger;
     this.pool = new ChannelPool(opts.transports, { log: this.log, ...(opts.now ? { now: opts.now } : {}), ...(opts.linkAuthenticator ? { authenticator: opts.linkAuthenticator } : {}) });
     this.guards = new GuardManager(opts.store, { rules: this.rules, log: this.log });
-    this.dir = new DirectoryState(opts.authorities.map((a) => ({ fingerprint: a.v3ident })), { skewMs: opts.skewMs ?? 5 * 60_000, random: secureUniform });
+    this.dir = new DirectoryState(opts.authorities.map((a) => ({ fingerprint: a.v3ident })), {
+      skewMs: opts.skewMs ?? 5 * 60_000,
+      random: secureUniform,
+      ...(opts.keepPreviousConsensuses ? { keepPreviousConsensuses: opts.keepPreviousConsensuses } : {}),
+    });
     this.circuits = new CircuitManager(this.pool, this.guards, () => this.requireNetDir(), {
       log: this.log,
       rules: this.rules,
@@ -243,7 +253,7 @@ export class TorClient {
   private async fetchAndApply(req: DirRequest): Promise<void> {
     let body: Uint8Array;
     try {
-      body = await this.fetcher.fetch(req.path);
+      body = await this.fetcher.fetch(req.path, req.diffFrom ? { [DIFF_FROM_HEADER]: req.diffFrom.toUpperCase() } : {});
     } catch (e) {
       this.dir.requestFailed(req);
       throw e;
@@ -253,8 +263,19 @@ export class TorClient {
     switch (req.kind) {
       case 'consensus': {
         this.progress(30, 'loading_status', 'Loading networkstatus consensus');
-        const r = this.dir.addConsensus(text, now);
-        this.log.info(r === 'accepted' ? `accepted a consensus valid until ${this.dir.current!.validUntil.toISOString()}` : 'consensus needs authority certificates');
+        let r: ReturnType<DirectoryState['addConsensusResponse']>;
+        try {
+          r = this.dir.addConsensusResponse(text, now);
+        } catch (e) {
+          if (!req.diffFrom || !looksLikeConsensusDiff(text) || !(e instanceof TelescopeError)) throw e;
+          // A diff is only a saving: whatever was wrong with it (or with what it gave), the whole
+          // document may still be fine.
+          this.log.notice(`consensus diff not used (${e.message}); fetching the full consensus`);
+          await this.fetchAndApply({ kind: 'consensus', path: req.path });
+          return;
+        }
+        if (r.fromDiff) this.log.notice(`applied a consensus diff: ${body.length} bytes instead of the ${this.dir.consensusText()!.length}-byte consensus (diffs applied: ${this.dir.diffsApplied})`);
+        this.log.info(r.outcome === 'accepted' ? `accepted a consensus valid until ${this.dir.current!.validUntil.toISOString()}` : 'consensus needs authority certificates');
         break;
       }
       case 'certs':
