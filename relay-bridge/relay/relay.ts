@@ -56,6 +56,14 @@ export interface BridgeLines {
   readonly orPort: string;
 }
 
+/**
+ * Replaced consensuses the relay's directory cache keeps to serve diffs from (tor keeps 72 h of
+ * them on disk). A client refreshes within hours of its consensus (it stays valid 3 h on the
+ * public network), so six hourly ones serve nearly every refresh; at full size each is 3.5 MB of
+ * text held in memory, which bounds the cost.
+ */
+const CONSENSUSES_KEPT_FOR_DIFFS = 6;
+
 export class RelayBridge {
   private readonly listeners: Listener[] = [];
   private orListener: (Listener & { setCredentials(c: { key: string; cert: string }): void }) | undefined;
@@ -113,6 +121,7 @@ export class RelayBridge {
       dirPortGet,
       log,
       rules: { enforceDistinctSubnets: !config.testingTorNetwork },
+      keepPreviousConsensuses: CONSENSUSES_KEPT_FOR_DIFFS,
       circuitOptions: { aes: nodeAesCtr, log },
       // Links we open authenticate us as a relay, or tor relays would treat us as a client (and
       // refuse to exit for circuits that come through us).
