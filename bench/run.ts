@@ -5,7 +5,7 @@
  * broke, a wrong checksum) is reported and makes the exit code non-zero; the others still run.
  * `soak` (minutes of churn and a flood against one relay-bridge) runs only when named:
  * `npm run bench -- soak [--minutes N]`; options after the names go to the benchmarks. `bootstrap`
- * (the full-size network, bench/bootstrap.ts) also runs only when named.
+ * (the full-size network, bench/bootstrap.ts) and `consdiff` (bench/consdiff.ts) also run only when named.
  */
 import { benchRelayCrypto } from './relay-crypto.ts';
 import { benchTransfer } from './transfer.ts';
@@ -13,6 +13,7 @@ import { benchMiddleRelay } from './middle-relay.ts';
 import { benchExtension } from './extension.ts';
 import { benchSoak } from './soak.ts';
 import { benchBootstrap } from './bootstrap.ts';
+import { benchConsensusDiff } from './consdiff.ts';
 
 /** name, run, and whether a plain `npm run bench` includes it. */
 const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
@@ -22,6 +23,7 @@ const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
   ['extension', benchExtension, true],
   ['soak', () => benchSoak(process.argv.slice(2)), false],
   ['bootstrap', benchBootstrap, false],
+  ['consdiff', benchConsensusDiff, false],
 ];
 
 const args = process.argv.slice(2);
