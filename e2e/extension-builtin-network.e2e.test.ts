@@ -117,6 +117,9 @@ describe('the extension with its built-in authorities replaced by the private ne
     await expect.poll(() => popup.textContent('#phase'), { timeout: 120_000 }).toMatch(/^Bootstrapped 100%/);
     expect(await popup.isVisible('#problem')).toBe(false);
     expect(await popup.textContent('#authorities')).toBe(builtInSet());
+    const status = await b.context.newPage();
+    await status.goto(`chrome-extension://${b.extensionId}/extension/pages/status.html`);
+    await expect.poll(() => status.textContent('#authorities'), { timeout: 10_000 }).toBe(builtInSet());
 
     const tab = await b.context.newPage();
     const url = `http://127.0.0.1:${desc.web.port}/hello`;

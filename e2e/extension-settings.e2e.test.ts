@@ -123,6 +123,8 @@ describe('settings page and bootstrap problems', () => {
       return t.start(s).then(() => ({ rejected: false, error: '', problem: '' }), (e: unknown) => ({ rejected: true, error: e instanceof Error ? e.message : String(e), problem: t.status().problem?.message ?? '' }));
     }, { bridges: [line], authorities: [] });
     expect(ended).toEqual({ rejected: true, error: expect.stringMatching(/^bootstrap stalled/), problem: unreachable });
+    await expect.poll(() => popup.textContent('#phase'), { timeout: 10_000 }).toMatch(/stopped retrying \(Save in Settings to try again\)$/);
+    expect(await problemOf(popup)).toBe(unreachable);
   }, 120_000);
 
   it('the private network\'s loopback bridge with the built-in public authorities: "consensus not valid", naming the built-in set', async () => {

@@ -61,7 +61,12 @@ function run(settings: ExtensionSettings): Promise<BootstrapStatus> {
   client?.close();
   client = c;
   status = { percent: 0, tag: 'starting', summary: 'Starting' };
-  starting = c.bootstrap().then(() => status);
+  starting = c.bootstrap().then(() => status, (e: unknown) => {
+    // The client stopped retrying (its problem stays): the phase line says so, or it would read
+    // as if bootstrapping still went on.
+    if (client === c) status = { ...status, summary: `${status.summary}; stopped retrying (Save in Settings to try again)` };
+    throw e;
+  });
   return starting;
 }
 
