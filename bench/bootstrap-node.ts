@@ -12,7 +12,6 @@ import type { ByteTransport } from '../shared/channel/index.ts';
 import { TelescopeError } from '../shared/util/index.ts';
 import { TorClient } from '../shared/client/index.ts';
 import { FileStore } from '../node-platform/file-store.ts';
-import { dirPortGet } from '../node-platform/dirport.ts';
 import { nodeAesCtr } from '../node-platform/node-aes-ctr.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
 
@@ -65,7 +64,6 @@ async function main(): Promise<void> {
   const client = new TorClient({
     transports: countingTransports,
     store: new FileStore(args.dataDirectory),
-    dirPortGet,
     circuitOptions: { aes: nodeAesCtr },
     authorities,
     bridges: [parseBridge(args.bridge)],

@@ -30,7 +30,7 @@ const notices: string[] = [];
 beforeAll(async () => {
   desc = sharedTestnet();
   const log: Logger = { debug() {}, info() {}, notice: (m) => notices.push(m), warn: (m) => notices.push(`warn: ${m}`) };
-  client = new TorClient({ authorities: authoritiesOf(desc), transports: tlsTransportFactory, store: new MemoryStore(), dirPortGet, log, rules: { enforceDistinctSubnets: false } });
+  client = new TorClient({ authorities: authoritiesOf(desc), transports: tlsTransportFactory, store: new MemoryStore(), log, rules: { enforceDistinctSubnets: false } });
   relay = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0']);
   const infoLog = `${relay.dataDirectory}/tor-client-info.log`;
   [tor] = await Promise.all([

@@ -18,7 +18,6 @@ import {
 import { secureRandomBytes, verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/index.ts';
 import { nodeAesCtr } from '../../node-platform/node-aes-ctr.ts';
 import { nodeCurve25519 } from '../../node-platform/node-x25519.ts';
-import { dirPortGet } from '../../node-platform/dirport.ts';
 import { FileStore } from '../../node-platform/file-store.ts';
 import { listenTls, listenWebSocket, type Admission, type Listener, type PeerInfo } from '../net/listeners.ts';
 import { pipeStream } from '../../node-platform/pipe.ts';
@@ -118,8 +117,7 @@ export class RelayBridge {
       // arrive on the links it opened.
       transports: async (target) => new ThrottledTransport(await tlsTransportFactory(target), this.limits.read),
       store: new FileStore(join(opts.dataDirectory, 'cache')),
-      dirPortGet,
-      log,
+        log,
       rules: { enforceDistinctSubnets: !config.testingTorNetwork },
       keepPreviousConsensuses: CONSENSUSES_KEPT_FOR_DIFFS,
       circuitOptions: { aes: nodeAesCtr, log },

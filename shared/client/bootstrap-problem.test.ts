@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseAuthCerts, parseConsensus } from '../netdoc/index.ts';
-import { CertificateError, ChannelError, CircuitError, HandshakeError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
+import { CertificateError, ChannelError, CircuitError, HandshakeError, NetworkUnreachableError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
 import { Channel, WebSocketTransport, type ByteTransport, type WebSocketLike } from '../channel/index.ts';
 import { thrown } from '../testing/thrown.ts';
 import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -93,6 +93,17 @@ describe('classifyBootstrapFailure', () => {
       expect(p.message).toBe(`Cannot reach the Tor network: the bridge ${URL_B} answered, but the Tor link handshake failed`);
       expect(p.hint).toMatch(/fingerprint/);
     }
+  });
+
+  it('no fallback or authority answered a first bootstrap: cannot reach the Tor network, not a bridge problem', () => {
+    const refused = new ChannelError('connect 127.0.0.1:1: refused', { phase: 'connect', peer: '127.0.0.1:1' });
+    const e = new NetworkUnreachableError({ tried: { fallbacks: 3, authorities: 1 }, total: { fallbacks: 200, authorities: 9 }, outcomes: { 'connection failed': 4 }, why: 'every one failed', cause: refused });
+    const p = classifyBootstrapFailure(new TelescopeError('bootstrap stalled', { cause: e }), { bridges: [] });
+    expect(p.kind).toBe('network-unreachable');
+    expect(p.message).toBe('Cannot reach the Tor network');
+    expect(p.hint).toMatch(/Internet connection.*bridge/);
+    expect(p.detail).toBe(e.message);
+    expect(p.errorKind).toBe('network-unreachable');
   });
 
   it('a timeout elsewhere (a circuit, a directory fetch) is not blamed on the bridge', () => {

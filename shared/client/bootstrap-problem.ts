@@ -14,7 +14,7 @@ import { TelescopeError, type ErrorKind } from '../util/index.ts';
  * advice a person sees.
  */
 
-export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'clock-skew' | 'consensus-invalid' | 'failed';
+export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'network-unreachable' | 'clock-skew' | 'consensus-invalid' | 'failed';
 
 export interface BootstrapProblem {
   readonly kind: BootstrapProblemKind;
@@ -144,6 +144,14 @@ function classifyKind(e: TelescopeError, context: ProblemContext): BootstrapProb
       return bridgeUnreachable(e, context, detail, e.phase === 'link-handshake');
     case 'timeout':
       return e.phase === 'link-handshake' ? bridgeUnreachable(e, context, detail, true) : undefined;
+    case 'network-unreachable':
+      // No fallback directory or authority answered a first bootstrap (a client without bridges).
+      return {
+        kind: 'network-unreachable',
+        message: 'Cannot reach the Tor network',
+        hint: 'Check this computer\'s Internet connection. If it works, Tor may be blocked on this network: use a bridge (UseBridges 1 and a Bridge line).',
+        detail,
+      };
     default:
       return undefined;
   }

@@ -2,11 +2,11 @@ import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../chan
 import type { CircuitOptions } from '../circuit/index.ts';
 import { DIFF_FROM_HEADER, DirectoryState, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
 import { looksLikeConsensusDiff } from '../netdoc/index.ts';
-import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
+import { NetworkUnreachableError, TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
 import type { TorStream } from '../stream/index.ts';
-import { ChannelPool, CircuitManager, DirectoryFetcher, learnBridgeKey, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
+import { ChannelPool, CircuitManager, DirectoryFetcher, learnBridgeKey, type DirectoryFetcherOptions, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
 import { isOnionHost, OnionServiceClient, type OnionPhase } from '../onion/index.ts';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
 
@@ -40,8 +40,8 @@ export interface TorClientOptions {
   readonly authoritySet?: 'configured' | 'built-in';
   readonly transports: TransportFactory;
   readonly store: KeyValueStore;
-  /** Plain HTTP GET from an authority's DirPort, used only when no other source exists yet. */
-  readonly dirPortGet?: (address: string, port: number, path: string) => Promise<Uint8Array>;
+  /** The first contact's schedule, clock, timers and randomness (tests); tor's schedule by default. */
+  readonly firstContact?: DirectoryFetcherOptions['firstContact'];
   readonly bridges?: readonly BridgeInfo[];
   readonly rules?: PathRules;
   readonly log?: Logger;
@@ -119,7 +119,8 @@ export class TorClient {
       netDir: () => this.netDir,
       bridges: () => this.bridges,
       authorities: opts.authorities,
-      ...(opts.dirPortGet ? { dirPortGet: opts.dirPortGet } : {}),
+      fallbacks: opts.fallbacks ?? [],
+      ...(opts.firstContact ? { firstContact: opts.firstContact } : {}),
       ...(opts.circuitOptions ? { circuitOptions: opts.circuitOptions } : {}),
       log: this.log,
       progress: (percent, tag, summary) => this.progress(percent, tag, summary),
@@ -243,6 +244,9 @@ export class TorClient {
         for (const f of failed) this.log.warn(`directory fetch failed: ${(f as PromiseRejectedResult).reason instanceof Error ? ((f as PromiseRejectedResult).reason as Error).message : String((f as PromiseRejectedResult).reason)}`);
         const cause = (failed[0] as PromiseRejectedResult).reason;
         this.reportFailure(cause);
+        // No source of the network answered: that is the answer (tor would retry for ever, but a
+        // person waiting needs to hear it now; a later bootstrap tries again).
+        if (cause instanceof NetworkUnreachableError) throw cause;
         if (failures >= 8) throw new TelescopeError(`bootstrap stalled in phase ${phase}: ${failed.length} directory request(s) keep failing`, { cause });
         await new Promise((r) => setTimeout(r, Math.min(8_000, 500 * 2 ** failures)));
       }
