@@ -4,7 +4,8 @@
  * `npm run bench -- transfer` runs only the named ones. A benchmark that fails (a transfer that
  * broke, a wrong checksum) is reported and makes the exit code non-zero; the others still run.
  * `soak` (minutes of churn and a flood against one relay-bridge) runs only when named:
- * `npm run bench -- soak [--minutes N]`; options after the names go to the benchmarks.
+ * `npm run bench -- soak [--minutes N]`; options after the names go to the benchmarks. `bootstrap`
+ * (the full-size network, bench/bootstrap.ts) and `consdiff` (bench/consdiff.ts) also run only when named.
  */
 import { benchRelayCrypto } from './relay-crypto.ts';
 import { benchTransfer } from './transfer.ts';
@@ -13,6 +14,8 @@ import { benchExtension } from './extension.ts';
 import { benchSoak } from './soak.ts';
 import { benchDirCompression } from './dir-compression.ts';
 import { benchDirLoad } from './dir-load.ts';
+import { benchBootstrap } from './bootstrap.ts';
+import { benchConsensusDiff } from './consdiff.ts';
 
 /** name, run, and whether a plain `npm run bench` includes it. */
 const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
@@ -23,6 +26,8 @@ const BENCHMARKS: [string, () => Promise<void>, boolean][] = [
   ['dir-compression', benchDirCompression, true],
   ['dir-load', () => benchDirLoad(process.argv.slice(2)), true],
   ['soak', () => benchSoak(process.argv.slice(2)), false],
+  ['bootstrap', benchBootstrap, false],
+  ['consdiff', benchConsensusDiff, false],
 ];
 
 const args = process.argv.slice(2);

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 /**
- * TELESCOPE_OWNER_PID in a real `telescope` process: a client that cannot reach its (closed,
- * loopback) authority keeps running on its own, and stops once the process named as its owner is
- * SIGKILLed. No time is asserted: the test waits for the exit, bounded only by the test timeout.
+ * TELESCOPE_OWNER_PID in a real `telescope` process: a relay whose (closed, loopback) authority
+ * cannot be reached keeps running on its own (a client would give up: "cannot reach the Tor
+ * network"), and stops once the process named as its owner is SIGKILLed. No time is asserted: the test waits for the exit, bounded only by the test timeout.
  */
 const projectRoot = new URL('..', import.meta.url).pathname;
 const started: ChildProcess[] = [];
@@ -28,13 +28,15 @@ function telescope(args: string[], env: NodeJS.ProcessEnv): { child: ChildProces
   return { child, output: () => out, exited };
 }
 
-async function clientTorrc(): Promise<string> {
+async function relayTorrc(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'telescope-owner-'));
   dirs.push(dir);
   const torrc = join(dir, 'torrc');
-  // Port 9 on loopback: nothing listens, so the client keeps retrying and never finishes by itself.
+  // Port 9 on loopback: nothing listens, so the relay has no directory but serves on regardless.
   await writeFile(torrc, [
-    'SocksPort 127.0.0.1:auto',
+    'ORPort 127.0.0.1:auto',
+    'PublishServerDescriptor 0',
+    'ContactInfo test',
     `DataDirectory ${dir}/data`,
     'DirAuthority test orport=9 v3ident=0000000000000000000000000000000000000000 127.0.0.1:9 0000 0000 0000 0000 0000 0000 0000 0000 0000 0000',
     '',
@@ -46,13 +48,13 @@ describe('TELESCOPE_OWNER_PID', () => {
   it('stops the command once its owner is SIGKILLed', async () => {
     const owner = spawn('sleep', ['600'], { stdio: 'ignore' });
     started.push(owner);
-    const client = telescope(['client', '-f', await clientTorrc()], { TELESCOPE_OWNER_PID: String(owner.pid) });
-    // Running: it got as far as its SOCKS port.
-    while (!client.output().includes('Opened Socks listener') && client.child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
-    expect(client.child.exitCode, client.output()).toBeNull();
+    const relay = telescope(['relay', '-f', await relayTorrc()], { TELESCOPE_OWNER_PID: String(owner.pid) });
+    // Running: it got as far as its ORPort and fingerprint.
+    while (!relay.output().includes("Your relay's fingerprint") && relay.child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    expect(relay.child.exitCode, relay.output()).toBeNull();
     owner.kill('SIGKILL');
-    await client.exited;
-    expect(client.output()).toContain(`owning process ${owner.pid} is gone`);
+    await relay.exited;
+    expect(relay.output()).toContain(`owning process ${owner.pid} is gone`);
   }, 60_000);
 
   it('refuses a value that is no process id', async () => {

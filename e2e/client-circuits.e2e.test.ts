@@ -10,7 +10,6 @@ import { Circuit } from '../shared/circuit/index.ts';
 import { dirGet } from '../shared/circmgr/index.ts';
 import { relayTarget } from '../shared/netdir/index.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
-import { dirPortGet } from '../node-platform/dirport.ts';
 import { FileStore } from '../node-platform/file-store.ts';
 import { MemoryStore } from '../shared/util/index.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
@@ -96,24 +95,24 @@ describe('circuits against tor relays', () => {
 describe('directory cache and refresh', () => {
   it('a restarted client bootstraps from its cache without asking the authorities', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'telescope-cache-'));
-    let dirPortRequests = 0;
+    let firstContacts = 0;
     const make = () => new TorClient({
       authorities: authoritiesOf(desc),
       transports: tlsTransportFactory,
       store: new FileStore(dataDir),
-      dirPortGet: (a, p, path) => { dirPortRequests++; return dirPortGet(a, p, path); },
+      firstContact: { onAttempt: () => { firstContacts++; } },
       rules: { enforceDistinctSubnets: false },
     });
     try {
       const first = make();
       await first.bootstrap();
       first.close();
-      expect(dirPortRequests).toBeGreaterThan(0);
-      dirPortRequests = 0;
+      expect(firstContacts).toBeGreaterThan(0);
+      firstContacts = 0;
       const second = make();
       await second.bootstrap();
       second.close();
-      expect(dirPortRequests).toBe(0);
+      expect(firstContacts).toBe(0);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

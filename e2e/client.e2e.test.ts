@@ -162,7 +162,8 @@ describe('Telescope client through the private tor network', () => {
       expect(r.code, 'curl reports the broken transfer').not.toBe(0);
       expect(r.body.length).toBeLessThan(5 * 1024 * 1024);
       const again = await viaTelescope('/bytes/1m', ['-U', 'doomed:x']);
-      expect(again.code, again.stderr).toBe(0);
+      // On failure, the client's own account of the retry says which builds and streams failed.
+      expect(again.code, `${again.stderr}\nclient log:\n${tc.log.slice(-40).join('\n')}`).toBe(0);
       expect(sha256(again.body)).toBe(desc.web.paths['/bytes/1m'].sha256);
       const next = tc.streams.at(-1)!;
       expect(next.circuit.circuit).not.toBe(record!.circuit.circuit);

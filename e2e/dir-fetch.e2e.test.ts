@@ -27,7 +27,6 @@ beforeAll(async () => {
     authorities: authoritiesOf(desc),
     transports: tlsTransportFactory,
     store: new MemoryStore(),
-    dirPortGet: (a, p, path) => dirPortGet(a, p, path),
     rules: { enforceDistinctSubnets: false },
   });
   await client.bootstrapDirectory();

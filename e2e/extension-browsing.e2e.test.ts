@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import { closePage, launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet } from './shared-testnet.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
@@ -248,7 +248,7 @@ describe('the onion tab browses through Tor', () => {
       await page.goto(`${sentinel.origin}/control`);
       expect(await page.textContent('#h')).toBe('sentinel /control');
     } finally {
-      await page.close();
+      await closePage(page);
     }
     const peers = await Promise.all(sentinel.connections);
     expect(peers.some(isChromium), peers.join(',')).toBe(true);
@@ -289,7 +289,7 @@ describe('the onion tab browses through Tor', () => {
       expect((await frame()).url()).toBe(`${webPrefix()}/welcome`);
       expect(page.url()).toMatch(new RegExp(`^chrome-extension://${browser.extensionId}/extension/pages/browse\\.html`));
     } finally {
-      await page.close();
+      await closePage(page);
     }
     const post = site.seen.find((s) => s.path === '/login');
     expect(post?.method).toBe('POST');
@@ -325,7 +325,7 @@ describe('the onion tab browses through Tor', () => {
       await page.reload();
       await heading(page, 'Who are you?');
     } finally {
-      await page.close();
+      await closePage(page);
     }
     const welcomes = site.seen.filter((s) => s.path === '/welcome');
     expect(welcomes.map((s) => s.headers.cookie)).toEqual(['session=alice-42; theme=dark', undefined]);
@@ -339,7 +339,7 @@ describe('the onion tab browses through Tor', () => {
       await heading(page, 'Font through Tor');
       await expect.poll(async () => (await frame()).evaluate(() => [...document.fonts].find((f) => f.family.replace(/"/g, '') === 'Probe')?.status), { timeout: 60_000 }).toBe('loaded');
     } finally {
-      await page.close();
+      await closePage(page);
     }
     const font = site.seen.find((s) => s.path === '/font.ttf');
     expect(font && isRelay(font.peer)).toBe(true);
@@ -377,7 +377,7 @@ describe('the onion tab browses through Tor', () => {
         await page.click('#back');
       }
     } finally {
-      await page.close();
+      await closePage(page);
     }
     const paths = sentinel.seen.map((s) => `${s.method} ${s.path} from ${s.peer}`);
     console.log(`sentinel saw:\n  ${paths.join('\n  ')}`);
@@ -410,7 +410,7 @@ describe('the onion tab browses through Tor', () => {
       await heading(page, 'sentinel /overlay');
       expect(page.url()).toMatch(/\/extension\/pages\/browse\.html/);
     } finally {
-      await page.close();
+      await closePage(page);
     }
     const peers = await Promise.all(sentinel.connections);
     expect(peers.filter((p) => !isRelay(p)), 'connections from anything but a relay').toEqual([]);
@@ -439,8 +439,8 @@ describe('the onion tab browses through Tor', () => {
       await page.waitForTimeout(2_000);
       expect(page.url()).toMatch(/\/extension\/pages\/browse\.html/);
     } finally {
-      await page.close();
-      for (const p of browser.context.pages()) if (!p.url().startsWith('chrome-extension://') && p.url() !== 'about:blank') await p.close();
+      await closePage(page);
+      for (const p of browser.context.pages()) if (!p.url().startsWith('chrome-extension://') && p.url() !== 'about:blank') await closePage(p);
     }
     const peers = await Promise.all(sentinel.connections);
     console.log(`sentinel saw: ${sentinel.seen.map((s) => `${s.method} ${s.path} from ${s.peer}`).join(', ') || 'nothing'}`);
@@ -457,7 +457,7 @@ describe('the onion tab browses through Tor', () => {
         await status.goto(`chrome-extension://${browser.extensionId}/extension/pages/status.html`);
         return await status.evaluate((host) => (globalThis as unknown as { chrome: ChromeApi }).chrome.runtime.sendMessage({ type: 'onion-phase', host }), onion);
       } finally {
-        await status.close();
+        await closePage(status);
       }
     };
     const page = await browser.context.newPage();
@@ -475,7 +475,7 @@ describe('the onion tab browses through Tor', () => {
       await expect.poll(() => page.frameLocator('#view').locator('body').textContent(), { timeout: 120_000 }).toContain('Hello from the Telescope test network');
       expect(await phase()).toMatchObject({ phase: 'connected' });
     } finally {
-      await page.close();
+      await closePage(page);
       clearnet.close();
     }
     // The clearnet page itself was loaded directly (that is the point: it knows the real address).

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import { closePage, launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet } from './shared-testnet.ts';
@@ -105,9 +105,9 @@ describe('Tor client in the extension service worker', () => {
       const fp = (hop: string | undefined) => hop?.split(' · ')[0];
       expect(fp(after[0])).toBe(fp(before[0])); // the guard (the bridge) stays
       expect(fp(after[1]) !== fp(before[1]) || fp(after[2]) !== fp(before[2])).toBe(true);
-      await popup.close();
+      await closePage(popup);
     } finally {
-      await page.close();
+      await closePage(page);
       site.close();
     }
   }, 180_000);
@@ -130,9 +130,9 @@ describe('Tor client in the extension service worker', () => {
       expect(hops[0]).toContain(relay.fingerprint);
       expect(hops[2]).toContain('rendezvous-point');
       expect(hops[3]).toContain('the onion service');
-      await popup.close();
+      await closePage(popup);
     } finally {
-      await page.close();
+      await closePage(page);
     }
   }, 180_000);
 });

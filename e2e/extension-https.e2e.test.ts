@@ -5,7 +5,7 @@ import type { AddressInfo, Server } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import { closePage, launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sha256, sharedTestnet } from './shared-testnet.ts';
@@ -166,7 +166,7 @@ describe('HTTPS in the extension service worker, through Tor', () => {
         .chrome.runtime.sendMessage({ type: 'new-circuit', site }), key);
       expect(reply.ok).toBe(true);
     } finally {
-      await page.close();
+      await closePage(page);
     }
     const after = expectOk(await fetchInWorker(url, key));
     expect(after.ok.text).toBe('hello through Tor over TLS');

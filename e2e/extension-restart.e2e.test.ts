@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import { closePage, launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet } from './shared-testnet.ts';
@@ -90,6 +90,6 @@ describe('service worker restart', () => {
     expect(log.join('\n')).toMatch(/using the cached consensus and microdescriptors/);
     expect(consensusDownloads(log), log.join('\n')).toEqual([]);
     await cdp.detach();
-    await tab.close();
+    await closePage(tab);
   }, 180_000);
 });

@@ -4,17 +4,21 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
+import { closePage, launchWithExtension, type ExtensionBrowser } from '../testnet/chromium.ts';
 import type { TestnetDescription } from '../testnet/index.ts';
 import { startRelayProcess, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet } from './shared-testnet.ts';
 
 /**
  * The settings page and the errors a person can act on: bridge and DirAuthority lines typed into
- * the extension's options page, a line that does not parse named by its line number, and, when
- * bootstrapping is stuck, the popup saying why ("bridge unreachable" for a bridge URL nobody
- * listens on, "consensus not valid" for authorities that did not sign the network's consensus)
- * until settings that work bring it to 100%.
+ * the extension's options page, a line that does not parse named by its line number, which
+ * authority set is in use (the built-in public authorities when no DirAuthority line is given),
+ * and, when bootstrapping is stuck, the popup saying why ("cannot reach the Tor network" for a
+ * bridge URL nobody listens on, and the worker's bootstrap ends; "consensus not valid" for
+ * authorities that did not sign the network's consensus, built in or typed) until settings that
+ * work bring it to 100%. Every bridge is on loopback: with the public authorities built in, the
+ * private network's bridge is refused for serving a consensus they did not sign, and nothing else
+ * is ever dialled.
  */
 const extensionDir = fileURLToPath(new URL('../dist/extension', import.meta.url));
 
@@ -43,6 +47,8 @@ async function save(bridges: string, authorities: string): Promise<{ state: stri
 
 const problemOf = async (page: Page) => (await page.isVisible('#problem')) ? await page.textContent('#problem-message') : '';
 
+const PUBLIC_SET = "Tor's public directory authorities (built in, from tor 0.4.9.3-alpha-dev: moria1, tor26, dizum, gabelmoo, dannenberg, maatuska, longclaw, bastet, faravahar)";
+
 beforeAll(async () => {
   if (!existsSync(`${extensionDir}/manifest.json`)) throw new Error(`no built extension at ${extensionDir}: run npm run build`);
   desc = sharedTestnet();
@@ -67,10 +73,14 @@ describe('settings page and bootstrap problems', () => {
     const page = await opened;
     await page.waitForLoadState();
     expect(page.url()).toBe(`chrome-extension://${browser.extensionId}/extension/pages/settings.html`);
-    await page.close();
+    await closePage(page);
     await settingsPage.goto(`chrome-extension://${browser.extensionId}/extension/pages/settings.html`);
     await settingsPage.waitForSelector('body[data-loaded]');
     expect(await settingsPage.inputValue('#bridges')).toBe('');
+    // Nothing typed yet: a bridge line alone would use the built-in public authorities.
+    expect(await settingsPage.textContent('#authority-set')).toBe(PUBLIC_SET);
+    expect(await settingsPage.getAttribute('#authority-set', 'data-kind')).toBe('built-in');
+    expect(await popup.textContent('#authorities')).toBe(PUBLIC_SET);
   });
 
   it('names the line that does not parse, and keeps nothing', async () => {
@@ -88,14 +98,15 @@ describe('settings page and bootstrap problems', () => {
     expect(stored).toBeUndefined();
   });
 
-  it('a bridge URL nobody listens on: "bridge unreachable", naming the URL', async () => {
+  it('a bridge URL nobody listens on, with nothing but the bridge line: "cannot reach the Tor network", naming the URL; the worker\'s bootstrap ends', async () => {
     const port = await closedPort();
     const url = `ws://127.0.0.1:${port}/`;
     const line = relay.webSocketLine.replace(relay.webSocketUrl, url);
-    const r = await save(line, desc.authorities.map((a) => a.dirAuthorityLine).join('\n'));
+    const r = await save(line, '');
     expect(r).toEqual({ state: 'ok', text: 'Saved. Reconnecting with the new settings…' });
     await popup.reload();
-    await expect.poll(() => problemOf(popup), { timeout: 30_000 }).toBe(`Bridge unreachable: ${url}`);
+    const unreachable = `Cannot reach the Tor network: the bridge ${url} does not answer`;
+    await expect.poll(() => problemOf(popup), { timeout: 30_000 }).toBe(unreachable);
     expect(await popup.textContent('#problem-hint')).toMatch(/relay-bridge is running/);
     // The error's kind crossed from the service worker with the words.
     expect(await popup.getAttribute('#problem', 'data-error-kind')).toBe('channel-failed');
@@ -104,7 +115,26 @@ describe('settings page and bootstrap problems', () => {
     await settingsPage.reload();
     await settingsPage.waitForSelector('body[data-loaded]');
     expect(await settingsPage.inputValue('#bridges')).toBe(line);
-    await expect.poll(() => problemOf(settingsPage), { timeout: 10_000 }).toBe(`Bridge unreachable: ${url}`);
+    await expect.poll(() => problemOf(settingsPage), { timeout: 10_000 }).toBe(unreachable);
+    // The worker does not hang: a start with these settings gives up after its retries, with the
+    // same problem standing (no time is asserted: only that it ends).
+    const ended = await browser.serviceWorker.evaluate(async (s) => {
+      const t = (self as unknown as { telescope: { start(s: unknown): Promise<unknown>; status(): { problem?: { message: string } } } }).telescope;
+      return t.start(s).then(() => ({ rejected: false, error: '', problem: '' }), (e: unknown) => ({ rejected: true, error: e instanceof Error ? e.message : String(e), problem: t.status().problem?.message ?? '' }));
+    }, { bridges: [line], authorities: [] });
+    expect(ended).toEqual({ rejected: true, error: expect.stringMatching(/^bootstrap stalled/), problem: unreachable });
+    await expect.poll(() => popup.textContent('#phase'), { timeout: 10_000 }).toMatch(/stopped retrying \(Save in Settings to try again\)$/);
+    expect(await problemOf(popup)).toBe(unreachable);
+  }, 120_000);
+
+  it('the private network\'s loopback bridge with the built-in public authorities: "consensus not valid", naming the built-in set', async () => {
+    const r = await save(relay.webSocketLine, '');
+    expect(r.state).toBe('ok');
+    expect(await settingsPage.textContent('#authority-set')).toBe(PUBLIC_SET);
+    await expect.poll(() => problemOf(popup), { timeout: 60_000 }).toBe('Consensus not valid: 0 of 9 built-in authorities signed it, 5 needed');
+    expect(await popup.textContent('#problem-hint')).toMatch(/network other than the one whose authorities are built in/);
+    expect(await popup.getAttribute('#problem', 'data-error-kind')).toBe('not-enough-signatures');
+    expect(await popup.textContent('#authorities')).toBe(PUBLIC_SET);
   });
 
   it('authorities that did not sign the consensus: "consensus not valid"', async () => {
@@ -123,5 +153,9 @@ describe('settings page and bootstrap problems', () => {
     await expect.poll(() => popup.textContent('#phase'), { timeout: 120_000 }).toMatch(/^Bootstrapped 100%/);
     expect(await popup.isVisible('#problem')).toBe(false);
     expect(await popup.textContent('#bridge')).toContain(relay.webSocketUrl);
+    const custom = `${desc.authorities.length} custom authorities: ${desc.authorities.map((a) => a.nickname).join(', ')}`;
+    expect(await popup.textContent('#authorities')).toBe(custom);
+    expect(await settingsPage.textContent('#authority-set')).toBe(custom);
+    expect(await settingsPage.getAttribute('#authority-set', 'data-kind')).toBe('custom');
   }, 180_000);
 });

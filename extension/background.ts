@@ -1,15 +1,16 @@
 /**
  * The extension's background service worker: it hosts the Tor client (extension/client/service.ts)
  * and, for tests and debugging from the worker's DevTools console, exposes `self.telescope`.
- * The client runs with the settings page's bridge and DirAuthority lines ('settings-set'), kept in
- * extension storage for the worker's next start; pages follow bootstrapping through 'status',
+ * The client runs with the settings page's bridge and DirAuthority lines ('settings-set'; without
+ * DirAuthority lines, the built-in public authorities), kept in extension storage for the worker's
+ * next start; pages follow bootstrapping through 'status',
  * whose `problem` says what to fix when it is stuck.
  */
 import { runSelfcheck } from '../shared/selfcheck.ts';
 import { toHex } from '../shared/bytes/index.ts';
 import type { BootstrapStatus } from '../shared/client/index.ts';
 import type { Logger } from '../shared/util/index.ts';
-import { ExtensionClient, parseSettings, type ExtensionSettings } from './client/service.ts';
+import { builtinAuthoritySet, describeAuthoritySet, ExtensionClient, parseSettings, type AuthoritySetInUse, type ExtensionSettings } from './client/service.ts';
 import { classifyBootstrapFailure, noBridgeProblem } from '../shared/client/index.ts';
 import { ConfigError } from '../shared/config/index.ts';
 import { TelescopeError } from '../shared/util/index.ts';
@@ -60,7 +61,12 @@ function run(settings: ExtensionSettings): Promise<BootstrapStatus> {
   client?.close();
   client = c;
   status = { percent: 0, tag: 'starting', summary: 'Starting' };
-  starting = c.bootstrap().then(() => status);
+  starting = c.bootstrap().then(() => status, (e: unknown) => {
+    // The client stopped retrying (its problem stays): the phase line says so, or it would read
+    // as if bootstrapping still went on.
+    if (client === c) status = { ...status, summary: `${status.summary}; stopped retrying (Save in Settings to try again)` };
+    throw e;
+  });
   return starting;
 }
 
@@ -112,10 +118,19 @@ async function applySettings(value: unknown): Promise<{ ok: true } | { ok: false
   return { ok: true };
 }
 
+/**
+ * The authorities the running client checks the consensus against; before any client runs (no
+ * bridge yet), the built-in ones, which a bridge line alone would use.
+ */
+function authoritiesInUse(): { kind: AuthoritySetInUse['kind']; text: string } {
+  const set = client?.authoritySet ?? builtinAuthoritySet();
+  return { kind: set.kind, text: describeAuthoritySet(set) };
+}
+
 async function ready(): Promise<ExtensionClient> {
   if (!client) await resume();
   if (starting) await starting;
-  if (!client) throw new Error('the Tor client is not configured: no bridge and authorities yet');
+  if (!client) throw new ConfigError('the Tor client is not configured: no bridge line yet (Settings)');
   return client;
 }
 
@@ -145,7 +160,7 @@ resume().catch((e: unknown) => log.warn(`could not resume the Tor client: ${e in
 async function popupState(site: string | undefined) {
   const saved = (await browser.storage.local.get(SETTINGS_KEY))[SETTINGS_KEY] as ExtensionSettings | undefined;
   const bridge = saved?.bridges[0]?.split(/\s+/).slice(0, 3).join(' ');
-  return { status, bridge, site, circuit: site ? client?.circuitFor(site) : undefined };
+  return { status, bridge, authorities: authoritiesInUse(), site, circuit: site ? client?.circuitFor(site) : undefined };
 }
 
 // Messages from the extension's own pages (the status page today; the onion tab and popup later).
@@ -160,7 +175,7 @@ browser.runtime.onMessage.addListener((message: unknown, sender: browser.Runtime
     const intent = (m as { intent?: unknown }).intent;
     return startedByPerson(sender.tab?.id, m.url, typeof intent === 'string' ? intent : undefined).then((byPerson) => ({ byPerson }));
   }
-  if (m.type === 'settings-get') return savedSettings().then((settings) => (settings ? { settings } : {}));
+  if (m.type === 'settings-get') return savedSettings().then((settings) => ({ ...(settings ? { settings } : {}), authorities: authoritiesInUse() }));
   if (m.type === 'settings-set') return applySettings((m as { settings?: unknown }).settings);
   if (m.type === 'popup') return popupState(typeof (m as { site?: unknown }).site === 'string' ? (m as { site: string }).site : undefined);
   if (m.type === 'new-circuit' && typeof (m as { site?: unknown }).site === 'string') {

@@ -44,8 +44,18 @@ export function checkNoUnexpectedErrors(output: string, what = 'the relay-bridge
   }
 }
 
-export async function startRelayProcess(desc: TestnetDescription, extraLines: readonly string[] = [], nickname = 'telescopebridge'): Promise<RelayProcess> {
+/**
+ * Start a relay-bridge for `desc`. `prepare` runs on its (still empty) DataDirectory before the
+ * relay starts, e.g. to leave a directory cache there as an earlier run would have.
+ */
+export async function startRelayProcess(
+  desc: TestnetDescription,
+  extraLines: readonly string[] = [],
+  nickname = 'telescopebridge',
+  prepare?: (dataDirectory: string) => Promise<void>,
+): Promise<RelayProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'telescope-relay-'));
+  if (prepare) await prepare(join(dir, 'data'));
   const torrc = join(dir, 'torrc');
   await writeFile(torrc, [
     `Nickname ${nickname}`,

@@ -10,19 +10,24 @@ import { ChannelError } from '../../shared/util/index.ts';
 import { ChanCmd } from '../../shared/cells/index.ts';
 import { httpRequest, type HttpRequest, type HttpResponse } from '../../shared/http/index.ts';
 import { HttpsPool } from './https/index.ts';
+import { BUILTIN_AUTHORITIES } from './builtin-network.ts';
 import type { Logger, KeyValueStore } from '../../shared/util/index.ts';
 
 /**
  * The Tor client as the service worker hosts it: it reaches the network only through its
  * relay-bridge over WebSocket (a browser cannot open TLS connections to relays); the bridge is the
  * first hop of every circuit and the source of every directory document, which the worker
- * verifies itself against the authorities it was configured with.
+ * verifies itself against the authorities the settings name or, when they name none, the public
+ * network's (built in).
  */
 
 export interface ExtensionSettings {
   /** `telescope ws[s]://HOST:PORT[/PATH] FINGERPRINT ed25519=… ntor=…` lines (with or without "Bridge "). */
   readonly bridges: readonly string[];
-  /** `DirAuthority …` lines (tor's syntax, with or without the keyword). */
+  /**
+   * `DirAuthority …` lines (tor's syntax, with or without the keyword) naming a private network's
+   * authorities; none (the usual case): the built-in public authorities.
+   */
   readonly authorities: readonly string[];
   /**
    * Client authorization keys for onion services that require them, one per line in tor's
@@ -40,25 +45,55 @@ interface WsBridge extends BridgeInfo {
   readonly url: string;
 }
 
+/** Which authorities a consensus must be signed by, as the settings page and popup show it. */
+export type AuthoritySetInUse =
+  | { readonly kind: 'built-in'; readonly name: string; readonly source: string; readonly nicknames: readonly string[] }
+  | { readonly kind: 'custom'; readonly nicknames: readonly string[] };
+
+/**
+ * "Tor's public directory authorities (built in, from tor 0.4.9.3-alpha-dev: moria1, tor26, …)" or
+ * "2 custom authorities: test000a, test001a".
+ */
+export function describeAuthoritySet(set: AuthoritySetInUse): string {
+  const names = set.nicknames.join(', ');
+  if (set.kind === 'built-in') return `${set.name} (built in, from ${set.source}: ${names})`;
+  return `${set.nicknames.length} custom ${set.nicknames.length === 1 ? 'authority' : 'authorities'}: ${names}`;
+}
+
+/** The set a client uses when the settings name no authorities. */
+export function builtinAuthoritySet(): AuthoritySetInUse {
+  return { kind: 'built-in', name: BUILTIN_AUTHORITIES.name, source: BUILTIN_AUTHORITIES.source, nicknames: BUILTIN_AUTHORITIES.authorities.map((a) => a.nickname) };
+}
+
+export interface ParsedSettings {
+  readonly bridges: WsBridge[];
+  /** The settings' DirAuthority lines, or the built-in authorities when they give none. */
+  readonly authorities: readonly DirAuthority[];
+  readonly authoritySet: AuthoritySetInUse;
+  readonly onionAuth: Map<string, Uint8Array>;
+}
+
 /**
  * Parse the settings. A problem with one line is a ConfigError whose `line` is the line's number
  * in its list and whose `reason` is what is wrong with it.
  */
-export function parseSettings(settings: ExtensionSettings): { bridges: WsBridge[]; authorities: DirAuthority[]; onionAuth: Map<string, Uint8Array> } {
+export function parseSettings(settings: ExtensionSettings): ParsedSettings {
   const bridges = settings.bridges.map((line, i) => settingLine(line, i, (): WsBridge => {
     const b = parseBridgeLine(line.replace(/^\s*Bridge\s+/i, ''));
     if (b.kind !== 'telescope') throw new ConfigError('the extension needs a "telescope ws[s]://…" bridge line');
     if (!b.ntorOnionKey) throw new ConfigError('the bridge line lacks ntor=…');
     return { ...bridgeFrom(b), url: b.url };
   }));
-  const authorities = settings.authorities.map((line, i) => settingLine(line, i, () => parseDirAuthorityLine(line, i)));
+  const custom = settings.authorities.map((line, i) => settingLine(line, i, () => parseDirAuthorityLine(line, i)));
   if (bridges.length === 0) throw new ConfigError('no bridge configured: the extension reaches Tor through a relay-bridge');
-  if (authorities.length === 0) throw new ConfigError('no directory authorities configured');
   const onionAuth = new Map((settings.onionAuth ?? []).map((line, i) => {
     const { hostname, secretKey } = parseClientAuthLine(line, `onion client key ${i + 1}`);
     return [hostname, secretKey] as const;
   }));
-  return { bridges, authorities, onionAuth };
+  // No DirAuthority lines: the network whose authorities are built in, as tor and Arti do.
+  const authorities = custom.length > 0 ? custom : BUILTIN_AUTHORITIES.authorities;
+  const authoritySet: AuthoritySetInUse = custom.length > 0 ? { kind: 'custom', nicknames: custom.map((a) => a.nickname) } : builtinAuthoritySet();
+  return { bridges, authorities, authoritySet, onionAuth };
 }
 
 function settingLine<T>(line: string, index: number, parse: () => T): T {
@@ -79,11 +114,14 @@ const KEEPALIVE_MS = 20_000;
 
 export class ExtensionClient {
   readonly client: TorClient;
+  /** The authorities this client's consensus must be signed by. */
+  readonly authoritySet: AuthoritySetInUse;
   private readonly keepalive: ReturnType<typeof setInterval>;
   private readonly extraCaPem: readonly string[];
 
   constructor(settings: ExtensionSettings, store: KeyValueStore, log: Logger, onBootstrap?: (s: BootstrapStatus) => void) {
-    const { bridges, authorities, onionAuth } = parseSettings(settings);
+    const { bridges, authorities, authoritySet, onionAuth } = parseSettings(settings);
+    this.authoritySet = authoritySet;
     this.extraCaPem = settings.extraCaPem ?? [];
     // Only the bridge is ever dialled; everything else is reached through circuits.
     const transports: TransportFactory = async (target) => {
@@ -93,12 +131,14 @@ export class ExtensionClient {
     };
     this.client = new TorClient({
       authorities,
+      authoritySet: authoritySet.kind === 'built-in' ? 'built-in' : 'configured',
       bridges,
       transports,
       store,
       log,
       // Circuits through the bridge: the /16 rule applies as tor applies it outside test networks,
-      // unless the settings name a private test network (all on one address).
+      // unless the authorities in use (the settings', or a test build's built-in list) are a
+      // private test network's, all on loopback. The public authorities keep the rule on.
       rules: { enforceDistinctSubnets: !authorities.every((a) => a.address.startsWith('127.')) },
       circuitOptions: { aes: webCryptoAesCtr, log },
       onionClientAuth: onionAuth,

@@ -3,7 +3,7 @@ import type { BootstrapStatus } from '../../shared/client/index.ts';
 import { phaseText, showProblem } from './bootstrap-view.ts';
 
 /**
- * The popup: bootstrap progress, the bridge in use, the circuit the current onion-tab site uses
+ * The popup: bootstrap progress, the bridge and the directory authorities in use, the circuit the current onion-tab site uses
  * (each hop's nickname, fingerprint, flags, bandwidth), and the controls a person needs: a new
  * circuit for this site, a new identity (every circuit dropped), an onion tab, the settings.
  * When bootstrapping is stuck it says what is wrong and what to do about it.
@@ -12,6 +12,8 @@ interface Hop { nickname: string; fingerprint: string; flags: string[]; bandwidt
 interface PopupState {
   status: BootstrapStatus;
   bridge: string | undefined;
+  /** The authority set the consensus is checked against, described for a person. */
+  authorities: { kind: 'built-in' | 'custom'; text: string };
   site: string | undefined;
   circuit: Hop[] | undefined;
 }
@@ -34,6 +36,8 @@ async function render(): Promise<void> {
   $('phase').textContent = phaseText(s.status);
   showProblem($('problem'), $('problem-message'), $('problem-hint'), s.status);
   $('bridge').textContent = s.bridge ?? 'none configured';
+  $('authorities').textContent = s.authorities.text;
+  $('authorities').dataset.kind = s.authorities.kind;
   $('site').textContent = s.site ?? 'this site';
   const list = $('circuit');
   list.replaceChildren(...(s.circuit ?? []).map((h) => {

@@ -3,16 +3,17 @@ import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { toBase32 } from '../../shared/bytes/index.ts';
 import { encodeOnionAddress } from '../../shared/onion/index.ts';
-import { parseSettings } from '../client/service.ts';
-import { checkSettings, PLACEHOLDER_AUTHORITY, PLACEHOLDER_BRIDGE, settingLines } from './settings-check.ts';
+import { PUBLIC_DIR_AUTHORITIES } from '../../shared/directory/index.ts';
+import { describeAuthoritySet, parseSettings } from '../client/service.ts';
+import { checkSettings, PLACEHOLDER_BRIDGE, settingLines } from './settings-check.ts';
 
 const FP = 'A1'.repeat(20);
 const BRIDGE = `telescope ws://127.0.0.1:9101/ ${FP} ed25519=${'B'.repeat(43)} ntor=${'C'.repeat(43)}`;
 const AUTH = `DirAuthority test000a orport=5000 no-v2 v3ident=${'D2'.repeat(20)} 127.0.0.1:7000 ${'E3'.repeat(20)}`;
 
 describe('checkSettings', () => {
-  it('the placeholders are themselves valid settings', () => {
-    expect(() => parseSettings({ bridges: [PLACEHOLDER_BRIDGE], authorities: [PLACEHOLDER_AUTHORITY] })).not.toThrow();
+  it('the placeholder bridge is itself a valid setting', () => {
+    expect(() => parseSettings({ bridges: [PLACEHOLDER_BRIDGE], authorities: [] })).not.toThrow();
   });
 
   it('accepts good lines, skipping blank lines and comments, "Bridge " prefix allowed', () => {
@@ -49,12 +50,36 @@ describe('checkSettings', () => {
     if (!bad.ok) expect(bad.problem.message).toMatch(/^DirAuthority lines, line 1: .*v3ident/);
   });
 
-  it('an empty box is a problem of the box, not of a line', () => {
+  it('an empty bridge box is a problem of the box, not of a line', () => {
     const r = checkSettings('  \n# nothing\n', AUTH);
     expect(r).toEqual({ ok: false, problem: { field: 'bridges', line: undefined, message: 'No bridge configured: the extension reaches Tor through a relay-bridge' } });
-    const a = checkSettings(BRIDGE, '');
-    expect(a.ok).toBe(false);
-    if (!a.ok) expect(a.problem.field).toBe('authorities');
+    expect(checkSettings('', '').ok).toBe(false);
+  });
+
+  it('a bridge line alone is enough: the authorities are the built-in public ones', () => {
+    const r = checkSettings(BRIDGE, '\n# the public network\n');
+    expect(r).toEqual({ ok: true, settings: { bridges: [BRIDGE], authorities: [], onionAuth: [] } });
+    if (!r.ok) return;
+    const parsed = parseSettings(r.settings);
+    expect(parsed.authorities.map((a) => a.v3ident)).toEqual(PUBLIC_DIR_AUTHORITIES.map((a) => a.v3ident));
+    expect(parsed.authorities.map((a) => a.fingerprint)).toEqual(PUBLIC_DIR_AUTHORITIES.map((a) => a.fingerprint));
+    expect(parsed.authoritySet).toEqual({
+      kind: 'built-in',
+      name: "Tor's public directory authorities",
+      source: 'tor 0.4.9.3-alpha-dev',
+      nicknames: ['moria1', 'tor26', 'dizum', 'gabelmoo', 'dannenberg', 'maatuska', 'longclaw', 'bastet', 'faravahar'],
+    });
+    expect(describeAuthoritySet(parsed.authoritySet)).toBe(
+      "Tor's public directory authorities (built in, from tor 0.4.9.3-alpha-dev: moria1, tor26, dizum, gabelmoo, dannenberg, maatuska, longclaw, bastet, faravahar)",
+    );
+  });
+
+  it('DirAuthority lines name a private network\'s set instead, and nothing of the built-in one is kept', () => {
+    const parsed = parseSettings({ bridges: [BRIDGE], authorities: [AUTH, AUTH.replace('test000a', 'test001a')] });
+    expect(parsed.authorities.map((a) => a.nickname)).toEqual(['test000a', 'test001a']);
+    expect(parsed.authoritySet).toEqual({ kind: 'custom', nicknames: ['test000a', 'test001a'] });
+    expect(describeAuthoritySet(parsed.authoritySet)).toBe('2 custom authorities: test000a, test001a');
+    expect(describeAuthoritySet(parseSettings({ bridges: [BRIDGE], authorities: [AUTH] }).authoritySet)).toBe('1 custom authority: test000a');
   });
 
   it('any text gives a verdict, never an exception (property)', () => {

@@ -5,7 +5,8 @@ import { parseSettings, type ExtensionSettings } from '../client/service.ts';
 /**
  * The settings page's check of what a person typed: the same parseSettings the worker runs, line
  * by line, so that an error names the line in the text box it is on ("Bridge lines, line 3: …")
- * rather than an index among the non-blank lines.
+ * rather than an index among the non-blank lines. An empty DirAuthority box is fine: the built-in
+ * authorities are used.
  */
 
 export type SettingsField = 'bridges' | 'authorities' | 'onionAuth';
@@ -20,11 +21,11 @@ export interface SettingsProblem {
 export type SettingsCheck = { readonly ok: true; readonly settings: ExtensionSettings } | { readonly ok: false; readonly problem: SettingsProblem };
 
 /**
- * Known-good lines that stand in for the other box while one line is checked alone: parseSettings
- * wants both lists non-empty. Nothing is ever dialled with them.
+ * A known-good bridge line that stands in while a DirAuthority line is checked alone: parseSettings
+ * wants a bridge (a bridge line alone is checked with no authorities, i.e. the built-in ones).
+ * Nothing is ever dialled with it.
  */
 export const PLACEHOLDER_BRIDGE = `telescope ws://127.0.0.1:1/ ${'0'.repeat(40)} ntor=${'A'.repeat(43)}`;
-export const PLACEHOLDER_AUTHORITY = `DirAuthority placeholder orport=1 v3ident=${'0'.repeat(40)} 127.0.0.1:1 ${'0'.repeat(40)}`;
 
 const LABEL: Record<SettingsField, string> = { bridges: 'Bridge lines', authorities: 'DirAuthority lines', onionAuth: 'Onion client keys' };
 
@@ -44,7 +45,7 @@ export function checkSettings(bridgesText: string, authoritiesText: string, onio
   }
   for (const [field, lines] of [['bridges', bridges], ['authorities', authorities]] as const) {
     for (const l of lines) {
-      const one = field === 'bridges' ? { bridges: [l.text], authorities: [PLACEHOLDER_AUTHORITY] } : { bridges: [PLACEHOLDER_BRIDGE], authorities: [l.text] };
+      const one = field === 'bridges' ? { bridges: [l.text], authorities: [] } : { bridges: [PLACEHOLDER_BRIDGE], authorities: [l.text] };
       // parseSettings numbers the line among those it was given (here always 1): the text box's
       // own line number replaces it, and the reason is the error's, without that number.
       const problem = configError(() => parseSettings(one));
@@ -53,7 +54,8 @@ export function checkSettings(bridgesText: string, authoritiesText: string, onio
   }
   const settings: ExtensionSettings = { bridges: bridges.map((l) => l.text), authorities: authorities.map((l) => l.text), onionAuth: onionAuth.map((l) => l.text) };
   const whole = configProblem(() => parseSettings(settings));
-  if (whole !== undefined) return { ok: false, problem: { field: bridges.length === 0 ? 'bridges' : 'authorities', line: undefined, message: capitalise(whole) } };
+  // Every line parsed alone and the authorities may be left out: only a missing bridge is left.
+  if (whole !== undefined) return { ok: false, problem: { field: 'bridges', line: undefined, message: capitalise(whole) } };
   return { ok: true, settings };
 }
 

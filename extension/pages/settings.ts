@@ -6,8 +6,10 @@ import { checkSettings, type SettingsField } from './settings-check.ts';
 
 /**
  * The settings page (also the extension's options page): the bridge lines, the DirAuthority
- * lines and client keys for onion services that require them. Save checks every line first and names the one that is wrong; the worker then restarts
- * the Tor client with the new settings and keeps them for its next start.
+ * lines (optional: none means the built-in public authorities) and client keys for onion services
+ * that require them. It says which authority set the worker uses. Save checks every line first
+ * and names the one that is wrong; the worker then restarts the Tor client with the new settings
+ * and keeps them for its next start.
  */
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -31,8 +33,21 @@ function selectLine(box: HTMLTextAreaElement, line: number): void {
   box.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
 }
 
+interface SettingsAnswer {
+  settings?: ExtensionSettings;
+  /** The authority set the worker's client uses, described for a person. */
+  authorities: { kind: 'built-in' | 'custom'; text: string };
+}
+
+function showAuthoritySet(r: SettingsAnswer): void {
+  const el = $('authority-set');
+  el.textContent = r.authorities.text;
+  el.dataset.kind = r.authorities.kind;
+}
+
 async function load(): Promise<void> {
-  const r = (await browser.runtime.sendMessage({ type: 'settings-get' })) as { settings?: ExtensionSettings };
+  const r = (await browser.runtime.sendMessage({ type: 'settings-get' })) as SettingsAnswer;
+  showAuthoritySet(r);
   boxes.bridges.value = r.settings?.bridges.join('\n') ?? '';
   boxes.authorities.value = r.settings?.authorities.join('\n') ?? '';
   boxes.onionAuth.value = r.settings?.onionAuth?.join('\n') ?? '';
@@ -54,6 +69,7 @@ async function save(): Promise<void> {
   const r = (await browser.runtime.sendMessage({ type: 'settings-set', settings: check.settings })) as { ok: boolean; error?: string };
   if (r.ok) say('ok', 'Saved. Reconnecting with the new settings…');
   else say('error', r.error ?? 'the worker refused the settings');
+  showAuthoritySet((await browser.runtime.sendMessage({ type: 'settings-get' })) as SettingsAnswer);
 }
 
 async function refreshStatus(): Promise<void> {

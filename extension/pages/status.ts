@@ -4,7 +4,8 @@ import type { ErrorKind } from '../../shared/util/index.ts';
 import { phaseText, showProblem } from './bootstrap-view.ts';
 
 /**
- * The status page: bootstrap progress of the Tor client in the service worker, and one page
+ * The status page: bootstrap progress of the Tor client in the service worker, the directory
+ * authorities its consensus is checked against (built in, or the settings'), and one page
  * fetched through Tor (the `fetch` query parameter), shown as text: nothing fetched is ever run
  * or rendered as HTML here.
  */
@@ -17,7 +18,15 @@ async function refresh(): Promise<BootstrapStatus> {
   ($('progress') as HTMLElement).style.width = `${s.percent}%`;
   $('phase').textContent = phaseText(s);
   showProblem($('problem'), $('problem-message'), $('problem-hint'), s);
+  await showAuthorities();
   return s;
+}
+
+/** The authority set in use, as the popup shows it (the worker describes it). */
+async function showAuthorities(): Promise<void> {
+  const r = (await browser.runtime.sendMessage({ type: 'popup' })) as { authorities: { kind: string; text: string } };
+  $('authorities').textContent = r.authorities.text;
+  $('authorities').dataset.kind = r.authorities.kind;
 }
 
 async function main(): Promise<void> {

@@ -18,7 +18,6 @@ import {
 import { secureRandomBytes, verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/index.ts';
 import { nodeAesCtr } from '../../node-platform/node-aes-ctr.ts';
 import { nodeCurve25519 } from '../../node-platform/node-x25519.ts';
-import { dirPortGet } from '../../node-platform/dirport.ts';
 import { FileStore } from '../../node-platform/file-store.ts';
 import { listenTls, listenWebSocket, type Admission, type Listener, type PeerInfo } from '../net/listeners.ts';
 import { pipeStream } from '../../node-platform/pipe.ts';
@@ -55,6 +54,14 @@ export interface BridgeLines {
   /** For tor and Telescope's SOCKS client: `HOST:ORPORT FINGERPRINT`. */
   readonly orPort: string;
 }
+
+/**
+ * Replaced consensuses the relay's directory cache keeps to serve diffs from (tor keeps 72 h of
+ * them on disk). A client refreshes within hours of its consensus (it stays valid 3 h on the
+ * public network), so six hourly ones serve nearly every refresh; at full size each is 3.5 MB of
+ * text held in memory, which bounds the cost.
+ */
+const CONSENSUSES_KEPT_FOR_DIFFS = 6;
 
 export class RelayBridge {
   private readonly listeners: Listener[] = [];
@@ -110,9 +117,9 @@ export class RelayBridge {
       // arrive on the links it opened.
       transports: async (target) => new ThrottledTransport(await tlsTransportFactory(target), this.limits.read),
       store: new FileStore(join(opts.dataDirectory, 'cache')),
-      dirPortGet,
-      log,
+        log,
       rules: { enforceDistinctSubnets: !config.testingTorNetwork },
+      keepPreviousConsensuses: CONSENSUSES_KEPT_FOR_DIFFS,
       circuitOptions: { aes: nodeAesCtr, log },
       // Links we open authenticate us as a relay, or tor relays would treat us as a client (and
       // refuse to exit for circuits that come through us).

@@ -77,6 +77,11 @@ export class CircuitManager {
     return this.opts.maxDirtinessMs ?? 10 * 60_000;
   }
 
+  /** Whether the manager was closed (the client is shutting down): nothing more gets built. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Circuits currently open, for status displays. */
   get open(): readonly ManagedCircuit[] {
     return this.circuits.filter((c) => c.circuit.isOpen);

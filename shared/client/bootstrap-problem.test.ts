@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseAuthCerts, parseConsensus } from '../netdoc/index.ts';
-import { CertificateError, ChannelError, CircuitError, HandshakeError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
+import { CertificateError, ChannelError, CircuitError, HandshakeError, NetworkUnreachableError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
 import { Channel, WebSocketTransport, type ByteTransport, type WebSocketLike } from '../channel/index.ts';
 import { thrown } from '../testing/thrown.ts';
 import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -61,12 +61,12 @@ function classify(error: unknown, context: ProblemContext = ctx): BootstrapProbl
 }
 
 describe('classifyBootstrapFailure', () => {
-  it('a WebSocket that never opens: bridge unreachable, naming the bridge the error names', async () => {
+  it('a WebSocket that never opens: the Tor network cannot be reached, naming the bridge the error names', async () => {
     const p = classify(await webSocketFailure(URL_B));
     expect(p.kind).toBe('bridge-unreachable');
     expect(p.errorKind).toBe('channel-failed');
     expect(p.bridge).toBe(URL_B);
-    expect(p.message).toBe(`Bridge unreachable: ${URL_B}`);
+    expect(p.message).toBe(`Cannot reach the Tor network: the bridge ${URL_B} does not answer`);
     expect(p.hint).toMatch(/running/);
   });
 
@@ -90,9 +90,20 @@ describe('classifyBootstrapFailure', () => {
       const p = classify(e);
       expect(p.kind).toBe('bridge-unreachable');
       expect(p.bridge).toBe(URL_B);
-      expect(p.message).toBe(`Bridge unreachable: ${URL_B} answered, but the Tor link handshake failed`);
+      expect(p.message).toBe(`Cannot reach the Tor network: the bridge ${URL_B} answered, but the Tor link handshake failed`);
       expect(p.hint).toMatch(/fingerprint/);
     }
+  });
+
+  it('no fallback or authority answered a first bootstrap: cannot reach the Tor network, not a bridge problem', () => {
+    const refused = new ChannelError('connect 127.0.0.1:1: refused', { phase: 'connect', peer: '127.0.0.1:1' });
+    const e = new NetworkUnreachableError({ tried: { fallbacks: 3, authorities: 1 }, total: { fallbacks: 200, authorities: 9 }, outcomes: { 'connection failed': 4 }, why: 'every one failed', cause: refused });
+    const p = classifyBootstrapFailure(new TelescopeError('bootstrap stalled', { cause: e }), { bridges: [] });
+    expect(p.kind).toBe('network-unreachable');
+    expect(p.message).toBe('Cannot reach the Tor network');
+    expect(p.hint).toMatch(/Internet connection.*bridge/);
+    expect(p.detail).toBe(e.message);
+    expect(p.errorKind).toBe('network-unreachable');
   });
 
   it('a timeout elsewhere (a circuit, a directory fetch) is not blamed on the bridge', () => {
@@ -115,6 +126,16 @@ describe('classifyBootstrapFailure', () => {
     expect(p.message).toBe('Consensus not valid: 0 of 3 configured authorities signed it, 2 needed');
     expect(p.hint).toMatch(/DirAuthority/);
     expect(p.hint).toMatch(/v3ident/);
+  });
+
+  it('a consensus the built-in authorities did not sign: says so, and points at the bridge\'s network rather than lines nobody typed', () => {
+    const wrong = [{ fingerprint: '00'.repeat(20) }, { fingerprint: '11'.repeat(20) }, { fingerprint: '22'.repeat(20) }];
+    const p = classify(verifyAt(validNow, wrong), { ...ctx, authoritySet: 'built-in' });
+    expect(p.kind).toBe('consensus-invalid');
+    expect(p.message).toBe('Consensus not valid: 0 of 3 built-in authorities signed it, 2 needed');
+    expect(p.hint).toMatch(/network other than the one whose authorities are built in/);
+    expect(p.hint).not.toMatch(/v3ident/);
+    expect(classify(verifyAt(validNow, wrong), { ...ctx, authoritySet: 'configured' }).message).toBe('Consensus not valid: 0 of 3 configured authorities signed it, 2 needed');
   });
 
   it('an authority certificate that does not verify: consensus not valid', () => {

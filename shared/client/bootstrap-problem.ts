@@ -14,7 +14,7 @@ import { TelescopeError, type ErrorKind } from '../util/index.ts';
  * advice a person sees.
  */
 
-export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'clock-skew' | 'consensus-invalid' | 'failed';
+export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'network-unreachable' | 'clock-skew' | 'consensus-invalid' | 'failed';
 
 export interface BootstrapProblem {
   readonly kind: BootstrapProblemKind;
@@ -37,6 +37,13 @@ export interface ProblemContext {
   readonly bridges: readonly string[];
   /** now − the bridge's NETINFO time, when a link handshake told us the bridge's clock. */
   readonly peerClockSkewMs?: number;
+  /**
+   * Where the authorities that must sign the consensus come from: the person's DirAuthority lines
+   * ('configured', the default), or the list built into this build (the public network's). The
+   * advice for a consensus they did not sign differs: fix the lines, or use a bridge of the network
+   * the built-in list names (or name the bridge's private network).
+   */
+  readonly authoritySet?: 'configured' | 'built-in';
 }
 
 /** tor warns about a relay's NETINFO time once the difference passes an hour. */
@@ -49,7 +56,7 @@ export function noBridgeProblem(): BootstrapProblem {
   return {
     kind: 'no-bridge',
     message: 'No bridge configured',
-    hint: 'Open Settings and paste the bridge line your relay-bridge prints ("telescope ws://… FINGERPRINT ntor=…") and the network\'s DirAuthority lines.',
+    hint: 'Open Settings and paste the bridge line your relay-bridge prints ("telescope ws://… FINGERPRINT ntor=…"); the public network\'s directory authorities are built in (a private network needs its DirAuthority lines too).',
     detail: 'no bridge configured',
   };
 }
@@ -119,11 +126,13 @@ function classifyKind(e: TelescopeError, context: ProblemContext): BootstrapProb
       // A link certificate out of date: the peer is not a relay we can use.
       return bridgeUnreachable(e, context, detail, true);
     }
-    case 'not-enough-signatures':
-      if (e instanceof ConsensusRejectedError) return consensusInvalid(`${e.validSignatures} of ${e.authorities} configured authorities signed it, ${e.required} needed`, detail);
-      return consensusInvalid('too few of the configured authorities signed it', detail);
+    case 'not-enough-signatures': {
+      const set = context.authoritySet ?? 'configured';
+      if (e instanceof ConsensusRejectedError) return consensusInvalid(set, `${e.validSignatures} of ${e.authorities} ${set} authorities signed it, ${e.required} needed`, detail);
+      return consensusInvalid(set, `too few of the ${set} authorities signed it`, detail);
+    }
     case 'certificate-invalid':
-      if (e.document === 'authority-certificate') return consensusInvalid('an authority key certificate does not verify', detail);
+      if (e.document === 'authority-certificate') return consensusInvalid(context.authoritySet ?? 'configured', 'an authority key certificate does not verify', detail);
       // Link certificates (CERTS cell, identity mismatch) fail in the link handshake: the peer is
       // not the bridge the line names, or not a Tor relay at all.
       return bridgeUnreachable(e, context, detail, true);
@@ -135,12 +144,24 @@ function classifyKind(e: TelescopeError, context: ProblemContext): BootstrapProb
       return bridgeUnreachable(e, context, detail, e.phase === 'link-handshake');
     case 'timeout':
       return e.phase === 'link-handshake' ? bridgeUnreachable(e, context, detail, true) : undefined;
+    case 'network-unreachable':
+      // No fallback directory or authority answered a first bootstrap (a client without bridges).
+      return {
+        kind: 'network-unreachable',
+        message: 'Cannot reach the Tor network',
+        hint: 'Check this computer\'s Internet connection. If it works, Tor may be blocked on this network: use a bridge (UseBridges 1 and a Bridge line).',
+        detail,
+      };
     default:
       return undefined;
   }
 }
 
-/** `answered`: the peer answered, but the Tor link handshake with it failed. */
+/**
+ * The bridge is the extension's only way into the network (and a Node client's first hop when it
+ * uses bridges): when it cannot be reached, nothing can, so the message says so first.
+ * `answered`: the peer answered, but the Tor link handshake with it failed.
+ */
 function bridgeUnreachable(e: TelescopeError, context: ProblemContext, detail: string, answered: boolean): BootstrapProblem {
   if (context.bridges.length === 0) return noBridgeProblem();
   // The bridge the error names; errors without a peer (a certificate, a handshake) come from the
@@ -148,7 +169,9 @@ function bridgeUnreachable(e: TelescopeError, context: ProblemContext, detail: s
   const bridge = context.bridges.find((b) => b === e.peer) ?? context.bridges[0]!;
   return {
     kind: 'bridge-unreachable',
-    message: answered ? `Bridge unreachable: ${bridge} answered, but the Tor link handshake failed` : `Bridge unreachable: ${bridge}`,
+    message: answered
+      ? `Cannot reach the Tor network: the bridge ${bridge} answered, but the Tor link handshake failed`
+      : `Cannot reach the Tor network: the bridge ${bridge} does not answer`,
     hint: answered
       ? 'Check that the fingerprint (and ed25519=) in the bridge line are this bridge\'s: copy the line the relay-bridge prints at start-up again.'
       : 'Check that the relay-bridge is running and that the bridge line\'s ws:// or wss:// URL (host and port) is right; a firewall or proxy may block WebSockets.',
@@ -157,11 +180,13 @@ function bridgeUnreachable(e: TelescopeError, context: ProblemContext, detail: s
   };
 }
 
-function consensusInvalid(why: string, detail: string): BootstrapProblem {
+function consensusInvalid(set: 'configured' | 'built-in', why: string, detail: string): BootstrapProblem {
   return {
     kind: 'consensus-invalid',
     message: `Consensus not valid: ${why}`,
-    hint: 'Check the DirAuthority lines in Settings: their v3ident= must be the identities of the authorities of the network the bridge serves (copy them from the network\'s torrc).',
+    hint: set === 'built-in'
+      ? 'The bridge serves the consensus of a network other than the one whose authorities are built in (a private network?): use a bridge of that network, or paste the bridge\'s network\'s DirAuthority lines in Settings.'
+      : 'Check the DirAuthority lines in Settings: their v3ident= must be the identities of the authorities of the network the bridge serves (copy them from the network\'s torrc), or leave them out to use the built-in public authorities.',
     detail,
   };
 }

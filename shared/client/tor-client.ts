@@ -1,11 +1,12 @@
 import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../channel/index.ts';
 import type { CircuitOptions } from '../circuit/index.ts';
-import { DirectoryState, DirectoryStore, microdescRequest, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
-import { TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
+import { DIFF_FROM_HEADER, DirectoryState, DirectoryStore, microdescRequest, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
+import { looksLikeConsensusDiff } from '../netdoc/index.ts';
+import { NetworkUnreachableError, TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
 import type { TorStream } from '../stream/index.ts';
-import { ChannelPool, CircuitManager, DirectoryFetcher, downloadMicrodescs, learnBridgeKey, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
+import { ChannelPool, CircuitManager, DirectoryFetcher, downloadMicrodescs, learnBridgeKey, type DirectoryFetcherOptions, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
 import { isOnionHost, OnionServiceClient, type OnionPhase } from '../onion/index.ts';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
 
@@ -31,10 +32,16 @@ export interface TorClientOptions {
   readonly authorities: readonly DirAuthority[];
   /** Fallback directories: the first sources of a bootstrap without a usable consensus (none: the authorities). */
   readonly fallbacks?: readonly FallbackDir[];
+  /**
+   * Whether `authorities` is the host's built-in list (the public network's) or came from the
+   * person's DirAuthority lines ('configured', the default): a bootstrap problem's advice names the
+   * right thing to fix.
+   */
+  readonly authoritySet?: 'configured' | 'built-in';
   readonly transports: TransportFactory;
   readonly store: KeyValueStore;
-  /** Plain HTTP GET from an authority's DirPort, used only when no other source exists yet. */
-  readonly dirPortGet?: (address: string, port: number, path: string) => Promise<Uint8Array>;
+  /** The first contact's schedule, clock, timers and randomness (tests); tor's schedule by default. */
+  readonly firstContact?: DirectoryFetcherOptions['firstContact'];
   readonly bridges?: readonly BridgeInfo[];
   readonly rules?: PathRules;
   readonly log?: Logger;
@@ -52,6 +59,11 @@ export interface TorClientOptions {
    * voting interval. Guessed from the voting interval when not given.
    */
   readonly testingNetwork?: boolean;
+  /**
+   * Replaced consensuses to keep so a directory cache (the relay) can serve diffs from them to
+   * clients that still hold them. Default none: a client needs only its current one.
+   */
+  readonly keepPreviousConsensuses?: number;
 }
 
 /** How long new microdescriptors wait before being written (batches arriving meanwhile join them). */
@@ -88,7 +100,11 @@ export class TorClient {
     this.log = opts.log ?? silentLogger;
     this.pool = new ChannelPool(opts.transports, { log: this.log, ...(opts.now ? { now: opts.now } : {}), ...(opts.linkAuthenticator ? { authenticator: opts.linkAuthenticator } : {}) });
     this.guards = new GuardManager(opts.store, { rules: this.rules, log: this.log });
-    this.dir = new DirectoryState(opts.authorities.map((a) => ({ fingerprint: a.v3ident })), { skewMs: opts.skewMs ?? 5 * 60_000, random: secureUniform });
+    this.dir = new DirectoryState(opts.authorities.map((a) => ({ fingerprint: a.v3ident })), {
+      skewMs: opts.skewMs ?? 5 * 60_000,
+      random: secureUniform,
+      ...(opts.keepPreviousConsensuses ? { keepPreviousConsensuses: opts.keepPreviousConsensuses } : {}),
+    });
     this.dirStore = new DirectoryStore(opts.store);
     this.circuits = new CircuitManager(this.pool, this.guards, () => this.requireNetDir(), {
       log: this.log,
@@ -110,7 +126,8 @@ export class TorClient {
       netDir: () => this.netDir,
       bridges: () => this.bridges,
       authorities: opts.authorities,
-      ...(opts.dirPortGet ? { dirPortGet: opts.dirPortGet } : {}),
+      fallbacks: opts.fallbacks ?? [],
+      ...(opts.firstContact ? { firstContact: opts.firstContact } : {}),
       ...(opts.circuitOptions ? { circuitOptions: opts.circuitOptions } : {}),
       log: this.log,
       progress: (percent, tag, summary) => this.progress(percent, tag, summary),
@@ -167,6 +184,7 @@ export class TorClient {
     this.failure = classifyBootstrapFailure(error, {
       bridges: this.bridges.map((b) => b.url ?? `${b.address}:${b.port}`),
       ...(this.peerClockSkewMs !== undefined ? { peerClockSkewMs: this.peerClockSkewMs } : {}),
+      ...(this.opts.authoritySet ? { authoritySet: this.opts.authoritySet } : {}),
     });
     this.log.warn(`bootstrap problem (${this.failure.kind}): ${this.failure.message} [${this.failure.detail}]`);
     this.publish();
@@ -230,6 +248,9 @@ export class TorClient {
         for (const f of failed) this.log.warn(`directory fetch failed: ${(f as PromiseRejectedResult).reason instanceof Error ? ((f as PromiseRejectedResult).reason as Error).message : String((f as PromiseRejectedResult).reason)}`);
         const cause = (failed[0] as PromiseRejectedResult).reason;
         this.reportFailure(cause);
+        // No source of the network answered: that is the answer (tor would retry for ever, but a
+        // person waiting needs to hear it now; a later bootstrap tries again).
+        if (cause instanceof NetworkUnreachableError) throw cause;
         if (failures >= 8) throw new TelescopeError(`bootstrap stalled in phase ${phase}: ${failed.length} directory request(s) keep failing`, { cause });
         await new Promise((r) => setTimeout(r, Math.min(8_000, 500 * 2 ** failures)));
       }
@@ -287,7 +308,7 @@ export class TorClient {
   private async fetchAndApply(req: DirRequest): Promise<void> {
     let body: Uint8Array;
     try {
-      body = await this.fetcher.fetch(req.path);
+      body = await this.fetcher.fetch(req.path, req.diffFrom ? { [DIFF_FROM_HEADER]: req.diffFrom.toUpperCase() } : {});
     } catch (e) {
       this.dir.requestFailed(req);
       throw e;
@@ -297,8 +318,19 @@ export class TorClient {
     switch (req.kind) {
       case 'consensus': {
         this.progress(30, 'loading_status', 'Loading networkstatus consensus');
-        const r = this.dir.addConsensus(text, now);
-        this.log.info(r === 'accepted' ? `accepted a consensus valid until ${this.dir.current!.validUntil.toISOString()}` : 'consensus needs authority certificates');
+        let r: ReturnType<DirectoryState['addConsensusResponse']>;
+        try {
+          r = this.dir.addConsensusResponse(text, now);
+        } catch (e) {
+          if (!req.diffFrom || !looksLikeConsensusDiff(text) || !(e instanceof TelescopeError)) throw e;
+          // A diff is only a saving: whatever was wrong with it (or with what it gave), the whole
+          // document may still be fine.
+          this.log.notice(`consensus diff not used (${e.message}); fetching the full consensus`);
+          await this.fetchAndApply({ kind: 'consensus', path: req.path });
+          return;
+        }
+        if (r.fromDiff) this.log.notice(`applied a consensus diff: ${body.length} bytes instead of the ${this.dir.consensusText()!.length}-byte consensus (diffs applied: ${this.dir.diffsApplied})`);
+        this.log.info(r.outcome === 'accepted' ? `accepted a consensus valid until ${this.dir.current!.validUntil.toISOString()}` : 'consensus needs authority certificates');
         break;
       }
       case 'certs':

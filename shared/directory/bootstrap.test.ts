@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { fromBase64, toHex } from '../bytes/index.ts';
 import { TelescopeError } from '../util/index.ts';
-import { parseAuthCerts, ConsensusRejectedError, parseConsensus, parseMicrodescs } from '../netdoc/index.ts';
+import { parseAuthCerts, ConsensusDiffError, ConsensusRejectedError, consensusDigestAsSigned, generateConsensusDiff, parseConsensus, parseMicrodescs } from '../netdoc/index.ts';
 import { DirectoryState, type DirRequest } from './bootstrap.ts';
 import { syntheticDirectory } from '../netdoc/fixtures/synthetic-directory.ts';
 import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -239,11 +239,13 @@ describe('DirectoryState with the testdata2 documents', () => {
     const refreshAt = new Date('2000-01-01T00:02:45Z');
     expect(s.wantsRefresh(refreshAt)).toBe(true);
     expect(s.phase(refreshAt)).toBe('ready');
-    expect(s.nextRequests(refreshAt)).toEqual([{ kind: 'consensus', path: CONSENSUS_PATH }]);
+    // Both ask for a diff from the consensus held (a cache sends the whole one if it has none).
+    const diffFrom = toHex(consensusDigestAsSigned(td2Consensus));
+    expect(s.nextRequests(refreshAt)).toEqual([{ kind: 'consensus', path: CONSENSUS_PATH, diffFrom }]);
     const expired = new Date('2000-01-01T00:03:01Z');
     expect(s.phase(expired)).toBe('need-consensus');
     expect(s.netDir(expired)).toBeUndefined();
-    expect(s.nextRequests(expired)).toEqual([{ kind: 'consensus', path: CONSENSUS_PATH }]);
+    expect(s.nextRequests(expired)).toEqual([{ kind: 'consensus', path: CONSENSUS_PATH, diffFrom }]);
   });
 
   it('stored() and restore() round-trip to the same network view', () => {
@@ -383,7 +385,7 @@ describe('DirectoryState: consensuses waiting for certificates', () => {
     // An hour later the authority has rotated its signing key.
     const next = syntheticDirectory(20, new Date(first.validAfter.getTime() + 3600_000), 1);
     const t1 = new Date(next.validAfter.getTime() + 60_000);
-    expect(s.nextRequests(t1)).toEqual([{ kind: 'consensus', path: CONSENSUS_PATH }]);
+    expect(s.nextRequests(t1)).toEqual([{ kind: 'consensus', path: CONSENSUS_PATH, diffFrom: toHex(consensusDigestAsSigned(first.consensus)) }]);
     expect(s.addConsensus(next.consensus, t1)).toBe('need-certs');
     // The current consensus still works, and the new certificate is asked for now, not once it expired.
     expect(s.phase(t1)).toBe('ready');
@@ -437,5 +439,72 @@ describe('DirectoryState properties', () => {
       }),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('DirectoryState and consensus diffs', () => {
+  const first = syntheticDirectory(20);
+  const next = syntheticDirectory(18, new Date(first.validAfter.getTime() + 3600_000));
+  const third = syntheticDirectory(19, new Date(first.validAfter.getTime() + 7200_000));
+  const during = (d: { validAfter: Date }) => new Date(d.validAfter.getTime() + 60_000);
+
+  function holding(d: typeof first, opts: { keepPreviousConsensuses?: number } = {}): DirectoryState {
+    const s = new DirectoryState(first.authorities, { random: () => 0, ...opts });
+    s.addCerts(first.cert, during(d));
+    expect(s.addConsensus(d.consensus, during(d))).toBe('accepted');
+    return s;
+  }
+
+  it('asks for a diff from the consensus it holds (its SHA3-256 as signed), and for a whole one when it holds none', () => {
+    expect(new DirectoryState(first.authorities).nextRequests(during(first))).toEqual([{ kind: 'consensus', path: CONSENSUS_PATH }]);
+    const s = holding(first);
+    const refresh = s.nextRequests(first.freshUntil).find((r) => r.kind === 'consensus');
+    expect(refresh).toEqual({ kind: 'consensus', path: CONSENSUS_PATH, diffFrom: toHex(consensusDigestAsSigned(first.consensus)) });
+  });
+
+  it('applies a diff from its consensus and verifies the result like a whole consensus', () => {
+    const s = holding(first);
+    const r = s.addConsensusResponse(generateConsensusDiff(first.consensus, next.consensus), during(next));
+    expect(r).toEqual({ outcome: 'accepted', fromDiff: true });
+    expect(s.current!.validAfter).toEqual(next.validAfter);
+    expect(s.consensusText()).toBe(next.consensus);
+    expect(s.diffsApplied).toBe(1);
+    // A whole consensus is still taken as before.
+    expect(s.addConsensusResponse(third.consensus, during(third))).toEqual({ outcome: 'accepted', fromDiff: false });
+  });
+
+  it('refuses a diff from another consensus and keeps the one it has', () => {
+    const s = holding(first);
+    const e = thrown(() => s.addConsensusResponse(generateConsensusDiff(third.consensus, next.consensus), during(next)));
+    expect(e).toBeInstanceOf(ConsensusDiffError);
+    expect((e as ConsensusDiffError).reason).toBe('base-mismatch');
+    expect(s.current!.validAfter).toEqual(first.validAfter);
+    expect(s.diffsRefused).toBe(1);
+    expect(thrown(() => new DirectoryState(first.authorities).addConsensusResponse(generateConsensusDiff(first.consensus, next.consensus), during(next)))).toBeInstanceOf(ConsensusDiffError);
+  });
+
+  it('refuses what a diff gives when its signature does not verify (the diff itself is unsigned)', () => {
+    const s = holding(first);
+    const forged = next.consensus.replace(/^w Bandwidth=\d+$/m, 'w Bandwidth=999999');
+    expect(forged).not.toBe(next.consensus);
+    const e = thrown(() => s.addConsensusResponse(generateConsensusDiff(first.consensus, forged), during(next)));
+    expect(e).toBeInstanceOf(ConsensusRejectedError);
+    expect(s.current!.validAfter).toEqual(first.validAfter);
+    expect(s.diffsApplied).toBe(0);
+  });
+
+  it('a directory cache keeps the replaced consensuses it was asked to, newest first, to serve diffs from', () => {
+    const s = holding(first, { keepPreviousConsensuses: 1 });
+    expect(s.previousConsensusDigests()).toEqual([]);
+    s.addConsensus(next.consensus, during(next));
+    s.addConsensus(third.consensus, during(third));
+    const nextDigest = toHex(consensusDigestAsSigned(next.consensus));
+    expect(s.previousConsensusDigests()).toEqual([nextDigest]);
+    expect(s.previousConsensus(nextDigest.toUpperCase())?.text).toBe(next.consensus);
+    expect(s.previousConsensus(toHex(consensusDigestAsSigned(first.consensus)))).toBeUndefined();
+    // A client keeps none.
+    const client = holding(first);
+    client.addConsensus(next.consensus, during(next));
+    expect(client.previousConsensusDigests()).toEqual([]);
   });
 });

@@ -1,6 +1,10 @@
 import { CertificateError, ListInterner, TelescopeError } from '../util/index.ts';
 import { buildNetDir, type NetDir } from '../netdir/index.ts';
-import { parseAuthCerts, parseConsensus, ConsensusRejectedError, parseMicrodescs, type AuthCert, type AuthorityId, type Consensus, type UnverifiedConsensus, type Microdesc } from '../netdoc/index.ts';
+import { toHex } from '../bytes/index.ts';
+import {
+  applyConsensusDiff, consensusDigestAsSigned, ConsensusDiffError, looksLikeConsensusDiff, parseAuthCerts, parseConsensus, ConsensusRejectedError, parseMicrodescs,
+  type AuthCert, type AuthorityId, type Consensus, type UnverifiedConsensus, type Microdesc,
+} from '../netdoc/index.ts';
 
 /**
  * The directory side of bootstrapping, as a state machine with no I/O (like Arti's dirmgr
@@ -17,6 +21,12 @@ export interface DirRequest {
   readonly path: string;
   /** For microdescriptor requests: the digests (base64, unpadded) the path asks for. */
   readonly digests?: readonly string[];
+  /**
+   * For a consensus: the SHA3-256 (as signed, hex) of the consensus we hold, sent as tor's clients
+   * do in `X-Or-Diff-From-Consensus` so the cache may answer with a diff from it (dir-spec
+   * "Consensus diffs"); the cache still sends the whole document when it has no such diff.
+   */
+  readonly diffFrom?: string;
 }
 
 /** What changed since the last `takeChanges()`: lets a host write only that (see DirectoryStore). */
@@ -39,6 +49,21 @@ export interface MicrodescBatchResult {
   readonly unrequested: number;
   /** Digests asked for that the answer lacked: to be asked for again (elsewhere). */
   readonly missing: readonly string[];
+}
+
+/** The path of the microdesc consensus (dir-spec "Downloading network-status documents"). */
+export const CONSENSUS_PATH = '/tor/status-vote/current/consensus-microdesc';
+/** The header a client names the consensus it holds in, asking for a diff from it. */
+export const DIFF_FROM_HEADER = 'X-Or-Diff-From-Consensus';
+/** tor's caches keep consensuses (and serve diffs from them) for up to 72 hours. */
+const MAX_PREVIOUS_CONSENSUS_AGE_MS = 72 * 3600_000;
+
+/** A consensus kept after a newer one replaced it, to serve diffs from (a directory cache's). */
+export interface PreviousConsensus {
+  readonly text: string;
+  /** SHA3-256 as signed, lower-case hex: what clients name it by. */
+  readonly digest: string;
+  readonly validAfter: Date;
 }
 
 /** Documents as the host stores them (text, so they can be re-verified on load). */
@@ -69,6 +94,7 @@ export function microdescBatchSize(missing: number): number {
 export function microdescRequest(digests: readonly string[]): DirRequest {
   return { kind: 'microdescs', path: `${MICRODESC_PATH}${digests.join('-')}`, digests: [...digests] };
 }
+
 /** Build circuits once this share of relays (by count) has microdescriptors (tor: 60% by bandwidth). */
 const ENOUGH_MICRODESCS = 0.6;
 
@@ -76,7 +102,12 @@ export class DirectoryState {
   private certs: AuthCert[] = [];
   private certTexts = new Map<string, string>();
   private pending: { unverified: UnverifiedConsensus; text: string } | undefined;
-  private consensus: { verified: Consensus; text: string } | undefined;
+  private consensus: { verified: Consensus; text: string; digest?: Uint8Array } | undefined;
+  /** Replaced consensuses a directory cache keeps to serve diffs from, newest first. */
+  private previous: PreviousConsensus[] = [];
+  /** Consensus diffs applied, and refused (then the whole document is fetched), since creation. */
+  diffsApplied = 0;
+  diffsRefused = 0;
   private microdescs = new Map<string, Microdesc>();
   /** Digests requested but not yet answered (not asked again until `retry`). */
   private inFlight = new Set<string>();
@@ -100,7 +131,12 @@ export class DirectoryState {
 
   constructor(
     private readonly authorities: readonly AuthorityId[],
-    private readonly opts: { skewMs?: number; random?: () => number } = {},
+    private readonly opts: {
+      skewMs?: number;
+      random?: () => number;
+      /** How many replaced consensuses to keep for serving diffs (a directory cache's; default none). */
+      keepPreviousConsensuses?: number;
+    } = {},
   ) {}
 
   /** Where bootstrapping stands at `now`. */
@@ -134,7 +170,7 @@ export class DirectoryState {
   /** What to fetch next. Microdescriptor requests exclude those already in flight. */
   nextRequests(now: Date): DirRequest[] {
     const phase = this.phase(now);
-    if (phase === 'need-consensus') return [{ kind: 'consensus', path: '/tor/status-vote/current/consensus-microdesc' }];
+    if (phase === 'need-consensus') return [this.consensusRequest()];
     if (phase === 'need-certs') return [this.certsRequest()];
     const out: DirRequest[] = [];
     const missing = this.missingMicrodescs().filter((d) => !this.inFlight.has(d));
@@ -147,8 +183,53 @@ export class DirectoryState {
     // A newer consensus waits for certificates (the authorities rotated their signing keys): fetch
     // them while the current consensus still works, rather than the same consensus again.
     if (this.pendingUsable(now)) out.push(this.certsRequest());
-    else if (this.wantsRefresh(now)) out.push({ kind: 'consensus', path: '/tor/status-vote/current/consensus-microdesc' });
+    else if (this.wantsRefresh(now)) out.push(this.consensusRequest());
     return out;
+  }
+
+  /** A consensus request: asking for a diff from the consensus we hold, if we hold one. */
+  private consensusRequest(): DirRequest {
+    const digest = this.consensusDigest();
+    return digest ? { kind: 'consensus', path: CONSENSUS_PATH, diffFrom: digest } : { kind: 'consensus', path: CONSENSUS_PATH };
+  }
+
+  /** SHA3-256 of the consensus we hold, as signed (hex), worked out once per consensus. */
+  consensusDigest(): string | undefined {
+    if (!this.consensus) return undefined;
+    this.consensus.digest ??= consensusDigestAsSigned(this.consensus.text);
+    return toHex(this.consensus.digest);
+  }
+
+  /**
+   * The answer to a consensus request: a consensus, or a diff from the one we hold (a cache sends
+   * one when asked with `diffFrom`). A diff is applied (its base and result digests checked) and
+   * the result verified like any consensus. Throws ConsensusDiffError when the diff cannot be
+   * used: the caller then fetches the whole document.
+   */
+  addConsensusResponse(text: string, now: Date): { outcome: 'accepted' | 'need-certs'; fromDiff: boolean } {
+    if (!looksLikeConsensusDiff(text)) return { outcome: this.addConsensus(text, now), fromDiff: false };
+    try {
+      if (!this.consensus) throw new ConsensusDiffError('base-mismatch', 'a diff arrived but we hold no consensus to apply it to');
+      this.consensusDigest();
+      const full = applyConsensusDiff(this.consensus.text, text, { baseDigestAsSigned: this.consensus.digest! });
+      const outcome = this.addConsensus(full, now);
+      this.diffsApplied++;
+      return { outcome, fromDiff: true };
+    } catch (e) {
+      this.diffsRefused++;
+      throw e;
+    }
+  }
+
+  /** A replaced consensus we keep, by its digest as signed (hex), to serve a diff from. */
+  previousConsensus(digest: string): PreviousConsensus | undefined {
+    const d = digest.toLowerCase();
+    return this.previous.find((p) => p.digest === d);
+  }
+
+  /** The digests (as signed, hex) of the replaced consensuses we keep, newest first. */
+  previousConsensusDigests(): string[] {
+    return this.previous.map((p) => p.digest);
   }
 
   /** A request failed: its microdescriptors may be asked for again. */
@@ -365,6 +446,7 @@ export class DirectoryState {
 
   private accept(unverified: UnverifiedConsensus, text: string, now: Date): void {
     const verified = unverified.check(this.authorities, this.certs, now, { skewMs: this.opts.skewMs ?? 0 });
+    this.rememberReplaced(verified.validAfter);
     this.consensus = { verified, text };
     this.consensusUnsaved = true;
     this.pending = undefined;
@@ -388,6 +470,18 @@ export class DirectoryState {
     const valid = verified.validUntil.getTime();
     const r = (this.opts.random ?? Math.random)();
     this.refreshAt = fresh + Math.floor(r * 0.75 * Math.max(0, valid - fresh));
+  }
+
+  /** Keep the consensus being replaced (a directory cache's option), within count and age bounds. */
+  private rememberReplaced(newValidAfter: Date): void {
+    const keep = this.opts.keepPreviousConsensuses ?? 0;
+    const old = this.consensus;
+    if (keep <= 0 || !old) return;
+    this.consensusDigest();
+    this.previous.unshift({ text: old.text, digest: toHex(old.digest!), validAfter: old.verified.validAfter });
+    this.previous = this.previous
+      .filter((p) => newValidAfter.getTime() - p.validAfter.getTime() <= MAX_PREVIOUS_CONSENSUS_AGE_MS)
+      .slice(0, keep);
   }
 
   private hasEnoughMicrodescs(): boolean {

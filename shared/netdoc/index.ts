@@ -1,10 +1,11 @@
 /**
  * netdoc: directory documents as text — the netdoc tokenizer (also used by onion-service
  * descriptors), authority key certificates, the microdesc consensus and its signature check,
- * microdescriptors, and router descriptors (a bridge's own).
+ * microdescriptors, router descriptors (a bridge's own), and consensus diffs.
  */
 export * from './netdoc.ts';
 export * from './authcert.ts';
 export * from './consensus.ts';
 export * from './microdesc.ts';
 export * from './router-desc.ts';
+export * from './consdiff.ts';

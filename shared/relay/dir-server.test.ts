@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ProtocolError, StreamError, TelescopeError, silentLogger } from '../util/index.ts';
-import { parseAuthCerts, parseConsensus, parseMicrodescs } from '../netdoc/index.ts';
+import { applyConsensusDiff, consensusDigestAsSigned, looksLikeConsensusDiff, parseAuthCerts, parseConsensus, parseMicrodescs } from '../netdoc/index.ts';
+import { syntheticDirectory } from '../netdoc/fixtures/synthetic-directory.ts';
+import { toHex } from '../bytes/index.ts';
 import { DirectoryState } from '../directory/index.ts';
 import type { TorStream } from '../stream/index.ts';
-import { DIR_STALL_TIMEOUT_MS, DirectoryServer, lookupDocument, parseDirRequest, type DirectoryCacheSource } from './dir-server.ts';
+import { ConsensusDiffs, DIR_STALL_TIMEOUT_MS, DirectoryServer, lookupDocument, parseDirRequest, type DirectoryCacheSource } from './dir-server.ts';
 import { EndReason } from '../cells/index.ts';
 import { FakeTime } from '../testing/fake-time.ts';
 import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -468,5 +470,87 @@ describe('DirectoryServer: stalled streams are closed', () => {
     expect(s.response().status).toBe(200);
     expect(time.pendingTimers).toBe(0);
     expect(server.stalledStreams).toBe(0);
+  });
+});
+
+describe('DirectoryServer: consensus diffs', () => {
+  const first = syntheticDirectory(20);
+  const next = syntheticDirectory(18, new Date(first.validAfter.getTime() + 3600_000));
+  const third = syntheticDirectory(19, new Date(first.validAfter.getTime() + 7200_000));
+  const during = (d: { validAfter: Date }) => new Date(d.validAfter.getTime() + 60_000);
+  const digestOf = (text: string) => toHex(consensusDigestAsSigned(text));
+
+  /** A cache that held `first`, then `next`, and now serves `third`, keeping two old ones. */
+  function cacheWithHistory(): DirectoryServer {
+    const dir = new DirectoryState(first.authorities, { random: () => 0, keepPreviousConsensuses: 2 });
+    dir.addCerts(first.cert, during(first));
+    for (const d of [first, next, third]) expect(dir.addConsensus(d.consensus, during(d))).toBe('accepted');
+    return new DirectoryServer({ directory: () => dir, ownDescriptor: () => undefined, fingerprint: OWN_FP }, silentLogger);
+  }
+
+  async function ask(server: DirectoryServer, request: string) {
+    const s = new FakeStream(request, { end: false });
+    await server.serve(s.asStream());
+    return s.response();
+  }
+
+  it('reads X-Or-Diff-From-Consensus (space or comma separated, malformed digests ignored) and the /diff/ path', () => {
+    const a = 'a'.repeat(64), b = 'B'.repeat(64);
+    expect(parseDirRequest(req(`GET ${CONSENSUS}.z HTTP/1.0`, `X-Or-Diff-From-Consensus: ${a} xyz ${b}`))).toEqual({ path: CONSENSUS, compress: true, diffFrom: [a, b.toLowerCase()] });
+    expect(parseDirRequest(req(`GET ${CONSENSUS} HTTP/1.0`, `x-or-diff-from-consensus: ${a}, ${b}`)).diffFrom).toEqual([a, b.toLowerCase()]);
+    expect(parseDirRequest(req(`GET ${CONSENSUS} HTTP/1.0`, `X-Or-Diff-From-Consensus: ${Array(20).fill(a).join(' ')}`)).diffFrom).toHaveLength(8);
+    expect(parseDirRequest(req(`GET ${CONSENSUS}/diff/${b}/AAAA+BBBB.z HTTP/1.0`))).toEqual({ path: CONSENSUS, compress: true, diffFrom: [b.toLowerCase()], diffOnly: true });
+    expect(thrown(() => parseDirRequest(req(`GET ${CONSENSUS}/diff/nothex HTTP/1.0`)))).toBeInstanceOf(ProtocolError);
+  });
+
+  it('answers a client holding an older consensus with a compressed diff that turns it into the current one', async () => {
+    const server = cacheWithHistory();
+    for (const old of [first, next]) {
+      const r = await ask(server, req(`GET ${CONSENSUS}.z HTTP/1.0`, `X-Or-Diff-From-Consensus: ${digestOf(old.consensus).toUpperCase()}`));
+      expect(r.status).toBe(200);
+      expect(r.head).toContain('Content-Encoding: deflate');
+      const diff = await inflate(r.body);
+      expect(looksLikeConsensusDiff(diff)).toBe(true);
+      expect(applyConsensusDiff(old.consensus, diff)).toBe(third.consensus);
+    }
+    expect(server.diffsServed).toBe(2);
+    // The path form too.
+    const viaPath = await ask(server, req(`GET ${CONSENSUS}/diff/${digestOf(next.consensus)} HTTP/1.0`));
+    expect(applyConsensusDiff(next.consensus, new TextDecoder().decode(viaPath.body))).toBe(third.consensus);
+  });
+
+  it('makes and compresses each diff once, however many clients ask', async () => {
+    const server = cacheWithHistory();
+    const request = req(`GET ${CONSENSUS}.z HTTP/1.0`, `X-Or-Diff-From-Consensus: ${digestOf(first.consensus)}`);
+    await Promise.all([ask(server, request), ask(server, request), ask(server, request)]);
+    for (let i = 0; i < 5; i++) await ask(server, request);
+    expect(server.diffs.generated).toBe(1);
+    expect(server.cache.compressions).toBe(1);
+    expect(server.diffsServed).toBe(8);
+  });
+
+  it('304 to a client that holds the current consensus; the whole consensus for an unknown one; 404 for an unknown one by path', async () => {
+    const server = cacheWithHistory();
+    expect((await ask(server, req(`GET ${CONSENSUS} HTTP/1.0`, `X-Or-Diff-From-Consensus: ${digestOf(third.consensus)}`))).status).toBe(304);
+    expect(server.notModified).toBe(1);
+    const unknown = 'c'.repeat(64);
+    const whole = await ask(server, req(`GET ${CONSENSUS} HTTP/1.0`, `X-Or-Diff-From-Consensus: ${unknown}`));
+    expect(new TextDecoder().decode(whole.body)).toBe(third.consensus);
+    expect((await ask(server, req(`GET ${CONSENSUS}/diff/${unknown} HTTP/1.0`))).status).toBe(404);
+    expect(server.diffsServed).toBe(0);
+  });
+
+  it('keeps no diffs from consensuses it no longer holds', () => {
+    const dir = new DirectoryState(first.authorities, { random: () => 0, keepPreviousConsensuses: 1 });
+    dir.addCerts(first.cert, during(first));
+    const diffs = new ConsensusDiffs();
+    dir.addConsensus(first.consensus, during(first));
+    dir.addConsensus(next.consensus, during(next));
+    expect(diffs.diffFrom(dir, digestOf(first.consensus))).toBeDefined();
+    expect(diffs.cachedFrom()).toEqual([digestOf(first.consensus)]);
+    dir.addConsensus(third.consensus, during(third));
+    expect(diffs.diffFrom(dir, digestOf(first.consensus))).toBeUndefined();
+    expect(diffs.diffFrom(dir, digestOf(next.consensus))).toBeDefined();
+    expect(diffs.cachedFrom()).toEqual([digestOf(next.consensus)]);
   });
 });

@@ -1,5 +1,6 @@
 import { ProtocolError, TelescopeError, type Logger, type Scheduler } from '../util/index.ts';
 import type { DirectoryState } from '../directory/index.ts';
+import { ConsensusDiffError, generateConsensusDiff } from '../netdoc/index.ts';
 import { EndReason } from '../cells/index.ts';
 import type { TorStream } from '../stream/index.ts';
 
@@ -31,7 +32,19 @@ const MAX_REQUEST = 8192;
 export interface DirRequestLine {
   readonly path: string;
   readonly compress: boolean;
+  /**
+   * Consensuses (SHA3-256 as signed, lower-case hex) the client holds and would take a diff from:
+   * from `X-Or-Diff-From-Consensus`, or the one in a `.../consensus-microdesc/diff/HEX` path.
+   */
+  readonly diffFrom?: readonly string[];
+  /** The path form: a diff or nothing (404), never the whole consensus (tor's caches do the same). */
+  readonly diffOnly?: true;
 }
+
+const CONSENSUS_PATH = '/tor/status-vote/current/consensus-microdesc';
+/** Digests read from one X-Or-Diff-From-Consensus header (the request is ≤ 8 KiB anyway). */
+const MAX_DIFF_FROM = 8;
+const SHA3_HEX = /^[0-9a-fA-F]{64}$/;
 
 /** Read and parse the GET request at the start of a directory stream. */
 export function parseDirRequest(raw: string): DirRequestLine {
@@ -46,16 +59,26 @@ export function parseDirRequest(raw: string): DirRequestLine {
     path = path.slice(0, -2);
     compress = true;
   }
+  let diffFrom: string[] | undefined;
   for (const h of headers) {
     const [name, value] = [h.slice(0, h.indexOf(':')).trim().toLowerCase(), h.slice(h.indexOf(':') + 1)];
     if (name === 'accept-encoding' && /(^|[\s,])deflate([\s,;]|$)/i.test(value)) compress = true;
+    // tor reads space-separated digests and ignores malformed ones (Arti separates with ", ").
+    if (name === 'x-or-diff-from-consensus') diffFrom = value.split(/[\s,]+/).filter((d) => SHA3_HEX.test(d)).slice(0, MAX_DIFF_FROM).map((d) => d.toLowerCase());
   }
-  return { path, compress };
+  const diffPrefix = `${CONSENSUS_PATH}/diff/`;
+  if (path.startsWith(diffPrefix)) {
+    const digest = path.slice(diffPrefix.length).split('/')[0]!;
+    if (!SHA3_HEX.test(digest)) throw new ProtocolError('directory request', 'a consensus diff path needs a 64-digit hex SHA3-256 digest');
+    return { path: CONSENSUS_PATH, compress, diffFrom: [digest.toLowerCase()], diffOnly: true };
+  }
+  return { path, compress, ...(diffFrom?.length ? { diffFrom } : {}) };
 }
 
 /** The document for `path`, or undefined for 404. */
 export function lookupDocument(source: DirectoryCacheSource, path: string): string | undefined {
-  return findDocument(source, path)?.text;
+  const doc = findDocument(source, { path, compress: false });
+  return typeof doc === 'object' ? doc.text : undefined;
 }
 
 /**
@@ -64,15 +87,68 @@ export function lookupDocument(source: DirectoryCacheSource, path: string): stri
  * some certificates) have none and are small: an 8 KiB request line bounds them.
  */
 interface FoundDocument {
-  readonly key: 'consensus' | 'keys/all' | 'own-descriptor' | undefined;
+  readonly key: 'consensus' | 'keys/all' | 'own-descriptor' | `diff:${string}` | undefined;
   readonly text: string;
 }
 
-function findDocument(source: DirectoryCacheSource, path: string): FoundDocument | undefined {
+/**
+ * Consensus diffs from the replaced consensuses the directory keeps to the current one, made once
+ * each (tor's caches make them ahead of time; we make one when first asked) and dropped when
+ * either end is gone. At most one per kept consensus.
+ */
+export class ConsensusDiffs {
+  private readonly diffs = new Map<string, { to: string; text: string }>();
+  /** Diffs generated, and generations that failed, since creation. */
+  generated = 0;
+  failed = 0;
+
+  constructor(private readonly log?: Logger) {}
+
+  /** A diff from `from` (digest as signed, hex) to the current consensus, if we can make one. */
+  diffFrom(dir: DirectoryState, from: string): string | undefined {
+    const current = dir.consensusText();
+    const to = dir.consensusDigest();
+    const base = dir.previousConsensus(from);
+    if (!current || !to || !base) return undefined;
+    const kept = new Set(dir.previousConsensusDigests());
+    for (const [d, diff] of this.diffs) if (diff.to !== to || !kept.has(d)) this.diffs.delete(d);
+    const cached = this.diffs.get(base.digest);
+    if (cached) return cached.text;
+    try {
+      const text = generateConsensusDiff(base.text, current);
+      this.generated++;
+      this.diffs.set(base.digest, { to, text });
+      return text;
+    } catch (e) {
+      if (!(e instanceof ConsensusDiffError)) throw e;
+      this.failed++;
+      this.log?.warn(`cannot make a consensus diff from ${base.digest}: ${e.message}`);
+      return undefined;
+    }
+  }
+
+  /** Digests (as signed) of the consensuses we hold diffs from now. */
+  cachedFrom(): string[] {
+    return [...this.diffs.keys()];
+  }
+}
+
+function findDocument(source: DirectoryCacheSource, req: DirRequestLine, diffs?: ConsensusDiffs): FoundDocument | 'not-modified' | undefined {
   const found = (key: FoundDocument['key'], text: string | undefined): FoundDocument | undefined => (text ? { key, text } : undefined);
   const dir = source.directory();
-  if (path === '/tor/status-vote/current/consensus-microdesc' || path.startsWith('/tor/status-vote/current/consensus-microdesc/')) {
-    return found('consensus', dir.consensusText());
+  const path = req.path;
+  if (path === CONSENSUS_PATH || path.startsWith(`${CONSENSUS_PATH}/`)) {
+    const current = dir.consensusText();
+    if (current && req.diffFrom?.length) {
+      // dir-spec: a client that already holds the newest consensus is told so (304).
+      if (req.diffFrom.includes(dir.consensusDigest()!)) return 'not-modified';
+      for (const from of req.diffFrom) {
+        const diff = diffs?.diffFrom(dir, from);
+        if (diff) return { key: `diff:${from}`, text: diff };
+      }
+      if (req.diffOnly) return undefined;
+    }
+    return found('consensus', current);
   }
   if (path === '/tor/keys/all') return found('keys/all', dir.certificateTexts().map((c) => c.text).join(''));
   if (path.startsWith('/tor/keys/fp/')) {
@@ -111,6 +187,9 @@ export class DirectoryDocumentCache {
   encodes = 0;
   compressions = 0;
 
+  /** The diffs (by base digest) still offered; bodies of others are dropped. */
+  constructor(private readonly diffKeys?: () => readonly string[]) {}
+
   /** The body of `doc`, compressed or not: from the cache for whole documents. */
   body(doc: FoundDocument, compress: boolean): Promise<Uint8Array> {
     if (doc.key === undefined) {
@@ -124,6 +203,11 @@ export class DirectoryDocumentCache {
       this.encodes++;
       entry = { version: doc.text, identity: new TextEncoder().encode(doc.text), deflated: undefined };
       this.entries.set(doc.key, entry);
+    }
+    // Diffs come and go with the consensuses they join: keep bodies only of those still offered.
+    if (doc.key.startsWith('diff:') && this.diffKeys) {
+      const live = new Set(this.diffKeys().map((d) => `diff:${d}`));
+      for (const key of this.entries.keys()) if (key.startsWith('diff:') && !live.has(key)) this.entries.delete(key);
     }
     if (!compress) return Promise.resolve(entry.identity);
     // Concurrent requests share the one compression in progress.
@@ -162,13 +246,18 @@ const defaultScheduler: Scheduler = (fn, ms) => {
 /** A relay's directory service: one GET per BEGIN_DIR stream, served from the shared cache. */
 export class DirectoryServer {
   readonly cache: DirectoryDocumentCache;
+  readonly diffs: ConsensusDiffs;
+  /** Consensus diffs served, and 304s to clients that already held the newest consensus. */
+  diffsServed = 0;
+  notModified = 0;
   private readonly schedule: Scheduler;
   private readonly stallTimeoutMs: number;
   /** Streams closed because their client stopped reading (or never sent a request). */
   stalledStreams = 0;
 
   constructor(private readonly source: DirectoryCacheSource, private readonly log: Logger, opts: DirectoryServerOptions = {}) {
-    this.cache = opts.cache ?? new DirectoryDocumentCache();
+    this.diffs = new ConsensusDiffs(log);
+    this.cache = opts.cache ?? new DirectoryDocumentCache(() => this.diffs.cachedFrom());
     this.schedule = opts.schedule ?? defaultScheduler;
     this.stallTimeoutMs = opts.stallTimeoutMs ?? DIR_STALL_TIMEOUT_MS;
   }
@@ -214,11 +303,18 @@ export class DirectoryServer {
         if (raw.length > MAX_REQUEST) throw new ProtocolError('directory request', `request over ${MAX_REQUEST} bytes`);
       }
       const req = parseDirRequest(raw);
-      const doc = findDocument(this.source, req.path);
+      const doc = findDocument(this.source, req, this.diffs);
       const date = new Date().toUTCString();
       if (doc === undefined) {
         await stream.write(new TextEncoder().encode(`HTTP/1.0 404 Not found\r\nDate: ${date}\r\n\r\n`));
+      } else if (doc === 'not-modified') {
+        this.notModified++;
+        await stream.write(new TextEncoder().encode(`HTTP/1.0 304 Not modified\r\nDate: ${date}\r\n\r\n`));
       } else {
+        if (doc.key?.startsWith('diff:')) {
+          this.diffsServed++;
+          this.log.info(`serving a consensus diff from ${doc.key.slice('diff:'.length)} (${doc.text.length} bytes; diffs served: ${this.diffsServed})`);
+        }
         const body = await this.cache.body(doc, req.compress);
         const head = `HTTP/1.0 200 OK\r\nDate: ${date}\r\nContent-Type: text/plain\r\nContent-Encoding: ${req.compress ? 'deflate' : 'identity'}\r\n\r\n`;
         await stream.write(new TextEncoder().encode(head));

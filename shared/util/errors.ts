@@ -37,6 +37,8 @@ export type ErrorKind =
   | 'directory-request-failed'
   /** No path through the network satisfies the rules (too few usable relays). */
   | 'no-path'
+  /** No directory source of the network answered a first bootstrap (no network, or Tor blocked). */
+  | 'network-unreachable'
   /** An operation did not finish in time. */
   | 'timeout'
   /** Something waited for was cancelled by its owner (a closed rate limiter). */
@@ -184,4 +186,42 @@ export class StreamError extends TelescopeError {
 /** An operation did not finish in time (a circuit build, a directory fetch, a handshake). */
 export class TimeoutError extends TelescopeError {
   static override readonly defaultKind: ErrorKind = 'timeout';
+}
+
+/** What a first contact with the network tried, for NetworkUnreachableError. */
+export interface FirstContactReport {
+  /** Sources tried, by kind. */
+  readonly tried: { readonly fallbacks: number; readonly authorities: number };
+  /** Sources there were, by kind. */
+  readonly total: { readonly fallbacks: number; readonly authorities: number };
+  /** How the attempts ended ("connection failed": 3, "timed out": 1, ...). */
+  readonly outcomes: Readonly<Record<string, number>>;
+  /** Why it stopped ("every one failed", "none answered within 30 s"). */
+  readonly why: string;
+  /** The first attempt's failure. */
+  readonly cause?: unknown;
+}
+
+/**
+ * No directory source answered a bootstrap's first contact: the fallbacks and authorities tried,
+ * counted (not listed: a person needs to know it was the network, not which of 200 mirrors).
+ */
+export class NetworkUnreachableError extends TelescopeError {
+  static override readonly defaultKind: ErrorKind = 'network-unreachable';
+  readonly tried: FirstContactReport['tried'];
+  readonly total: FirstContactReport['total'];
+  readonly outcomes: FirstContactReport['outcomes'];
+
+  constructor(report: FirstContactReport) {
+    const count = (n: number, of: number, one: string, many: string): string => `${n} of ${of} ${of === 1 ? one : many}`;
+    const parts = [
+      ...(report.total.fallbacks > 0 ? [count(report.tried.fallbacks, report.total.fallbacks, 'fallback directory', 'fallback directories')] : []),
+      ...(report.total.authorities > 0 ? [count(report.tried.authorities, report.total.authorities, 'directory authority', 'directory authorities')] : []),
+    ];
+    const outcomes = Object.entries(report.outcomes).map(([k, n]) => `${n} ${k}`).join(', ');
+    super(`cannot reach the Tor network: tried ${parts.join(' and ') || 'no directory source'}; ${report.why}${outcomes ? ` (${outcomes})` : ''}`, 'cause' in report ? { cause: report.cause } : {});
+    this.tried = report.tried;
+    this.total = report.total;
+    this.outcomes = report.outcomes;
+  }
 }
