@@ -27,7 +27,7 @@ export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string
       family: md.family.map((f) => f.replace(/^\$/, '').split(/[~=]/)[0]!.toUpperCase()),
       familyIds: md.familyIds,
       exitPolicy: parsePortPolicy(md.policySummary),
-      protocols: new Map([...(rs.protocols ?? [])].map(([k, v]) => [k, v.map((r): [number, number] => [r.low, r.high])])),
+      protocols: rs.protocols,
     });
   }
   const srv = (v: { value: Uint8Array } | undefined) => v?.value;
