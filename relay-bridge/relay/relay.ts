@@ -8,12 +8,13 @@ import { Channel } from '../../shared/channel/index.ts';
 import type { ByteTransport, InitiatorAuthentication, LinkAuthenticator } from '../../shared/channel/index.ts';
 import type { LinkSpecifier, Begin } from '../../shared/cells/index.ts';
 import { TorClient } from '../../shared/client/index.ts';
+import type { MissingProtocolsError } from '../../shared/directory/index.ts';
 import { TelescopeError, relayRateLimits, type RelayRateLimits, UnexpectedErrors } from '../../shared/util/index.ts';
 import type { Logger } from '../../shared/util/index.ts';
 import { fingerprintOf, relayTarget } from '../../shared/netdir/index.ts';
 import {
   DirectoryServer, DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, type ExitOutcome, type CircuitCellQueueLimits,
-  RelaySwitch, DosGuard, resolveDosParams, ConnectFailureCache, CellQueueMemory,
+  RelaySwitch, DosGuard, resolveDosParams, ConnectFailureCache, CellQueueMemory, TELESCOPE_RELAY_PROTOCOLS,
 } from '../../shared/relay/index.ts';
 import { secureRandomBytes, verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/index.ts';
 import { nodeAesCtr } from '../../node-platform/node-aes-ctr.ts';
@@ -45,6 +46,11 @@ export interface RelayBridgeOptions {
   readonly log: Logger;
   /** Where unexpected errors are counted (the CLI's process net shares it); default: its own. */
   readonly unexpected?: UnexpectedErrors;
+  /**
+   * The relay stopped itself because the network's consensus requires relay protocols it does not
+   * implement (tor exits then); the CLI exits with an error.
+   */
+  readonly onStopped?: (reason: MissingProtocolsError) => void;
 }
 
 /** The `Bridge` line clients use for this relay (documented in the README). */
@@ -121,6 +127,12 @@ export class RelayBridge {
       rules: { enforceDistinctSubnets: !config.testingTorNetwork },
       keepPreviousConsensuses: CONSENSUSES_KEPT_FOR_DIFFS,
       circuitOptions: { aes: nodeAesCtr, log },
+      // Checked against required-relay-protocols: a relay that lacks one must not join (tor-spec).
+      protocols: { role: 'relay', supported: TELESCOPE_RELAY_PROTOCOLS },
+      onProtocolsRefused: (e) => {
+        log.warn(`stopping: ${e.message}`);
+        void this.stop().then(() => opts.onStopped?.(e));
+      },
       // Links we open authenticate us as a relay, or tor relays would treat us as a client (and
       // refuse to exit for circuits that come through us).
       linkAuthenticator: (transport) => {
