@@ -128,7 +128,7 @@ export class RelayBridge {
       keepPreviousConsensuses: CONSENSUSES_KEPT_FOR_DIFFS,
       circuitOptions: { aes: nodeAesCtr, log },
       // Checked against required-relay-protocols: a relay that lacks one must not join (tor-spec).
-      protocols: { role: 'relay', supported: TELESCOPE_RELAY_PROTOCOLS },
+      protocols: { role: 'relay', supported: TELESCOPE_RELAY_PROTOCOLS, ignoreMissingRequired: config.ignoreMissingRequiredProtocols },
       onProtocolsRefused: (e) => {
         log.warn(`stopping: ${e.message}`);
         void this.stop().then(() => opts.onStopped?.(e));

@@ -61,3 +61,15 @@ describe('checkConsensusProtocols', () => {
     expect(checkConsensusProtocols(consensus({}), { role: 'relay', supported: ProtocolList.EMPTY }).checked).toBe(true);
   });
 });
+
+describe('IgnoreMissingRequiredProtocols (Arti\'s ignore_missing_required_protocols)', () => {
+  const c = consensus({ reqR: 'HSDir=2 Relay=2-4', recR: 'Padding=2' });
+  it('turns the refusal into a warning only when it names everything missing', () => {
+    const r = checkConsensusProtocols(c, { ...relay, ignoreMissingRequired: ProtocolList.parse('HSDir=2 Relay=3-4') });
+    expect(r.checked).toBe(true);
+    expect(r.warning).toContain('requires protocols this version of Telescope does not implement: HSDir=2 Relay=3-4; running anyway');
+    expect(r.warning).toContain('recommends protocols this version of Telescope does not implement: Padding=2');
+    expect(() => checkConsensusProtocols(c, { ...relay, ignoreMissingRequired: ProtocolList.parse('HSDir=2 Relay=3') })).toThrow(/HSDir=2 Relay=3-4/);
+    expect(() => checkConsensusProtocols(c, relay)).toThrow(MissingProtocolsError);
+  });
+});

@@ -1,4 +1,4 @@
-import type { Consensus, ProtocolList } from '../netdoc/index.ts';
+import { ProtocolList, type Consensus } from '../netdoc/index.ts';
 import { TelescopeError, type ErrorKind } from '../util/index.ts';
 
 /**
@@ -15,6 +15,10 @@ import { TelescopeError, type ErrorKind } from '../util/index.ts';
  *     about software written later (tor compares with its release date, Arti with its publication
  *     date).
  *
+ * An operator may name required protocols to run without (ignoreMissingRequired, as Arti's
+ * ignore_missing_required_protocols): only when everything missing is named does the refusal become
+ * a warning.
+ *
  * A client checks the client lists; a relay the relay lists (tor checks both only for a relay that
  * also has client ports; Telescope's relay has none).
  */
@@ -30,6 +34,11 @@ export interface SoftwareProtocols {
   readonly supported: ProtocolList;
   /** Consensuses older than this are not checked (default PROTOCOL_LISTS_DATE). */
   readonly listsDate?: Date;
+  /**
+   * Required protocols an operator chose to run without (Arti's ignore_missing_required_protocols):
+   * when everything missing is in here, a warning instead of a refusal. Empty by default.
+   */
+  readonly ignoreMissingRequired?: ProtocolList;
 }
 
 /** A consensus requires protocols this build lacks: it must not be used, and the network neither. */
@@ -67,14 +76,26 @@ export function checkConsensusProtocols(consensus: Pick<Consensus, 'validAfter' 
   const required = software.role === 'client' ? consensus.requiredClientProtocols : consensus.requiredRelayProtocols;
   const recommended = software.role === 'client' ? consensus.recommendedClientProtocols : consensus.recommendedRelayProtocols;
   const missingRequired = required.missingFrom(software.supported);
-  if (!missingRequired.isEmpty) throw new MissingProtocolsError(software.role, missingRequired, consensus.validAfter);
+  const ignored = software.ignoreMissingRequired ?? ProtocolList.EMPTY;
+  if (!missingRequired.isEmpty && !ignored.supportsAll(missingRequired)) throw new MissingProtocolsError(software.role, missingRequired, consensus.validAfter);
   const missingRecommended = recommended.missingFrom(software.supported);
-  if (missingRecommended.isEmpty) return { checked: true, missingRecommended: undefined, warning: undefined };
+  const warnings: string[] = [];
+  if (!missingRequired.isEmpty) {
+    warnings.push(
+      `the consensus of ${consensus.validAfter.toISOString()} requires protocols this version of Telescope does not implement: ` +
+        `${missingRequired.toString()}; running anyway because IgnoreMissingRequiredProtocols names them all. ` +
+        `It should not run as a ${software.role} on this network.`,
+    );
+  }
+  if (!missingRecommended.isEmpty) {
+    warnings.push(
+      `the consensus of ${consensus.validAfter.toISOString()} recommends protocols this version of Telescope does not implement: ` +
+        `${missingRecommended.toString()}. It will eventually stop working as a ${software.role} on the Tor network.`,
+    );
+  }
   return {
     checked: true,
-    missingRecommended,
-    warning:
-      `the consensus of ${consensus.validAfter.toISOString()} recommends protocols this version of Telescope does not implement: ` +
-      `${missingRecommended.toString()}. It will eventually stop working as a ${software.role} on the Tor network.`,
+    missingRecommended: missingRecommended.isEmpty ? undefined : missingRecommended,
+    warning: warnings.length > 0 ? warnings.join(' ') : undefined,
   };
 }
