@@ -51,7 +51,7 @@ describe('protocol requirements of a tor 0.4.9 network', () => {
       await c.bootstrap();
       const warnings = log.lines.filter((l) => l.includes('recommends protocols'));
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toContain('recommends protocols this version of Telescope does not implement: DirCache=2 FlowCtrl=2 Relay=3-4.');
+      expect(warnings[0]).toContain('recommends protocols this version of Telescope does not implement: FlowCtrl=2 Relay=3-4.');
       const { stream } = await c.connect('127.0.0.1', desc.web.port);
       await stream.write(new TextEncoder().encode('GET /hello HTTP/1.0\r\n\r\n'));
       expect(sha256((await readResponse(stream)).body)).toBe(desc.web.paths['/hello'].sha256);
@@ -79,9 +79,9 @@ describe('protocol requirements of a tor 0.4.9 network', () => {
 
   it('a relay-bridge stops at the consensus and exits, naming the relay protocols it lacks; with them named in IgnoreMissingRequiredProtocols it runs', async () => {
     const missing = TOR_049_REQUIRED_RELAY_PROTOCOLS.missingFrom(
-      ProtocolList.parse('Cons=1-2 Desc=1-2 DirCache=1 FlowCtrl=1 Link=4-5 LinkAuth=3 Microdesc=1-2 Relay=2'),
+      ProtocolList.parse('Cons=1-2 Desc=1-2 DirCache=2 FlowCtrl=1 Link=4-5 LinkAuth=3 Microdesc=1-2 Relay=2'),
     ).toString();
-    expect(missing).toBe('DirCache=2 FlowCtrl=2 HSDir=2 HSIntro=4-5 HSRend=2 Relay=3-4');
+    expect(missing).toBe('FlowCtrl=2 HSDir=2 HSIntro=4-5 HSRend=2 Relay=3-4');
     // Naming only part of what is missing replaces the network's default line and ignores nothing.
     const refused = await startRelayProcess(desc, ['BridgeRelay 1', 'PublishServerDescriptor 0', 'ExitRelay 0', 'IgnoreMissingRequiredProtocols Relay=3-4'], 'protorefused');
     relays.push(refused);

@@ -82,7 +82,7 @@
  *                          protocol Telescope does not implement stops the relay, as tor-spec says;
  *                          with it, and when everything missing is in this list, the relay logs the
  *                          missing protocols at warn and runs (clients will not choose it for what it
- *                          lacks). Tor 0.4.9's authorities require DirCache=2 FlowCtrl=2 HSDir=2
+ *                          lacks). Tor 0.4.9's authorities require FlowCtrl=2 HSDir=2
  *                          HSIntro=4-5 HSRend=2 Relay=3-4 of relays, none of which Telescope's relay
  *                          has yet (README, "What the relay advertises").
  *

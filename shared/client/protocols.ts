@@ -5,6 +5,8 @@ import { ProtocolList } from '../netdoc/index.ts';
  * against each consensus' required-client-protocols and recommended-client-protocols
  * (shared/directory/protocol-check.ts). Each entry is what the code does today, nothing more:
  *
+ *   DirCache=2     fetches over BEGIN_DIR, asking for consensus diffs (X-Or-Diff-From-Consensus,
+ *                  shared/directory/bootstrap.ts, shared/netdoc/consdiff.ts)
  *   Cons=1-2       microdesc consensuses of any consensus method: Ed25519 ids in microdescriptors
  *                  (method 21, Cons=2) are read when present, and optional
  *                  (shared/netdoc/consensus.ts, shared/netdoc/microdesc.ts)
@@ -21,7 +23,6 @@ import { ProtocolList } from '../netdoc/index.ts';
  *   Link=4-5       link protocol versions it offers in VERSIONS (shared/channel/handshake.ts)
  *   Relay=2        CREATE2/EXTEND2 with ntor; not IPv6 extends (Relay=3) nor ntor-v3 (Relay=4)
  *
- * Not listed: DirCache (a client serves no directory; consensus diffs, DirCache=2, are not fetched),
- * LinkAuth (clients never authenticate a link), Padding, Conflux.
+ * Not listed: LinkAuth (clients never authenticate a link), Padding, Conflux.
  */
-export const TELESCOPE_CLIENT_PROTOCOLS = ProtocolList.parse('Cons=1-2 Desc=1-2 FlowCtrl=1 HSDir=2 HSIntro=4-5 HSRend=2 Link=4-5 Microdesc=1-2 Relay=2');
+export const TELESCOPE_CLIENT_PROTOCOLS = ProtocolList.parse('Cons=1-2 Desc=1-2 DirCache=2 FlowCtrl=1 HSDir=2 HSIntro=4-5 HSRend=2 Link=4-5 Microdesc=1-2 Relay=2');

@@ -34,7 +34,7 @@ describe('the protocol check against the live consensus of 2026-01-29', () => {
     const d = directory({ role: 'client', supported: TELESCOPE_CLIENT_PROTOCOLS, listsDate: before });
     expect(d.addConsensus(text, now)).toBe('accepted');
     expect(d.current?.routers.length).toBe(9745);
-    expect(d.protocolWarning).toContain('recommends protocols this version of Telescope does not implement: DirCache=2 FlowCtrl=2 Relay=3-4.');
+    expect(d.protocolWarning).toContain('recommends protocols this version of Telescope does not implement: FlowCtrl=2 Relay=3-4.');
     expect(TELESCOPE_CLIENT_PROTOCOLS.supportsAll(d.current!.requiredClientProtocols)).toBe(true);
   });
 
@@ -49,7 +49,7 @@ describe('the protocol check against the live consensus of 2026-01-29', () => {
     expect(error).toBeInstanceOf(MissingProtocolsError);
     const e = error as MissingProtocolsError;
     expect(e.role).toBe('relay');
-    expect(e.missing.toString()).toBe('DirCache=2 FlowCtrl=2 HSDir=2 HSIntro=4-5 HSRend=2 Relay=3-4');
+    expect(e.missing.toString()).toBe('FlowCtrl=2 HSDir=2 HSIntro=4-5 HSRend=2 Relay=3-4');
     expect(e.message).toContain('It will not work as a relay on this network');
     // The refused consensus is not used.
     expect(d.current).toBeUndefined();

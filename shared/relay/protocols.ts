@@ -11,9 +11,9 @@ import { ProtocolList } from '../netdoc/index.ts';
  *                 verified and served alike (Ed25519 ids optional to the parsers)
  *   Desc=1-2      its own descriptor carries the Ed25519 identity, cross-certified onion keys and
  *                 both signatures (relay-bridge/relay/descriptor.ts)
- *   DirCache=1    answers BEGIN_DIR (shared/relay/dir-server.ts): the microdesc consensus, authority
- *                 certificates, microdescriptors, its own descriptor. Not DirCache=2: it serves no
- *                 consensus diffs (a diff request gets the full consensus)
+ *   DirCache=2    answers BEGIN_DIR (shared/relay/dir-server.ts): the microdesc consensus, authority
+ *                 certificates, microdescriptors, its own descriptor, and consensus diffs from the
+ *                 consensuses it kept (proposal 140, shared/netdoc/consdiff.ts)
  *   FlowCtrl=1    authenticated SENDMEs (shared/relay/relay-circuit.ts); not congestion control
  *   Link=4-5      link protocol versions its responder accepts (shared/channel/responder.ts)
  *   LinkAuth=3    Ed25519 link authentication (AUTHENTICATE) on the links it opens to extend
@@ -22,7 +22,7 @@ import { ProtocolList } from '../netdoc/index.ts';
  *
  * Not implemented, so not listed: HSDir (it stores no onion-service descriptors), HSIntro and
  * HSRend (it is no introduction or rendezvous point), Padding, Conflux. Against tor 0.4.9's
- * required-relay-protocols it lacks DirCache=2 FlowCtrl=2 HSDir=2 HSIntro=4-5 HSRend=2 Relay=3-4:
+ * required-relay-protocols it lacks FlowCtrl=2 HSDir=2 HSIntro=4-5 HSRend=2 Relay=3-4:
  * on a network that requires them (the public one does) the relay refuses to run, as tor would.
  */
-export const TELESCOPE_RELAY_PROTOCOLS = ProtocolList.parse('Cons=1-2 Desc=1-2 DirCache=1 FlowCtrl=1 Link=4-5 LinkAuth=3 Microdesc=1-2 Relay=2');
+export const TELESCOPE_RELAY_PROTOCOLS = ProtocolList.parse('Cons=1-2 Desc=1-2 DirCache=2 FlowCtrl=1 Link=4-5 LinkAuth=3 Microdesc=1-2 Relay=2');
