@@ -5,7 +5,6 @@ import { ProtocolList } from '../shared/netdoc/index.ts';
 import { MemoryStore, type Logger } from '../shared/util/index.ts';
 import { readResponse } from '../shared/http/index.ts';
 import { tlsTransportFactory } from '../node-platform/tls-transport.ts';
-import { dirPortGet } from '../node-platform/dirport.ts';
 import { authoritiesOf } from '../testnet/telescope-client.ts';
 import { startRelayProcess, TOR_049_REQUIRED_RELAY_PROTOCOLS, type RelayProcess } from '../testnet/relay-process.ts';
 import { sharedTestnet, sha256 } from './shared-testnet.ts';
@@ -35,7 +34,6 @@ function client(log: Logger, protocols?: ProtocolList): TorClient {
   return new TorClient({
     authorities: authoritiesOf(desc),
     transports: tlsTransportFactory,
-    dirPortGet,
     store: new MemoryStore(),
     rules: { enforceDistinctSubnets: false },
     log,
