@@ -348,7 +348,7 @@ export async function benchBootstrap(): Promise<void> {
   } finally {
     await browser?.close();
     await relay?.stop();
-    await rm(clientDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    await rm(clientDir, { recursive: true, force: true });
     await releaseBenchTestnet(testnet);
   }
 }

@@ -146,7 +146,7 @@ describe('bridges', () => {
       await stream.write(new TextEncoder().encode('GET /hello HTTP/1.0\r\n\r\n'));
       expect(text(await stream.readAll())).toContain('Hello from the Telescope test network');
     } finally {
-      client.close();
+      await client.close();
     }
   });
 });

@@ -58,10 +58,11 @@ function run(settings: ExtensionSettings): Promise<BootstrapStatus> {
     status = { percent: 0, tag: 'starting', summary: 'Not started', problem: classifyBootstrapFailure(e, { bridges: [] }) };
     throw e;
   }
-  client?.close();
+  // The client replaced finishes its writes to the shared store before the new one reads it.
+  const replaced = client?.close() ?? Promise.resolve();
   client = c;
   status = { percent: 0, tag: 'starting', summary: 'Starting' };
-  starting = c.bootstrap().then(() => status, (e: unknown) => {
+  starting = replaced.then(() => c.bootstrap()).then(() => status, (e: unknown) => {
     // The client stopped retrying (its problem stays): the phase line says so, or it would read
     // as if bootstrapping still went on.
     if (client === c) status = { ...status, summary: `${status.summary}; stopped retrying (Save in Settings to try again)` };

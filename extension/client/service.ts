@@ -153,10 +153,11 @@ export class ExtensionClient {
     }
   }
 
-  close(): void {
+  /** Stop; resolves once the client's store writes in flight have landed. */
+  close(): Promise<void> {
     clearInterval(this.keepalive);
     this.https.forgetAll();
-    this.client.close();
+    return this.client.close();
   }
 
   /** Where the latest connection to each onion service got to, for the onion tab's status line. */

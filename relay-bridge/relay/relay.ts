@@ -538,7 +538,7 @@ export class RelayBridge {
     this.switch.closeAll();
     for (const c of [...this.channels]) c.close('closed: relay shutting down');
     await Promise.all(this.listeners.map((l) => l.close()));
-    this.directoryClient.close();
+    await this.directoryClient.close();
     this.limits.read.close();
     this.limits.write.close();
   }

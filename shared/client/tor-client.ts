@@ -2,7 +2,7 @@ import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../chan
 import type { CircuitOptions } from '../circuit/index.ts';
 import { DIFF_FROM_HEADER, DirectoryState, MissingProtocolsError, type DirAuthority, type DirRequest, type FallbackDir, type SoftwareProtocols } from '../directory/index.ts';
 import { looksLikeConsensusDiff } from '../netdoc/index.ts';
-import { NetworkUnreachableError, TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
+import { NetworkUnreachableError, TelescopeError, UsageError, WriteTrackingStore, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
 import type { TorStream } from '../stream/index.ts';
@@ -99,7 +99,14 @@ export class TorClient {
   /** Bridges with their ntor keys (from the bridge line, or fetched from the bridge). */
   private bridges: BridgeInfo[];
 
-  constructor(private readonly opts: TorClientOptions) {
+  private readonly opts: TorClientOptions;
+  /** The host's store as every part of the client writes to it: close() waits for writes in flight. */
+  private readonly store: WriteTrackingStore;
+
+  constructor(options: TorClientOptions) {
+    this.store = new WriteTrackingStore(options.store);
+    this.opts = { ...options, store: this.store };
+    const opts = this.opts;
     this.bridges = [...(opts.bridges ?? [])];
     if (opts.authorities.length === 0) throw new UsageError('the client needs at least one directory authority');
     this.log = opts.log ?? silentLogger;
@@ -419,10 +426,16 @@ export class TorClient {
     this.circuits.dropAll();
   }
 
-  close(): void {
+  /**
+   * Stop: timers, circuits and links at once; resolves when the store writes already started
+   * (directory documents, guard state) have landed, so the host may then remove or reuse the
+   * DataDirectory. No write starts after this.
+   */
+  async close(): Promise<void> {
     this.closed = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.circuits.close();
     this.pool.closeAll();
+    await this.store.close();
   }
 }
