@@ -28,7 +28,7 @@ import { LinkCertificates, authIdentityDigest, checkAuthenticate, exportAuthTlsS
 import type { RelayConfig } from './config.ts';
 import { ExitLimits, answerResolve, endReasonForError, openExitStream } from './exit.ts';
 import { RelayKeys } from './keys.ts';
-import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
+import { makeTlsCredentialsAsync, tlsServerOptions, type TlsCredentials } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
 import { postDescriptor } from './publish.ts';
 
@@ -107,11 +107,11 @@ export class RelayBridge {
   private lastTraffic = { at: Date.now(), bytes: 0 };
   private readonly closedChannelBytes = { value: 0 };
 
-  private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys) {
+  private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys, tls: TlsCredentials) {
     const { config, log } = opts;
     this.unexpected = opts.unexpected ?? new UnexpectedErrors(log);
     this.exitLimits = new ExitLimits(config.maxExitSockets, config.maxConcurrentDnsLookups);
-    this.linkCerts = new LinkCertificates(keys, makeTlsCredentials(keys.identity));
+    this.linkCerts = new LinkCertificates(keys, tls);
     this.limits = relayRateLimits({ rate: config.bandwidthRate, burst: config.bandwidthBurst });
     const { network } = config;
     // The relay keeps a verified view of the network like a client does: to know which relays it
@@ -175,7 +175,9 @@ export class RelayBridge {
 
   static async start(opts: RelayBridgeOptions): Promise<RelayBridge> {
     const keys = await RelayKeys.loadOrCreate(opts.dataDirectory);
-    const relay = new RelayBridge(opts, keys);
+    // The link key (RSA-2048, up to a second on a busy machine) is made in the thread pool rather
+    // than on the event loop, which has the cached directory to parse.
+    const relay = new RelayBridge(opts, keys, await makeTlsCredentialsAsync(keys.identity));
     await relay.listen();
     relay.maintenanceTimer = setInterval(() => void relay.maintain(), 60_000);
     relay.maintenanceTimer.unref();
@@ -523,7 +525,7 @@ export class RelayBridge {
       if (this.opts.config.publishServerDescriptor && !this.opts.config.bridgeRelay) await this.publish();
     }
     if (now.getTime() > this.linkCerts.tls.created.getTime() + 24 * 3600 * 1000) {
-      this.linkCerts = new LinkCertificates(this.keys, makeTlsCredentials(this.keys.identity));
+      this.linkCerts = new LinkCertificates(this.keys, await makeTlsCredentialsAsync(this.keys.identity));
       this.orListener?.setCredentials(tlsServerOptions(this.linkCerts.tls));
       this.opts.log.info('rotated the TLS link certificate');
     }
