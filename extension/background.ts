@@ -21,6 +21,7 @@ import { clearCookies, handleWebFetch } from './client/web-proxy.ts';
 // Benchmark hooks for `npm run bench -- extension`. Imported statically: import() is not allowed in
 // a service worker, and both modules only define functions, so startup pays nothing to evaluate them.
 import { benchCrypto } from './bench-crypto.ts';
+import { benchDirectory } from './bench-directory.ts';
 import { fetchTimed } from './bench-fetch.ts';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
@@ -149,6 +150,9 @@ self.telescope = {
   log: () => logLines.slice(-200),
   benchCrypto: (megabytes: number) => benchCrypto(megabytes),
   fetchTimed: async (url: string, isolationKey = new URL(url).host) => fetchTimed((await ready()).client, url, isolationKey),
+  // Read-only figures for npm run bench -- bootstrap.
+  linkBytesRead: () => client?.linkBytesRead ?? 0,
+  benchDirectory: async (v3idents: string[]) => benchDirectory((await ready()).client.directory, v3idents),
 };
 
 // The onion tab's pages and their subresources, fetched through Tor.
