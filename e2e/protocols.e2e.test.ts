@@ -54,7 +54,7 @@ describe('protocol requirements of a tor 0.4.9 network', () => {
       await stream.write(new TextEncoder().encode('GET /hello HTTP/1.0\r\n\r\n'));
       expect(sha256((await readResponse(stream)).body)).toBe(desc.web.paths['/hello'].sha256);
     } finally {
-      c.close();
+      await c.close();
     }
   }, 120_000);
 
@@ -71,7 +71,7 @@ describe('protocol requirements of a tor 0.4.9 network', () => {
       expect(log.lines.some((l) => l.startsWith('[warn]') && l.includes('requires protocols this version of Telescope does not implement: FlowCtrl=1'))).toBe(true);
       await expect(c.connect('127.0.0.1', desc.web.port)).rejects.toBeInstanceOf(MissingProtocolsError);
     } finally {
-      c.close();
+      await c.close();
     }
   }, 120_000);
 
