@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     heapUsedBytes: mem.heapUsed,
     peakRssBytes: Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024,
   };
-  client.close();
+  await client.close();
   console.log(`RESULT ${JSON.stringify(result)}`);
 }
 

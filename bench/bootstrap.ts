@@ -11,6 +11,8 @@
  *   DirAuthority lines) and warm (the worker stopped as Chromium's idle timer stops it, then woken
  *   by a page; until it reports 100% again), its JS heap sampled through the DevTools protocol
  *   (Runtime.getHeapUsage on the worker target) every 100 ms: the peak, and what stays after GC;
+ *   bytes received on its WebSocket links, and the consensus parse and verify and microdescriptor
+ *   parse timed in the worker on what it holds (self.telescope.linkBytesRead, benchDirectory);
  * - tor 0.4.9 as a client with the same bridge (UseBridges 1): it also downloads the consensus and
  *   microdescriptors from its bridge, so this is the same work; cold and warm until "Bootstrapped
  *   100%", and its RSS.
@@ -45,6 +47,8 @@ interface WorkerTelescope {
   status(): { percent: number };
   fetch(url: string): Promise<{ status: number; sha256: string }>;
   log(): string[];
+  linkBytesRead(): number;
+  benchDirectory(v3idents: string[]): Promise<{ consensusParseMs: number; consensusVerifyMs: number; microdescParseMs: number }>;
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -173,6 +177,13 @@ interface WorkerFigures {
   warmMs: number;
   peakHeapBytes: number;
   heapAfterGcBytes: number;
+  /** Bytes received on the worker's WebSocket links while it bootstrapped. */
+  coldLinkBytes: number;
+  warmLinkBytes: number;
+  /** Parse and verify again, in the worker, of what it holds (extension/bench-directory.ts). */
+  consensusParseMs: number;
+  consensusVerifyMs: number;
+  microdescParseMs: number;
 }
 
 async function serviceWorkerFigures(browser: ExtensionBrowser, desc: TestnetDescription, relay: RelayProcess): Promise<WorkerFigures> {
@@ -183,9 +194,11 @@ async function serviceWorkerFigures(browser: ExtensionBrowser, desc: TestnetDesc
   const cold = await heap.peakDuring(id, browser.serviceWorker.evaluate((s) => (self as unknown as { telescope: WorkerTelescope }).telescope.start(s), settings));
   const coldMs = performance.now() - t0;
   if (cold.result.percent !== 100) throw new BootstrapBenchError(`the extension stopped at ${cold.result.percent}%: ${cold.result.summary}`);
+  const coldLinkBytes = await browser.serviceWorker.evaluate(() => (self as unknown as { telescope: WorkerTelescope }).telescope.linkBytesRead());
   const page = await browser.serviceWorker.evaluate((url) => (self as unknown as { telescope: WorkerTelescope }).telescope.fetch(url), `http://127.0.0.1:${desc.web.port}/hello`);
   if (page.status !== 200 || page.sha256 !== desc.web.paths['/hello'].sha256) throw new BootstrapBenchError(`the extension fetched /hello with status ${page.status}`);
   const heapAfterGcBytes = await heap.usedAfterGc(id);
+  const parsing = await browser.serviceWorker.evaluate((v3) => (self as unknown as { telescope: WorkerTelescope }).telescope.benchDirectory(v3), desc.authorities.map((a) => a.v3ident));
 
   // Warm: stop the worker as Chromium's idle timer does, wake it with a page, wait for 100%.
   const tab = await browser.context.newPage();
@@ -207,9 +220,14 @@ async function serviceWorkerFigures(browser: ExtensionBrowser, desc: TestnetDesc
     }
   })());
   const warmMs = performance.now() - t0;
+  const [worker] = browser.context.serviceWorkers();
+  const warmLinkBytes = await worker!.evaluate(() => (self as unknown as { telescope: WorkerTelescope }).telescope.linkBytesRead());
   await cdp.detach();
   await tab.close();
-  return { coldMs, warmMs, peakHeapBytes: Math.max(cold.peakBytes, warm.peakBytes), heapAfterGcBytes };
+  return {
+    coldMs, warmMs, peakHeapBytes: Math.max(cold.peakBytes, warm.peakBytes), heapAfterGcBytes, coldLinkBytes, warmLinkBytes,
+    consensusParseMs: parsing.consensusParseMs, consensusVerifyMs: parsing.consensusVerifyMs, microdescParseMs: parsing.microdescParseMs,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,11 +300,12 @@ function report(net: ScaleNetwork, cold: NodeBootstrapResult, warm: NodeBootstra
   row('', 'Node client', 'service worker', 'tor 0.4.9', 'goal (issue 13)');
   row('cold bootstrap (nothing stored)', sec(cold.bootstrapMs), swv((x) => sec(x.coldMs)), torv((x) => sec(x.coldMs)), '< 5 s');
   row('warm restart (stored state)', sec(warm.bootstrapMs), swv((x) => sec(x.warmMs)), torv((x) => sec(x.warmMs)), '< 1 s');
-  row('bytes read on links, cold', mb(cold.linkBytesRead), '-', '-', '');
-  row('bytes read on links, warm', mb(warm.linkBytesRead), '-', '-', '');
-  row('consensus parse', `${cold.consensusParseMs.toFixed(0)} ms`, '-', '-', '');
-  row('consensus verify (3 signatures)', `${cold.consensusVerifyMs.toFixed(0)} ms`, '-', '-', '');
-  row('microdescriptors parse', `${cold.microdescParseMs.toFixed(0)} ms`, '-', '-', '');
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  row('bytes read on links, cold', mb(cold.linkBytesRead), swv((x) => mb(x.coldLinkBytes)), '-', '');
+  row('bytes read on links, warm', mb(warm.linkBytesRead), swv((x) => mb(x.warmLinkBytes)), '-', '');
+  row('consensus parse', ms(cold.consensusParseMs), swv((x) => ms(x.consensusParseMs)), '-', '');
+  row('consensus verify (3 signatures)', ms(cold.consensusVerifyMs), swv((x) => ms(x.consensusVerifyMs)), '-', '');
+  row('microdescriptors parse', ms(cold.microdescParseMs), swv((x) => ms(x.microdescParseMs)), '-', '');
   row('JS heap, everything loaded, GC', mb(cold.heapUsedBytes), swv((x) => mb(x.heapAfterGcBytes)), '-', '< 30 MB (worker)');
   row('peak JS heap', '-', swv((x) => mb(x.peakHeapBytes)), '-', '< 30 MB (worker)');
   row('RSS, everything loaded', mb(cold.rssBytes), '-', torv((x) => mb(x.rssBytes)), '');
@@ -348,7 +367,7 @@ export async function benchBootstrap(): Promise<void> {
   } finally {
     await browser?.close();
     await relay?.stop();
-    await rm(clientDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    await rm(clientDir, { recursive: true, force: true });
     await releaseBenchTestnet(testnet);
   }
 }

@@ -530,7 +530,7 @@ export async function benchSoak(args: readonly string[] = process.argv.slice(2))
     console.log(`soak: relay process ${relay.pid} ran throughout; UNEXPECTED ERROR lines in its log: ${unexpected}`);
   } finally {
     await flooder?.stop();
-    for (const c of clients) c.close();
+    await Promise.all(clients.map((c) => c.close()));
     await tor?.stop();
     await relay?.stop();
     if (!shared) {

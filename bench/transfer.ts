@@ -279,7 +279,7 @@ async function startTelescope(desc: TestnetDescription): Promise<TelescopeHandle
     resolve: (host, key) => client.resolve(host, { isolationKey: key }),
   });
   const close = async (): Promise<void> => {
-    client.close();
+    await client.close();
     await socks.close();
     await rm(dataDir, { recursive: true, force: true });
   };

@@ -102,7 +102,7 @@ export async function runClientCli(args: string[]): Promise<number> {
   if (sp.port !== 0) socks = await openSocksPort(client, sp.address ?? '127.0.0.1', sp.port === 'auto' ? 0 : sp.port, log);
   const stop = async (signal: string) => {
     log.notice(`Caught ${signal}, exiting cleanly.`);
-    client.close();
+    await client.close();
     await socks?.server.close();
     process.exit(0);
   };
@@ -113,7 +113,7 @@ export async function runClientCli(args: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof TelescopeError)) throw e;
     log.warn(`bootstrap failed: ${e.message}`);
-    client.close();
+    await client.close();
     await socks?.server.close();
     return 1;
   }

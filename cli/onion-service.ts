@@ -94,7 +94,7 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
   const running: OnionService[] = [];
   const shutdown = async () => {
     for (const s of running) s.stop();
-    client.close();
+    await client.close();
     await socks?.server.close();
   };
   const stop = async (signal: string) => {

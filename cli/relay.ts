@@ -40,7 +40,14 @@ export async function runRelayCli(args: string[]): Promise<number> {
   const dataDirectory = resolve(config.dataDirectory ?? join(homedir(), '.telescope-relay'));
   let relay: RelayBridge;
   try {
-    relay = await RelayBridge.start({ config, dataDirectory, log, unexpected });
+    relay = await RelayBridge.start({
+      config,
+      dataDirectory,
+      log,
+      unexpected,
+      // The network requires relay protocols this version lacks: it has stopped; so do we (as tor).
+      onStopped: () => process.exit(1),
+    });
   } catch (e) {
     if (!(e instanceof TelescopeError) && !(e instanceof Error && 'code' in e)) throw e;
     log.warn(`could not start: ${(e as Error).message}`);

@@ -106,12 +106,12 @@ describe('directory cache and refresh', () => {
     try {
       const first = make();
       await first.bootstrap();
-      first.close();
+      await first.close();
       expect(firstContacts).toBeGreaterThan(0);
       firstContacts = 0;
       const second = make();
       await second.bootstrap();
-      second.close();
+      await second.close();
       expect(firstContacts).toBe(0);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
@@ -146,7 +146,7 @@ describe('bridges', () => {
       await stream.write(new TextEncoder().encode('GET /hello HTTP/1.0\r\n\r\n'));
       expect(text(await stream.readAll())).toContain('Hello from the Telescope test network');
     } finally {
-      client.close();
+      await client.close();
     }
   });
 });

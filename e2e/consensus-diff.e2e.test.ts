@@ -41,7 +41,7 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
-  client?.close();
+  await client?.close();
   await tor?.stop();
   await relay?.stop();
 });

@@ -71,7 +71,7 @@ async function keyedTelescopeClient(host: string): Promise<{ client: TorClient; 
     onionClientAuth: new Map([[host, alice]]),
   });
   await client.bootstrap();
-  return { client, stop: async () => { client.close(); await rm(data, { recursive: true, force: true }); } };
+  return { client, stop: async () => { await client.close(); await rm(data, { recursive: true, force: true }); } };
 }
 
 beforeAll(async () => {

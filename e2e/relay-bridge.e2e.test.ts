@@ -75,7 +75,7 @@ describe('relay-bridge', () => {
         expect(desc.relays.map((r) => r.fingerprint)).toEqual(expect.arrayContaining(path.slice(1)));
       }
     } finally {
-      client.close();
+      await client.close();
     }
   });
 
@@ -106,7 +106,7 @@ describe('relay-bridge', () => {
       // The bucket may start full (one burst, 256 KB) and reads count cell overhead: ≥ 2.5 s.
       expect(seconds).toBeGreaterThan(2.5);
     } finally {
-      client.close();
+      await client.close();
       await slow.stop();
     }
   }, 120_000);
@@ -143,7 +143,7 @@ describe('relay-bridge', () => {
       const { body } = await fetchThrough(client, '/hello');
       expect(sha256(body)).toBe(desc.web.paths['/hello'].sha256);
     } finally {
-      client.close();
+      await client.close();
     }
   }, 120_000);
 

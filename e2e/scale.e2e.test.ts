@@ -78,9 +78,8 @@ describe('bootstrap at full scale', () => {
       expect(circuit.path[0]!.fingerprint).toBe(relay.fingerprint);
       for (const hop of circuit.path.slice(1)) expect(net.realRelays).toContain(hop.fingerprint);
     } finally {
-      client.close();
-      // A store write the client started may still be landing: rm retries a directory that filled again.
-      await rm(dataDirectory, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+      await client.close();
+      await rm(dataDirectory, { recursive: true, force: true });
     }
   }, 180_000);
 

@@ -21,6 +21,7 @@ import { clearCookies, handleWebFetch } from './client/web-proxy.ts';
 // Benchmark hooks for `npm run bench -- extension`. Imported statically: import() is not allowed in
 // a service worker, and both modules only define functions, so startup pays nothing to evaluate them.
 import { benchCrypto } from './bench-crypto.ts';
+import { benchDirectory } from './bench-directory.ts';
 import { fetchTimed } from './bench-fetch.ts';
 
 declare const self: ServiceWorkerGlobalScope & { telescope?: unknown };
@@ -58,10 +59,11 @@ function run(settings: ExtensionSettings): Promise<BootstrapStatus> {
     status = { percent: 0, tag: 'starting', summary: 'Not started', problem: classifyBootstrapFailure(e, { bridges: [] }) };
     throw e;
   }
-  client?.close();
+  // The client replaced finishes its writes to the shared store before the new one reads it.
+  const replaced = client?.close() ?? Promise.resolve();
   client = c;
   status = { percent: 0, tag: 'starting', summary: 'Starting' };
-  starting = c.bootstrap().then(() => status, (e: unknown) => {
+  starting = replaced.then(() => c.bootstrap()).then(() => status, (e: unknown) => {
     // The client stopped retrying (its problem stays): the phase line says so, or it would read
     // as if bootstrapping still went on.
     if (client === c) status = { ...status, summary: `${status.summary}; stopped retrying (Save in Settings to try again)` };
@@ -148,6 +150,9 @@ self.telescope = {
   log: () => logLines.slice(-200),
   benchCrypto: (megabytes: number) => benchCrypto(megabytes),
   fetchTimed: async (url: string, isolationKey = new URL(url).host) => fetchTimed((await ready()).client, url, isolationKey),
+  // Read-only figures for npm run bench -- bootstrap.
+  linkBytesRead: () => client?.linkBytesRead ?? 0,
+  benchDirectory: async (v3idents: string[]) => benchDirectory((await ready()).client.directory, v3idents),
 };
 
 // The onion tab's pages and their subresources, fetched through Tor.

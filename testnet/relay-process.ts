@@ -8,6 +8,21 @@ import { ownedByThisProcess, stopChild } from './stop-child.ts';
 import { dirPortGet } from '../node-platform/dirport.ts';
 import { fromHex, toBase64 } from '../shared/bytes/index.ts';
 import { UNEXPECTED_ERROR_MARKER, unexpectedErrorsIn } from '../shared/util/index.ts';
+import { ProtocolList } from '../shared/netdoc/index.ts';
+import { TELESCOPE_RELAY_PROTOCOLS } from '../shared/relay/index.ts';
+
+/**
+ * tor 0.4.9's required-relay-protocols: compiled into its authorities (there is no torrc option
+ * to change them), so every consensus of the private network carries them.
+ */
+export const TOR_049_REQUIRED_RELAY_PROTOCOLS = ProtocolList.parse('Cons=2 Desc=2 DirCache=2 FlowCtrl=1-2 HSDir=2 HSIntro=4-5 HSRend=2 Link=4-5 LinkAuth=3 Microdesc=2 Relay=2-4');
+
+/**
+ * The private network's relay-bridges run with the protocols they lack named in
+ * IgnoreMissingRequiredProtocols: without it each would stop at its first consensus, as the
+ * protocol check requires (README, "What the relay advertises").
+ */
+export const TESTNET_IGNORE_MISSING_RELAY_PROTOCOLS = `IgnoreMissingRequiredProtocols ${TOR_049_REQUIRED_RELAY_PROTOCOLS.missingFrom(TELESCOPE_RELAY_PROTOCOLS).toString()}`;
 
 /**
  * A relay-bridge started the way an operator starts it (`telescope relay -f FILE`), as its own
@@ -46,7 +61,8 @@ export function checkNoUnexpectedErrors(output: string, what = 'the relay-bridge
 
 /**
  * Start a relay-bridge for `desc`. `prepare` runs on its (still empty) DataDirectory before the
- * relay starts, e.g. to leave a directory cache there as an earlier run would have.
+ * relay starts, e.g. to leave a directory cache there as an earlier run would have. `extraLines`
+ * that set IgnoreMissingRequiredProtocols replace the network's default one.
  */
 export async function startRelayProcess(
   desc: TestnetDescription,
@@ -67,6 +83,7 @@ export async function startRelayProcess(
     'AssumeReachable 1',
     'Log notice stdout',
     ...desc.authorities.map((a) => a.dirAuthorityLine),
+    ...(extraLines.some((l) => l.startsWith('IgnoreMissingRequiredProtocols')) ? [] : [TESTNET_IGNORE_MISSING_RELAY_PROTOCOLS]),
     ...extraLines,
     '',
   ].join('\n'));
@@ -83,6 +100,9 @@ export async function startRelayProcess(
     if (ws && or) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  // A relay may print its lines and exit between two looks (one that refuses the network at once).
+  ws ??= /Bridge line for the extension: (telescope (ws:\/\/\S+) ([0-9A-F]{40}) ed25519=\S+ ntor=(\S+))/.exec(out);
+  or ??= /Bridge line for tor: Bridge 127\.0\.0\.1:(\d+) ([0-9A-F]{40})/.exec(out);
   if (!ws || !or) {
     child.kill('SIGKILL');
     throw new Error(`relay-bridge did not start:\n${out}`);

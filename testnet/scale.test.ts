@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseMicrodescs } from '../shared/netdoc/index.ts';
-import { readLiveFixture, microdescDigest, splitMicrodescs, standInAddress } from './scale.ts';
+import { readLiveFixture, microdescDigest, splitMicrodescs, standInAddress, standInWeightLine, REAL_RELAY_BANDWIDTH } from './scale.ts';
 
 /**
  * The scale network's building blocks that need no running network (buildScaleNetwork itself runs
@@ -37,5 +37,21 @@ describe('scale network', () => {
     expect(seen.size).toBe(10_000);
     expect(() => standInAddress(-1)).toThrow(/no loopback address/);
     expect(() => standInAddress(126 * 65536)).toThrow(/no loopback address/);
+  });
+
+  it('weighs the real relays at the most tor counts, and the stand-ins as the live network divided by 1,000', () => {
+    // tor turns a w Bandwidth (kilobytes) into bytes in a signed 32-bit integer, capped there.
+    expect(REAL_RELAY_BANDWIDTH * 1000).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect((REAL_RELAY_BANDWIDTH + 1) * 1000).toBeGreaterThan(2 ** 31 - 1);
+    expect(standInWeightLine('w Bandwidth=123456')).toBe('w Bandwidth=123');
+    expect(standInWeightLine('w Bandwidth=20 Unmeasured=1')).toBe('w Bandwidth=1 Unmeasured=1');
+    expect(standInWeightLine('w Bandwidth=0')).toBe('w Bandwidth=0');
+    const live = readLiveFixture().consensus.split('\n').filter((l) => l.startsWith('w '));
+    const total = (lines: string[]) => lines.reduce((n, l) => n + Number(/Bandwidth=(\d+)/.exec(l)![1]), 0);
+    expect(total(live)).toBe(218_165_105);
+    const scaled = total(live.map(standInWeightLine));
+    // Rounding moves it a little; the whole live network weighs about a tenth of one real relay.
+    expect(scaled).toBeGreaterThan(218_000);
+    expect(scaled).toBeLessThan(219_500);
   });
 });

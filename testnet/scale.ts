@@ -24,13 +24,18 @@
  *   order, as real operators' relays are). The `m` line is the SHA-256 of that text (dir-spec
  *   §3.3, base64 without padding).
  *
- * How the real relays win path selection: each gets `w Bandwidth=` REAL_RELAY_BANDWIDTH
- * (4,000,000,000, under tor's 32-bit limit), about eighteen times the whole live network's
- * 218,165,105 together, so with the live bandwidth-weights a middle is one of the private network's
- * with probability ≈ 1 − 1/300 and an exit one of its two exits with probability ≈ 0.99. The
- * guards test003r and test004r carry the Guard flag and the same weight, so a client without a
- * bridge samples them first (the live params ask for 2 primary guards to use). The consensus'
- * bandwidth-weights stay the live ones.
+ * How the real relays win path selection: each gets `w Bandwidth=` REAL_RELAY_BANDWIDTH, the most
+ * tor counts (it turns kilobytes into bytes in a signed 32-bit integer, so anything above
+ * 2,147,483 weighs as much as 2,147,483), and every live entry's bandwidth is divided by
+ * STAND_IN_BANDWIDTH_DIVISOR (1,000; at least 1 where the live one is not 0), which keeps the live
+ * distribution's shape: the 9,7xx stand-ins together weigh about 218,165 (85,825 of it exits)
+ * against 2,147,483 for each real relay. With the live bandwidth-weights a tor or Telescope client
+ * then picks a stand-in as a middle with probability ≈ 1/100 and as an exit ≈ 1/50, and a circuit
+ * that does fails at once (nothing listens there) and is rebuilt. (Giving the real relays more
+ * than tor's cap instead, the live bandwidths kept, made tor pick stand-ins for about 6 circuits
+ * in 7 and take a minute of failed circuits to bootstrap.) The guards test003r and test004r carry
+ * the Guard flag and the same weight, so a client without a bridge samples them first (the live
+ * params ask for 2 primary guards to use). The consensus' bandwidth-weights stay the live ones.
  *
  * Times: valid-after is `now` (newer than the private network's own consensus, which its
  * authorities make every voting interval from a time before now), fresh-until an hour later and
@@ -49,8 +54,19 @@ import type { TestnetDescription } from './index.ts';
 /** The live network's documents this builds from. */
 export const LIVE_FIXTURE_DIR = fileURLToPath(new URL('../shared/netdoc/fixtures/live-2026-01-29/', import.meta.url));
 
-/** `w Bandwidth=` of the private network's relays: see the module comment. */
-export const REAL_RELAY_BANDWIDTH = 4_000_000_000;
+/** `w Bandwidth=` of the private network's relays: tor's largest, INT32_MAX / 1000 (see the module comment). */
+export const REAL_RELAY_BANDWIDTH = 2_147_483;
+
+/** The live bandwidths are divided by this for the stand-ins (see the module comment). */
+export const STAND_IN_BANDWIDTH_DIVISOR = 1000;
+
+/** A stand-in's `w` line: the live one with its Bandwidth divided, other keys (Unmeasured=1) kept. */
+export function standInWeightLine(line: string): string {
+  return line.replace(/\bBandwidth=(\d+)/, (_, bw: string) => {
+    const live = Number(bw);
+    return `Bandwidth=${live === 0 ? 0 : Math.max(1, Math.round(live / STAND_IN_BANDWIDTH_DIVISOR))}`;
+  });
+}
 
 export interface ScaleNetwork {
   /** The signed microdesc consensus. */
@@ -288,7 +304,7 @@ export async function buildScaleNetwork(desc: TestnetDescription, opts: ScaleOpt
     // r NICKNAME IDENTITY DATE TIME ADDRESS ORPORT DIRPORT
     r[5] = standInAddress(i);
     e.lines[0] = r.join(' ');
-    e.lines = e.lines.map((l) => (l.startsWith('a ') ? `a [::1]:${l.slice(l.lastIndexOf(':') + 1)}` : l));
+    e.lines = e.lines.map((l) => (l.startsWith('a ') ? `a [::1]:${l.slice(l.lastIndexOf(':') + 1)}` : l.startsWith('w ') ? standInWeightLine(l) : l));
     const m = lineOf(e, 'm')!.slice(2);
     let md = live.microdescs.get(m);
     if (md) liveUsed++;

@@ -8,6 +8,7 @@ import { whenParentGone } from '../node-platform/process-watch.ts';
 import { launchWithExtension, type ExtensionBrowser } from './chromium.ts';
 import { TelescopeError, type ErrorKind } from '../shared/util/index.ts';
 import { parseRelayConfig } from '../relay-bridge/relay/config.ts';
+import { TESTNET_IGNORE_MISSING_RELAY_PROTOCOLS } from './relay-process.ts';
 import { RelayBridge } from '../relay-bridge/relay/relay.ts';
 import { loggerFromLogLines } from '../node-platform/node-log.ts';
 
@@ -115,6 +116,7 @@ export async function runStartCli(args: string[]): Promise<number> {
       'ExitRelay 0',
       'TestingTorNetwork 1',
       'Log notice stdout',
+      TESTNET_IGNORE_MISSING_RELAY_PROTOCOLS,
       ...desc.authorities.map((a) => a.dirAuthorityLine),
       '',
     ].join('\n'));

@@ -64,7 +64,7 @@ export async function startTelescopeClient(desc: TestnetDescription): Promise<Ru
     streams,
     log: lines,
     async stop() {
-      client.close();
+      await client.close();
       await socks.close();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -118,6 +118,8 @@ export class ExtensionClient {
   readonly authoritySet: AuthoritySetInUse;
   private readonly keepalive: ReturnType<typeof setInterval>;
   private readonly extraCaPem: readonly string[];
+  /** Bytes received on every link to the bridge since this client started (cells: directory bodies plus cell overhead). */
+  linkBytesRead = 0;
 
   constructor(settings: ExtensionSettings, store: KeyValueStore, log: Logger, onBootstrap?: (s: BootstrapStatus) => void) {
     const { bridges, authorities, authoritySet, onionAuth } = parseSettings(settings);
@@ -127,7 +129,7 @@ export class ExtensionClient {
     const transports: TransportFactory = async (target) => {
       const bridge = bridges.find((b) => b.port === target.port && (b.address === target.address || b.address === '0.0.0.0'));
       if (!bridge) throw new ChannelError(`the extension connects only to its bridge, not ${target.address}:${target.port}`);
-      return WebSocketTransport.connect(bridge.url);
+      return WebSocketTransport.connect(bridge.url, { countReceived: (n) => { this.linkBytesRead += n; } });
     };
     this.client = new TorClient({
       authorities,
@@ -153,10 +155,11 @@ export class ExtensionClient {
     }
   }
 
-  close(): void {
+  /** Stop; resolves once the client's store writes in flight have landed. */
+  close(): Promise<void> {
     clearInterval(this.keepalive);
     this.https.forgetAll();
-    this.client.close();
+    return this.client.close();
   }
 
   /** Where the latest connection to each onion service got to, for the onion tab's status line. */

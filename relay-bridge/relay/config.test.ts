@@ -461,3 +461,13 @@ describe('relay config: MaxMemInQueues', () => {
     expect(e.message).toContain('MaxMemInQueues');
   });
 });
+
+describe('relay config: IgnoreMissingRequiredProtocols', () => {
+  it('ignores nothing by default, reads a protocol list, and names the line of a bad one', () => {
+    expect(parseRelayConfig(conf()).ignoreMissingRequiredProtocols.isEmpty).toBe(true);
+    expect(parseRelayConfig(conf('IgnoreMissingRequiredProtocols Relay=4,3 HSDir=2')).ignoreMissingRequiredProtocols.toString()).toBe('HSDir=2 Relay=3-4');
+    const e = configError(conf('IgnoreMissingRequiredProtocols Relay=x'));
+    expect(e.message).toContain('IgnoreMissingRequiredProtocols: bad version range "x" for protocol "Relay"');
+    expect(e.line).toBe(3);
+  });
+});

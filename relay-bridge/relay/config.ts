@@ -74,6 +74,18 @@
  *   circ_max_cell_queue_size_out towards the exit, from the consensus' params, 1250 without them;
  *   a circuit over it is destroyed. Not a torrc option, as in tor.)
  *
+ * Protocol requirements (not a tor option; Arti's ignore_missing_required_protocols):
+ *
+ *   IgnoreMissingRequiredProtocols PROTOCOLS
+ *                          ("Name=versions ..."; default none) required-relay-protocols the relay
+ *                          may lack and still run. Without it a consensus that requires a relay
+ *                          protocol Telescope does not implement stops the relay, as tor-spec says;
+ *                          with it, and when everything missing is in this list, the relay logs the
+ *                          missing protocols at warn and runs (clients will not choose it for what it
+ *                          lacks). Tor 0.4.9's authorities require FlowCtrl=2 HSDir=2
+ *                          HSIntro=4-5 HSRend=2 Relay=3-4 of relays, none of which Telescope's relay
+ *                          has yet (README, "What the relay advertises").
+ *
  * And tor's HeartbeatPeriod N [seconds|minutes|hours] (default 6 hours; 0: none): how often the
  * relay logs a status line at notice (circuits, channels, exit sockets and the count of
  * unexpected errors caught). The same line is logged on shutdown.
@@ -86,6 +98,8 @@ import { PUBLIC_NETWORK, type DirectoryNetwork } from '../../shared/directory/in
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
 import { exitPolicyFromConfig, type ExitPolicy } from '../../shared/policy/index.ts';
 import type { DosOverrides } from '../../shared/relay/index.ts';
+import { ProtocolList } from '../../shared/netdoc/index.ts';
+import { ProtocolError } from '../../shared/util/index.ts';
 
 export const RELAY_SCHEMA = [
   { name: 'Nickname', kind: 'string', default: 'Unnamed' },
@@ -128,6 +142,7 @@ export const RELAY_SCHEMA = [
   { name: 'MaxConcurrentDnsLookups', kind: 'int', default: '64', min: 1 },
   { name: 'HeartbeatPeriod', kind: 'interval', default: '6 hours' },
   { name: 'MaxMemInQueues', kind: 'bytes', default: '0' },
+  { name: 'IgnoreMissingRequiredProtocols', kind: 'string' },
 ] as const satisfies Schema;
 
 /** MaxMemInQueues: Telescope's default, and tor's floor and warning level for relays (config.c). */
@@ -214,6 +229,8 @@ export interface RelayConfig {
   readonly heartbeatPeriod: number;
   /** Bytes of queued cells over all circuits before the oldest are destroyed (MaxMemInQueues). */
   readonly maxMemInQueues: number;
+  /** Required relay protocols the relay may lack and still run (IgnoreMissingRequiredProtocols). */
+  readonly ignoreMissingRequiredProtocols: ProtocolList;
   /** Things that are allowed but probably not meant; the host logs them at warn, as tor does. */
   readonly warnings: readonly string[];
 }
@@ -585,6 +602,17 @@ export function parseRelayConfig(text: string, builtinNetwork: DirectoryNetwork 
     maxConcurrentDnsLookups: raw.MaxConcurrentDnsLookups,
     heartbeatPeriod: raw.HeartbeatPeriod,
     maxMemInQueues,
+    ignoreMissingRequiredProtocols: protocolListOption('IgnoreMissingRequiredProtocols', raw.IgnoreMissingRequiredProtocols ?? '', last),
     warnings,
   };
+}
+
+function protocolListOption(name: string, text: string, last: (name: string) => TorrcEntry | undefined): ProtocolList {
+  try {
+    return ProtocolList.parse(text, name);
+  } catch (e) {
+    if (!(e instanceof ProtocolError)) throw e;
+    const entry = last(name);
+    throw new ConfigError(`${name}: ${e.detail}`, entry?.line, entry?.text, { cause: e });
+  }
 }

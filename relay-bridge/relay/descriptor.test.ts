@@ -5,7 +5,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, equalBytes, fromBase64, toHex, utf8 } from '../../shared/bytes/index.ts';
 import { CertType } from '../../shared/cells/index.ts';
 import { CertKeyType, UnverifiedEd25519Cert, verifyEd25519, RsaPublicKey } from '../../shared/crypto/index.ts';
-import { tokenize, type NetdocItem, parseMicrodescs, parseBridgeDescriptor } from '../../shared/netdoc/index.ts';
+import { tokenize, type NetdocItem, parseMicrodescs, parseBridgeDescriptor, ProtocolList } from '../../shared/netdoc/index.ts';
+import { readFileSync } from 'node:fs';
 import { ExitPolicy, defaultExitPolicy, parseExitPolicy } from '../../shared/policy/index.ts';
 import { TelescopeError, UsageError } from '../../shared/util/index.ts';
 import { ed25519PublicFromCurve25519 } from './ed25519-signer.ts';
@@ -175,7 +176,7 @@ describe('buildServerDescriptor', () => {
     expect(toHex(d.ntorOnionKey)).toBe(toHex(keys.ntorKey.public));
     expect(toHex(d.tapOnionKey!)).toBe(toHex(keys.tapOnionKey.publicDer));
     expect(d.policyLines).toEqual(['reject *:25', 'reject *:465', 'accept *:*']);
-    expect(d.proto).toBe(TELESCOPE_RELAY_PROTOCOLS);
+    expect(d.proto).toBe(TELESCOPE_RELAY_PROTOCOLS.toString());
     expect(d.published.getTime()).toBe(t0.getTime());
     expect(desc.digestHex).toBe(toHex(sha1(utf8(desc.text.slice(0, desc.text.indexOf('router-signature\n') + 'router-signature\n'.length)))).toUpperCase());
   });
@@ -186,6 +187,11 @@ describe('buildServerDescriptor', () => {
     const tors = shape(tokenize(torExitDesc).map((i) => i.keyword)).filter((k) => k !== 'extra-info-digest');
     expect(ours).toEqual(tors);
     expect(desc.text).toContain(`platform ${TELESCOPE_PLATFORM}\n`);
+    // What it is, and never "Tor ...": tor's authorities parse a version only from "Tor " platforms
+    // (and reject old ones); any other platform is a nonstandard Tor judged by its proto line.
+    expect(TELESCOPE_PLATFORM).toBe(`Telescope ${JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version} on Node.js ${process.version}`);
+    expect(TELESCOPE_PLATFORM).not.toMatch(/^Tor /);
+    expect(desc.text).toContain(`proto ${TELESCOPE_RELAY_PROTOCOLS.toString()}\n`);
     expect(desc.text).toMatch(/^router telescope1 127\.0\.0\.1 34527 0 0\n/);
     expect(desc.text).toContain(`fingerprint ${keys.fingerprint.match(/.{4}/g)!.join(' ')}\n`);
     expect(desc.text).toContain('published 2026-11-25 23:03:21\n');
@@ -276,7 +282,7 @@ describe('buildServerDescriptor', () => {
       { contact: 'two\nlines' },
       { contact: 'naïve' },
       { platform: 'x\ty' },
-      { protocols: 'Link=4-5 Relay=2 bogus' },
+      { protocols: ProtocolList.EMPTY },
       { family: ['$ABC'] },
       { ipv6OrPort: { address: '10.0.0.1', port: 1 } },
       { published: new Date(NaN) },

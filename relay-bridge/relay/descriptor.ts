@@ -6,6 +6,8 @@ import { CertKeyType } from '../../shared/crypto/index.ts';
 import { UsageError } from '../../shared/util/index.ts';
 import { formatIp, parseIp } from '../../shared/addr/index.ts';
 import { summarize, type ExitPolicy } from '../../shared/policy/index.ts';
+import type { ProtocolList } from '../../shared/netdoc/index.ts';
+import { TELESCOPE_RELAY_PROTOCOLS } from '../../shared/relay/index.ts';
 import { ed25519FromCurve25519, issueEd25519Cert } from './ed25519-signer.ts';
 import type { RelayKeys } from './keys.ts';
 
@@ -36,9 +38,12 @@ import type { RelayKeys } from './keys.ts';
  *     publish a never-used one. So do we (RelayKeys.tapOnionKey); `includeTapOnionKey: false`
  *     drops both items for authorities that no longer want them. The crosscert is the TAP key's
  *     raw PKCS#1 signature of SHA-1(RSA identity) ‖ Ed25519 identity (52 bytes, not hashed).
- *   - platform: tor's authorities parse a version only from platforms starting with "Tor " and
- *     accept any other string as a "nonstandard Tor"; features are read from "proto".
- *   - proto: only what Telescope implements (TELESCOPE_RELAY_PROTOCOLS; see its comment).
+ *   - platform: what it is ("Telescope 0.1.0 on Node.js v22.12.0"). tor's authorities parse a
+ *     version only from platforms starting with "Tor " (tor_version_parse_platform): any other
+ *     string is a "nonstandard Tor", never rejected as an old version (dirserv_rejects_tor_version
+ *     passes it), and its features are read from "proto" alone.
+ *   - proto: exactly what Telescope's relay implements (TELESCOPE_RELAY_PROTOCOLS in shared/relay/,
+ *     the same list its consensus check uses; see its comment).
  *   - exit policy: the IPv4 accept/reject rules; an "ipv6-policy" summary when IPv6 exits exist.
  */
 
@@ -68,7 +73,7 @@ export interface ServerDescriptorInput {
   /** Default TELESCOPE_PLATFORM. */
   readonly platform?: string;
   /** Default TELESCOPE_RELAY_PROTOCOLS. */
-  readonly protocols?: string;
+  readonly protocols?: ProtocolList;
   readonly contact?: string;
   /** "family" entries: $FINGERPRINT (optionally =nick / ~nick) or nicknames. */
   readonly family?: readonly string[];
@@ -80,28 +85,17 @@ export interface ServerDescriptorInput {
   readonly includeTapOnionKey?: boolean;
 }
 
-export const TELESCOPE_PLATFORM = 'Telescope 0.1.0 on Node.js';
+/** Telescope's version (package.json's, which a test keeps equal). */
+export const TELESCOPE_VERSION = '0.1.0';
 
-/**
- * The subprotocols Telescope's relay implements (tor-spec §9), and nothing more, since clients pick
- * relays for a purpose by these:
- *   Cons=1-2 Desc=1-2 Microdesc=1-2  directory document formats it reads and serves
- *   DirCache=2    BEGIN_DIR directory requests (a diff request may be answered with a full document)
- *   FlowCtrl=1    authenticated SENDMEs (no congestion control, FlowCtrl=2)
- *   Link=4-5      link protocol versions 4 and 5
- *   LinkAuth=3    Ed25519 link authentication when it extends
- *   Relay=2       CREATE2/EXTEND2 with ntor (not ntor-v3, Relay=4; not IPv6 extends, Relay=3)
- * Missing against tor 0.4.9's required-relay-protocols: FlowCtrl=2, HSDir=2, HSIntro=4-5, HSRend=2,
- * Relay=3-4. Authorities do not reject descriptors for that; clients simply do not choose such a
- * relay as an HSDir, introduction or rendezvous point, nor negotiate congestion control with it.
- * A relay that implements more passes its own list.
- */
-export const TELESCOPE_RELAY_PROTOCOLS = 'Cons=1-2 Desc=1-2 DirCache=2 FlowCtrl=1 Link=4-5 LinkAuth=3 Microdesc=1-2 Relay=2';
+/** The descriptor's platform line: the software and the runtime it runs on, as tor's "Tor 0.4.9.3 on Linux". */
+export const TELESCOPE_PLATFORM = `Telescope ${TELESCOPE_VERSION} on Node.js ${process.version}`;
+
+export { TELESCOPE_RELAY_PROTOCOLS };
 
 const ROUTER_SIG_PREFIX = utf8('Tor router descriptor signature v1');
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 const HEX_ID = /^\$[0-9A-Fa-f]{40}$/;
-const PROTO_ENTRY = /^[A-Za-z0-9-]+=(?:(?:[0-9]+(?:-[0-9]+)?)(?:,[0-9]+(?:-[0-9]+)?)*)?$/;
 /** Printable ASCII; a descriptor is an ASCII document (the core's tokenizer refuses anything else). */
 const PRINTABLE = /^[\x20-\x7e]*$/;
 
@@ -170,8 +164,7 @@ function validate(input: ServerDescriptorInput): void {
   checkCount(input.bandwidth.average, 'bandwidth average');
   checkCount(input.bandwidth.burst, 'bandwidth burst');
   checkCount(input.bandwidth.observed, 'bandwidth observed');
-  const protocols = input.protocols ?? TELESCOPE_RELAY_PROTOCOLS;
-  if (!protocols.split(' ').every((e) => PROTO_ENTRY.test(e))) fail(`protocol list "${protocols}" is malformed`);
+  if ((input.protocols ?? TELESCOPE_RELAY_PROTOCOLS).isEmpty) fail('the protocol list is empty');
   for (const e of input.family ?? []) checkFamilyEntry(e);
 }
 
@@ -197,7 +190,7 @@ export function buildServerDescriptor(keys: RelayKeys, input: ServerDescriptorIn
   d += `master-key-ed25519 ${toBase64(keys.ed25519Identity, false)}\n`;
   if (input.ipv6OrPort) d += `or-address [${formatIp(parseIp(input.ipv6OrPort.address)!)}]:${input.ipv6OrPort.port}\n`;
   d += `platform ${line(input.platform ?? TELESCOPE_PLATFORM, 'platform')}\n`;
-  d += `proto ${input.protocols ?? TELESCOPE_RELAY_PROTOCOLS}\n`;
+  d += `proto ${(input.protocols ?? TELESCOPE_RELAY_PROTOCOLS).toString()}\n`;
   d += `published ${formatTime(input.published)}\n`;
   d += `fingerprint ${groupedFingerprint(keys.fingerprint)}\n`;
   d += `uptime ${input.uptimeSeconds}\n`;

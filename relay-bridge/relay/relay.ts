@@ -8,12 +8,13 @@ import { Channel } from '../../shared/channel/index.ts';
 import type { ByteTransport, InitiatorAuthentication, LinkAuthenticator } from '../../shared/channel/index.ts';
 import type { LinkSpecifier, Begin } from '../../shared/cells/index.ts';
 import { TorClient } from '../../shared/client/index.ts';
+import type { MissingProtocolsError } from '../../shared/directory/index.ts';
 import { TelescopeError, relayRateLimits, type RelayRateLimits, UnexpectedErrors } from '../../shared/util/index.ts';
 import type { Logger } from '../../shared/util/index.ts';
 import { fingerprintOf, relayTarget } from '../../shared/netdir/index.ts';
 import {
   DirectoryServer, DEFAULT_CIRCUIT_CELL_QUEUE_LIMIT, type ExitOutcome, type CircuitCellQueueLimits,
-  RelaySwitch, DosGuard, resolveDosParams, ConnectFailureCache, CellQueueMemory,
+  RelaySwitch, DosGuard, resolveDosParams, ConnectFailureCache, CellQueueMemory, TELESCOPE_RELAY_PROTOCOLS,
 } from '../../shared/relay/index.ts';
 import { secureRandomBytes, verifyInitiatorCerts, type VerifiedInitiatorIdentity } from '../../shared/crypto/index.ts';
 import { nodeAesCtr } from '../../node-platform/node-aes-ctr.ts';
@@ -27,7 +28,7 @@ import { LinkCertificates, authIdentityDigest, checkAuthenticate, exportAuthTlsS
 import type { RelayConfig } from './config.ts';
 import { ExitLimits, answerResolve, endReasonForError, openExitStream } from './exit.ts';
 import { RelayKeys } from './keys.ts';
-import { makeTlsCredentials, tlsServerOptions } from './tls-cert.ts';
+import { makeTlsCredentialsAsync, tlsServerOptions, type TlsCredentials } from './tls-cert.ts';
 import { buildServerDescriptor } from './descriptor.ts';
 import { postDescriptor } from './publish.ts';
 
@@ -45,6 +46,11 @@ export interface RelayBridgeOptions {
   readonly log: Logger;
   /** Where unexpected errors are counted (the CLI's process net shares it); default: its own. */
   readonly unexpected?: UnexpectedErrors;
+  /**
+   * The relay stopped itself because the network's consensus requires relay protocols it does not
+   * implement (tor exits then); the CLI exits with an error.
+   */
+  readonly onStopped?: (reason: MissingProtocolsError) => void;
 }
 
 /** The `Bridge` line clients use for this relay (documented in the README). */
@@ -101,11 +107,11 @@ export class RelayBridge {
   private lastTraffic = { at: Date.now(), bytes: 0 };
   private readonly closedChannelBytes = { value: 0 };
 
-  private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys) {
+  private constructor(private readonly opts: RelayBridgeOptions, readonly keys: RelayKeys, tls: TlsCredentials) {
     const { config, log } = opts;
     this.unexpected = opts.unexpected ?? new UnexpectedErrors(log);
     this.exitLimits = new ExitLimits(config.maxExitSockets, config.maxConcurrentDnsLookups);
-    this.linkCerts = new LinkCertificates(keys, makeTlsCredentials(keys.identity));
+    this.linkCerts = new LinkCertificates(keys, tls);
     this.limits = relayRateLimits({ rate: config.bandwidthRate, burst: config.bandwidthBurst });
     const { network } = config;
     // The relay keeps a verified view of the network like a client does: to know which relays it
@@ -121,6 +127,12 @@ export class RelayBridge {
       rules: { enforceDistinctSubnets: !config.testingTorNetwork },
       keepPreviousConsensuses: CONSENSUSES_KEPT_FOR_DIFFS,
       circuitOptions: { aes: nodeAesCtr, log },
+      // Checked against required-relay-protocols: a relay that lacks one must not join (tor-spec).
+      protocols: { role: 'relay', supported: TELESCOPE_RELAY_PROTOCOLS, ignoreMissingRequired: config.ignoreMissingRequiredProtocols },
+      onProtocolsRefused: (e) => {
+        log.warn(`stopping: ${e.message}`);
+        void this.stop().then(() => opts.onStopped?.(e));
+      },
       // Links we open authenticate us as a relay, or tor relays would treat us as a client (and
       // refuse to exit for circuits that come through us).
       linkAuthenticator: (transport) => {
@@ -163,7 +175,9 @@ export class RelayBridge {
 
   static async start(opts: RelayBridgeOptions): Promise<RelayBridge> {
     const keys = await RelayKeys.loadOrCreate(opts.dataDirectory);
-    const relay = new RelayBridge(opts, keys);
+    // The link key (RSA-2048, up to a second on a busy machine) is made in the thread pool rather
+    // than on the event loop, which has the cached directory to parse.
+    const relay = new RelayBridge(opts, keys, await makeTlsCredentialsAsync(keys.identity));
     await relay.listen();
     relay.maintenanceTimer = setInterval(() => void relay.maintain(), 60_000);
     relay.maintenanceTimer.unref();
@@ -511,7 +525,7 @@ export class RelayBridge {
       if (this.opts.config.publishServerDescriptor && !this.opts.config.bridgeRelay) await this.publish();
     }
     if (now.getTime() > this.linkCerts.tls.created.getTime() + 24 * 3600 * 1000) {
-      this.linkCerts = new LinkCertificates(this.keys, makeTlsCredentials(this.keys.identity));
+      this.linkCerts = new LinkCertificates(this.keys, await makeTlsCredentialsAsync(this.keys.identity));
       this.orListener?.setCredentials(tlsServerOptions(this.linkCerts.tls));
       this.opts.log.info('rotated the TLS link certificate');
     }
@@ -526,7 +540,7 @@ export class RelayBridge {
     this.switch.closeAll();
     for (const c of [...this.channels]) c.close('closed: relay shutting down');
     await Promise.all(this.listeners.map((l) => l.close()));
-    this.directoryClient.close();
+    await this.directoryClient.close();
     this.limits.read.close();
     this.limits.write.close();
   }

@@ -174,6 +174,20 @@ describe('WebSocketTransport once open', () => {
     expect(closes).toEqual([]);
   });
 
+  it('tells countReceived the size of each binary message it delivers, and nothing for a text one', async () => {
+    const sizes: number[] = [];
+    const p = WebSocketTransport.connect('ws://127.0.0.1:9/', { WebSocket: FakeWebSocket, countReceived: (n) => sizes.push(n) });
+    const ws = FakeWebSocket.last;
+    ws.open();
+    const t = await p;
+    t.onData = () => {};
+    t.onClose = () => {};
+    ws.message(Uint8Array.of(1, 2, 3).buffer);
+    ws.message([Uint8Array.of(11), Uint8Array.of(12, 13).buffer]);
+    ws.message('text');
+    expect(sizes).toEqual([3, 3]);
+  });
+
   it('a text message is a protocol failure: the socket is closed (1002) and onClose gets an error', async () => {
     const { ws, data, closes } = await connected();
     ws.message('hello');

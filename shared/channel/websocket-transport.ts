@@ -43,10 +43,11 @@ export class WebSocketTransport implements ByteTransport {
   /** Set by close(): the socket's closing handshake may still bring messages, which nobody wants. */
   private closing = false;
 
-  private constructor(private readonly ws: WebSocketLike, readonly description: string) {
+  private constructor(private readonly ws: WebSocketLike, readonly description: string, private readonly countReceived?: (bytes: number) => void) {
     ws.onmessage = (ev) => {
       if (this.finished || this.closing) return;
       const bytes = toBytes(ev.data);
+      if (bytes) this.countReceived?.(bytes.length);
       if (bytes) this.onData?.(bytes);
       else this.fail(new ChannelError(`${description}: non-binary WebSocket message`, { peer: description }));
     };
@@ -54,8 +55,11 @@ export class WebSocketTransport implements ByteTransport {
     ws.onerror = () => this.finish(new ChannelError(`${description}: WebSocket error`, { peer: description }));
   }
 
-  /** Connect to `url` (ws:// or wss://). */
-  static connect(url: string, opts: { WebSocket?: WebSocketConstructor; timeoutMs?: number } = {}): Promise<WebSocketTransport> {
+  /**
+   * Connect to `url` (ws:// or wss://). `countReceived` is told the size of every message that
+   * arrives (a host's figure of bytes downloaded).
+   */
+  static connect(url: string, opts: { WebSocket?: WebSocketConstructor; timeoutMs?: number; countReceived?: (bytes: number) => void } = {}): Promise<WebSocketTransport> {
     const Impl = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     const where = { peer: url, phase: 'connect' } as const;
     if (!Impl) return Promise.reject(new ChannelError('no WebSocket implementation available', where));
@@ -74,7 +78,7 @@ export class WebSocketTransport implements ByteTransport {
       }, opts.timeoutMs ?? 15_000);
       ws.onopen = () => {
         clearTimeout(timer);
-        resolve(new WebSocketTransport(ws, url));
+        resolve(new WebSocketTransport(ws, url, opts.countReceived));
       };
       ws.onerror = () => {
         clearTimeout(timer);

@@ -2,7 +2,7 @@ import { fromHex } from '../bytes/index.ts';
 import { parseIp } from '../addr/index.ts';
 import { Circuit, type CircuitOptions, type RelayTarget } from '../circuit/index.ts';
 import type { NetDir, NetRelay } from '../netdir/index.ts';
-import { checkDescriptorIdentity, parseBridgeDescriptor } from '../netdoc/index.ts';
+import { checkDescriptorIdentity, parseBridgeDescriptor, ProtocolList } from '../netdoc/index.ts';
 import { UsageError, type Logger } from '../util/index.ts';
 import type { ChannelPool } from './channel-pool.ts';
 import { dirGet } from './dir-http.ts';
@@ -48,7 +48,8 @@ export function withBridges(dir: NetDir, bridges: readonly BridgeInfo[]): NetDir
       family: listed?.family ?? [],
       familyIds: listed?.familyIds ?? [],
       exitPolicy: { allowsPort: () => false },
-      protocols: listed?.protocols ?? new Map(),
+      // A bridge outside the consensus advertises nothing we know of; it is only ever a first hop.
+      protocols: listed?.protocols ?? ProtocolList.EMPTY,
     };
   });
   const others = dir.relays

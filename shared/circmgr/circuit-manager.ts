@@ -1,6 +1,6 @@
 import { Circuit, type CircuitOptions } from '../circuit/index.ts';
 import { CircuitError, TelescopeError, silentLogger, type Logger } from '../util/index.ts';
-import { chooseMiddle, choosePath, NoPathError, type GuardManager, type PathRules } from '../path/index.ts';
+import { chooseRendezvousPoint, choosePath, NoPathError, type GuardManager, type PathRules } from '../path/index.ts';
 import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../netdir/index.ts';
 import type { ChannelPool } from './channel-pool.ts';
 
@@ -140,7 +140,7 @@ export class CircuitManager {
 
   /**
    * An onion-service circuit: guard, middle, and `last` (an HSDir or introduction point; a
-   * relay chosen like a middle when not given, for a rendezvous point). It carries no exit
+   * rendezvous point, HSRend=2, when not given). It carries no exit
    * streams and is closed by its user. Retries fresh guard/middle on failure, keeping `last`.
    */
   buildOnion(last?: NetRelay): Promise<ManagedCircuit> {
@@ -172,8 +172,8 @@ export class CircuitManager {
     const now = Date.now();
     for (const [fp, at] of this.recentlyFailed) if (now - at > FAILED_RELAY_PENALTY_MS) this.recentlyFailed.delete(fp);
     const opts = { rules: this.opts.rules, hops: spec.hops, exclude: new Set([...this.recentlyFailed.keys(), ...(spec.avoid ?? [])]) };
-    // An onion circuit's last hop is not an exit: without a given one it is picked like a middle.
-    const last = spec.onion ? spec.last ?? chooseMiddle(dir, { ...opts, avoid: [guard] }) : undefined;
+    // An onion circuit's last hop is not an exit: without a given one it is a rendezvous point.
+    const last = spec.onion ? spec.last ?? chooseRendezvousPoint(dir, { ...opts, avoid: [guard] }) : undefined;
     const path = choosePath(dir, guard, { ...opts, ...(spec.port === undefined ? {} : { port: spec.port }), ...(last ? { exit: last } : {}) });
     this.building++;
     let circuit: Circuit | undefined;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseAuthCerts, parseConsensus } from '../netdoc/index.ts';
+import { parseAuthCerts, parseConsensus, ProtocolList } from '../netdoc/index.ts';
+import { MissingProtocolsError } from '../directory/index.ts';
 import { CertificateError, ChannelError, CircuitError, HandshakeError, NetworkUnreachableError, ProtocolError, TelescopeError, TimeoutError } from '../util/index.ts';
 import { Channel, WebSocketTransport, type ByteTransport, type WebSocketLike } from '../channel/index.ts';
 import { thrown } from '../testing/thrown.ts';
@@ -108,6 +109,18 @@ describe('classifyBootstrapFailure', () => {
 
   it('a timeout elsewhere (a circuit, a directory fetch) is not blamed on the bridge', () => {
     expect(classifyBootstrapFailure(new TimeoutError(`circuit 7: no answer to CREATE2 in 100 ms (${URL_A})`), ctx).kind).toBe('failed');
+  });
+
+  it('a consensus requiring protocols we lack: too old for the network, naming them, read from the structured fields', () => {
+    const e = new MissingProtocolsError('client', ProtocolList.parse('Relay=3-4 FlowCtrl=2'), new Date('2027-01-01T00:00:00Z'));
+    const p = classifyBootstrapFailure(new TelescopeError('bootstrap stopped', { cause: e }), ctx);
+    expect(p.kind).toBe('protocols-missing');
+    expect(p.errorKind).toBe('protocols-missing');
+    expect(p.missingProtocols).toBe('FlowCtrl=2 Relay=3-4');
+    expect(p.message).toBe('This version of Telescope is too old for the Tor network: the network requires protocols it does not implement (FlowCtrl=2 Relay=3-4)');
+    expect(p.hint).toMatch(/^Update Telescope/);
+    // Not the bridge's fault, and not something the settings fix.
+    expect(p.bridge).toBeUndefined();
   });
 
   it('looks through the cause chain ("bootstrap stalled" wraps what stalled it)', () => {

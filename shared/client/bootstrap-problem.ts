@@ -1,4 +1,5 @@
 import { ConsensusRejectedError } from '../netdoc/index.ts';
+import { MissingProtocolsError } from '../directory/index.ts';
 import { TelescopeError, type ErrorKind } from '../util/index.ts';
 
 /**
@@ -14,7 +15,7 @@ import { TelescopeError, type ErrorKind } from '../util/index.ts';
  * advice a person sees.
  */
 
-export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'network-unreachable' | 'clock-skew' | 'consensus-invalid' | 'failed';
+export type BootstrapProblemKind = 'no-bridge' | 'bridge-unreachable' | 'network-unreachable' | 'clock-skew' | 'consensus-invalid' | 'protocols-missing' | 'failed';
 
 export interface BootstrapProblem {
   readonly kind: BootstrapProblemKind;
@@ -28,6 +29,8 @@ export interface BootstrapProblem {
   readonly clockSkewMs?: number;
   /** bridge-unreachable: the bridge as the settings name it (its URL, or address:port). */
   readonly bridge?: string;
+  /** protocols-missing: the required protocols this version lacks ("FlowCtrl=2 Relay=3-4"). */
+  readonly missingProtocols?: string;
   /** The kind of the error the problem was read from, for programs (`detail` is for people). */
   readonly errorKind?: ErrorKind;
 }
@@ -125,6 +128,17 @@ function classifyKind(e: TelescopeError, context: ProblemContext): BootstrapProb
       }
       // A link certificate out of date: the peer is not a relay we can use.
       return bridgeUnreachable(e, context, detail, true);
+    }
+    case 'protocols-missing': {
+      // Not retried and not fixable in the settings: this version is too old for the network.
+      const missing = e instanceof MissingProtocolsError ? e.missing.toString() : undefined;
+      return {
+        kind: 'protocols-missing',
+        message: `This version of Telescope is too old for the Tor network: the network requires protocols it does not implement${missing ? ` (${missing})` : ''}`,
+        hint: 'Update Telescope. The network\'s directory authorities require these protocols of every client, so Telescope does not connect without them.',
+        detail,
+        ...(missing ? { missingProtocols: missing } : {}),
+      };
     }
     case 'not-enough-signatures': {
       const set = context.authoritySet ?? 'configured';

@@ -24,7 +24,7 @@ describe('TorClient bootstrap problems', () => {
     expect(s.problem!.message).toBe(`Cannot reach the Tor network: the bridge ${url} does not answer`);
     expect(s.percent).toBe(25); // still asking for the consensus
     expect(seen.at(-1)).toEqual(s);
-    client.close();
+    await client.close();
     const outcome = await done;
     expect(outcome).toBeInstanceOf(Error);
   });

@@ -1,14 +1,15 @@
 import type { ByteTransport, TransportFactory, LinkAuthenticator } from '../channel/index.ts';
 import type { CircuitOptions } from '../circuit/index.ts';
-import { DIFF_FROM_HEADER, DirectoryState, DirectoryStore, microdescRequest, type DirAuthority, type DirRequest, type FallbackDir } from '../directory/index.ts';
+import { DIFF_FROM_HEADER, DirectoryState, DirectoryStore, MissingProtocolsError, microdescRequest, type DirAuthority, type DirRequest, type FallbackDir, type SoftwareProtocols } from '../directory/index.ts';
 import { looksLikeConsensusDiff } from '../netdoc/index.ts';
-import { NetworkUnreachableError, TelescopeError, UsageError, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
+import { NetworkUnreachableError, TelescopeError, UsageError, WriteTrackingStore, silentLogger, type Logger, type KeyValueStore } from '../util/index.ts';
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
 import type { TorStream } from '../stream/index.ts';
 import { ChannelPool, CircuitManager, DirectoryFetcher, downloadMicrodescs, learnBridgeKey, type DirectoryFetcherOptions, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
 import { isOnionHost, OnionServiceClient, type OnionPhase } from '../onion/index.ts';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
+import { TELESCOPE_CLIENT_PROTOCOLS } from './protocols.ts';
 
 /**
  * The Tor client: bootstraps a verified view of the network, keeps it fresh, and opens streams
@@ -64,6 +65,14 @@ export interface TorClientOptions {
    * clients that still hold them. Default none: a client needs only its current one.
    */
   readonly keepPreviousConsensuses?: number;
+  /**
+   * What this software implements, checked against each consensus' required and recommended
+   * protocols (shared/directory/protocol-check.ts). Default: the client's (TELESCOPE_CLIENT_PROTOCOLS);
+   * a relay passes its own.
+   */
+  readonly protocols?: SoftwareProtocols;
+  /** A consensus required protocols we lack: the client has stopped (tor exits). */
+  readonly onProtocolsRefused?: (error: MissingProtocolsError) => void;
 }
 
 /** How long new microdescriptors wait before being written (batches arriving meanwhile join them). */
@@ -90,11 +99,20 @@ export class TorClient {
   /** A bridge's NETINFO clock far from ours: stands even when bootstrapping succeeds. */
   private clockWarning: BootstrapProblem | undefined;
   private peerClockSkewMs: number | undefined;
+  /** Set when a consensus required protocols we lack: the client no longer uses the network. */
+  private refused: MissingProtocolsError | undefined;
 
   /** Bridges with their ntor keys (from the bridge line, or fetched from the bridge). */
   private bridges: BridgeInfo[];
 
-  constructor(private readonly opts: TorClientOptions) {
+  private readonly opts: TorClientOptions;
+  /** The host's store as every part of the client writes to it: close() waits for writes in flight. */
+  private readonly store: WriteTrackingStore;
+
+  constructor(options: TorClientOptions) {
+    this.store = new WriteTrackingStore(options.store);
+    this.opts = { ...options, store: this.store };
+    const opts = this.opts;
     this.bridges = [...(opts.bridges ?? [])];
     if (opts.authorities.length === 0) throw new UsageError('the client needs at least one directory authority');
     this.log = opts.log ?? silentLogger;
@@ -104,6 +122,7 @@ export class TorClient {
       skewMs: opts.skewMs ?? 5 * 60_000,
       random: secureUniform,
       ...(opts.keepPreviousConsensuses ? { keepPreviousConsensuses: opts.keepPreviousConsensuses } : {}),
+      protocols: opts.protocols ?? { role: 'client', supported: TELESCOPE_CLIENT_PROTOCOLS },
     });
     this.dirStore = new DirectoryStore(opts.store);
     this.circuits = new CircuitManager(this.pool, this.guards, () => this.requireNetDir(), {
@@ -218,8 +237,15 @@ export class TorClient {
   async bootstrapDirectory(): Promise<void> {
     this.progress(0, 'starting', 'Starting');
     await this.learnBridgeKeys();
-    const problems = await this.dirStore.restoreInto(this.dir, this.now());
+    let problems: string[];
+    try {
+      problems = await this.dirStore.restoreInto(this.dir, this.now());
+    } catch (e) {
+      if (e instanceof MissingProtocolsError) this.refuse(e);
+      throw e;
+    }
     for (const p of problems) this.log.info(`not using cached ${p}`);
+    if (this.dir.current) this.warnAboutProtocols();
     if (this.dir.phase(this.now()) === 'ready') this.log.notice('using the cached consensus and microdescriptors');
     await this.fetchUntilReady();
     this.progress(75, 'enough_dirinfo', 'Loaded enough directory info to build circuits');
@@ -243,6 +269,12 @@ export class TorClient {
       const others = requests.filter((r) => r.kind !== 'microdescs');
       const results = await Promise.allSettled([...others.map((r) => this.fetchAndApply(r)), ...(microdescs.length > 0 ? [this.fetchMicrodescs(microdescs)] : [])]);
       const failed = results.filter((r) => r.status === 'rejected');
+      const refusal = failed.map((f) => (f as PromiseRejectedResult).reason).find((e): e is MissingProtocolsError => e instanceof MissingProtocolsError);
+      if (refusal) {
+        // Not a failure to retry: this build must not use this network (tor exits here).
+        this.refuse(refusal);
+        throw refusal;
+      }
       if (failed.length > 0) {
         failures++;
         for (const f of failed) this.log.warn(`directory fetch failed: ${(f as PromiseRejectedResult).reason instanceof Error ? ((f as PromiseRejectedResult).reason as Error).message : String((f as PromiseRejectedResult).reason)}`);
@@ -322,7 +354,8 @@ export class TorClient {
         try {
           r = this.dir.addConsensusResponse(text, now);
         } catch (e) {
-          if (!req.diffFrom || !looksLikeConsensusDiff(text) || !(e instanceof TelescopeError)) throw e;
+          // A refusal for missing protocols is about the consensus, not the diff.
+          if (!req.diffFrom || !looksLikeConsensusDiff(text) || !(e instanceof TelescopeError) || e instanceof MissingProtocolsError) throw e;
           // A diff is only a saving: whatever was wrong with it (or with what it gave), the whole
           // document may still be fine.
           this.log.notice(`consensus diff not used (${e.message}); fetching the full consensus`);
@@ -331,11 +364,16 @@ export class TorClient {
         }
         if (r.fromDiff) this.log.notice(`applied a consensus diff: ${body.length} bytes instead of the ${this.dir.consensusText()!.length}-byte consensus (diffs applied: ${this.dir.diffsApplied})`);
         this.log.info(r.outcome === 'accepted' ? `accepted a consensus valid until ${this.dir.current!.validUntil.toISOString()}` : 'consensus needs authority certificates');
+        if (r.outcome === 'accepted') this.warnAboutProtocols();
         break;
       }
-      case 'certs':
+      case 'certs': {
+        const waiting = this.dir.current;
         this.dir.addCerts(text, now);
+        // A consensus that waited for these certificates is accepted now.
+        if (this.dir.current !== waiting) this.warnAboutProtocols();
         break;
+      }
       case 'microdescs': {
         const { added, unknown } = this.dir.addMicrodescs(text);
         if (unknown > 0) this.log.warn(`${unknown} microdescriptor(s) not listed in the consensus were discarded`);
@@ -343,6 +381,27 @@ export class TorClient {
         break;
       }
     }
+  }
+
+  /** Recommended protocols we lack: a warning, once per consensus accepted (as tor and Arti). */
+  private warnAboutProtocols(): void {
+    const w = this.dir.protocolWarning;
+    if (w) this.log.warn(w);
+  }
+
+  /** A consensus requires protocols we lack: say so, and stop using the network. */
+  private refuse(e: MissingProtocolsError): void {
+    if (this.refused) return;
+    this.refused = e;
+    this.log.warn(e.message);
+    this.reportFailure(e);
+    this.close();
+    this.opts.onProtocolsRefused?.(e);
+  }
+
+  /** Set when a consensus required protocols this build lacks (the client has stopped). */
+  get protocolRefusal(): MissingProtocolsError | undefined {
+    return this.refused;
   }
 
   /** Write what changed in the directory (DirectoryStore: only new documents, not everything). */
@@ -390,6 +449,7 @@ export class TorClient {
       if (microdescs.length > 0) await this.fetchMicrodescs(microdescs);
       await this.persist();
     } catch (e) {
+      if (e instanceof MissingProtocolsError) return this.refuse(e);
       if (!(e instanceof TelescopeError)) throw e;
       this.log.info(`directory refresh failed (will retry): ${e.message}`);
     } finally {
@@ -403,6 +463,7 @@ export class TorClient {
    * when an exit refuses for a reason another may not have).
    */
   async connect(host: string, port: number, opts: { isolationKey?: string; attempts?: number; onOnionPhase?: (p: OnionPhase) => void } = {}): Promise<{ stream: TorStream; circuit: ManagedCircuit }> {
+    if (this.refused) throw this.refused;
     const key = opts.isolationKey ?? 'default';
     if (isOnionHost(host)) return this.onion.connect(host, port, { isolationKey: key, ...(opts.onOnionPhase ? { onPhase: opts.onOnionPhase } : {}) });
     return openExitStream(this.circuits, host, port, { isolationKey: key, log: this.log, ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}) });
@@ -410,6 +471,7 @@ export class TorClient {
 
   /** Resolve a hostname at an exit (RESOLVE), for SOCKS RESOLVE. */
   async resolve(host: string, opts: { isolationKey?: string } = {}): Promise<string[]> {
+    if (this.refused) throw this.refused;
     const mc = await this.circuits.get(undefined, opts.isolationKey ?? 'default');
     const answer = await mc.circuit.resolve(host);
     return answer.describe();
@@ -421,11 +483,17 @@ export class TorClient {
     this.circuits.dropAll();
   }
 
-  close(): void {
+  /**
+   * Stop: timers, circuits and links at once; resolves when the store writes already started
+   * (directory documents, guard state) have landed, so the host may then remove or reuse the
+   * DataDirectory. No write starts after this.
+   */
+  async close(): Promise<void> {
     this.closed = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.circuits.close();
     this.pool.closeAll();
+    await this.store.close();
   }
 }

@@ -154,8 +154,8 @@ describe('DirectoryState with the testdata2 documents', () => {
     expect(r.ipv4).toEqual({ address: Uint8Array.of(127, 0, 0, 1), port: 5102 });
     expect(r.ipv6).toBeUndefined();
     expect(r.dirPort).toBe(7102);
-    expect(r.protocols.get('Link')).toEqual([[3, 5]]);
-    expect(r.protocols.get('Relay')).toEqual([[2, 6]]);
+    expect(r.protocols.ranges('Link')).toEqual([[3, 5]]);
+    expect(r.protocols.ranges('Relay')).toEqual([[2, 6]]);
 
     for (const relay of dir.relays) {
       const rs = c.routers.find((x) => x.nickname === relay.nickname)!;

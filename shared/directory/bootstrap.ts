@@ -5,6 +5,7 @@ import {
   applyConsensusDiff, consensusDigestAsSigned, ConsensusDiffError, looksLikeConsensusDiff, parseAuthCerts, parseConsensus, ConsensusRejectedError, parseMicrodescs,
   type AuthCert, type AuthorityId, type Consensus, type UnverifiedConsensus, type Microdesc,
 } from '../netdoc/index.ts';
+import { checkConsensusProtocols, type SoftwareProtocols } from './protocol-check.ts';
 
 /**
  * The directory side of bootstrapping, as a state machine with no I/O (like Arti's dirmgr
@@ -129,6 +130,9 @@ export class DirectoryState {
   /** Family lists shared among the microdescriptors we hold (rebuilt when a consensus drops some). */
   private families = new ListInterner();
 
+  /** The recommended-protocols warning of the consensus in use, if it gave one. */
+  private warning: string | undefined;
+
   constructor(
     private readonly authorities: readonly AuthorityId[],
     private readonly opts: {
@@ -136,8 +140,15 @@ export class DirectoryState {
       random?: () => number;
       /** How many replaced consensuses to keep for serving diffs (a directory cache's; default none). */
       keepPreviousConsensuses?: number;
+      /** What this software implements: each verified consensus is checked against it (protocol-check.ts). */
+      protocols?: SoftwareProtocols;
     } = {},
   ) {}
+
+  /** The warning the consensus in use gave about recommended protocols this build lacks. */
+  get protocolWarning(): string | undefined {
+    return this.warning;
+  }
 
   /** Where bootstrapping stands at `now`. */
   phase(now: Date): DirPhase {
@@ -421,7 +432,9 @@ export class DirectoryState {
       try {
         f();
       } catch (e) {
-        if (!(e instanceof TelescopeError)) throw e;
+        // A cached consensus that requires protocols we lack stops us as a fetched one does (tor
+        // checks it before anything else, and tor-spec says not to fetch a newer one then).
+        if (!(e instanceof TelescopeError) || e.kind === 'protocols-missing') throw e;
         problems.push(`${what}: ${e.message}`);
       }
     };
@@ -446,6 +459,9 @@ export class DirectoryState {
 
   private accept(unverified: UnverifiedConsensus, text: string, now: Date): void {
     const verified = unverified.check(this.authorities, this.certs, now, { skewMs: this.opts.skewMs ?? 0 });
+    // After the signatures (an unsigned document must not stop us), before it is used.
+    const protocols = this.opts.protocols ? checkConsensusProtocols(verified, this.opts.protocols) : undefined;
+    this.warning = protocols?.warning;
     this.rememberReplaced(verified.validAfter);
     this.consensus = { verified, text };
     this.consensusUnsaved = true;

@@ -8,7 +8,7 @@ import { fingerprintOf, type NetDir, type NetRelay } from './netdir.ts';
  * Join a verified consensus with its microdescriptors into the client's network view. At the live
  * network's size (~9,700 relays) what many relays share is built once and shared: a family's
  * member list (identical in every member's microdescriptor, hundreds long for the largest
- * families), an exit-policy summary, a protocol list.
+ * families) and an exit-policy summary; protocol lists are the consensus' own, already shared.
  */
 export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string, Microdesc>): NetDir {
   const relays: NetRelay[] = [];
@@ -23,13 +23,6 @@ export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string
   const policy = (summary: string) => {
     let p = policies.get(summary);
     if (!p) policies.set(summary, (p = parsePortPolicy(summary)));
-    return p;
-  };
-  const protocolLists = new Map<object, ReadonlyMap<string, readonly [number, number][]>>();
-  const protocols = (rs: Consensus['routers'][number]) => {
-    const key = rs.protocols ?? EMPTY_KEY;
-    let p = protocolLists.get(key);
-    if (!p) protocolLists.set(key, (p = new Map([...(rs.protocols ?? [])].map(([k, v]) => [k, v.map((r): [number, number] => [r.low, r.high])]))));
     return p;
   };
   for (const rs of consensus.routers) {
@@ -53,7 +46,7 @@ export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string
       family: family(md.family),
       familyIds: md.familyIds,
       exitPolicy: policy(md.policySummary),
-      protocols: protocols(rs),
+      protocols: rs.protocols,
     });
   }
   const srv = (v: { value: Uint8Array } | undefined) => v?.value;
@@ -70,6 +63,3 @@ export function buildNetDir(consensus: Consensus, microdescs: ReadonlyMap<string
   };
 }
 
-
-/** Stands for "no protocol list" among the shared protocol maps. */
-const EMPTY_KEY = {};

@@ -4,7 +4,7 @@ import { brotliDecompressSync } from 'node:zlib';
 import { toHex } from '../bytes/index.ts';
 import { parseAuthCerts, parseConsensus, parseMicrodescs, type Microdesc } from '../netdoc/index.ts';
 import { buildNetDir } from './build.ts';
-import { findRelay } from './netdir.ts';
+import { findRelay, supportsExtend2, supportsHsDirV3, supportsHsIntroDoS, supportsHsIntroV3, supportsHsRendV3 } from './netdir.ts';
 
 /**
  * NetDir over the public network of 2026-01-29 (netdoc/fixtures/live-2026-01-29/README.md): the
@@ -46,7 +46,7 @@ describe('NetDir of the live network (2026-01-29)', () => {
       expect(relay.ed25519Identity).toEqual(md.ed25519Id);
       expect(relay.family.length).toBe(md.family.length);
       expect(relay.ipv6 !== undefined).toBe(rs.addresses.some((a) => a.family === 6));
-      expect([...relay.protocols.keys()]).toEqual([...(rs.protocols?.keys() ?? [])]);
+      expect(relay.protocols.equals(rs.protocols)).toBe(true);
     }
     // The sample has exits whose policy summaries the NetDir reads.
     const exits = dir.relays.filter((r) => r.flags.has('Exit'));
@@ -62,6 +62,24 @@ describe('NetDir of the live network (2026-01-29)', () => {
     expect(dir.validUntil.toISOString()).toBe('2026-01-29T09:00:00.000Z');
     expect(dir.sharedRandCurrent?.length).toBe(32);
     expect(dir.sharedRandPrevious?.length).toBe(32);
+  });
+
+  it('its relays advertise what the role predicates read, counted on the raw pr lines', () => {
+    const raw = brotliText('consensus-microdesc.br');
+    // Each relay's pr line as the document writes it, in consensus order.
+    const prLines = raw.split('\n').filter((l) => l.startsWith('pr ')).map((l) => l.slice(3));
+    expect(prLines.length).toBe(consensus.routers.length);
+    const rawFor = new Map(consensus.routers.map((r, i) => [toHex(r.identity).toUpperCase(), prLines[i]!]));
+    const count = (pred: (r: (typeof dir.relays)[number]) => boolean) => dir.relays.filter(pred).length;
+    const countRaw = (re: RegExp) => dir.relays.filter((r) => re.test(rawFor.get(r.fingerprint)!)).length;
+    // Relay=1-4 or Relay=2-N: every listed relay today does EXTEND2.
+    expect(count(supportsExtend2)).toBe(countRaw(/\bRelay=(1-[2-9]|2)/));
+    expect(count(supportsExtend2)).toBe(450);
+    expect(count(supportsHsDirV3)).toBe(countRaw(/\bHSDir=2\b/));
+    expect(count(supportsHsIntroV3)).toBe(countRaw(/\bHSIntro=4-5\b|\bHSIntro=4\b/));
+    expect(count(supportsHsIntroDoS)).toBe(countRaw(/\bHSIntro=4-5\b/));
+    expect(count(supportsHsRendV3)).toBe(countRaw(/\bHSRend=1-2\b|\bHSRend=2\b/));
+    for (const r of dir.relays) expect(r.protocols.toString()).toBe(rawFor.get(r.fingerprint));
   });
 
   it('with no microdescriptors it is empty, though the consensus lists 9,745 relays', () => {

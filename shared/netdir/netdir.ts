@@ -1,5 +1,6 @@
 import { toHex } from '../bytes/index.ts';
 import type { RelayTarget } from '../circuit/index.ts';
+import type { ProtocolList } from '../netdoc/index.ts';
 
 /**
  * The client's usable view of the network: the relays of a verified consensus joined with their
@@ -31,7 +32,8 @@ export interface NetRelay {
   /** Family ids (prop 321 `family-ids`), compared for equality. */
   readonly familyIds: readonly string[];
   readonly exitPolicy: PortSummary;
-  readonly protocols: ReadonlyMap<string, readonly [number, number][]>;
+  /** The subprotocols its consensus entry advertises ("pr"; empty when none): see the predicates below. */
+  readonly protocols: ProtocolList;
 }
 
 export interface NetDir {
@@ -73,4 +75,35 @@ export function findRelay(dir: NetDir, fingerprint: string): NetRelay | undefine
 /** `nickname~FINGERPRINT` style label for logs and the popup. */
 export function describeRelay(r: { nickname?: string; fingerprint?: string; rsaIdentity: Uint8Array }): string {
   return `${r.nickname ?? '?'}~${(r.fingerprint ?? fingerprintOf(r.rsaIdentity)).slice(0, 8)}`;
+}
+
+/*
+ * What a relay must advertise for a role, as tor's node_supports_* and path selection require
+ * (and Arti's relay selection): a relay is only asked to do what its "pr" line says it does. An
+ * empty list (no "pr" line) supports nothing.
+ */
+
+/** Relay=2: CREATE2/EXTEND2 with ntor. Every relay a circuit is extended to needs it. */
+export function supportsExtend2(r: NetRelay): boolean {
+  return r.protocols.supports('Relay', 2);
+}
+
+/** HSDir=2: stores and serves v3 onion-service descriptors (tor's node_supports_v3_hsdir). */
+export function supportsHsDirV3(r: NetRelay): boolean {
+  return r.protocols.supports('HSDir', 2);
+}
+
+/** HSIntro=4: a v3 introduction point, Ed25519 auth keys (tor's node_supports_ed25519_hs_intro). */
+export function supportsHsIntroV3(r: NetRelay): boolean {
+  return r.protocols.supports('HSIntro', 4);
+}
+
+/** HSIntro=5: understands ESTABLISH_INTRO's DoS parameters extension. */
+export function supportsHsIntroDoS(r: NetRelay): boolean {
+  return r.protocols.supports('HSIntro', 5);
+}
+
+/** HSRend=2: a v3 rendezvous point (tor's node_supports_v3_rendezvous_point). */
+export function supportsHsRendV3(r: NetRelay): boolean {
+  return r.protocols.supports('HSRend', 2);
 }

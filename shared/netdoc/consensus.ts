@@ -4,6 +4,7 @@ import { utf8 } from '../bytes/index.ts';
 import { parseIp } from '../addr/index.ts';
 import { CertificateError, ProtocolError, Unverified, UsageError, type ErrorKind } from '../util/index.ts';
 import type { AuthCert } from './authcert.ts';
+import { ProtocolList } from './protover.ts';
 import {
   INT32_MAX,
   UINT32_MAX,
@@ -28,19 +29,6 @@ import {
  */
 
 const CONTEXT = 'microdesc consensus';
-
-/** A range of protocol versions, inclusive ("Link=4-5" gives {low: 4, high: 5}). */
-export interface ProtocolRange {
-  readonly low: number;
-  readonly high: number;
-}
-/** Subprotocol name -> supported version ranges (the "proto"/"pr" format, dir-spec §2.1.1). */
-export type Protocols = ReadonlyMap<string, readonly ProtocolRange[]>;
-
-/** Whether `protocols` lists `version` of subprotocol `name`. */
-export function supportsProtocol(protocols: Protocols | undefined, name: string, version: number): boolean {
-  return protocols?.get(name)?.some((r) => r.low <= version && version <= r.high) ?? false;
-}
 
 export interface SharedRandomValue {
   /** How many authority reveals went into the value. */
@@ -87,7 +75,8 @@ export interface RouterStatus {
   readonly flags: ReadonlySet<string>;
   /** The "v" line (e.g. "Tor 0.4.9.6"), if present. */
   readonly version: string | undefined;
-  readonly protocols: Protocols | undefined;
+  /** The "pr" line: the subprotocols the relay implements (empty when absent). */
+  readonly protocols: ProtocolList;
   /** "w Bandwidth=": consensus weight, undefined when the relay has no "w" line. */
   readonly bandwidth: number | undefined;
   /** "w ... Unmeasured=1": the weight is not from bandwidth measurements. */
@@ -115,10 +104,11 @@ export interface ConsensusFields {
   readonly clientVersions: readonly string[];
   readonly serverVersions: readonly string[];
   readonly knownFlags: readonly string[];
-  readonly recommendedClientProtocols: Protocols | undefined;
-  readonly recommendedRelayProtocols: Protocols | undefined;
-  readonly requiredClientProtocols: Protocols | undefined;
-  readonly requiredRelayProtocols: Protocols | undefined;
+  /** The protocol lists clients and relays are asked to implement (empty when the line is absent). */
+  readonly recommendedClientProtocols: ProtocolList;
+  readonly recommendedRelayProtocols: ProtocolList;
+  readonly requiredClientProtocols: ProtocolList;
+  readonly requiredRelayProtocols: ProtocolList;
   /** Network parameters ("params"), see param-spec. */
   readonly params: ReadonlyMap<string, number>;
   readonly sharedRandCurrent: SharedRandomValue | undefined;
@@ -446,7 +436,7 @@ export function parseConsensus(input: string | Uint8Array): UnverifiedConsensus 
   };
   const protocols = (k: string) => {
     const it = preamble.get(k);
-    return it ? parseProtocols(it, it.args) : undefined;
+    return it ? parseProtocols(it) : ProtocolList.EMPTY;
   };
   const paramsItem = preamble.get('params');
   const srv = (k: string) => {
@@ -511,28 +501,14 @@ function parseSharedRandom(it: NetdocItem): SharedRandomValue {
   return { reveals: parseIntField(CONTEXT, it, n!, 'NumReveals', 0, INT32_MAX), value: parseBase64Field(CONTEXT, it, v!, 'shared random value', 32) };
 }
 
-/** "Name=1-2,4 Other=3" (dir-spec §2.1.1 "proto"); versions are 0..63 as tor limits them. */
-export function parseProtocols(it: NetdocItem, args: readonly string[]): Protocols {
-  const out = new Map<string, ProtocolRange[]>();
-  for (const entry of args) {
-    const eq = entry.indexOf('=');
-    const name = eq > 0 ? entry.slice(0, eq) : '';
-    if (!/^[A-Za-z0-9-]+$/.test(name)) throw itemError(CONTEXT, it, `protocol entry "${entry.slice(0, 40)}" is not Name=Versions`);
-    if (out.has(name)) throw itemError(CONTEXT, it, `protocol "${name}" listed twice`);
-    const ranges: ProtocolRange[] = [];
-    const list = entry.slice(eq + 1);
-    if (list !== '') {
-      for (const part of list.split(',')) {
-        const m = /^(\d{1,2})(?:-(\d{1,2}))?$/.exec(part);
-        const low = m ? Number(m[1]) : NaN;
-        const high = m ? Number(m[2] ?? m[1]) : NaN;
-        if (!m || low > high || high > 63) throw itemError(CONTEXT, it, `bad version range "${part.slice(0, 20)}" for protocol "${name}"`);
-        ranges.push({ low, high });
-      }
-    }
-    out.set(name, ranges);
+/** A "pr" or *-protocols line (dir-spec "proto"), errors naming the line. */
+function parseProtocols(it: NetdocItem): ProtocolList {
+  try {
+    return ProtocolList.fromEntries(it.args, CONTEXT);
+  } catch (e) {
+    if (e instanceof ProtocolError) throw itemError(CONTEXT, it, e.detail);
+    throw e;
   }
-  return out;
 }
 
 function parseDirSource(items: readonly NetdocItem[]): DirSource {
@@ -568,7 +544,7 @@ function parseDirSource(items: readonly NetdocItem[]): DirSource {
 
 interface SharedLines {
   readonly flags: Map<string, ReadonlySet<string>>;
-  readonly protocols: Map<string, Protocols>;
+  readonly protocols: Map<string, ProtocolList>;
 }
 
 function parseRouter(items: readonly NetdocItem[], knownFlags: ReadonlySet<string>, shared: SharedLines): RouterStatus {
@@ -610,13 +586,12 @@ function parseRouter(items: readonly NetdocItem[], knownFlags: ReadonlySet<strin
   const v = single.get('v');
   const pr = single.get('pr');
   const w = single.get('w');
-  let protocols: Protocols | undefined;
+  let protocols = ProtocolList.EMPTY;
   if (pr) {
-    protocols = shared.protocols.get(pr.rawArgs);
-    if (!protocols) {
-      protocols = parseProtocols(pr, pr.args);
-      shared.protocols.set(pr.rawArgs, protocols);
-    }
+    // The network has a handful of distinct "pr" lines: parse each once.
+    const known = shared.protocols.get(pr.rawArgs);
+    protocols = known ?? parseProtocols(pr);
+    if (!known) shared.protocols.set(pr.rawArgs, protocols);
   }
   let bandwidth: number | undefined;
   let unmeasured = false;

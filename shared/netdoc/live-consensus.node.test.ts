@@ -4,7 +4,7 @@ import { brotliDecompressSync } from 'node:zlib';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toBase64, utf8 } from '../bytes/index.ts';
 import { parseAuthCerts } from './authcert.ts';
-import { ConsensusRejectedError, parseConsensus, supportsProtocol, type AuthorityId } from './consensus.ts';
+import { ConsensusRejectedError, parseConsensus, type AuthorityId } from './consensus.ts';
 import { parseMicrodescs } from './microdesc.ts';
 import { thrown } from '../testing/thrown.ts';
 
@@ -78,15 +78,25 @@ describe('live consensus 2026-01-29: parsing', () => {
   });
 
   it('reads the required and recommended protocol lists', () => {
-    const req = consensus.requiredClientProtocols!;
-    expect([...req.keys()]).toEqual(['Cons', 'Desc', 'FlowCtrl', 'Link', 'Microdesc', 'Relay']);
-    expect(supportsProtocol(req, 'Link', 4)).toBe(true);
-    expect(supportsProtocol(req, 'Link', 5)).toBe(false);
-    expect(supportsProtocol(consensus.recommendedClientProtocols, 'Link', 5)).toBe(true);
-    expect(supportsProtocol(consensus.recommendedClientProtocols, 'Relay', 4)).toBe(true);
-    expect(supportsProtocol(consensus.requiredRelayProtocols, 'LinkAuth', 3)).toBe(true);
-    expect(supportsProtocol(consensus.requiredRelayProtocols, 'HSIntro', 5)).toBe(true);
-    expect([...consensus.recommendedRelayProtocols!.keys()]).toHaveLength(11);
+    const req = consensus.requiredClientProtocols;
+    expect(req.names()).toEqual(['Cons', 'Desc', 'FlowCtrl', 'Link', 'Microdesc', 'Relay']);
+    expect(req.supports('Link', 4)).toBe(true);
+    expect(req.supports('Link', 5)).toBe(false);
+    expect(consensus.recommendedClientProtocols.supports('Link', 5)).toBe(true);
+    expect(consensus.recommendedClientProtocols.supports('Relay', 4)).toBe(true);
+    expect(consensus.requiredRelayProtocols.supports('LinkAuth', 3)).toBe(true);
+    expect(consensus.requiredRelayProtocols.supports('HSIntro', 5)).toBe(true);
+    expect(consensus.recommendedRelayProtocols.names()).toHaveLength(11);
+    // Each line's canonical encoding is the raw text: authorities write them sorted and merged.
+    for (const [keyword, list] of [
+      ['recommended-client-protocols', consensus.recommendedClientProtocols],
+      ['recommended-relay-protocols', consensus.recommendedRelayProtocols],
+      ['required-client-protocols', consensus.requiredClientProtocols],
+      ['required-relay-protocols', consensus.requiredRelayProtocols],
+    ] as const) {
+      const raw = new RegExp(`^${keyword} (.*)$`, 'm').exec(text)![1]!;
+      expect(list.toString()).toBe(raw);
+    }
   });
 
   it('reads the bandwidth weights', () => {

@@ -5,6 +5,7 @@ import { DirectoryHttpError, dirGet, type CircuitManager, type ManagedCircuit } 
 import { hsV3KeysFrom, secureRandomBytes, type RandomBytes } from '../crypto/index.ts';
 import { TelescopeError, silentLogger, type ErrorDetails, type ErrorKind, type Logger } from '../util/index.ts';
 import { describeRelay, fingerprintOf, relayTarget, type NetDir, type NetRelay } from '../netdir/index.ts';
+import { ProtocolList } from '../netdoc/index.ts';
 import type { TorStream } from '../stream/index.ts';
 import { parseOnionAddress, type OnionAddress } from './address.ts';
 import { CircuitMessages } from './circuit-messages.ts';
@@ -316,7 +317,7 @@ export function relayFromLinkSpecifiers(dir: NetDir, specs: readonly LinkSpecifi
     family: [],
     familyIds: [],
     exitPolicy: { allowsPort: () => false },
-    protocols: new Map(),
+    protocols: ProtocolList.EMPTY,
   };
 }
 

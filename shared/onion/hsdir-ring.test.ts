@@ -5,6 +5,7 @@ import testnet from './fixtures/testnet_hsdir_uploads.json';
 import { fromBase64, fromHex, toHex } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
 import type { NetDir, NetRelay } from '../netdir/index.ts';
+import { ProtocolList } from '../netdoc/index.ts';
 import { parseOnionAddress } from './address.ts';
 import { blindPublicKey } from './keys.ts';
 import {
@@ -35,7 +36,7 @@ function relay(nickname: string, ed: Uint8Array | undefined, flags: string[] = [
     family: [],
     familyIds: [],
     exitPolicy: { allowsPort: () => false },
-    protocols: new Map([['HSDir', hsdirProto]]),
+    protocols: ProtocolList.of({ HSDir: hsdirProto }),
   };
 }
 

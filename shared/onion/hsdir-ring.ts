@@ -1,7 +1,7 @@
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8 } from '../bytes/index.ts';
 import { UsageError } from '../util/index.ts';
-import type { NetDir, NetRelay } from '../netdir/index.ts';
+import { supportsHsDirV3, type NetDir, type NetRelay } from '../netdir/index.ts';
 import { int8 } from './keys.ts';
 import { consensusParam, type RingUse, type SrvChoice } from './time-period.ts';
 
@@ -63,14 +63,11 @@ export function hsdirSpreadStore(params: ReadonlyMap<string, number>): number {
 
 /**
  * Whether a relay can hold v3 descriptors: the HSDir flag, a known ed25519 identity (the ring
- * position needs it), and protocol HSDir=2, as tor requires (node_supports_v3_hsdir).
+ * position needs it), and protocol HSDir=2, as tor requires (node_supports_v3_hsdir). Nothing
+ * else: the ring must be the one tor's services and clients compute, relay for relay.
  */
 export function isV3HsDir(r: NetRelay): boolean {
   return r.flags.has('HSDir') && r.ed25519Identity !== undefined && r.ed25519Identity.length === 32 && supportsHsDirV3(r);
-}
-
-function supportsHsDirV3(r: NetRelay): boolean {
-  return r.protocols.get('HSDir')?.some(([lo, hi]) => lo <= 2 && 2 <= hi) ?? false;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

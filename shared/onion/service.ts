@@ -5,7 +5,7 @@ import { linkSpecifiersFor } from '../circuit/index.ts';
 import { DirectoryHttpError, dirPost, type CircuitManager, type ManagedCircuit } from '../circmgr/index.ts';
 import { hsV3KeysFrom, reverseHopKeys, generateNtorKeyPair, secureRandomBytes, type NtorKeyPair, type RandomBytes } from '../crypto/index.ts';
 import { TelescopeError, UsageError, silentLogger, type Logger } from '../util/index.ts';
-import { describeRelay, relayTarget, type NetDir, type NetRelay } from '../netdir/index.ts';
+import { describeRelay, relayTarget, supportsExtend2, supportsHsIntroDoS, supportsHsIntroV3, type NetDir, type NetRelay } from '../netdir/index.ts';
 import { hasFlagsFor, pickWeighted, positionWeight } from '../path/index.ts';
 import type { TorStream } from '../stream/index.ts';
 import { encodeOnionAddress } from './address.ts';
@@ -264,12 +264,12 @@ export class OnionService {
     }
   }
 
-  /** Distinct relays that can be introduction points (Stable, Fast, HSIntro with Ed25519 keys). */
+  /** Distinct relays that can be introduction points (Stable, Fast, HSIntro=4 with Ed25519 keys, Relay=2). */
   private pickIntroRelays(dir: NetDir, count: number): NetRelay[] {
     const now = this.nowMs();
     for (const [fp, at] of this.failedIntroRelays) if (now - at > FAILED_INTRO_RELAY_PENALTY_MS) this.failedIntroRelays.delete(fp);
     const inUse = new Set(this.live().map((p) => p.relay.fingerprint));
-    const usable = (r: NetRelay) => hasFlagsFor(r, 'middle') && r.flags.has('Stable') && r.ed25519Identity !== undefined && supportsHsIntroV3(r) && !inUse.has(r.fingerprint);
+    const usable = (r: NetRelay) => hasFlagsFor(r, 'middle') && r.flags.has('Stable') && r.ed25519Identity !== undefined && supportsHsIntroV3(r) && supportsExtend2(r) && !inUse.has(r.fingerprint);
     let candidates = dir.relays.filter((r) => usable(r) && !this.failedIntroRelays.has(r.fingerprint));
     // Better a relay that failed a while ago than no introduction point at all.
     if (candidates.length < count) candidates = dir.relays.filter(usable);
@@ -574,14 +574,4 @@ export class OnionService {
       mc.circuit.destroy();
     }
   }
-}
-
-/** HSIntro=4 is the v3 (Ed25519 auth key) introduction protocol. */
-function supportsHsIntroV3(r: NetRelay): boolean {
-  return r.protocols.get('HSIntro')?.some(([lo, hi]) => lo <= 4 && 4 <= hi) ?? false;
-}
-
-/** HSIntro=5 adds the DoS parameters extension. */
-function supportsHsIntroDoS(r: NetRelay): boolean {
-  return r.protocols.get('HSIntro')?.some(([lo, hi]) => lo <= 5 && 5 <= hi) ?? false;
 }

@@ -10,6 +10,7 @@ import {
   chooseGuardCandidate,
   chooseMiddle,
   choosePath,
+  chooseRendezvousPoint,
   hasFlagsFor,
   pickWeighted,
   positionWeight,
@@ -301,6 +302,53 @@ describe('choosing middles and guard candidates', () => {
   });
 });
 
+describe('protocols a position needs (the relay\'s pr line)', () => {
+  const oldRelay = 'Cons=1-2 Desc=1-2 DirCache=1 HSDir=1-2 HSIntro=3-5 HSRend=1-2 Link=1-5 Microdesc=1-2 Relay=1';
+  const noRend = 'Cons=1-2 Desc=1-2 Link=4-5 LinkAuth=3 Microdesc=1-2 Relay=2';
+
+  it('a relay without Relay=2 is never extended to: never a middle, an exit or a rendezvous point', () => {
+    const dir = netDir([
+      relay({ name: 'old-mid', flags: MIDDLE_FLAGS, bandwidth: 1e6, protocols: oldRelay }),
+      relay({ name: 'old-exit', flags: EXIT_FLAGS, bandwidth: 1e6, protocols: oldRelay, policy: 'accept 80' }),
+      relay({ name: 'mid', flags: MIDDLE_FLAGS }),
+      relay({ name: 'exit', flags: EXIT_FLAGS, policy: 'accept 80' }),
+    ]);
+    const random = seededRandom(21);
+    for (let i = 0; i < 200; i++) {
+      expect(chooseMiddle(dir, { random }).nickname).not.toMatch(/^old/);
+      expect(chooseExit(dir, 80, { random }).nickname).toBe('exit');
+      expect(chooseRendezvousPoint(dir, { random }).nickname).not.toMatch(/^old/);
+    }
+  });
+
+  it('a rendezvous point advertises HSRend=2; a middle need not', () => {
+    const dir = netDir([relay({ name: 'bridge-like', flags: MIDDLE_FLAGS, bandwidth: 1e6, protocols: noRend }), relay({ name: 'tor', flags: MIDDLE_FLAGS })]);
+    const random = seededRandom(22);
+    const middles = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      expect(chooseRendezvousPoint(dir, { random }).nickname).toBe('tor');
+      middles.add(chooseMiddle(dir, { random }).nickname);
+    }
+    // It has almost all the bandwidth: as a middle it is chosen.
+    expect(middles.has('bridge-like')).toBe(true);
+  });
+
+  it('a guard candidate is not asked for protocols (it is reached directly, bridges advertise none)', () => {
+    const dir = netDir([relay({ name: 'g', flags: GUARD_FLAGS, protocols: '' })]);
+    expect(chooseGuardCandidate(dir).nickname).toBe('g');
+  });
+
+  it('says so when relays had the flags but not the protocols', () => {
+    const dir = netDir([relay({ name: 'm1', flags: MIDDLE_FLAGS, protocols: noRend }), relay({ name: 'm2', flags: MIDDLE_FLAGS, protocols: oldRelay })]);
+    const e = thrown(() => chooseRendezvousPoint(dir)) as NoPathError;
+    expect(e).toBeInstanceOf(NoPathError);
+    expect(e.shortfall).toEqual({ eligible: 0, lacksProtocols: 2, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 0 });
+    expect(e.message).toBe('no usable rendezvous point among 2 relays: 2 have the flags a middle needs, but none advertises Relay=2 and HSRend=2');
+    const m = thrown(() => chooseMiddle(netDir([relay({ name: 'old', flags: MIDDLE_FLAGS, protocols: oldRelay })]))) as NoPathError;
+    expect(m.message).toBe('no usable middle relay among 1 relays: 1 have the flags a middle needs, but none advertises Relay=2');
+  });
+});
+
 describe('choosePath', () => {
   function network(n: number, opts: { sameSubnet?: boolean } = {}): NetRelay[] {
     const out: NetRelay[] = [];
@@ -370,13 +418,13 @@ describe('choosePath', () => {
     const oneHost = netDir([g, e1, e2, relay({ name: 'm', ip: '127.0.0.4', flags: MIDDLE_FLAGS })]);
     const subnet = thrown(() => chooseExit(oneHost, 80, { avoid: [g] }));
     expect(subnet).toBeInstanceOf(NoPathError);
-    expect(subnet).toMatchObject({ kind: 'no-path', position: 'exit', shortfall: { eligible: 2, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 2 } });
+    expect(subnet).toMatchObject({ kind: 'no-path', position: 'exit', shortfall: { eligible: 2, lacksProtocols: 0, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 2 } });
     expect((subnet as Error).message).toMatch(/^no usable exit for port 80 among 4 relays: 2 have .* 2 in one \/16 .*EnforceDistinctSubnets 0/);
     expect(chooseExit(oneHost, 80, { avoid: [g], rules: NO_SUBNETS }).nickname).toMatch(/^e[12]$/);
 
     // No relay could ever serve: nothing about /16 or families.
     const port25 = thrown(() => chooseExit(oneHost, 25, { avoid: [g] })) as NoPathError;
-    expect(port25.shortfall).toEqual({ eligible: 0, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 0 });
+    expect(port25.shortfall).toEqual({ eligible: 0, lacksProtocols: 0, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 0 });
     expect(port25.message).toContain('none has the flags and exit policy it needs');
     expect(port25.message).not.toContain('EnforceDistinctSubnets');
 
@@ -390,7 +438,7 @@ describe('choosePath', () => {
     const middle = thrown(() => chooseMiddle(dir, { avoid: [guard, exit], exclude: new Set([failed.fingerprint]) })) as NoPathError;
     expect(middle.position).toBe('middle');
     // guard and exit have the flags too: they are on the circuit.
-    expect(middle.shortfall).toEqual({ eligible: 5, excluded: 1, onPath: 2, sameFamily: 1, sameSubnet: 1 });
+    expect(middle.shortfall).toEqual({ eligible: 5, lacksProtocols: 0, excluded: 1, onPath: 2, sameFamily: 1, sameSubnet: 1 });
     expect(middle.message).toBe(
       'no usable middle relay among 5 relays: 5 have the flags a middle needs, but 1 avoided after failing just now, ' +
         '2 already on the circuit, 1 in one family with a relay on the circuit, 1 in one /16 with a relay on the circuit ' +

@@ -1,11 +1,14 @@
 import { UsageError, TelescopeError, type ErrorKind } from '../util/index.ts';
-import type { NetDir, NetRelay } from '../netdir/index.ts';
+import { supportsExtend2, supportsHsRendV3, type NetDir, type NetRelay } from '../netdir/index.ts';
 
 /**
  * Path selection (path-spec "Choosing a path"): relays are drawn at random in proportion to their
  * consensus bandwidth times the consensus' bandwidth-weights for the position (so that guard and
  * exit capacity is not squandered on middles), among those with the flags the position needs, and
  * never two relays of one family or (unless disabled for a test network) one /16 on a circuit.
+ * A relay is chosen only for what its "pr" line says it implements: every relay a circuit is
+ * extended to advertises Relay=2 (EXTEND2 with ntor), a rendezvous point HSRend=2, as tor's
+ * router_choose_random_node and node_supports_* require.
  */
 
 export type Position = 'guard' | 'middle' | 'exit';
@@ -22,8 +25,10 @@ export const DEFAULT_PATH_RULES: PathRules = { enforceDistinctSubnets: true };
 
 /** Why relays with the right flags (and exit policy) were still not chosen, counted once each. */
 export interface PathShortfall {
-  /** Relays with the flags (and, for an exit, the policy) the position needs. */
+  /** Relays with the flags (and, for an exit, the policy) and the protocols the position needs. */
   readonly eligible: number;
+  /** Relays with the flags (and policy) that do not advertise the protocols the position needs. */
+  readonly lacksProtocols: number;
   /** Of those: left out by the caller (relays that just failed us). */
   readonly excluded: number;
   /** Already on the circuit. */
@@ -134,13 +139,26 @@ export interface ChooseOptions {
   readonly exclude?: ReadonlySet<string>;
 }
 
-function choose(dir: NetDir, position: Position, ok: (r: NetRelay) => boolean, opts: ChooseOptions, what: string): NetRelay {
+/** The protocols a position needs, as a predicate and in words for a NoPathError. */
+interface ProtocolNeed {
+  readonly test: (r: NetRelay) => boolean;
+  readonly text: string;
+}
+
+const EXTEND2: ProtocolNeed = { test: supportsExtend2, text: 'Relay=2' };
+const RENDEZVOUS: ProtocolNeed = { test: (r) => supportsExtend2(r) && supportsHsRendV3(r), text: 'Relay=2 and HSRend=2' };
+
+function choose(dir: NetDir, position: Position, ok: (r: NetRelay) => boolean, need: ProtocolNeed, opts: ChooseOptions, what: string): NetRelay {
   const rules = opts.rules ?? DEFAULT_PATH_RULES;
   const avoid = opts.avoid ?? [];
   const excluded = opts.exclude;
-  const counts = { eligible: 0, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 0 };
+  const counts = { eligible: 0, lacksProtocols: 0, excluded: 0, onPath: 0, sameFamily: 0, sameSubnet: 0 };
   const candidates = dir.relays.filter((r) => {
     if (!ok(r)) return false;
+    if (!need.test(r)) {
+      counts.lacksProtocols++;
+      return false;
+    }
     counts.eligible++;
     if (excluded?.has(r.fingerprint)) {
       counts.excluded++;
@@ -156,7 +174,7 @@ function choose(dir: NetDir, position: Position, ok: (r: NetRelay) => boolean, o
     return true;
   });
   const picked = pickWeighted(candidates, (r) => r.bandwidth * positionWeight(dir, r, position), opts.random ?? secureUniform);
-  if (!picked) throw new NoPathError(`no usable ${what} among ${dir.relays.length} relays: ${shortfallText(counts, position)}`, position, counts);
+  if (!picked) throw new NoPathError(`no usable ${what} among ${dir.relays.length} relays: ${shortfallText(counts, position, need)}`, position, counts);
   return picked;
 }
 
@@ -164,8 +182,9 @@ function choose(dir: NetDir, position: Position, ok: (r: NetRelay) => boolean, o
  * The reason in words a person can act on: which rule removed the relays that had the flags. A
  * private network on one host fails on the /16 rule, and the fix is a torrc line, so say it.
  */
-function shortfallText(c: PathShortfall, position: Position): string {
+function shortfallText(c: PathShortfall, position: Position, need: ProtocolNeed): string {
   const needs = position === 'exit' ? 'the flags and exit policy it needs' : `the flags a ${position} needs`;
+  if (c.eligible === 0 && c.lacksProtocols > 0) return `${c.lacksProtocols} have ${needs}, but none advertises ${need.text}`;
   if (c.eligible === 0) return `none has ${needs}`;
   const reasons = [
     c.excluded > 0 ? `${c.excluded} avoided after failing just now` : '',
@@ -179,15 +198,27 @@ function shortfallText(c: PathShortfall, position: Position): string {
 
 /** An exit whose policy summary accepts `port` (any exit-flagged-or-not relay that allows it). */
 export function chooseExit(dir: NetDir, port: number | undefined, opts: ChooseOptions = {}): NetRelay {
-  return choose(dir, 'exit', (r) => hasFlagsFor(r, 'exit', port) && (port === undefined ? r.flags.has('Exit') : r.exitPolicy.allowsPort(port)), opts, port === undefined ? 'exit' : `exit for port ${port}`);
+  return choose(dir, 'exit', (r) => hasFlagsFor(r, 'exit', port) && (port === undefined ? r.flags.has('Exit') : r.exitPolicy.allowsPort(port)), EXTEND2, opts, port === undefined ? 'exit' : `exit for port ${port}`);
 }
 
 export function chooseMiddle(dir: NetDir, opts: ChooseOptions = {}): NetRelay {
-  return choose(dir, 'middle', (r) => hasFlagsFor(r, 'middle'), opts, 'middle relay');
+  return choose(dir, 'middle', (r) => hasFlagsFor(r, 'middle'), EXTEND2, opts, 'middle relay');
 }
 
+/**
+ * A rendezvous point for reaching an onion service: the last hop of the client's circuit, picked
+ * like a middle among relays that advertise HSRend=2 (tor's CRN_RENDEZVOUS_V3).
+ */
+export function chooseRendezvousPoint(dir: NetDir, opts: ChooseOptions = {}): NetRelay {
+  return choose(dir, 'middle', (r) => hasFlagsFor(r, 'middle'), RENDEZVOUS, opts, 'rendezvous point');
+}
+
+/**
+ * A guard is the first hop, reached with CREATE2 over a direct link, not extended to; bridges
+ * outside the consensus advertise nothing, so no protocol is asked of a guard here.
+ */
 export function chooseGuardCandidate(dir: NetDir, opts: ChooseOptions = {}): NetRelay {
-  return choose(dir, 'guard', (r) => hasFlagsFor(r, 'guard'), opts, 'guard');
+  return choose(dir, 'guard', (r) => hasFlagsFor(r, 'guard'), { test: () => true, text: '' }, opts, 'guard');
 }
 
 /**

@@ -6,7 +6,7 @@ import { syntheticDirectory } from '../netdoc/fixtures/synthetic-directory.ts';
 import { toHex } from '../bytes/index.ts';
 import { DirectoryState } from '../directory/index.ts';
 import type { TorStream } from '../stream/index.ts';
-import { ConsensusDiffs, DIR_STALL_TIMEOUT_MS, DirectoryServer, lookupDocument, parseDirRequest, type DirectoryCacheSource } from './dir-server.ts';
+import { ConsensusDiffs, DIR_STALL_TIMEOUT_MS, DirectoryServer, MAX_DIR_REQUEST_BYTES, lookupDocument, parseDirRequest, type DirectoryCacheSource } from './dir-server.ts';
 import { EndReason } from '../cells/index.ts';
 import { FakeTime } from '../testing/fake-time.ts';
 import td2Consensus from '../netdoc/fixtures/testdata2/cached-microdesc-consensus.txt?raw';
@@ -307,6 +307,22 @@ describe('DirectoryServer', () => {
     expect(parseAuthCerts(new TextDecoder().decode(s.response().body)).length).toBe(4);
   });
 
+  it('answers a batch of 500 microdescriptor digests, as tor asks a cache it tunnels to (a 22 KB request line, in cells)', async () => {
+    // tor asks for up to 500 microdescriptors per request over BEGIN_DIR: the digests it wants,
+    // the ones this cache holds among them, deflated as the ".z" asks.
+    const unknown = Array.from({ length: 500 - td2Digests.length }, (_, i) => i.toString(36).padStart(43, 'A'));
+    const line = req(`GET /tor/micro/d/${[...unknown, ...td2Digests].join('-')}.z HTTP/1.0`, 'Accept-Encoding: deflate, identity, gzip, x-zstd, x-tor-lzma');
+    expect(line.length).toBeGreaterThan(22_000);
+    const bytes = new TextEncoder().encode(line);
+    const cells = Array.from({ length: Math.ceil(bytes.length / 498) }, (_, i) => bytes.subarray(i * 498, (i + 1) * 498));
+    const s = new FakeStream(cells, { end: false });
+    await serve(s);
+    const r = s.response();
+    expect(r.status).toBe(200);
+    expect(r.head).toContain('Content-Encoding: deflate');
+    expect(parseMicrodescs(await inflate(r.body)).map((m) => m.digestBase64)).toEqual(td2Digests);
+  });
+
   it('answers 404 for what it does not have', async () => {
     const s = new FakeStream(req('GET /tor/server/all HTTP/1.0'), { end: false });
     await serve(s);
@@ -315,12 +331,12 @@ describe('DirectoryServer', () => {
     expect(s.closed).toBe(true);
   });
 
-  it('answers 400 to garbage and to requests that never end within 8 KiB', async () => {
+  it('answers 400 to garbage and to requests that never end within MAX_DIR_REQUEST_BYTES', async () => {
     const garbage = new FakeStream('HELLO THERE\r\n\r\n', { end: false });
     await serve(garbage);
     expect(garbage.response().status).toBe(400);
     expect(garbage.closed).toBe(true);
-    const endless = new FakeStream([new TextEncoder().encode(`GET /${'a'.repeat(9000)}`)], { end: false });
+    const endless = new FakeStream([new TextEncoder().encode(`GET /${'a'.repeat(MAX_DIR_REQUEST_BYTES + 1)}`)], { end: false });
     await serve(endless);
     expect(endless.response().status).toBe(400);
     expect(endless.closed).toBe(true);

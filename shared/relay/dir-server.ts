@@ -27,7 +27,14 @@ export interface DirectoryCacheSource {
   readonly fingerprint: string;
 }
 
-const MAX_REQUEST = 8192;
+/**
+ * Largest request head accepted, as tor's directory caches do (their HTTP header limit, 50,000
+ * bytes). It must hold what tor asks a bridge or any cache it reaches over BEGIN_DIR: tunnelled
+ * requests carry up to 500 microdescriptor digests (44 bytes each with the dash), about 22 KB of
+ * request line. A smaller limit made tor's every microdescriptor batch a 400, and tor then took
+ * minutes retrying digest by digest.
+ */
+export const MAX_DIR_REQUEST_BYTES = 50_000;
 
 export interface DirRequestLine {
   readonly path: string;
@@ -84,7 +91,8 @@ export function lookupDocument(source: DirectoryCacheSource, path: string): stri
 /**
  * A document found for a request. `key` names whole documents that many requests share (their
  * bytes are cached per version); documents assembled for one request (a list of microdescriptors,
- * some certificates) have none and are small: an 8 KiB request line bounds them.
+ * some certificates) have none and are bounded by the request's size: MAX_DIR_REQUEST_BYTES holds
+ * about 1,100 digests, so a few hundred KB of microdescriptors.
  */
 interface FoundDocument {
   readonly key: 'consensus' | 'keys/all' | 'own-descriptor' | `diff:${string}` | undefined;
@@ -300,7 +308,7 @@ export class DirectoryServer {
         const chunk = await stream.read();
         if (!chunk) return;
         raw += new TextDecoder('latin1').decode(chunk);
-        if (raw.length > MAX_REQUEST) throw new ProtocolError('directory request', `request over ${MAX_REQUEST} bytes`);
+        if (raw.length > MAX_DIR_REQUEST_BYTES) throw new ProtocolError('directory request', `request over ${MAX_DIR_REQUEST_BYTES} bytes`);
       }
       const req = parseDirRequest(raw);
       const doc = findDocument(this.source, req, this.diffs);

@@ -27,6 +27,8 @@ export type ErrorKind =
   | 'certificate-not-yet-valid'
   /** A consensus that too few of the configured authorities signed. */
   | 'not-enough-signatures'
+  /** A consensus requires subprotocols this build does not implement: it must not use the network. */
+  | 'protocols-missing'
   /** A link to a relay could not be opened, or was lost (`phase` says when). */
   | 'channel-failed'
   /** A circuit was destroyed, truncated or could not be built. */
