@@ -90,6 +90,8 @@ export async function runClientCli(args: string[]): Promise<number> {
     dataDirectory: dataDir,
     authorities: network.authorities,
     fallbacks: network.fallbacks,
+    // Advice about a refused consensus names what to fix: the DirAuthority lines, or nothing of ours.
+    authoritySet: config.DirAuthority.length > 0 ? 'configured' : 'built-in',
     bridges,
     log,
     rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },

@@ -85,6 +85,8 @@ export async function runOnionServiceCli(args: string[]): Promise<number> {
     dataDirectory: dataDir,
     authorities: network.authorities,
     fallbacks: network.fallbacks,
+    // Advice about a refused consensus names what to fix: the DirAuthority lines, or nothing of ours.
+    authoritySet: config.DirAuthority.length > 0 ? 'configured' : 'built-in',
     log,
     rules: { enforceDistinctSubnets: config.EnforceDistinctSubnets && !config.TestingTorNetwork },
     testingNetwork: config.TestingTorNetwork,

@@ -119,6 +119,7 @@ export class RelayBridge {
     this.directoryClient = new TorClient({
       authorities: network.authorities,
       fallbacks: network.fallbacks,
+      authoritySet: config.dirAuthorities.length > 0 ? 'configured' : 'built-in',
       // Links we open are read under the same budget as those we accept: a relay's downloads
       // arrive on the links it opened.
       transports: async (target) => new ThrottledTransport(await tlsTransportFactory(target), this.limits.read),
