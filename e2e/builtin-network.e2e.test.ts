@@ -18,8 +18,8 @@ import { sharedTestnet } from './shared-testnet.ts';
  *   BEGIN_DIR to tor 0.4.9 relays), and it then fetches a page through its SOCKS port;
  * - with nothing reachable, the client, the onion service and the relay's directory fetch say
  *   "cannot reach the Tor network" instead of hanging;
- * - the relay publishes its descriptor to the built-in network's authorities, and as a bridge it
- *   does not. The authorities' DirPorts in that file are a recorder on loopback (their ORPorts and
+ * - a public relay fetches from the authorities and publishes its descriptor to them; a bridge
+ *   starts with the fallbacks and uploads nothing. The authorities' DirPorts in that file are a recorder on loopback (their ORPorts and
  *   identities are the real ones), so the test relay never joins the shared network's consensus.
  */
 
@@ -148,7 +148,8 @@ describe('without a reachable network', () => {
     const relay = telescope('relay', torrc, unreachable);
     try {
       await waitFor(relay, /directory bootstrap failed/);
-      expect(relay.output()).toMatch(/directory bootstrap failed: cannot reach the Tor network: tried 4 of 4 fallback directories and 1 of 1 directory authority; every one failed/);
+      // A public relay asks the authorities alone (tor's rule for relays that serve directories).
+      expect(relay.output()).toMatch(/directory bootstrap failed: cannot reach the Tor network: tried 1 of 1 directory authority; every one failed \(1 connection failed\)/);
       expect(relay.child.exitCode).toBeNull();
     } finally {
       await stopChild(relay.child);
@@ -197,7 +198,7 @@ describe('the relay on the built-in network', () => {
     return torrc;
   };
 
-  it('a public relay fetches the consensus from a fallback and uploads its descriptor to every authority', async () => {
+  it('a public relay fetches the consensus from an authority (as tor\'s do) and uploads its descriptor to every authority', async () => {
     const relay = telescope('relay', await relayTorrc('builtinrelay', ['ExitRelay 0']), builtin);
     try {
       await waitFor(relay, new RegExp(`(uploaded our descriptor to authority [^\\n]*\\n[^]*){${desc.authorities.length}}`));
@@ -207,14 +208,16 @@ describe('the relay on the built-in network', () => {
       expect(fingerprint, out).toBeDefined();
       for (const a of desc.authorities) expect(out).toMatch(new RegExp(`uploaded our descriptor to authority ${a.nickname}: 200`));
       expect(uploads.filter((u) => u.fingerprint === fingerprint)).toHaveLength(desc.authorities.length);
-      expect(out).toMatch(/first directory contact: fallback directory \S+ at 127\.0\.0\.1:\d+/);
+      const contact = /first directory contact: directory authority (\S+) at 127\.0\.0\.1:(\d+)/.exec(out);
+      expect(contact, out).not.toBeNull();
+      expect(desc.authorities.map((a) => a.orPort)).toContain(Number(contact![2]));
       expect(out).not.toMatch(/directory bootstrap failed/);
     } finally {
       await stopChild(relay.child);
     }
   }, 120_000);
 
-  it('a bridge (BridgeRelay 1) uploads nothing to them', async () => {
+  it('a bridge (BridgeRelay 1) starts with the fallbacks, like a client, and uploads nothing', async () => {
     const bridge = telescope('relay', await relayTorrc('builtinbridge', ['BridgeRelay 1']), builtin);
     try {
       // By the time its directory is being fetched, a relay that publishes has sent its uploads
@@ -223,7 +226,7 @@ describe('the relay on the built-in network', () => {
       const out = bridge.output();
       const fingerprint = /Your relay's fingerprint is 'builtinbridge ([0-9A-F]{40})'/.exec(out)?.[1];
       expect(fingerprint, out).toBeDefined();
-      expect(out).toMatch(/first directory contact/);
+      expect(out).toMatch(/first directory contact: fallback directory \S+ at 127\.0\.0\.1:\d+/);
       expect(uploads.filter((u) => u.fingerprint === fingerprint)).toEqual([]);
       expect(out).not.toMatch(/uploaded our descriptor|uploading our descriptor/);
     } finally {

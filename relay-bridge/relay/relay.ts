@@ -118,7 +118,10 @@ export class RelayBridge {
     // may extend to, and to serve the documents to the clients that bootstrap through it.
     this.directoryClient = new TorClient({
       authorities: network.authorities,
-      fallbacks: network.fallbacks,
+      // tor's directory_fetches_from_authorities: a public relay that serves directory documents
+      // (as this one does, over BEGIN_DIR) fetches from the authorities themselves; a bridge, like a
+      // client, starts with the fallbacks.
+      fallbacks: config.bridgeRelay ? network.fallbacks : [],
       authoritySet: config.dirAuthorities.length > 0 ? 'configured' : 'built-in',
       // Links we open are read under the same budget as those we accept: a relay's downloads
       // arrive on the links it opened.
