@@ -1,3 +1,4 @@
+import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -5,6 +6,7 @@ import { parseAuthCerts, parseMicrodescs } from '../netdoc/index.ts';
 import { MemoryStore } from '../util/index.ts';
 import { DirectoryState } from './bootstrap.ts';
 import { DirectoryStore } from './directory-store.ts';
+
 
 /**
  * DirectoryState and DirectoryStore with the public network of 2026-01-29
@@ -30,7 +32,7 @@ function loaded(): DirectoryState {
   return s;
 }
 
-describe('the live directory of 2026-01-29 in DirectoryState', () => {
+describe('the live directory of 2026-01-29 in DirectoryState', FULL_SIZE, () => {
   it('a restart loads it from the store and verifies it again, asking only for the microdescriptors it never had', async () => {
     const store = new MemoryStore();
     await new DirectoryStore(store).save(loaded());

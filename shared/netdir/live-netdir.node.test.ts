@@ -1,3 +1,4 @@
+import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -5,6 +6,7 @@ import { toHex } from '../bytes/index.ts';
 import { parseAuthCerts, parseConsensus, parseMicrodescs, type Microdesc } from '../netdoc/index.ts';
 import { buildNetDir } from './build.ts';
 import { findRelay, supportsExtend2, supportsHsDirV3, supportsHsIntroDoS, supportsHsIntroV3, supportsHsRendV3 } from './netdir.ts';
+
 
 /**
  * NetDir over the public network of 2026-01-29 (netdoc/fixtures/live-2026-01-29/README.md): the
@@ -21,7 +23,7 @@ const consensus = parseConsensus(brotliText('consensus-microdesc.br')).check(cer
 const sample = parseMicrodescs(brotliText('microdescriptors-sample.br'));
 const byDigest = new Map<string, Microdesc>(sample.map((m) => [m.digestBase64, m]));
 
-describe('NetDir of the live network (2026-01-29)', () => {
+describe('NetDir of the live network (2026-01-29)', FULL_SIZE, () => {
   const dir = buildNetDir(consensus, byDigest);
 
   it('holds exactly the relays whose microdescriptor it has, in consensus order: a relay without one is left out', () => {

@@ -1,3 +1,4 @@
+import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -7,6 +8,7 @@ import { parseAuthCerts } from './authcert.ts';
 import { ConsensusRejectedError, parseConsensus, type AuthorityId } from './consensus.ts';
 import { parseMicrodescs } from './microdesc.ts';
 import { thrown } from '../testing/thrown.ts';
+
 
 /**
  * The public network's microdesc consensus of 2026-01-29 06:00 (9,745 relays, 9 signatures) and
@@ -42,7 +44,7 @@ function rejected(f: () => unknown): ConsensusRejectedError {
 /** Lines of the raw text that start with `keyword ` (an independent count of items). */
 const rawLines = (keyword: string) => text.split('\n').filter((l) => l.startsWith(`${keyword} `));
 
-describe('live consensus 2026-01-29: parsing', () => {
+describe('live consensus 2026-01-29: parsing', FULL_SIZE, () => {
   it('reads all 9,745 router entries, in the text\'s order', () => {
     const r = rawLines('r');
     expect(r.length).toBe(9745);
@@ -137,7 +139,7 @@ describe('live consensus 2026-01-29: parsing', () => {
   });
 });
 
-describe('live consensus 2026-01-29: microdescriptors', () => {
+describe('live consensus 2026-01-29: microdescriptors', FULL_SIZE, () => {
   const mds = parseMicrodescs(mdText);
 
   it('parses all 450 sample microdescriptors', () => {
@@ -157,7 +159,7 @@ describe('live consensus 2026-01-29: microdescriptors', () => {
   });
 });
 
-describe('live consensus 2026-01-29: signatures', () => {
+describe('live consensus 2026-01-29: signatures', FULL_SIZE, () => {
   /** dir-spec: the signed text runs from "network-status-version" through "directory-signature ". */
   const signedText = text.slice(0, text.indexOf('\ndirectory-signature ') + '\ndirectory-signature '.length);
 
@@ -191,7 +193,7 @@ describe('live consensus 2026-01-29: signatures', () => {
   });
 });
 
-describe('live consensus 2026-01-29: the majority rule', () => {
+describe('live consensus 2026-01-29: the majority rule', FULL_SIZE, () => {
   it('with the nine authorities and their certificates it is accepted, signed by all nine', () => {
     const accepted = unverified.check(allNine, certs, now);
     expect(accepted.signedBy).toEqual(allNine.map((a) => a.fingerprint));

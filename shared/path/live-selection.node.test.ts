@@ -1,3 +1,4 @@
+import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -6,6 +7,7 @@ import { parseAuthCerts, parseConsensus, parseMicrodescs, type Microdesc } from 
 import { buildNetDir, type NetDir, type NetRelay } from '../netdir/index.ts';
 import { chooseExit, chooseGuardCandidate, chooseMiddle, type ChooseOptions } from './select.ts';
 import { seededRandom } from './fixtures/synthetic-netdir.ts';
+
 
 /**
  * Path selection over the public network of 2026-01-29 (netdoc/fixtures/live-2026-01-29): drawn
@@ -185,7 +187,7 @@ function roleChiSquare(obs: Record<string, number>, exp: Record<string, number>)
   return { chi, df };
 }
 
-describe('path selection over the live network (2026-01-29)', () => {
+describe('path selection over the live network (2026-01-29)', FULL_SIZE, () => {
   const raws = rawRelays(text);
   const rawByFp = new Map(raws.map((r) => [r.fingerprint, r]));
 
