@@ -1,4 +1,3 @@
-import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -6,7 +5,7 @@ import { parseAuthCerts, parseMicrodescs } from '../netdoc/index.ts';
 import { MemoryStore } from '../util/index.ts';
 import { DirectoryState } from './bootstrap.ts';
 import { DirectoryStore } from './directory-store.ts';
-
+import { FULL_SIZE } from '../testing/full-size.ts';
 
 /**
  * DirectoryState and DirectoryStore with the public network of 2026-01-29

@@ -1,4 +1,3 @@
-import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -6,7 +5,7 @@ import { toHex } from '../bytes/index.ts';
 import { parseAuthCerts, parseConsensus, parseMicrodescs, type Microdesc } from '../netdoc/index.ts';
 import { buildNetDir } from './build.ts';
 import { findRelay, supportsExtend2, supportsHsDirV3, supportsHsIntroDoS, supportsHsIntroV3, supportsHsRendV3 } from './netdir.ts';
-
+import { FULL_SIZE } from '../testing/full-size.ts';
 
 /**
  * NetDir over the public network of 2026-01-29 (netdoc/fixtures/live-2026-01-29/README.md): the

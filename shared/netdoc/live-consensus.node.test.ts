@@ -1,4 +1,3 @@
-import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -8,7 +7,7 @@ import { parseAuthCerts } from './authcert.ts';
 import { ConsensusRejectedError, parseConsensus, type AuthorityId } from './consensus.ts';
 import { parseMicrodescs } from './microdesc.ts';
 import { thrown } from '../testing/thrown.ts';
-
+import { FULL_SIZE } from '../testing/full-size.ts';
 
 /**
  * The public network's microdesc consensus of 2026-01-29 06:00 (9,745 relays, 9 signatures) and

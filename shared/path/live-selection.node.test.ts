@@ -1,4 +1,3 @@
-import { FULL_SIZE } from '../testing/full-size.ts';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { brotliDecompressSync } from 'node:zlib';
@@ -7,7 +6,7 @@ import { parseAuthCerts, parseConsensus, parseMicrodescs, type Microdesc } from 
 import { buildNetDir, type NetDir, type NetRelay } from '../netdir/index.ts';
 import { chooseExit, chooseGuardCandidate, chooseMiddle, type ChooseOptions } from './select.ts';
 import { seededRandom } from './fixtures/synthetic-netdir.ts';
-
+import { FULL_SIZE } from '../testing/full-size.ts';
 
 /**
  * Path selection over the public network of 2026-01-29 (netdoc/fixtures/live-2026-01-29): drawn
