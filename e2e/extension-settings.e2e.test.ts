@@ -80,6 +80,7 @@ describe('settings page and bootstrap problems', () => {
     // Nothing typed yet: a bridge line alone would use the built-in public authorities.
     expect(await settingsPage.textContent('#authority-set')).toBe(PUBLIC_SET);
     expect(await settingsPage.getAttribute('#authority-set', 'data-kind')).toBe('built-in');
+    expect(await settingsPage.getAttribute('#authorities', 'placeholder')).toBe("Empty: the public network's authorities, built in");
     expect(await popup.textContent('#authorities')).toBe(PUBLIC_SET);
   });
 
