@@ -192,8 +192,13 @@ describe('classifyBootstrapFailure', () => {
     expect(expired.errorKind).toBe('certificate-expired');
   });
 
-  it('no bridge configured when there is none to blame', () => {
-    expect(classify(new ChannelError('WebSocket to x failed', { peer: 'x', phase: 'connect' }), { bridges: [] }).kind).toBe('no-bridge');
+  it('without bridges, a relay that does not answer is not blamed on a bridge (a Node client on the network itself)', () => {
+    const p = classifyBootstrapFailure(new ChannelError('TLS to 127.0.0.1:5000 failed', { peer: '127.0.0.1:5000', phase: 'connect' }), { bridges: [] });
+    expect(p.kind).toBe('failed');
+    expect(p.message).toContain('TLS to 127.0.0.1:5000 failed');
+  });
+
+  it('no bridge configured: the extension says so before it starts a client', () => {
     expect(noBridgeProblem().message).toBe('No bridge configured');
     expect(noBridgeProblem().hint).toMatch(/Settings/);
   });
@@ -239,7 +244,7 @@ describe('classifyBootstrapFailure', () => {
 
   // Last in this block: it replays what the tests above classified.
   it('rewording any error does not change the advice: kinds and fields decide, not messages', () => {
-    expect(new Set(classified.map((c) => c.problem.kind))).toEqual(new Set(['bridge-unreachable', 'clock-skew', 'consensus-invalid', 'no-bridge']));
+    expect(new Set(classified.map((c) => c.problem.kind))).toEqual(new Set(['bridge-unreachable', 'clock-skew', 'consensus-invalid']));
     const nonsense = [
       '',
       'qwfp luy zxcv',

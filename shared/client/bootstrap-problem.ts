@@ -176,8 +176,12 @@ function classifyKind(e: TelescopeError, context: ProblemContext): BootstrapProb
  * uses bridges): when it cannot be reached, nothing can, so the message says so first.
  * `answered`: the peer answered, but the Tor link handshake with it failed.
  */
-function bridgeUnreachable(e: TelescopeError, context: ProblemContext, detail: string, answered: boolean): BootstrapProblem {
-  if (context.bridges.length === 0) return noBridgeProblem();
+function bridgeUnreachable(e: TelescopeError, context: ProblemContext, detail: string, answered: boolean): BootstrapProblem | undefined {
+  // Without bridges the failed link was to a relay (a Node client on the network itself: a fallback,
+  // an authority or a guard); there is no bridge to blame, and a person cannot fix one relay: the
+  // generic failure names it. (The extension, which needs a bridge, says "no bridge" before it
+  // ever starts a client.)
+  if (context.bridges.length === 0) return undefined;
   // The bridge the error names; errors without a peer (a certificate, a handshake) come from the
   // first hop, which is the first (directory) bridge.
   const bridge = context.bridges.find((b) => b === e.peer) ?? context.bridges[0]!;
