@@ -6,7 +6,7 @@ import { NetworkUnreachableError, TelescopeError, UsageError, WriteTrackingStore
 import { GuardManager, DEFAULT_PATH_RULES, secureUniform, type PathRules } from '../path/index.ts';
 import { describeRelay, type NetDir } from '../netdir/index.ts';
 import type { TorStream } from '../stream/index.ts';
-import { ChannelPool, CircuitManager, DirectoryFetcher, downloadMicrodescs, learnBridgeKey, type DirectoryFetcherOptions, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
+import { ChannelPool, CircuitManager, DirectoryFetcher, DirectoryHttpError, downloadMicrodescs, learnBridgeKey, type DirectoryFetcherOptions, openExitStream, withBridges, type BridgeInfo, type ManagedCircuit } from '../circmgr/index.ts';
 import { isOnionHost, OnionServiceClient, type OnionPhase } from '../onion/index.ts';
 import { classifyBootstrapFailure, clockSkewFromNetinfo, type BootstrapProblem } from './bootstrap-problem.ts';
 import { TELESCOPE_CLIENT_PROTOCOLS } from './protocols.ts';
@@ -451,7 +451,9 @@ export class TorClient {
     } catch (e) {
       if (e instanceof MissingProtocolsError) return this.refuse(e);
       if (!(e instanceof TelescopeError)) throw e;
-      this.log.info(`directory refresh failed (will retry): ${e.message}`);
+      // 304: the cache holds nothing newer than what we sent the digest of (dir-spec); not a failure.
+      if (e instanceof DirectoryHttpError && e.status === 304) this.log.info('directory refresh: the cache has no newer consensus yet; asking again later');
+      else this.log.info(`directory refresh failed (will retry): ${e.message}`);
     } finally {
       this.refreshing = false;
     }
