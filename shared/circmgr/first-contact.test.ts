@@ -3,6 +3,7 @@ import type { DirAuthority, FallbackDir } from '../directory/index.ts';
 import { ChannelError, NetworkUnreachableError, TelescopeError } from '../util/index.ts';
 import { FakeTime } from '../testing/fake-time.ts';
 import { rejection } from '../testing/thrown.ts';
+import { seededRandom } from '../path/fixtures/synthetic-netdir.ts';
 import { firstContact, type FirstContactOptions, type FirstContactSource } from './first-contact.ts';
 
 const fp = (i: number): string => i.toString(16).toUpperCase().padStart(40, '0');
@@ -12,18 +13,6 @@ const fallback = (i: number, weight?: number): FallbackDir => ({
 const authority = (i: number): DirAuthority => ({
   nickname: `auth${i}`, address: `127.0.2.${i}`, orPort: 6000 + i, dirPort: 7000 + i, fingerprint: fp(100 + i), v3ident: fp(200 + i),
 });
-
-/** A seeded uniform generator (mulberry32), so each test draws the same order every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Lets promise callbacks run (the fake clock fires timers synchronously). */
 const settle = async (): Promise<void> => {
@@ -48,7 +37,7 @@ function run(opts: Partial<FirstContactOptions<string>> & Pick<FirstContactOptio
     release: (v) => released.push(v),
     now: time.now,
     schedule: time.schedule,
-    random: seeded(seed),
+    random: seededRandom(seed),
     ...opts,
   }).then((r) => { outcome = { ok: true, ...r }; }, (error: unknown) => { outcome = { ok: false, error }; });
   const advance = async (ms: number): Promise<void> => {
